@@ -1,0 +1,83 @@
+//! Per-child backoff state: the delay before the next restart.
+
+use std::time::{Duration, Instant};
+
+use crate::settings::Backoff;
+
+/// Counts a child's consecutive restarts and turns them into delays.
+#[derive(Debug, Default)]
+pub(crate) struct BackoffState {
+    streak: u32,
+    last_failure: Option<Instant>,
+}
+
+impl BackoffState {
+    /// The delay before restarting after a failure at `now`; `unit_random` in `[0, 1)` draws the
+    /// jitter.
+    pub(crate) fn next_delay(&mut self, settings: &Backoff, now: Instant, unit_random: f64) -> Duration {
+        if let Some(last) = self.last_failure {
+            if now.saturating_duration_since(last) >= settings.reset_after {
+                self.streak = 0;
+            }
+        }
+        self.last_failure = Some(now);
+        let base = base_delay(settings, self.streak);
+        self.streak = self.streak.saturating_add(1);
+        base + base.mul_f64(settings.jitter * unit_random.clamp(0.0, 1.0))
+    }
+}
+
+/// `min * factor^streak`, capped at `max`.
+pub(crate) fn base_delay(settings: &Backoff, streak: u32) -> Duration {
+    let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
+    let scale = settings.factor.powi(exponent);
+    let nanos = settings.min.as_nanos() as f64 * scale;
+    if !nanos.is_finite() || nanos >= settings.max.as_nanos() as f64 {
+        settings.max
+    } else {
+        Duration::from_nanos(nanos as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Backoff {
+        Backoff {
+            min: Duration::from_millis(20),
+            max: Duration::from_millis(1000),
+            factor: 2.0,
+            jitter: 0.5,
+            reset_after: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn delays_double_up_to_max_and_jitter_only_adds() {
+        let settings = settings();
+        let mut state = BackoffState::default();
+        let start = Instant::now();
+        let expected = [20u64, 40, 80, 160, 320, 640, 1000, 1000];
+        for (i, base) in expected.iter().enumerate() {
+            let now = start + Duration::from_millis(i as u64);
+            let delay = state.next_delay(&settings, now, 0.999);
+            let base = Duration::from_millis(*base);
+            assert!(delay >= base, "restart {i}: {delay:?} below {base:?}");
+            assert!(delay <= base.mul_f64(1.5), "restart {i}: {delay:?} above 1.5x {base:?}");
+        }
+    }
+
+    #[test]
+    fn quiet_period_resets_the_streak() {
+        let settings = settings();
+        let mut state = BackoffState::default();
+        let start = Instant::now();
+        state.next_delay(&settings, start, 0.0);
+        state.next_delay(&settings, start, 0.0);
+        let third = state.next_delay(&settings, start, 0.0);
+        assert_eq!(third, Duration::from_millis(80));
+        let later = start + Duration::from_secs(6);
+        assert_eq!(state.next_delay(&settings, later, 0.0), Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,274 @@
+//! [`SupervisionRuntime`]: one supervision tree with its arbiters, registry and event stream.
+//!
+//! ```text
+//!   SupervisionRuntime ── owns ──▶ arbiters (threads), Registry, event stream
+//!        │
+//!        ▼
+//!   /  (root supervisor) ── escalation ──▶ OnEscalation::{Exit, Stay}
+//!   ├── /pipelines        (supervisor)
+//!   │   └── /pipelines/p  (supervisor) ...
+//!   └── /http             (worker)
+//! ```
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Arbiter, ArbiterHandle, System};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::control::{ChildControl, ExitNotifier};
+use crate::error::SupervisionError;
+use crate::events::{Events, Lifecycle, LifecycleEvent};
+use crate::path::ActorPath;
+use crate::policy::{KillMode, OnEscalation};
+use crate::reason::StopReason;
+use crate::registry::{ActorState, Entry, Registry};
+use crate::settings::SupervisorSettings;
+use crate::spec::{ChildSpec, SupervisorSpec};
+use crate::supervisor::{start_supervisor, Command, SupervisorControl, SupervisorStart};
+
+/// How a runtime is set up.
+#[derive(Clone, Debug)]
+pub struct RuntimeSettings {
+    /// Arbiter threads that host the actors (default: one per core).
+    pub arbiters: usize,
+    /// What happens when the root supervisor escalates.
+    pub on_escalation: OnEscalation,
+    /// The root supervisor's settings.
+    pub root: SupervisorSettings,
+    /// Events buffered per subscriber before a slow one lags.
+    pub event_capacity: usize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        RuntimeSettings {
+            arbiters: std::thread::available_parallelism().map_or(1, usize::from),
+            on_escalation: OnEscalation::Stay,
+            root: SupervisorSettings::default(),
+            event_capacity: 65_536,
+        }
+    }
+}
+
+/// What every supervisor of one runtime shares.
+pub(crate) struct Shared {
+    pub(crate) registry: Registry,
+    pub(crate) events: Events,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    stop_timeouts: Mutex<Vec<ActorPath>>,
+}
+
+impl Shared {
+    /// The arbiter for a new child: the pinned one, or the next round-robin.
+    pub(crate) fn arbiter(&self, pinned: Option<usize>) -> ArbiterHandle {
+        let index = pinned.unwrap_or_else(|| self.next_arbiter.fetch_add(1, Ordering::Relaxed));
+        self.arbiters[index % self.arbiters.len()].clone()
+    }
+
+    /// Records a child that did not stop within its timeout (reported by shutdown).
+    pub(crate) fn note_stop_timeout(&self, path: &ActorPath, timeout: Duration) {
+        tracing::error!(path = %path, ?timeout, "actor did not stop within its shutdown timeout");
+        if let Ok(mut timeouts) = self.stop_timeouts.lock() {
+            timeouts.push(path.clone());
+        }
+    }
+}
+
+/// A running supervision tree. Dropping it shuts the tree down without waiting; call
+/// [`SupervisionRuntime::shutdown`] to stop it in order and wait.
+pub struct SupervisionRuntime {
+    shared: Arc<Shared>,
+    root: Arc<SupervisorControl>,
+    root_exit: watch::Receiver<Option<StopReason>>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl SupervisionRuntime {
+    /// Starts the arbiters and the root supervisor with `children`. Must run inside an actix
+    /// System.
+    pub fn start(settings: RuntimeSettings, children: Vec<ChildSpec>) -> Result<Self, SupervisionError> {
+        if System::try_current().is_none() {
+            return Err(SupervisionError::NoSystem);
+        }
+        if settings.arbiters == 0 {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "runtime.arbiters",
+                why: "at least one arbiter is needed".to_owned(),
+            });
+        }
+        let spec = SupervisorSpec::builder()
+            .settings(settings.root.clone())
+            .children(children)
+            .build()?;
+        let arbiters = (0..settings.arbiters)
+            .map(|_| Arbiter::try_new().map_err(|error| SupervisionError::Arbiter(error.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let shared = Arc::new(Shared {
+            registry: Registry::default(),
+            events: Events::new(settings.event_capacity),
+            arbiters: arbiters.iter().map(Arbiter::handle).collect(),
+            next_arbiter: AtomicUsize::new(0),
+            stop_timeouts: Mutex::new(Vec::new()),
+        });
+        let (exits_tx, mut exits_rx) = mpsc::unbounded_channel();
+        let root_path = ActorPath::root();
+        let root = start_supervisor(SupervisorStart {
+            path: root_path.clone(),
+            kind: "supervisor",
+            spec: Arc::new(spec),
+            notifier: ExitNotifier::new(exits_tx, 0, 1),
+            arbiter: shared.arbiter(Some(0)),
+            shared: Arc::clone(&shared),
+        });
+        shared.registry.insert(
+            root_path.clone(),
+            Entry {
+                kind: "supervisor",
+                state: ActorState::Running,
+                restarts: 0,
+                incarnation: 1,
+                control: Arc::clone(&root) as Arc<dyn ChildControl>,
+            },
+        );
+        shared
+            .events
+            .emit(&root_path, "supervisor", Lifecycle::Started { incarnation: 1 });
+
+        let (exit_tx, root_exit) = watch::channel(None);
+        let watcher_shared = Arc::clone(&shared);
+        let on_escalation = settings.on_escalation;
+        shared.arbiter(Some(0)).spawn(async move {
+            let reason = match exits_rx.recv().await {
+                Some(exit) => exit.reason,
+                None => StopReason::Panicked("the root supervisor vanished".to_owned()),
+            };
+            watcher_shared.registry.remove(&root_path);
+            watcher_shared.events.emit(
+                &root_path,
+                "supervisor",
+                Lifecycle::Stopped {
+                    reason: reason.clone(),
+                },
+            );
+            if reason.is_failure() && on_escalation == OnEscalation::Exit {
+                tracing::error!(%reason, "root supervisor gave up; exiting (on_escalation = \"exit\")");
+                std::process::exit(1);
+            }
+            let _ = exit_tx.send(Some(reason));
+        });
+
+        Ok(SupervisionRuntime {
+            shared,
+            root,
+            root_exit,
+            arbiters,
+        })
+    }
+
+    /// The registry of live actors.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Subscribes to lifecycle events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<LifecycleEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Kills the actor at `path` (see [`Registry::kill`]).
+    pub fn kill(&self, path: &str, mode: KillMode) -> Result<(), SupervisionError> {
+        self.shared.registry.kill(path, mode)
+    }
+
+    /// Adds a child under the supervisor at `parent` and starts it; returns its path.
+    pub async fn start_child(&self, parent: &str, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
+        let (reply, answer) = oneshot::channel();
+        let supervisor = self.supervisor(parent)?;
+        supervisor.send(Command::StartChild { spec, reply })?;
+        answer
+            .await
+            .map_err(|_| SupervisionError::Stopped(parent.to_owned()))?
+    }
+
+    /// Stops the child `name` of the supervisor at `parent` for good (subtree first) and waits.
+    pub async fn stop_child(&self, parent: &str, name: &str) -> Result<(), SupervisionError> {
+        let (reply, answer) = oneshot::channel();
+        let supervisor = self.supervisor(parent)?;
+        supervisor.send(Command::StopChild {
+            name: name.to_owned(),
+            reply,
+        })?;
+        answer
+            .await
+            .map_err(|_| SupervisionError::Stopped(parent.to_owned()))?
+    }
+
+    /// Waits until the root supervisor stops (an escalation under `Stay`, or a shutdown) and
+    /// returns why.
+    pub async fn stopped(&self) -> StopReason {
+        let mut exit = self.root_exit.clone();
+        let reason = match exit.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone().unwrap_or(StopReason::Shutdown),
+            Err(_) => StopReason::Panicked("the root watcher vanished".to_owned()),
+        };
+        reason
+    }
+
+    /// Stops the whole tree in order (children before parents, each within its own timeout) and
+    /// waits at most `deadline`; then stops the arbiters.
+    pub async fn shutdown(self, deadline: Duration) -> Result<(), SupervisionError> {
+        self.root.shutdown();
+        let finished = tokio::time::timeout(deadline, self.stopped()).await.is_ok();
+        let timed_out: Vec<String> = self
+            .shared
+            .stop_timeouts
+            .lock()
+            .map(|paths| paths.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        if finished && timed_out.is_empty() {
+            Ok(())
+        } else {
+            let mut still_running: Vec<String> = self
+                .shared
+                .registry
+                .list()
+                .into_iter()
+                .map(|info| info.path.to_string())
+                .collect();
+            still_running.extend(timed_out);
+            Err(SupervisionError::ShutdownTimeout {
+                deadline,
+                still_running,
+            })
+        }
+    }
+
+    fn supervisor(&self, path: &str) -> Result<SupervisorControl, SupervisionError> {
+        let parsed = ActorPath::parse(path)?;
+        let control = self
+            .shared
+            .registry
+            .control(&parsed)
+            .ok_or_else(|| SupervisionError::UnknownPath(path.to_owned()))?;
+        control
+            .as_any()
+            .downcast_ref::<SupervisorControl>()
+            .cloned()
+            .ok_or_else(|| SupervisionError::NotASupervisor(path.to_owned()))
+    }
+}
+
+impl Drop for SupervisionRuntime {
+    /// Without an explicit shutdown, the tree still stops in order, in the background.
+    fn drop(&mut self) {
+        if self.root_exit.borrow().is_none() {
+            self.root.shutdown();
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Supervisor settings: strategy, restart intensity and backoff, validated before use.
+
+use std::time::Duration;
+
+use crate::error::SupervisionError;
+use crate::policy::SupervisionStrategy;
+
+/// Exponential backoff between restarts of a child: `min * factor^n`, capped at `max`, plus a
+/// random jitter of up to `jitter` times that delay (it only adds). The exponent `n` goes back to
+/// zero once the child has not failed for `reset_after`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff {
+    /// The first delay.
+    pub min: Duration,
+    /// The largest delay before jitter.
+    pub max: Duration,
+    /// Growth per consecutive restart (at least 1.0).
+    pub factor: f64,
+    /// Jitter as a fraction of the delay, in `[0, 1]`.
+    pub jitter: f64,
+    /// The quiet period after which the delay starts again from `min`.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            min: Duration::from_millis(20),
+            max: Duration::from_secs(10),
+            factor: 2.0,
+            jitter: 0.1,
+            reset_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Backoff {
+    /// No delay at all (tests that count restarts, not time).
+    pub fn none() -> Self {
+        Backoff {
+            min: Duration::ZERO,
+            max: Duration::ZERO,
+            factor: 1.0,
+            jitter: 0.0,
+            reset_after: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the ranges; errors name the setting as `supervision.backoff.<field>`.
+    pub fn validate(&self) -> Result<(), SupervisionError> {
+        if self.min > self.max {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.backoff.min",
+                why: format!("{:?} is above supervision.backoff.max {:?}", self.min, self.max),
+            });
+        }
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.backoff.factor",
+                why: format!("{} must be a finite number of at least 1.0", self.factor),
+            });
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.backoff.jitter",
+                why: format!("{} must lie between 0.0 and 1.0", self.jitter),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How a supervisor treats its children's failures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SupervisorSettings {
+    /// Which children restart together.
+    pub strategy: SupervisionStrategy,
+    /// At most this many restarts (kills included) within `within`; one more escalates.
+    pub max_restarts: u32,
+    /// The window of the restart intensity.
+    pub within: Duration,
+    /// Delay between a failure and the restart.
+    pub backoff: Backoff,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            strategy: SupervisionStrategy::OneForOne,
+            max_restarts: 20,
+            within: Duration::from_secs(30),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
+impl SupervisorSettings {
+    /// Checks every setting; errors name it as in the TOML pipeline (`supervision.within`, ...).
+    pub fn validate(&self) -> Result<(), SupervisionError> {
+        if self.within.is_zero() {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.within",
+                why: "the restart intensity window must be longer than zero".to_owned(),
+            });
+        }
+        self.backoff.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_settings_name_the_setting() {
+        let zero_window = SupervisorSettings {
+            within: Duration::ZERO,
+            ..SupervisorSettings::default()
+        };
+        let error = zero_window.validate().expect_err("zero window");
+        assert!(error.to_string().contains("supervision.within"), "{error}");
+
+        let inverted = SupervisorSettings {
+            backoff: Backoff {
+                min: Duration::from_secs(2),
+                max: Duration::from_secs(1),
+                ..Backoff::default()
+            },
+            ..SupervisorSettings::default()
+        };
+        let error = inverted.validate().expect_err("min above max");
+        assert!(error.to_string().contains("supervision.backoff.min"), "{error}");
+
+        let shrinking = Backoff {
+            factor: 0.5,
+            ..Backoff::default()
+        };
+        let error = shrinking.validate().expect_err("factor below one");
+        assert!(error.to_string().contains("supervision.backoff.factor"), "{error}");
+
+        assert!(SupervisorSettings::default().validate().is_ok());
+    }
+}

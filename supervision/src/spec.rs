@@ -1,0 +1,240 @@
+//! Recipes: [`ChildSpec`] says how to start a child (a worker factory or a nested supervisor) and
+//! how to treat it; [`SupervisorSpec`] is a validated supervisor recipe. A restart always starts
+//! from the recipe, never from the old state.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control::ChildControl;
+use crate::error::SupervisionError;
+use crate::path::validate_name;
+use crate::policy::{RestartPolicy, SupervisionStrategy};
+use crate::settings::{Backoff, SupervisorSettings};
+use crate::worker::{start_worker, Worker, WorkerStart};
+
+/// The default mailbox capacity of a worker.
+pub const DEFAULT_MAILBOX_CAPACITY: usize = 16;
+/// The default time a child gets to stop before its supervisor moves on.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Starts one incarnation of a worker; erases the worker's type.
+pub(crate) trait WorkerRecipe: Send + Sync + 'static {
+    fn start(&self, start: WorkerStart) -> Arc<dyn ChildControl>;
+}
+
+struct FactoryRecipe<F>(Arc<F>);
+
+impl<W, F> WorkerRecipe for FactoryRecipe<F>
+where
+    W: Worker,
+    F: Fn() -> W + Send + Sync + 'static,
+{
+    fn start(&self, start: WorkerStart) -> Arc<dyn ChildControl> {
+        start_worker(Arc::clone(&self.0), start)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum ChildKind {
+    Worker(Arc<dyn WorkerRecipe>),
+    Supervisor(Arc<SupervisorSpec>),
+}
+
+/// How to start a child and how to treat it when it stops.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: &'static str,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) mailbox_capacity: usize,
+    pub(crate) arbiter: Option<usize>,
+    pub(crate) recipe: ChildKind,
+}
+
+impl fmt::Debug for ChildSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChildSpec")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChildSpec {
+    /// A worker built by `factory` at each start (on the arbiter it runs on). Kind `worker`,
+    /// Permanent, mailbox of [`DEFAULT_MAILBOX_CAPACITY`].
+    pub fn worker<W, F>(name: impl Into<String>, factory: F) -> Self
+    where
+        W: Worker,
+        F: Fn() -> W + Send + Sync + 'static,
+    {
+        Self::worker_shared(name, Arc::new(factory))
+    }
+
+    /// Like [`ChildSpec::worker`], sharing one factory between many children.
+    pub fn worker_shared<W, F>(name: impl Into<String>, factory: Arc<F>) -> Self
+    where
+        W: Worker,
+        F: Fn() -> W + Send + Sync + 'static,
+    {
+        ChildSpec {
+            name: Arc::from(name.into()),
+            kind: "worker",
+            policy: RestartPolicy::Permanent,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
+            arbiter: None,
+            recipe: ChildKind::Worker(Arc::new(FactoryRecipe(factory))),
+        }
+    }
+
+    /// A nested supervisor with its own children. Kind `supervisor`, Permanent.
+    pub fn supervisor(name: impl Into<String>, spec: SupervisorSpec) -> Self {
+        ChildSpec {
+            name: Arc::from(name.into()),
+            kind: "supervisor",
+            policy: RestartPolicy::Permanent,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            mailbox_capacity: crate::supervisor::COMMAND_CAPACITY,
+            arbiter: None,
+            recipe: ChildKind::Supervisor(Arc::new(spec)),
+        }
+    }
+
+    /// The restart policy.
+    pub fn policy(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The actor kind shown in the registry and in metrics (`partition`, `sink`, ...).
+    pub fn kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// How long the child gets to stop (for a supervisor: its whole subtree).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The worker's mailbox capacity (ignored for supervisors).
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
+        if matches!(self.recipe, ChildKind::Worker(_)) {
+            self.mailbox_capacity = capacity.max(1);
+        }
+        self
+    }
+
+    /// Pins the child to one of the runtime's arbiters (index modulo their number); by default
+    /// children are spread round-robin.
+    pub fn on_arbiter(mut self, index: usize) -> Self {
+        self.arbiter = Some(index);
+        self
+    }
+
+    /// The child's name (its last path segment).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), SupervisionError> {
+        validate_name(&self.name).map_err(|why| SupervisionError::InvalidName {
+            name: self.name.to_string(),
+            why,
+        })
+    }
+}
+
+/// A validated supervisor recipe: settings and children in start order.
+#[derive(Clone, Debug)]
+pub struct SupervisorSpec {
+    pub(crate) settings: SupervisorSettings,
+    pub(crate) children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpec {
+    /// Starts a builder with the default settings (OneForOne, 20 restarts in 30 s, backoff
+    /// 20 ms to 10 s, factor 2).
+    pub fn builder() -> SupervisorSpecBuilder {
+        SupervisorSpecBuilder {
+            settings: SupervisorSettings::default(),
+            children: Vec::new(),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SupervisorSettings {
+        &self.settings
+    }
+}
+
+/// Builds a [`SupervisorSpec`]; `build()` validates settings, names and duplicates.
+#[derive(Debug)]
+pub struct SupervisorSpecBuilder {
+    settings: SupervisorSettings,
+    children: Vec<ChildSpec>,
+}
+
+impl SupervisorSpecBuilder {
+    /// All settings at once.
+    pub fn settings(mut self, settings: SupervisorSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The strategy.
+    pub fn strategy(mut self, strategy: SupervisionStrategy) -> Self {
+        self.settings.strategy = strategy;
+        self
+    }
+
+    /// Restart intensity: at most `max_restarts` within `within`.
+    pub fn intensity(mut self, max_restarts: u32, within: Duration) -> Self {
+        self.settings.max_restarts = max_restarts;
+        self.settings.within = within;
+        self
+    }
+
+    /// Backoff between restarts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.settings.backoff = backoff;
+        self
+    }
+
+    /// Adds a child (children start in the order they are added).
+    pub fn child(mut self, child: ChildSpec) -> Self {
+        self.children.push(child);
+        self
+    }
+
+    /// Adds several children.
+    pub fn children(mut self, children: impl IntoIterator<Item = ChildSpec>) -> Self {
+        self.children.extend(children);
+        self
+    }
+
+    /// Validates and returns the recipe.
+    pub fn build(self) -> Result<SupervisorSpec, SupervisionError> {
+        self.settings.validate()?;
+        let mut names = HashSet::with_capacity(self.children.len());
+        for child in &self.children {
+            child.validate()?;
+            if !names.insert(&*child.name) {
+                return Err(SupervisionError::DuplicateChild {
+                    supervisor: "(this supervisor spec)".to_owned(),
+                    name: child.name.to_string(),
+                });
+            }
+        }
+        Ok(SupervisorSpec {
+            settings: self.settings,
+            children: self.children,
+        })
+    }
+}

@@ -1,0 +1,502 @@
+//! The supervisor: starts children from their recipes, watches them die, and restarts them by
+//! strategy, policy, restart intensity and backoff; past its intensity it stops its children and
+//! escalates to its parent.
+//!
+//! A supervisor is a task on an actix arbiter (it lives in the actix System like any actor),
+//! driven by two queues: a bounded command queue (kill, shutdown, start/stop a child) and its
+//! children's exits (one per child incarnation, reported by each child's death watch).
+//!
+//! ```text
+//!   parent supervisor
+//!        │ commands (bounded)          ▲ exit (death watch)
+//!        ▼                             │
+//!   supervisor ── start from recipe ─▶ child, child, child ...
+//!        ▲                             │
+//!        └──────── exits ──────────────┘
+//! ```
+
+mod control;
+
+pub(crate) use control::{Command, SupervisorControl};
+
+use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::ArbiterHandle;
+use futures_util::FutureExt;
+use tokio::sync::mpsc;
+
+use crate::backoff::BackoffState;
+use crate::control::{ChildControl, ChildExit, ExitNotifier};
+use crate::error::SupervisionError;
+use crate::events::Lifecycle;
+use crate::intensity::RestartIntensity;
+use crate::path::ActorPath;
+use crate::policy::{KillMode, RestartPolicy, SupervisionStrategy};
+use crate::reason::{panic_message, StopReason};
+use crate::registry::{ActorState, Entry};
+use crate::runtime::Shared;
+use crate::settings::SupervisorSettings;
+use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
+use crate::worker::WorkerStart;
+
+/// Capacity of a supervisor's command queue.
+pub(crate) const COMMAND_CAPACITY: usize = 64;
+
+/// What starting a supervisor needs.
+pub(crate) struct SupervisorStart {
+    pub(crate) path: ActorPath,
+    pub(crate) kind: &'static str,
+    pub(crate) spec: Arc<SupervisorSpec>,
+    pub(crate) notifier: ExitNotifier,
+    pub(crate) arbiter: ArbiterHandle,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Starts a supervisor task on `start.arbiter`; its exit goes to `start.notifier`, even when it
+/// panics outside a guarded handler.
+pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl> {
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let control = Arc::new(SupervisorControl {
+        path: start.path.clone(),
+        commands: commands_tx,
+    });
+    let SupervisorStart {
+        path,
+        kind,
+        spec,
+        mut notifier,
+        arbiter,
+        shared,
+    } = start;
+    let task = async move {
+        let supervisor = Supervisor::new(path, kind, &spec, shared, commands_rx);
+        let reason = match AssertUnwindSafe(supervisor.run()).catch_unwind().await {
+            Ok(reason) => reason,
+            Err(payload) => StopReason::Panicked(panic_message(&*payload)),
+        };
+        notifier.report(reason);
+    };
+    // A dead arbiter drops the task, and with it the notifier, which reports the death.
+    arbiter.spawn(task);
+    control
+}
+
+struct Slot {
+    spec: ChildSpec,
+    path: ActorPath,
+    incarnation: u64,
+    restarts: u32,
+    backoff: BackoffState,
+    state: SlotState,
+}
+
+enum SlotState {
+    Running(Arc<dyn ChildControl>),
+    Pending { due: Instant },
+}
+
+enum Step {
+    Command(Option<Command>),
+    Exit(Option<ChildExit>),
+    RestartDue,
+}
+
+struct Supervisor {
+    path: ActorPath,
+    kind: &'static str,
+    shared: Arc<Shared>,
+    settings: SupervisorSettings,
+    /// Children by a key that grows with each addition: key order is start order.
+    slots: BTreeMap<u64, Slot>,
+    next_key: u64,
+    exits_tx: mpsc::UnboundedSender<ChildExit>,
+    exits_rx: mpsc::UnboundedReceiver<ChildExit>,
+    commands: mpsc::Receiver<Command>,
+    intensity: RestartIntensity,
+    deferred: VecDeque<ChildExit>,
+}
+
+impl Supervisor {
+    fn new(
+        path: ActorPath,
+        kind: &'static str,
+        spec: &SupervisorSpec,
+        shared: Arc<Shared>,
+        commands: mpsc::Receiver<Command>,
+    ) -> Self {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        let slots: BTreeMap<u64, Slot> = spec
+            .children
+            .iter()
+            .enumerate()
+            .map(|(key, child)| (key as u64, Slot::new(&path, child.clone())))
+            .collect();
+        Supervisor {
+            intensity: RestartIntensity::new(spec.settings.max_restarts, spec.settings.within),
+            settings: spec.settings.clone(),
+            path,
+            kind,
+            shared,
+            next_key: slots.len() as u64,
+            slots,
+            exits_tx,
+            exits_rx,
+            commands,
+            deferred: VecDeque::new(),
+        }
+    }
+
+    async fn run(mut self) -> StopReason {
+        let keys: Vec<u64> = self.slots.keys().copied().collect();
+        for key in keys {
+            self.start_slot(key);
+        }
+        loop {
+            let outcome = if let Some(exit) = self.deferred.pop_front() {
+                self.on_exit(exit).await
+            } else {
+                let due = self.next_due();
+                let step = tokio::select! {
+                    biased;
+                    command = self.commands.recv() => Step::Command(command),
+                    exit = self.exits_rx.recv() => Step::Exit(exit),
+                    () = sleep_until(due) => Step::RestartDue,
+                };
+                match step {
+                    // Every handle on this supervisor is gone: nobody can reach it any more.
+                    Step::Command(None) => Some(StopReason::Shutdown),
+                    Step::Command(Some(command)) => self.on_command(command).await,
+                    Step::Exit(Some(exit)) => self.on_exit(exit).await,
+                    Step::Exit(None) => None,
+                    Step::RestartDue => {
+                        self.restart_due();
+                        None
+                    }
+                }
+            };
+            if let Some(reason) = outcome {
+                return self.terminate(reason).await;
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) -> Option<StopReason> {
+        match command {
+            Command::Shutdown => Some(StopReason::Shutdown),
+            Command::Kill(KillMode::Stop) => Some(StopReason::Killed),
+            Command::Kill(KillMode::Panic) => {
+                let path = self.path.clone();
+                let outcome = catch_unwind::<_, ()>(move || {
+                    panic!("killed by request at {path} (mode=panic)")
+                });
+                outcome
+                    .err()
+                    .map(|payload| StopReason::Panicked(panic_message(&*payload)))
+            }
+            Command::StartChild { spec, reply } => {
+                let _ = reply.send(self.add_child(spec));
+                None
+            }
+            Command::StopChild { name, reply } => {
+                let _ = reply.send(self.remove_child(&name).await);
+                None
+            }
+        }
+    }
+
+    fn add_child(&mut self, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
+        spec.validate()?;
+        if self.slot_named(&spec.name).is_some() {
+            return Err(SupervisionError::DuplicateChild {
+                supervisor: self.path.to_string(),
+                name: spec.name.to_string(),
+            });
+        }
+        let slot = Slot::new(&self.path, spec);
+        let path = slot.path.clone();
+        let key = self.next_key;
+        self.next_key += 1;
+        self.slots.insert(key, slot);
+        self.start_slot(key);
+        Ok(path)
+    }
+
+    async fn remove_child(&mut self, name: &str) -> Result<(), SupervisionError> {
+        let key = self
+            .slot_named(name)
+            .ok_or_else(|| SupervisionError::UnknownPath(self.path.child(name).to_string()))?;
+        self.stop_slot_for_good(key).await;
+        Ok(())
+    }
+
+    fn slot_named(&self, name: &str) -> Option<u64> {
+        self.slots
+            .iter()
+            .find(|(_, slot)| &*slot.spec.name == name)
+            .map(|(key, _)| *key)
+    }
+
+    /// Starts (or restarts) the child under `key` from its recipe and lists it.
+    fn start_slot(&mut self, key: u64) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let restart = slot.incarnation > 0;
+        slot.incarnation += 1;
+        if restart {
+            slot.restarts = slot.restarts.saturating_add(1);
+        }
+        let notifier = ExitNotifier::new(self.exits_tx.clone(), key, slot.incarnation);
+        let arbiter = self.shared.arbiter(slot.spec.arbiter);
+        let control: Arc<dyn ChildControl> = match &slot.spec.recipe {
+            ChildKind::Worker(recipe) => recipe.start(WorkerStart {
+                path: slot.path.clone(),
+                incarnation: slot.incarnation,
+                capacity: slot.spec.mailbox_capacity,
+                notifier,
+                arbiter,
+            }),
+            ChildKind::Supervisor(spec) => start_supervisor(SupervisorStart {
+                path: slot.path.clone(),
+                kind: slot.spec.kind,
+                spec: Arc::clone(spec),
+                notifier,
+                arbiter,
+                shared: Arc::clone(&self.shared),
+            }),
+        };
+        self.shared.registry.insert(
+            slot.path.clone(),
+            Entry {
+                kind: slot.spec.kind,
+                state: ActorState::Running,
+                restarts: slot.restarts,
+                incarnation: slot.incarnation,
+                control: Arc::clone(&control),
+            },
+        );
+        slot.state = SlotState::Running(control);
+        let event = if restart {
+            Lifecycle::Restarted {
+                incarnation: slot.incarnation,
+                restarts: slot.restarts,
+            }
+        } else {
+            Lifecycle::Started {
+                incarnation: slot.incarnation,
+            }
+        };
+        self.shared.events.emit(&slot.path, slot.spec.kind, event);
+    }
+
+    /// Handles a child's exit; `Some(Escalated)` when the restart intensity is spent.
+    async fn on_exit(&mut self, exit: ChildExit) -> Option<StopReason> {
+        let key = exit.slot;
+        let slot = self.slots.get(&key)?;
+        let current = slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running(_));
+        if !current {
+            return None; // an older incarnation, already handled
+        }
+        let (path, kind, policy) = (slot.path.clone(), slot.spec.kind, slot.spec.policy);
+        let reason = exit.reason;
+        if reason.is_failure() {
+            tracing::warn!(path = %path, %reason, "child failed");
+            self.shared
+                .events
+                .emit(&path, kind, Lifecycle::Failed { reason: reason.clone() });
+        }
+        let restart = match policy {
+            RestartPolicy::Permanent => true,
+            RestartPolicy::Transient => reason.is_failure(),
+            RestartPolicy::Temporary => false,
+        };
+        if !restart {
+            self.forget(key, reason);
+            return None;
+        }
+        let now = Instant::now();
+        if !self.intensity.allow_restart(now) {
+            tracing::error!(
+                path = %self.path,
+                max_restarts = self.settings.max_restarts,
+                within = ?self.settings.within,
+                "restart intensity passed; escalating"
+            );
+            self.forget(key, reason);
+            self.shared.events.emit(&self.path, self.kind, Lifecycle::Escalated);
+            return Some(StopReason::Escalated);
+        }
+        self.shared.registry.set_state(&path, ActorState::Restarting);
+        let group = self.restart_group(key);
+        for &sibling in group.iter().rev() {
+            if sibling != key {
+                self.stop_for_restart(sibling).await;
+            }
+        }
+        let slot = self.slots.get_mut(&key)?;
+        let delay = slot
+            .backoff
+            .next_delay(&self.settings.backoff, now, fastrand::f64());
+        let due = now + delay;
+        for member in group {
+            if let Some(slot) = self.slots.get_mut(&member) {
+                let member_due = match slot.state {
+                    SlotState::Pending { due: earlier } => earlier.max(due),
+                    SlotState::Running(_) => due,
+                };
+                slot.state = SlotState::Pending { due: member_due };
+                self.shared.registry.set_state(&slot.path, ActorState::Restarting);
+            }
+        }
+        None
+    }
+
+    /// The children that restart with the one under `key`, in start order.
+    fn restart_group(&self, key: u64) -> Vec<u64> {
+        match self.settings.strategy {
+            SupervisionStrategy::OneForOne => vec![key],
+            SupervisionStrategy::OneForAll => self.slots.keys().copied().collect(),
+            SupervisionStrategy::RestForOne => self.slots.range(key..).map(|(k, _)| *k).collect(),
+        }
+    }
+
+    /// Stops a running sibling so that it restarts with the failed child (it stays listed).
+    async fn stop_for_restart(&mut self, key: u64) {
+        let Some(slot) = self.slots.get(&key) else {
+            return;
+        };
+        let SlotState::Running(control) = &slot.state else {
+            return;
+        };
+        let (path, incarnation, timeout) = (slot.path.clone(), slot.incarnation, slot.spec.shutdown_timeout);
+        self.shared.registry.set_state(&path, ActorState::Restarting);
+        control.shutdown();
+        if self.wait_for_exit(key, incarnation, timeout).await.is_none() {
+            self.shared.note_stop_timeout(&path, timeout);
+        }
+    }
+
+    /// Stops the child under `key`, waits for it, and removes it from the tree.
+    async fn stop_slot_for_good(&mut self, key: u64) {
+        let Some(slot) = self.slots.remove(&key) else {
+            return;
+        };
+        let reason = match &slot.state {
+            SlotState::Running(control) => {
+                self.shared.registry.set_state(&slot.path, ActorState::Stopping);
+                control.shutdown();
+                let timeout = slot.spec.shutdown_timeout;
+                match self.wait_for_exit(key, slot.incarnation, timeout).await {
+                    Some(reason) => reason,
+                    None => {
+                        self.shared.note_stop_timeout(&slot.path, timeout);
+                        StopReason::Shutdown
+                    }
+                }
+            }
+            SlotState::Pending { .. } => StopReason::Shutdown,
+        };
+        self.shared.registry.remove(&slot.path);
+        self.shared
+            .events
+            .emit(&slot.path, slot.spec.kind, Lifecycle::Stopped { reason });
+    }
+
+    /// Removes an exited child that will not restart.
+    fn forget(&mut self, key: u64, reason: StopReason) {
+        if let Some(slot) = self.slots.remove(&key) {
+            self.shared.registry.remove(&slot.path);
+            self.shared
+                .events
+                .emit(&slot.path, slot.spec.kind, Lifecycle::Stopped { reason });
+        }
+    }
+
+    /// Waits for the exit of one incarnation, keeping other exits for later.
+    async fn wait_for_exit(&mut self, key: u64, incarnation: u64, timeout: Duration) -> Option<StopReason> {
+        let matches = |exit: &ChildExit| exit.slot == key && exit.incarnation == incarnation;
+        if let Some(position) = self.deferred.iter().position(matches) {
+            return self.deferred.remove(position).map(|exit| exit.reason);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.exits_rx.recv()).await {
+                Ok(Some(exit)) if matches(&exit) => return Some(exit.reason),
+                Ok(Some(exit)) => self.deferred.push_back(exit),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter_map(|slot| match slot.state {
+                SlotState::Pending { due } => Some(due),
+                SlotState::Running(_) => None,
+            })
+            .min()
+    }
+
+    /// Starts every child whose backoff has passed, in start order.
+    fn restart_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| matches!(slot.state, SlotState::Pending { due } if due <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in due {
+            self.start_slot(key);
+        }
+    }
+
+    /// Stops every child, last started first, each within its shutdown timeout; returns `reason`.
+    async fn terminate(&mut self, reason: StopReason) -> StopReason {
+        if reason != StopReason::Shutdown {
+            tracing::warn!(path = %self.path, %reason, "supervisor stopping its children");
+        }
+        let keys: Vec<u64> = self.slots.keys().rev().copied().collect();
+        for key in keys {
+            self.stop_slot_for_good(key).await;
+        }
+        reason
+    }
+}
+
+impl Slot {
+    fn new(parent: &ActorPath, spec: ChildSpec) -> Self {
+        Slot {
+            path: parent.child(&spec.name),
+            spec,
+            incarnation: 0,
+            restarts: 0,
+            backoff: BackoffState::default(),
+            state: SlotState::Pending { due: Instant::now() },
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    /// A supervisor that died outside `terminate` (a panic in its own code) still leaves no orphan:
+    /// its children are asked to stop and leave the registry.
+    fn drop(&mut self) {
+        for slot in std::mem::take(&mut self.slots).into_values() {
+            if let SlotState::Running(control) = &slot.state {
+                control.shutdown();
+            }
+            self.shared.registry.remove(&slot.path);
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await,
+        None => std::future::pending().await,
+    }
+}
