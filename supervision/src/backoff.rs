@@ -14,7 +14,12 @@ pub(crate) struct BackoffState {
 impl BackoffState {
     /// The delay before restarting after a failure at `now`; `unit_random` in `[0, 1)` draws the
     /// jitter.
-    pub(crate) fn next_delay(&mut self, settings: &Backoff, now: Instant, unit_random: f64) -> Duration {
+    pub(crate) fn next_delay(
+        &mut self,
+        settings: &Backoff,
+        now: Instant,
+        unit_random: f64,
+    ) -> Duration {
         if let Some(last) = self.last_failure {
             if now.saturating_duration_since(last) >= settings.reset_after {
                 self.streak = 0;
@@ -64,7 +69,10 @@ mod tests {
             let delay = state.next_delay(&settings, now, 0.999);
             let base = Duration::from_millis(*base);
             assert!(delay >= base, "restart {i}: {delay:?} below {base:?}");
-            assert!(delay <= base.mul_f64(1.5), "restart {i}: {delay:?} above 1.5x {base:?}");
+            assert!(
+                delay <= base.mul_f64(1.5),
+                "restart {i}: {delay:?} above 1.5x {base:?}"
+            );
         }
     }
 
@@ -78,6 +86,9 @@ mod tests {
         let third = state.next_delay(&settings, start, 0.0);
         assert_eq!(third, Duration::from_millis(80));
         let later = start + Duration::from_secs(6);
-        assert_eq!(state.next_delay(&settings, later, 0.0), Duration::from_millis(20));
+        assert_eq!(
+            state.next_delay(&settings, later, 0.0),
+            Duration::from_millis(20)
+        );
     }
 }

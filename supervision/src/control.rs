@@ -43,7 +43,11 @@ pub(crate) struct ExitNotifier {
 }
 
 impl ExitNotifier {
-    pub(crate) fn new(exits: mpsc::UnboundedSender<ChildExit>, slot: u64, incarnation: u64) -> Self {
+    pub(crate) fn new(
+        exits: mpsc::UnboundedSender<ChildExit>,
+        slot: u64,
+        incarnation: u64,
+    ) -> Self {
         ExitNotifier {
             exits: Some(exits),
             slot,

@@ -43,7 +43,10 @@ mod tests {
         let start = Instant::now();
         let mut intensity = RestartIntensity::new(5, Duration::from_secs(10));
         for i in 0..5 {
-            assert!(intensity.allow_restart(start + Duration::from_millis(i)), "restart {i}");
+            assert!(
+                intensity.allow_restart(start + Duration::from_millis(i)),
+                "restart {i}"
+            );
         }
         assert!(!intensity.allow_restart(start + Duration::from_millis(5)));
     }
@@ -53,9 +56,11 @@ mod tests {
         let start = Instant::now();
         let mut intensity = RestartIntensity::new(2, Duration::from_secs(1));
         assert!(intensity.allow_restart(start));
-        assert!(intensity.allow_restart(start + Duration::from_millis(100)));
-        assert!(intensity.allow_restart(start + Duration::from_millis(1100)));
-        assert!(!intensity.allow_restart(start + Duration::from_millis(1150)));
+        assert!(intensity.allow_restart(start + Duration::from_millis(500)));
+        assert!(!intensity.allow_restart(start + Duration::from_millis(600)));
+        // At 1,550 ms the restarts at 0 and 500 ms have left the window; 600 ms is still in it.
+        assert!(intensity.allow_restart(start + Duration::from_millis(1550)));
+        assert!(!intensity.allow_restart(start + Duration::from_millis(1560)));
     }
 
     #[test]

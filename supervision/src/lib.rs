@@ -48,7 +48,8 @@
 //! let runtime = SupervisionRuntime::start(
 //!     RuntimeSettings::default(),
 //!     vec![ChildSpec::worker("counter", || Counter(0))],
-//! )?;
+//! )
+//! .await?;
 //! let counter = runtime.registry().actor_ref::<u64>("/counter").ok_or("not started")?;
 //! counter.try_send(1)?;
 //! runtime.kill("/counter", KillMode::Panic)?; // restarted from its recipe: Counter(0)

@@ -82,7 +82,9 @@ impl Registry {
     /// One actor's entry.
     pub fn get(&self, path: &str) -> Option<ActorInfo> {
         let path = ActorPath::parse(path).ok()?;
-        self.entries.get(&path).map(|entry| info(entry.key(), entry.value()))
+        self.entries
+            .get(&path)
+            .map(|entry| info(entry.key(), entry.value()))
     }
 
     /// How many actors are listed.
@@ -128,7 +130,9 @@ impl Registry {
     }
 
     pub(crate) fn control(&self, path: &ActorPath) -> Option<Arc<dyn ChildControl>> {
-        self.entries.get(path).map(|entry| Arc::clone(&entry.control))
+        self.entries
+            .get(path)
+            .map(|entry| Arc::clone(&entry.control))
     }
 
     pub(crate) fn insert(&self, path: ActorPath, entry: Entry) {

@@ -87,9 +87,12 @@ pub struct SupervisionRuntime {
 }
 
 impl SupervisionRuntime {
-    /// Starts the arbiters and the root supervisor with `children`. Must run inside an actix
-    /// System.
-    pub fn start(settings: RuntimeSettings, children: Vec<ChildSpec>) -> Result<Self, SupervisionError> {
+    /// Starts the arbiters and the root supervisor with `children`, and returns once every child
+    /// has started (children in order, as OTP does). Must run inside an actix System.
+    pub async fn start(
+        settings: RuntimeSettings,
+        children: Vec<ChildSpec>,
+    ) -> Result<Self, SupervisionError> {
         if System::try_current().is_none() {
             return Err(SupervisionError::NoSystem);
         }
@@ -104,7 +107,9 @@ impl SupervisionRuntime {
             .children(children)
             .build()?;
         let arbiters = (0..settings.arbiters)
-            .map(|_| Arbiter::try_new().map_err(|error| SupervisionError::Arbiter(error.to_string())))
+            .map(|_| {
+                Arbiter::try_new().map_err(|error| SupervisionError::Arbiter(error.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let shared = Arc::new(Shared {
             registry: Registry::default(),
@@ -115,6 +120,7 @@ impl SupervisionRuntime {
         });
         let (exits_tx, mut exits_rx) = mpsc::unbounded_channel();
         let root_path = ActorPath::root();
+        let (started_tx, started_rx) = oneshot::channel();
         let root = start_supervisor(SupervisorStart {
             path: root_path.clone(),
             kind: "supervisor",
@@ -122,6 +128,7 @@ impl SupervisionRuntime {
             notifier: ExitNotifier::new(exits_tx, 0, 1),
             arbiter: shared.arbiter(Some(0)),
             shared: Arc::clone(&shared),
+            started: started_tx,
         });
         shared.registry.insert(
             root_path.clone(),
@@ -133,9 +140,11 @@ impl SupervisionRuntime {
                 control: Arc::clone(&root) as Arc<dyn ChildControl>,
             },
         );
-        shared
-            .events
-            .emit(&root_path, "supervisor", Lifecycle::Started { incarnation: 1 });
+        shared.events.emit(
+            &root_path,
+            "supervisor",
+            Lifecycle::Started { incarnation: 1 },
+        );
 
         let (exit_tx, root_exit) = watch::channel(None);
         let watcher_shared = Arc::clone(&shared);
@@ -160,6 +169,8 @@ impl SupervisionRuntime {
             let _ = exit_tx.send(Some(reason));
         });
 
+        // The root answers once its children have started (or it died trying: the sender drops).
+        let _ = started_rx.await;
         Ok(SupervisionRuntime {
             shared,
             root,
@@ -184,7 +195,11 @@ impl SupervisionRuntime {
     }
 
     /// Adds a child under the supervisor at `parent` and starts it; returns its path.
-    pub async fn start_child(&self, parent: &str, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
+    pub async fn start_child(
+        &self,
+        parent: &str,
+        spec: ChildSpec,
+    ) -> Result<ActorPath, SupervisionError> {
         let (reply, answer) = oneshot::channel();
         let supervisor = self.supervisor(parent)?;
         supervisor.send(Command::StartChild { spec, reply })?;

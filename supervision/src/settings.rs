@@ -51,7 +51,10 @@ impl Backoff {
         if self.min > self.max {
             return Err(SupervisionError::InvalidSetting {
                 setting: "supervision.backoff.min",
-                why: format!("{:?} is above supervision.backoff.max {:?}", self.min, self.max),
+                why: format!(
+                    "{:?} is above supervision.backoff.max {:?}",
+                    self.min, self.max
+                ),
             });
         }
         if !(self.factor.is_finite() && self.factor >= 1.0) {
@@ -129,14 +132,20 @@ mod tests {
             ..SupervisorSettings::default()
         };
         let error = inverted.validate().expect_err("min above max");
-        assert!(error.to_string().contains("supervision.backoff.min"), "{error}");
+        assert!(
+            error.to_string().contains("supervision.backoff.min"),
+            "{error}"
+        );
 
         let shrinking = Backoff {
             factor: 0.5,
             ..Backoff::default()
         };
         let error = shrinking.validate().expect_err("factor below one");
-        assert!(error.to_string().contains("supervision.backoff.factor"), "{error}");
+        assert!(
+            error.to_string().contains("supervision.backoff.factor"),
+            "{error}"
+        );
 
         assert!(SupervisorSettings::default().validate().is_ok());
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
 use futures_util::FutureExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::backoff::BackoffState;
 use crate::control::{ChildControl, ChildExit, ExitNotifier};
@@ -44,6 +44,8 @@ use crate::worker::WorkerStart;
 
 /// Capacity of a supervisor's command queue.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
+/// How long a supervisor waits for a child to start before it goes on regardless.
+const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What starting a supervisor needs.
 pub(crate) struct SupervisorStart {
@@ -53,6 +55,8 @@ pub(crate) struct SupervisorStart {
     pub(crate) notifier: ExitNotifier,
     pub(crate) arbiter: ArbiterHandle,
     pub(crate) shared: Arc<Shared>,
+    /// Told once every child has started (OTP's synchronous start).
+    pub(crate) started: oneshot::Sender<()>,
 }
 
 /// Starts a supervisor task on `start.arbiter`; its exit goes to `start.notifier`, even when it
@@ -70,10 +74,14 @@ pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl>
         mut notifier,
         arbiter,
         shared,
+        started,
     } = start;
     let task = async move {
         let supervisor = Supervisor::new(path, kind, &spec, shared, commands_rx);
-        let reason = match AssertUnwindSafe(supervisor.run()).catch_unwind().await {
+        let reason = match AssertUnwindSafe(supervisor.run(started))
+            .catch_unwind()
+            .await
+        {
             Ok(reason) => reason,
             Err(payload) => StopReason::Panicked(panic_message(&*payload)),
         };
@@ -149,11 +157,12 @@ impl Supervisor {
         }
     }
 
-    async fn run(mut self) -> StopReason {
+    async fn run(mut self, started: oneshot::Sender<()>) -> StopReason {
         let keys: Vec<u64> = self.slots.keys().copied().collect();
         for key in keys {
-            self.start_slot(key);
+            self.start_slot(key).await;
         }
+        let _ = started.send(());
         loop {
             let outcome = if let Some(exit) = self.deferred.pop_front() {
                 self.on_exit(exit).await
@@ -172,7 +181,7 @@ impl Supervisor {
                     Step::Exit(Some(exit)) => self.on_exit(exit).await,
                     Step::Exit(None) => None,
                     Step::RestartDue => {
-                        self.restart_due();
+                        self.restart_due().await;
                         None
                     }
                 }
@@ -197,7 +206,7 @@ impl Supervisor {
                     .map(|payload| StopReason::Panicked(panic_message(&*payload)))
             }
             Command::StartChild { spec, reply } => {
-                let _ = reply.send(self.add_child(spec));
+                let _ = reply.send(self.add_child(spec).await);
                 None
             }
             Command::StopChild { name, reply } => {
@@ -207,7 +216,7 @@ impl Supervisor {
         }
     }
 
-    fn add_child(&mut self, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
+    async fn add_child(&mut self, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
         spec.validate()?;
         if self.slot_named(&spec.name).is_some() {
             return Err(SupervisionError::DuplicateChild {
@@ -220,7 +229,7 @@ impl Supervisor {
         let key = self.next_key;
         self.next_key += 1;
         self.slots.insert(key, slot);
-        self.start_slot(key);
+        self.start_slot(key).await;
         Ok(path)
     }
 
@@ -239,8 +248,9 @@ impl Supervisor {
             .map(|(key, _)| *key)
     }
 
-    /// Starts (or restarts) the child under `key` from its recipe and lists it.
-    fn start_slot(&mut self, key: u64) {
+    /// Starts (or restarts) the child under `key` from its recipe, waits until it has started
+    /// (a supervisor: with all its children), and lists it.
+    async fn start_slot(&mut self, key: u64) {
         let Some(slot) = self.slots.get_mut(&key) else {
             return;
         };
@@ -251,6 +261,7 @@ impl Supervisor {
         }
         let notifier = ExitNotifier::new(self.exits_tx.clone(), key, slot.incarnation);
         let arbiter = self.shared.arbiter(slot.spec.arbiter);
+        let (started_tx, started_rx) = oneshot::channel();
         let control: Arc<dyn ChildControl> = match &slot.spec.recipe {
             ChildKind::Worker(recipe) => recipe.start(WorkerStart {
                 path: slot.path.clone(),
@@ -258,6 +269,7 @@ impl Supervisor {
                 capacity: slot.spec.mailbox_capacity,
                 notifier,
                 arbiter,
+                started: started_tx,
             }),
             ChildKind::Supervisor(spec) => start_supervisor(SupervisorStart {
                 path: slot.path.clone(),
@@ -266,37 +278,50 @@ impl Supervisor {
                 notifier,
                 arbiter,
                 shared: Arc::clone(&self.shared),
+                started: started_tx,
             }),
         };
-        self.shared.registry.insert(
+        let (path, kind, incarnation, restarts) = (
             slot.path.clone(),
+            slot.spec.kind,
+            slot.incarnation,
+            slot.restarts,
+        );
+        slot.state = SlotState::Running(Arc::clone(&control));
+        // A child that dies during its start still answers (its sender drops): no hang.
+        if tokio::time::timeout(START_TIMEOUT, started_rx)
+            .await
+            .is_err()
+        {
+            tracing::warn!(path = %path, timeout = ?START_TIMEOUT, "child slow to start; going on");
+        }
+        self.shared.registry.insert(
+            path.clone(),
             Entry {
-                kind: slot.spec.kind,
+                kind,
                 state: ActorState::Running,
-                restarts: slot.restarts,
-                incarnation: slot.incarnation,
-                control: Arc::clone(&control),
+                restarts,
+                incarnation,
+                control,
             },
         );
-        slot.state = SlotState::Running(control);
         let event = if restart {
             Lifecycle::Restarted {
-                incarnation: slot.incarnation,
-                restarts: slot.restarts,
+                incarnation,
+                restarts,
             }
         } else {
-            Lifecycle::Started {
-                incarnation: slot.incarnation,
-            }
+            Lifecycle::Started { incarnation }
         };
-        self.shared.events.emit(&slot.path, slot.spec.kind, event);
+        self.shared.events.emit(&path, kind, event);
     }
 
     /// Handles a child's exit; `Some(Escalated)` when the restart intensity is spent.
     async fn on_exit(&mut self, exit: ChildExit) -> Option<StopReason> {
         let key = exit.slot;
         let slot = self.slots.get(&key)?;
-        let current = slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running(_));
+        let current =
+            slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running(_));
         if !current {
             return None; // an older incarnation, already handled
         }
@@ -304,9 +329,13 @@ impl Supervisor {
         let reason = exit.reason;
         if reason.is_failure() {
             tracing::warn!(path = %path, %reason, "child failed");
-            self.shared
-                .events
-                .emit(&path, kind, Lifecycle::Failed { reason: reason.clone() });
+            self.shared.events.emit(
+                &path,
+                kind,
+                Lifecycle::Failed {
+                    reason: reason.clone(),
+                },
+            );
         }
         let restart = match policy {
             RestartPolicy::Permanent => true,
@@ -326,10 +355,14 @@ impl Supervisor {
                 "restart intensity passed; escalating"
             );
             self.forget(key, reason);
-            self.shared.events.emit(&self.path, self.kind, Lifecycle::Escalated);
+            self.shared
+                .events
+                .emit(&self.path, self.kind, Lifecycle::Escalated);
             return Some(StopReason::Escalated);
         }
-        self.shared.registry.set_state(&path, ActorState::Restarting);
+        self.shared
+            .registry
+            .set_state(&path, ActorState::Restarting);
         let group = self.restart_group(key);
         for &sibling in group.iter().rev() {
             if sibling != key {
@@ -348,7 +381,9 @@ impl Supervisor {
                     SlotState::Running(_) => due,
                 };
                 slot.state = SlotState::Pending { due: member_due };
-                self.shared.registry.set_state(&slot.path, ActorState::Restarting);
+                self.shared
+                    .registry
+                    .set_state(&slot.path, ActorState::Restarting);
             }
         }
         None
@@ -371,10 +406,20 @@ impl Supervisor {
         let SlotState::Running(control) = &slot.state else {
             return;
         };
-        let (path, incarnation, timeout) = (slot.path.clone(), slot.incarnation, slot.spec.shutdown_timeout);
-        self.shared.registry.set_state(&path, ActorState::Restarting);
+        let (path, incarnation, timeout) = (
+            slot.path.clone(),
+            slot.incarnation,
+            slot.spec.shutdown_timeout,
+        );
+        self.shared
+            .registry
+            .set_state(&path, ActorState::Restarting);
         control.shutdown();
-        if self.wait_for_exit(key, incarnation, timeout).await.is_none() {
+        if self
+            .wait_for_exit(key, incarnation, timeout)
+            .await
+            .is_none()
+        {
             self.shared.note_stop_timeout(&path, timeout);
         }
     }
@@ -386,7 +431,9 @@ impl Supervisor {
         };
         let reason = match &slot.state {
             SlotState::Running(control) => {
-                self.shared.registry.set_state(&slot.path, ActorState::Stopping);
+                self.shared
+                    .registry
+                    .set_state(&slot.path, ActorState::Stopping);
                 control.shutdown();
                 let timeout = slot.spec.shutdown_timeout;
                 match self.wait_for_exit(key, slot.incarnation, timeout).await {
@@ -416,7 +463,12 @@ impl Supervisor {
     }
 
     /// Waits for the exit of one incarnation, keeping other exits for later.
-    async fn wait_for_exit(&mut self, key: u64, incarnation: u64, timeout: Duration) -> Option<StopReason> {
+    async fn wait_for_exit(
+        &mut self,
+        key: u64,
+        incarnation: u64,
+        timeout: Duration,
+    ) -> Option<StopReason> {
         let matches = |exit: &ChildExit| exit.slot == key && exit.incarnation == incarnation;
         if let Some(position) = self.deferred.iter().position(matches) {
             return self.deferred.remove(position).map(|exit| exit.reason);
@@ -442,7 +494,7 @@ impl Supervisor {
     }
 
     /// Starts every child whose backoff has passed, in start order.
-    fn restart_due(&mut self) {
+    async fn restart_due(&mut self) {
         let now = Instant::now();
         let due: Vec<u64> = self
             .slots
@@ -451,7 +503,7 @@ impl Supervisor {
             .map(|(key, _)| *key)
             .collect();
         for key in due {
-            self.start_slot(key);
+            self.start_slot(key).await;
         }
     }
 
@@ -476,7 +528,9 @@ impl Slot {
             incarnation: 0,
             restarts: 0,
             backoff: BackoffState::default(),
-            state: SlotState::Pending { due: Instant::now() },
+            state: SlotState::Pending {
+                due: Instant::now(),
+            },
         }
     }
 }

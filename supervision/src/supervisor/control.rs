@@ -33,10 +33,14 @@ pub(crate) struct SupervisorControl {
 
 impl SupervisorControl {
     pub(crate) fn send(&self, command: Command) -> Result<(), SupervisionError> {
-        self.commands.try_send(command).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => SupervisionError::Busy(self.path.to_string()),
-            mpsc::error::TrySendError::Closed(_) => SupervisionError::Stopped(self.path.to_string()),
-        })
+        self.commands
+            .try_send(command)
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => SupervisionError::Busy(self.path.to_string()),
+                mpsc::error::TrySendError::Closed(_) => {
+                    SupervisionError::Stopped(self.path.to_string())
+                }
+            })
     }
 }
 

@@ -5,7 +5,9 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use actix::dev::SendError;
 use actix::{Actor, ActorContext, Addr, ArbiterHandle, Context, Handler, Message};
+use tokio::sync::oneshot;
 
 use crate::actor_ref::{ActorRef, Envelope, MailboxCounter};
 use crate::control::{ChildControl, ExitNotifier};
@@ -34,6 +36,7 @@ pub struct WorkerActor<W: Worker> {
     capacity: usize,
     notifier: ExitNotifier,
     reason: Option<StopReason>,
+    started: Option<oneshot::Sender<()>>,
 }
 
 impl<W: Worker> WorkerActor<W> {
@@ -89,9 +92,13 @@ impl<W: Worker> Actor for WorkerActor<W> {
         if self.worker.is_none() {
             // The factory panicked; `reason` already says so.
             actix.stop();
-            return;
+        } else {
+            self.guarded(actix, |worker, ctx| worker.started(ctx));
         }
-        self.guarded(actix, |worker, ctx| worker.started(ctx));
+        // Started or failed at start, the supervisor may go on with the next child.
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
     }
 
     fn stopped(&mut self, _actix: &mut Context<Self>) {
@@ -149,9 +156,16 @@ struct WorkerControl<W: Worker> {
 
 impl<W: Worker> ChildControl for WorkerControl<W> {
     fn kill(&self, mode: KillMode) -> bool {
-        // A full mailbox must not stop a kill: signals queue past the capacity (one per request).
-        self.addr.do_send(Signal::Kill(mode));
-        self.addr.connected()
+        // Judged by the send itself: the actor may handle the kill and be gone before we could
+        // look again. A full mailbox must not stop a kill: it then queues past the capacity.
+        match self.addr.try_send(Signal::Kill(mode)) {
+            Ok(()) => true,
+            Err(SendError::Full(signal)) => {
+                self.addr.do_send(signal);
+                true
+            }
+            Err(SendError::Closed(_)) => false,
+        }
     }
 
     fn shutdown(&self) {
@@ -187,6 +201,7 @@ pub(crate) struct WorkerStart {
     pub(crate) capacity: usize,
     pub(crate) notifier: ExitNotifier,
     pub(crate) arbiter: ArbiterHandle,
+    pub(crate) started: oneshot::Sender<()>,
 }
 
 /// Starts one incarnation of a worker on `start.arbiter`, built by `factory` on that thread.
@@ -201,6 +216,7 @@ where
         capacity,
         notifier,
         arbiter,
+        started,
     } = start;
     let mailbox = Arc::new(MailboxCounter::default());
     let actor_mailbox = Arc::clone(&mailbox);
@@ -224,6 +240,7 @@ where
             capacity,
             notifier,
             reason,
+            started: Some(started),
         }
     });
     Arc::new(WorkerControl {

@@ -1,0 +1,12 @@
+//! Integration tests of the supervision crate, one module per behaviour.
+
+mod support;
+
+mod kill;
+mod mailbox;
+mod panics;
+mod policies;
+mod restart_intensity;
+mod shutdown;
+mod strategies;
+mod validation;
