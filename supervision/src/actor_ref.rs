@@ -19,15 +19,13 @@ impl<M> Message for Envelope<M> {
 /// Sends messages of type `M` to one incarnation of a supervised worker. Sending never waits
 /// and never queues past the mailbox: a full mailbox hands the message back.
 pub struct ActorRef<M: Send + 'static> {
-    path: ActorPath,
     recipient: Recipient<Envelope<M>>,
-    mailbox: Arc<MailboxCounter>,
+    mailbox: Arc<dyn CountedMailbox>,
 }
 
 impl<M: Send + 'static> Clone for ActorRef<M> {
     fn clone(&self) -> Self {
         ActorRef {
-            path: self.path.clone(),
             recipient: self.recipient.clone(),
             mailbox: Arc::clone(&self.mailbox),
         }
@@ -37,7 +35,7 @@ impl<M: Send + 'static> Clone for ActorRef<M> {
 impl<M: Send + 'static> fmt::Debug for ActorRef<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActorRef")
-            .field("path", &self.path)
+            .field("path", self.mailbox.path())
             .field("mailbox_len", &self.mailbox_len())
             .finish()
     }
@@ -73,26 +71,18 @@ impl<M> fmt::Display for TrySendError<M> {
 impl<M: fmt::Debug> std::error::Error for TrySendError<M> {}
 
 impl<M: Send + 'static> ActorRef<M> {
-    pub(crate) fn new(
-        path: ActorPath,
-        recipient: Recipient<Envelope<M>>,
-        mailbox: Arc<MailboxCounter>,
-    ) -> Self {
-        ActorRef {
-            path,
-            recipient,
-            mailbox,
-        }
+    pub(crate) fn new(recipient: Recipient<Envelope<M>>, mailbox: Arc<dyn CountedMailbox>) -> Self {
+        ActorRef { recipient, mailbox }
     }
 
     /// Queues `message` unless the mailbox is full or the actor has stopped.
     pub fn try_send(&self, message: M) -> Result<(), TrySendError<M>> {
         // Count first: the handler may run (and count down) before try_send returns.
-        self.mailbox.queued.fetch_add(1, Ordering::Relaxed);
+        self.mailbox.queued().fetch_add(1, Ordering::Relaxed);
         match self.recipient.try_send(Envelope(message)) {
             Ok(()) => Ok(()),
             Err(error) => {
-                self.mailbox.queued.fetch_sub(1, Ordering::Relaxed);
+                self.mailbox.queued().fetch_sub(1, Ordering::Relaxed);
                 Err(match error {
                     SendError::Full(Envelope(message)) => TrySendError::Full(message),
                     SendError::Closed(Envelope(message)) => TrySendError::Closed(message),
@@ -103,12 +93,12 @@ impl<M: Send + 'static> ActorRef<M> {
 
     /// The worker's path.
     pub fn path(&self) -> &ActorPath {
-        &self.path
+        self.mailbox.path()
     }
 
     /// Messages waiting in the mailbox now.
     pub fn mailbox_len(&self) -> usize {
-        self.mailbox.len()
+        self.mailbox.queued().load(Ordering::Relaxed)
     }
 
     /// True while this incarnation can still take messages.
@@ -117,18 +107,10 @@ impl<M: Send + 'static> ActorRef<M> {
     }
 }
 
-/// The crate's own count of queued messages (actix exposes only the capacity).
-#[derive(Debug, Default)]
-pub(crate) struct MailboxCounter {
-    queued: AtomicUsize,
-}
-
-impl MailboxCounter {
-    pub(crate) fn len(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn taken(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
-    }
+/// The crate's own count of a worker's queued messages (actix exposes only the capacity).
+pub(crate) trait CountedMailbox: Send + Sync + 'static {
+    /// Messages sent and not yet taken by the handler.
+    fn queued(&self) -> &AtomicUsize;
+    /// The worker's path.
+    fn path(&self) -> &ActorPath;
 }

@@ -2,6 +2,7 @@
 //! its supervisor even when nobody saw it coming.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
@@ -21,7 +22,7 @@ pub(crate) trait ChildControl: Send + Sync + 'static {
     /// The concrete handle, for lookups of supervisors (`start_child`, `stop_child`).
     fn as_any(&self) -> &dyn Any;
     /// A boxed `ActorRef<M>` for a worker whose messages are `M`; `None` for a supervisor.
-    fn actor_ref_any(&self) -> Option<Box<dyn Any + Send>>;
+    fn actor_ref_any(self: Arc<Self>) -> Option<Box<dyn Any + Send>>;
 }
 
 /// A child's exit, as delivered to its supervisor.
@@ -53,6 +54,11 @@ impl ExitNotifier {
             slot,
             incarnation,
         }
+    }
+
+    /// The incarnation this notifier reports for.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     /// Reports the exit; later reports are ignored.

@@ -125,7 +125,8 @@ impl Registry {
     /// runs there. Look it up again after a restart: each incarnation has its own mailbox.
     pub fn actor_ref<M: Send + 'static>(&self, path: &str) -> Option<ActorRef<M>> {
         let path = ActorPath::parse(path).ok()?;
-        let any = self.entries.get(&path)?.control.actor_ref_any()?;
+        let control = Arc::clone(&self.entries.get(&path)?.control);
+        let any = control.actor_ref_any()?;
         any.downcast::<ActorRef<M>>().ok().map(|boxed| *boxed)
     }
 

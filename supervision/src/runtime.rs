@@ -68,6 +68,13 @@ impl Shared {
         self.arbiters[index % self.arbiters.len()].clone()
     }
 
+    /// Asks the listed actor at `path` to stop (its handle lives in the registry).
+    pub(crate) fn shutdown_child(&self, path: &ActorPath) {
+        if let Some(control) = self.registry.control(path) {
+            control.shutdown();
+        }
+    }
+
     /// Records a child that did not stop within its timeout (reported by shutdown).
     pub(crate) fn note_stop_timeout(&self, path: &ActorPath, timeout: Duration) {
         tracing::error!(path = %path, ?timeout, "actor did not stop within its shutdown timeout");

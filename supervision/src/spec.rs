@@ -42,10 +42,10 @@ pub(crate) enum ChildKind {
     Supervisor(Arc<SupervisorSpec>),
 }
 
-/// How to start a child and how to treat it when it stops.
+/// Everything about a child but its name; shared by the children made from one recipe, so that
+/// 100,000 partition actors carry one copy.
 #[derive(Clone)]
-pub struct ChildSpec {
-    pub(crate) name: Arc<str>,
+pub(crate) struct ChildTemplate {
     pub(crate) kind: &'static str,
     pub(crate) policy: RestartPolicy,
     pub(crate) shutdown_timeout: Duration,
@@ -54,12 +54,19 @@ pub struct ChildSpec {
     pub(crate) recipe: ChildKind,
 }
 
+/// How to start a child and how to treat it when it stops: a name and a (shared) recipe.
+#[derive(Clone)]
+pub struct ChildSpec {
+    pub(crate) name: Arc<str>,
+    pub(crate) template: Arc<ChildTemplate>,
+}
+
 impl fmt::Debug for ChildSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChildSpec")
             .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("policy", &self.policy)
+            .field("kind", &self.template.kind)
+            .field("policy", &self.template.policy)
             .finish_non_exhaustive()
     }
 }
@@ -72,61 +79,74 @@ impl ChildSpec {
         W: Worker,
         F: Fn() -> W + Send + Sync + 'static,
     {
-        Self::worker_shared(name, Arc::new(factory))
-    }
-
-    /// Like [`ChildSpec::worker`], sharing one factory between many children.
-    pub fn worker_shared<W, F>(name: impl Into<String>, factory: Arc<F>) -> Self
-    where
-        W: Worker,
-        F: Fn() -> W + Send + Sync + 'static,
-    {
-        ChildSpec {
-            name: Arc::from(name.into()),
-            kind: "worker",
-            policy: RestartPolicy::Permanent,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            mailbox_capacity: DEFAULT_MAILBOX_CAPACITY,
-            arbiter: None,
-            recipe: ChildKind::Worker(Arc::new(FactoryRecipe(factory))),
-        }
+        Self::new(
+            name,
+            "worker",
+            DEFAULT_MAILBOX_CAPACITY,
+            ChildKind::Worker(Arc::new(FactoryRecipe(Arc::new(factory)))),
+        )
     }
 
     /// A nested supervisor with its own children. Kind `supervisor`, Permanent.
     pub fn supervisor(name: impl Into<String>, spec: SupervisorSpec) -> Self {
+        Self::new(
+            name,
+            "supervisor",
+            crate::supervisor::COMMAND_CAPACITY,
+            ChildKind::Supervisor(Arc::new(spec)),
+        )
+    }
+
+    fn new(
+        name: impl Into<String>,
+        kind: &'static str,
+        capacity: usize,
+        recipe: ChildKind,
+    ) -> Self {
         ChildSpec {
             name: Arc::from(name.into()),
-            kind: "supervisor",
-            policy: RestartPolicy::Permanent,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            mailbox_capacity: crate::supervisor::COMMAND_CAPACITY,
-            arbiter: None,
-            recipe: ChildKind::Supervisor(Arc::new(spec)),
+            template: Arc::new(ChildTemplate {
+                kind,
+                policy: RestartPolicy::Permanent,
+                shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+                mailbox_capacity: capacity,
+                arbiter: None,
+                recipe,
+            }),
+        }
+    }
+
+    /// Another child from the same recipe under `name` (sharing it: many partition actors cost
+    /// one recipe).
+    pub fn named(&self, name: impl Into<String>) -> Self {
+        ChildSpec {
+            name: Arc::from(name.into()),
+            template: Arc::clone(&self.template),
         }
     }
 
     /// The restart policy.
     pub fn policy(mut self, policy: RestartPolicy) -> Self {
-        self.policy = policy;
+        Arc::make_mut(&mut self.template).policy = policy;
         self
     }
 
     /// The actor kind shown in the registry and in metrics (`partition`, `sink`, ...).
     pub fn kind(mut self, kind: &'static str) -> Self {
-        self.kind = kind;
+        Arc::make_mut(&mut self.template).kind = kind;
         self
     }
 
     /// How long the child gets to stop (for a supervisor: its whole subtree).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
+        Arc::make_mut(&mut self.template).shutdown_timeout = timeout;
         self
     }
 
     /// The worker's mailbox capacity (ignored for supervisors).
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
-        if matches!(self.recipe, ChildKind::Worker(_)) {
-            self.mailbox_capacity = capacity.max(1);
+        if matches!(self.template.recipe, ChildKind::Worker(_)) {
+            Arc::make_mut(&mut self.template).mailbox_capacity = capacity.max(1);
         }
         self
     }
@@ -134,7 +154,7 @@ impl ChildSpec {
     /// Pins the child to one of the runtime's arbiters (index modulo their number); by default
     /// children are spread round-robin.
     pub fn on_arbiter(mut self, index: usize) -> Self {
-        self.arbiter = Some(index);
+        Arc::make_mut(&mut self.template).arbiter = Some(index);
         self
     }
 

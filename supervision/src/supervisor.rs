@@ -15,11 +15,12 @@
 //!        └──────── exits ──────────────┘
 //! ```
 
+mod children;
 mod control;
 
 pub(crate) use control::{Command, SupervisorControl};
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +29,6 @@ use actix::ArbiterHandle;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backoff::BackoffState;
 use crate::control::{ChildControl, ChildExit, ExitNotifier};
 use crate::error::SupervisionError;
 use crate::events::Lifecycle;
@@ -41,6 +41,7 @@ use crate::runtime::Shared;
 use crate::settings::SupervisorSettings;
 use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
 use crate::worker::WorkerStart;
+use children::{Children, Slot, SlotState};
 
 /// Capacity of a supervisor's command queue.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
@@ -92,20 +93,6 @@ pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl>
     control
 }
 
-struct Slot {
-    spec: ChildSpec,
-    path: ActorPath,
-    incarnation: u64,
-    restarts: u32,
-    backoff: BackoffState,
-    state: SlotState,
-}
-
-enum SlotState {
-    Running(Arc<dyn ChildControl>),
-    Pending { due: Instant },
-}
-
 enum Step {
     Command(Option<Command>),
     Exit(Option<ChildExit>),
@@ -118,7 +105,7 @@ struct Supervisor {
     shared: Arc<Shared>,
     settings: SupervisorSettings,
     /// Children by a key that grows with each addition: key order is start order.
-    slots: BTreeMap<u64, Slot>,
+    slots: Children,
     next_key: u64,
     exits_tx: mpsc::UnboundedSender<ChildExit>,
     exits_rx: mpsc::UnboundedReceiver<ChildExit>,
@@ -136,19 +123,14 @@ impl Supervisor {
         commands: mpsc::Receiver<Command>,
     ) -> Self {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
-        let slots: BTreeMap<u64, Slot> = spec
-            .children
-            .iter()
-            .enumerate()
-            .map(|(key, child)| (key as u64, Slot::new(&path, child.clone())))
-            .collect();
+        let slots = Children::from_specs(&path, &spec.children);
         Supervisor {
             intensity: RestartIntensity::new(spec.settings.max_restarts, spec.settings.within),
             settings: spec.settings.clone(),
             path,
             kind,
             shared,
-            next_key: slots.len() as u64,
+            next_key: spec.children.len() as u64,
             slots,
             exits_tx,
             exits_rx,
@@ -158,7 +140,7 @@ impl Supervisor {
     }
 
     async fn run(mut self, started: oneshot::Sender<()>) -> StopReason {
-        let keys: Vec<u64> = self.slots.keys().copied().collect();
+        let keys = self.slots.keys();
         for key in keys {
             self.start_slot(key).await;
         }
@@ -224,11 +206,11 @@ impl Supervisor {
                 name: spec.name.to_string(),
             });
         }
-        let slot = Slot::new(&self.path, spec);
+        let slot = Slot::new(&self.path, &spec);
         let path = slot.path.clone();
         let key = self.next_key;
         self.next_key += 1;
-        self.slots.insert(key, slot);
+        self.slots.push(key, slot);
         self.start_slot(key).await;
         Ok(path)
     }
@@ -242,16 +224,13 @@ impl Supervisor {
     }
 
     fn slot_named(&self, name: &str) -> Option<u64> {
-        self.slots
-            .iter()
-            .find(|(_, slot)| &*slot.spec.name == name)
-            .map(|(key, _)| *key)
+        self.slots.key_named(name)
     }
 
     /// Starts (or restarts) the child under `key` from its recipe, waits until it has started
     /// (a supervisor: with all its children), and lists it.
     async fn start_slot(&mut self, key: u64) {
-        let Some(slot) = self.slots.get_mut(&key) else {
+        let Some(slot) = self.slots.get_mut(key) else {
             return;
         };
         let restart = slot.incarnation > 0;
@@ -260,20 +239,19 @@ impl Supervisor {
             slot.restarts = slot.restarts.saturating_add(1);
         }
         let notifier = ExitNotifier::new(self.exits_tx.clone(), key, slot.incarnation);
-        let arbiter = self.shared.arbiter(slot.spec.arbiter);
+        let arbiter = self.shared.arbiter(slot.template.arbiter);
         let (started_tx, started_rx) = oneshot::channel();
-        let control: Arc<dyn ChildControl> = match &slot.spec.recipe {
+        let control: Arc<dyn ChildControl> = match &slot.template.recipe {
             ChildKind::Worker(recipe) => recipe.start(WorkerStart {
                 path: slot.path.clone(),
-                incarnation: slot.incarnation,
-                capacity: slot.spec.mailbox_capacity,
+                capacity: slot.template.mailbox_capacity,
                 notifier,
                 arbiter,
                 started: started_tx,
             }),
             ChildKind::Supervisor(spec) => start_supervisor(SupervisorStart {
                 path: slot.path.clone(),
-                kind: slot.spec.kind,
+                kind: slot.template.kind,
                 spec: Arc::clone(spec),
                 notifier,
                 arbiter,
@@ -283,11 +261,11 @@ impl Supervisor {
         };
         let (path, kind, incarnation, restarts) = (
             slot.path.clone(),
-            slot.spec.kind,
+            slot.template.kind,
             slot.incarnation,
             slot.restarts,
         );
-        slot.state = SlotState::Running(Arc::clone(&control));
+        slot.state = SlotState::Running;
         // A child that dies during its start still answers (its sender drops): no hang.
         if tokio::time::timeout(START_TIMEOUT, started_rx)
             .await
@@ -319,13 +297,13 @@ impl Supervisor {
     /// Handles a child's exit; `Some(Escalated)` when the restart intensity is spent.
     async fn on_exit(&mut self, exit: ChildExit) -> Option<StopReason> {
         let key = exit.slot;
-        let slot = self.slots.get(&key)?;
+        let slot = self.slots.get(key)?;
         let current =
-            slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running(_));
+            slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running);
         if !current {
             return None; // an older incarnation, already handled
         }
-        let (path, kind, policy) = (slot.path.clone(), slot.spec.kind, slot.spec.policy);
+        let (path, kind, policy) = (slot.path.clone(), slot.template.kind, slot.template.policy);
         let reason = exit.reason;
         if reason.is_failure() {
             tracing::warn!(path = %path, %reason, "child failed");
@@ -369,16 +347,16 @@ impl Supervisor {
                 self.stop_for_restart(sibling).await;
             }
         }
-        let slot = self.slots.get_mut(&key)?;
+        let slot = self.slots.get_mut(key)?;
         let delay = slot
             .backoff
             .next_delay(&self.settings.backoff, now, fastrand::f64());
         let due = now + delay;
         for member in group {
-            if let Some(slot) = self.slots.get_mut(&member) {
+            if let Some(slot) = self.slots.get_mut(member) {
                 let member_due = match slot.state {
                     SlotState::Pending { due: earlier } => earlier.max(due),
-                    SlotState::Running(_) => due,
+                    SlotState::Running => due,
                 };
                 slot.state = SlotState::Pending { due: member_due };
                 self.shared
@@ -393,28 +371,28 @@ impl Supervisor {
     fn restart_group(&self, key: u64) -> Vec<u64> {
         match self.settings.strategy {
             SupervisionStrategy::OneForOne => vec![key],
-            SupervisionStrategy::OneForAll => self.slots.keys().copied().collect(),
-            SupervisionStrategy::RestForOne => self.slots.range(key..).map(|(k, _)| *k).collect(),
+            SupervisionStrategy::OneForAll => self.slots.keys(),
+            SupervisionStrategy::RestForOne => self.slots.keys_from(key),
         }
     }
 
     /// Stops a running sibling so that it restarts with the failed child (it stays listed).
     async fn stop_for_restart(&mut self, key: u64) {
-        let Some(slot) = self.slots.get(&key) else {
+        let Some(slot) = self.slots.get(key) else {
             return;
         };
-        let SlotState::Running(control) = &slot.state else {
+        if !matches!(slot.state, SlotState::Running) {
             return;
-        };
+        }
         let (path, incarnation, timeout) = (
             slot.path.clone(),
             slot.incarnation,
-            slot.spec.shutdown_timeout,
+            slot.template.shutdown_timeout,
         );
         self.shared
             .registry
             .set_state(&path, ActorState::Restarting);
-        control.shutdown();
+        self.shared.shutdown_child(&path);
         if self
             .wait_for_exit(key, incarnation, timeout)
             .await
@@ -426,16 +404,16 @@ impl Supervisor {
 
     /// Stops the child under `key`, waits for it, and removes it from the tree.
     async fn stop_slot_for_good(&mut self, key: u64) {
-        let Some(slot) = self.slots.remove(&key) else {
+        let Some(slot) = self.slots.remove(key) else {
             return;
         };
         let reason = match &slot.state {
-            SlotState::Running(control) => {
+            SlotState::Running => {
                 self.shared
                     .registry
                     .set_state(&slot.path, ActorState::Stopping);
-                control.shutdown();
-                let timeout = slot.spec.shutdown_timeout;
+                self.shared.shutdown_child(&slot.path);
+                let timeout = slot.template.shutdown_timeout;
                 match self.wait_for_exit(key, slot.incarnation, timeout).await {
                     Some(reason) => reason,
                     None => {
@@ -447,18 +425,22 @@ impl Supervisor {
             SlotState::Pending { .. } => StopReason::Shutdown,
         };
         self.shared.registry.remove(&slot.path);
-        self.shared
-            .events
-            .emit(&slot.path, slot.spec.kind, Lifecycle::Stopped { reason });
+        self.shared.events.emit(
+            &slot.path,
+            slot.template.kind,
+            Lifecycle::Stopped { reason },
+        );
     }
 
     /// Removes an exited child that will not restart.
     fn forget(&mut self, key: u64, reason: StopReason) {
-        if let Some(slot) = self.slots.remove(&key) {
+        if let Some(slot) = self.slots.remove(key) {
             self.shared.registry.remove(&slot.path);
-            self.shared
-                .events
-                .emit(&slot.path, slot.spec.kind, Lifecycle::Stopped { reason });
+            self.shared.events.emit(
+                &slot.path,
+                slot.template.kind,
+                Lifecycle::Stopped { reason },
+            );
         }
     }
 
@@ -485,10 +467,10 @@ impl Supervisor {
 
     fn next_due(&self) -> Option<Instant> {
         self.slots
-            .values()
-            .filter_map(|slot| match slot.state {
+            .iter()
+            .filter_map(|(_, slot)| match slot.state {
                 SlotState::Pending { due } => Some(due),
-                SlotState::Running(_) => None,
+                SlotState::Running => None,
             })
             .min()
     }
@@ -500,7 +482,7 @@ impl Supervisor {
             .slots
             .iter()
             .filter(|(_, slot)| matches!(slot.state, SlotState::Pending { due } if due <= now))
-            .map(|(key, _)| *key)
+            .map(|(key, _)| key)
             .collect();
         for key in due {
             self.start_slot(key).await;
@@ -512,7 +494,7 @@ impl Supervisor {
         if reason != StopReason::Shutdown {
             tracing::warn!(path = %self.path, %reason, "supervisor stopping its children");
         }
-        let keys: Vec<u64> = self.slots.keys().rev().copied().collect();
+        let keys: Vec<u64> = self.slots.keys().into_iter().rev().collect();
         for key in keys {
             self.stop_slot_for_good(key).await;
         }
@@ -520,28 +502,13 @@ impl Supervisor {
     }
 }
 
-impl Slot {
-    fn new(parent: &ActorPath, spec: ChildSpec) -> Self {
-        Slot {
-            path: parent.child(&spec.name),
-            spec,
-            incarnation: 0,
-            restarts: 0,
-            backoff: BackoffState::default(),
-            state: SlotState::Pending {
-                due: Instant::now(),
-            },
-        }
-    }
-}
-
 impl Drop for Supervisor {
     /// A supervisor that died outside `terminate` (a panic in its own code) still leaves no orphan:
     /// its children are asked to stop and leave the registry.
     fn drop(&mut self) {
-        for slot in std::mem::take(&mut self.slots).into_values() {
-            if let SlotState::Running(control) = &slot.state {
-                control.shutdown();
+        for slot in self.slots.take_all() {
+            if matches!(slot.state, SlotState::Running) {
+                self.shared.shutdown_child(&slot.path);
             }
             self.shared.registry.remove(&slot.path);
         }

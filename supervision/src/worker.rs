@@ -5,13 +5,13 @@
 mod host;
 
 pub use host::WorkerActor;
-pub(crate) use host::{start_worker, WorkerStart};
+pub(crate) use host::{start_worker, WorkerCell, WorkerStart};
 
 use std::sync::Arc;
 
 use actix::{AsyncContext, Context};
 
-use crate::actor_ref::{ActorRef, MailboxCounter};
+use crate::actor_ref::ActorRef;
 use crate::path::ActorPath;
 use crate::reason::{Failure, StopReason};
 
@@ -42,16 +42,15 @@ pub trait Worker: Sized + Unpin + 'static {
 /// What a worker can do from inside its handlers.
 pub struct WorkerContext<'a, W: Worker> {
     pub(crate) actix: &'a mut Context<WorkerActor<W>>,
-    pub(crate) path: &'a ActorPath,
+    pub(crate) cell: &'a Arc<WorkerCell<W>>,
     pub(crate) incarnation: u64,
-    pub(crate) mailbox: &'a Arc<MailboxCounter>,
     pub(crate) stop_requested: bool,
 }
 
 impl<W: Worker> WorkerContext<'_, W> {
     /// This actor's path.
     pub fn path(&self) -> &ActorPath {
-        self.path
+        &self.cell.path
     }
 
     /// This incarnation's number (1 at first start, +1 per restart).
@@ -61,11 +60,7 @@ impl<W: Worker> WorkerContext<'_, W> {
 
     /// A handle for sending to this incarnation (to hand to others, or for timers).
     pub fn myself(&self) -> ActorRef<W::Message> {
-        ActorRef::new(
-            self.path.clone(),
-            self.actix.address().recipient(),
-            Arc::clone(self.mailbox),
-        )
+        ActorRef::new(self.actix.address().recipient(), Arc::clone(self.cell) as _)
     }
 
     /// Stops the actor normally once the current call returns (a Transient child stays stopped).

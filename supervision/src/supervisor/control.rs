@@ -1,6 +1,7 @@
 //! The handle on a running supervisor: its bounded command queue.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -67,7 +68,7 @@ impl ChildControl for SupervisorControl {
         self
     }
 
-    fn actor_ref_any(&self) -> Option<Box<dyn Any + Send>> {
+    fn actor_ref_any(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
         None
     }
 }

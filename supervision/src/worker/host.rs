@@ -1,15 +1,20 @@
 //! The actix actor that hosts a [`Worker`]: guards every call with `catch_unwind`, counts the
 //! mailbox, takes kills and shutdown requests, and reports its exit through its death watch.
+//!
+//! Per worker there are two allocations besides actix's own: the [`WorkerCell`] (address, path,
+//! mailbox count; shared by the supervisor, the registry and every `ActorRef`) and the actor
+//! state, which holds only a weak link to the cell.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use actix::dev::SendError;
 use actix::{Actor, ActorContext, Addr, ArbiterHandle, Context, Handler, Message};
 use tokio::sync::oneshot;
 
-use crate::actor_ref::{ActorRef, Envelope, MailboxCounter};
+use crate::actor_ref::{ActorRef, CountedMailbox, Envelope};
 use crate::control::{ChildControl, ExitNotifier};
 use crate::path::ActorPath;
 use crate::policy::KillMode;
@@ -27,15 +32,28 @@ impl Message for Signal {
     type Result = ();
 }
 
+/// The first message every worker gets: its cell. The worker's `started` runs on it.
+struct Attach<W: Worker>(Weak<WorkerCell<W>>);
+
+impl<W: Worker> Message for Attach<W> {
+    type Result = ();
+}
+
+/// What the supervisor, the registry and senders share about one worker incarnation.
+pub(crate) struct WorkerCell<W: Worker> {
+    addr: Addr<WorkerActor<W>>,
+    pub(crate) path: ActorPath,
+    queued: AtomicUsize,
+    capacity: usize,
+}
+
 /// The actix actor around a worker. Public only because `WorkerContext::actix` names it.
 pub struct WorkerActor<W: Worker> {
     worker: Option<W>,
-    path: ActorPath,
-    incarnation: u64,
-    mailbox: Arc<MailboxCounter>,
-    capacity: usize,
+    cell: Weak<WorkerCell<W>>,
     notifier: ExitNotifier,
-    reason: Option<StopReason>,
+    /// Why it is stopping, once known (boxed: idle actors should stay small).
+    reason: Option<Box<StopReason>>,
     started: Option<oneshot::Sender<()>>,
 }
 
@@ -44,6 +62,7 @@ impl<W: Worker> WorkerActor<W> {
     fn guarded(
         &mut self,
         actix: &mut Context<Self>,
+        cell: &Arc<WorkerCell<W>>,
         call: impl FnOnce(&mut W, &mut WorkerContext<'_, W>) -> Result<(), Failure>,
     ) {
         if self.reason.is_some() {
@@ -54,9 +73,8 @@ impl<W: Worker> WorkerActor<W> {
         };
         let mut ctx = WorkerContext {
             actix,
-            path: &self.path,
-            incarnation: self.incarnation,
-            mailbox: &self.mailbox,
+            cell,
+            incarnation: self.notifier.incarnation(),
             stop_requested: false,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| call(worker, &mut ctx)));
@@ -78,37 +96,35 @@ impl<W: Worker> WorkerActor<W> {
 
     fn stop_with(&mut self, actix: &mut Context<Self>, reason: StopReason) {
         if self.reason.is_none() {
-            self.reason = Some(reason);
+            self.reason = Some(Box::new(reason));
         }
         actix.stop();
+    }
+
+    /// The shared cell; gone only when its supervisor forgot this incarnation, which then stops.
+    fn cell(&mut self, actix: &mut Context<Self>) -> Option<Arc<WorkerCell<W>>> {
+        let cell = self.cell.upgrade();
+        if cell.is_none() {
+            self.stop_with(actix, StopReason::Shutdown);
+        }
+        cell
     }
 }
 
 impl<W: Worker> Actor for WorkerActor<W> {
     type Context = Context<Self>;
 
-    fn started(&mut self, actix: &mut Context<Self>) {
-        actix.set_mailbox_capacity(self.capacity);
-        if self.worker.is_none() {
-            // The factory panicked; `reason` already says so.
-            actix.stop();
-        } else {
-            self.guarded(actix, |worker, ctx| worker.started(ctx));
-        }
-        // Started or failed at start, the supervisor may go on with the next child.
-        if let Some(started) = self.started.take() {
-            let _ = started.send(());
-        }
-    }
-
     fn stopped(&mut self, _actix: &mut Context<Self>) {
-        let reason = self.reason.take().unwrap_or_else(|| {
-            StopReason::Panicked(
-                "the actor stopped without a reason (a panic outside a guarded handler, \
-                 or its mailbox closed)"
-                    .to_owned(),
-            )
-        });
+        let reason = self.reason.take().map_or_else(
+            || {
+                StopReason::Panicked(
+                    "the actor stopped without a reason (a panic outside a guarded handler, \
+                     or its mailbox closed)"
+                        .to_owned(),
+                )
+            },
+            |reason| *reason,
+        );
         if let Some(mut worker) = self.worker.take() {
             let _ = catch_unwind(AssertUnwindSafe(|| worker.stopped(&reason)));
             let _ = catch_unwind(AssertUnwindSafe(move || drop(worker)));
@@ -117,12 +133,34 @@ impl<W: Worker> Actor for WorkerActor<W> {
     }
 }
 
+impl<W: Worker> Handler<Attach<W>> for WorkerActor<W> {
+    type Result = ();
+
+    fn handle(&mut self, Attach(cell): Attach<W>, actix: &mut Context<Self>) {
+        self.cell = cell;
+        if let Some(cell) = self.cell(actix) {
+            if self.worker.is_none() {
+                // The factory panicked; `reason` already says so.
+                actix.stop();
+            } else {
+                self.guarded(actix, &cell, |worker, ctx| worker.started(ctx));
+            }
+        }
+        // Started or failed at start, the supervisor may go on with the next child.
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
+    }
+}
+
 impl<W: Worker> Handler<Envelope<W::Message>> for WorkerActor<W> {
     type Result = ();
 
     fn handle(&mut self, Envelope(message): Envelope<W::Message>, actix: &mut Context<Self>) {
-        self.mailbox.taken();
-        self.guarded(actix, |worker, ctx| worker.handle(message, ctx));
+        if let Some(cell) = self.cell(actix) {
+            cell.queued.fetch_sub(1, Ordering::Relaxed);
+            self.guarded(actix, &cell, |worker, ctx| worker.handle(message, ctx));
+        }
     }
 }
 
@@ -134,8 +172,12 @@ impl<W: Worker> Handler<Signal> for WorkerActor<W> {
             Signal::Shutdown => self.stop_with(actix, StopReason::Shutdown),
             Signal::Kill(KillMode::Stop) => self.stop_with(actix, StopReason::Killed),
             Signal::Kill(KillMode::Panic) => {
-                let path = self.path.clone();
-                let outcome = catch_unwind(move || -> () {
+                let path = self
+                    .cell
+                    .upgrade()
+                    .map(|cell| cell.path.to_string())
+                    .unwrap_or_default();
+                let outcome = catch_unwind::<_, ()>(move || {
                     panic!("killed by request at {path} (mode=panic)")
                 });
                 if let Err(payload) = outcome {
@@ -146,15 +188,17 @@ impl<W: Worker> Handler<Signal> for WorkerActor<W> {
     }
 }
 
-/// The supervisor's handle on one worker incarnation.
-struct WorkerControl<W: Worker> {
-    addr: Addr<WorkerActor<W>>,
-    path: ActorPath,
-    mailbox: Arc<MailboxCounter>,
-    capacity: usize,
+impl<W: Worker> CountedMailbox for WorkerCell<W> {
+    fn queued(&self) -> &AtomicUsize {
+        &self.queued
+    }
+
+    fn path(&self) -> &ActorPath {
+        &self.path
+    }
 }
 
-impl<W: Worker> ChildControl for WorkerControl<W> {
+impl<W: Worker> ChildControl for WorkerCell<W> {
     fn kill(&self, mode: KillMode) -> bool {
         // Judged by the send itself: the actor may handle the kill and be gone before we could
         // look again. A full mailbox must not stop a kill: it then queues past the capacity.
@@ -173,7 +217,7 @@ impl<W: Worker> ChildControl for WorkerControl<W> {
     }
 
     fn mailbox_len(&self) -> usize {
-        self.mailbox.len()
+        self.queued.load(Ordering::Relaxed)
     }
 
     fn mailbox_capacity(&self) -> usize {
@@ -184,20 +228,18 @@ impl<W: Worker> ChildControl for WorkerControl<W> {
         self
     }
 
-    fn actor_ref_any(&self) -> Option<Box<dyn Any + Send>> {
-        let actor_ref = ActorRef::new(
-            self.path.clone(),
-            self.addr.clone().recipient(),
-            Arc::clone(&self.mailbox),
-        );
-        Some(Box::new(actor_ref))
+    fn actor_ref_any(self: Arc<Self>) -> Option<Box<dyn Any + Send>> {
+        let recipient = self.addr.clone().recipient();
+        Some(Box::new(ActorRef::new(
+            recipient,
+            self as Arc<dyn CountedMailbox>,
+        )))
     }
 }
 
 /// What a worker recipe needs to start one incarnation.
 pub(crate) struct WorkerStart {
     pub(crate) path: ActorPath,
-    pub(crate) incarnation: u64,
     pub(crate) capacity: usize,
     pub(crate) notifier: ExitNotifier,
     pub(crate) arbiter: ArbiterHandle,
@@ -212,41 +254,39 @@ where
 {
     let WorkerStart {
         path,
-        incarnation,
         capacity,
         notifier,
         arbiter,
         started,
     } = start;
-    let mailbox = Arc::new(MailboxCounter::default());
-    let actor_mailbox = Arc::clone(&mailbox);
-    let actor_path = path.clone();
-    let addr = WorkerActor::start_in_arbiter(&arbiter, move |_: &mut Context<WorkerActor<W>>| {
-        let (worker, reason) = match catch_unwind(AssertUnwindSafe(|| factory())) {
-            Ok(worker) => (Some(worker), None),
-            Err(payload) => (
-                None,
-                Some(StopReason::Panicked(format!(
-                    "the factory panicked: {}",
-                    panic_message(&*payload)
-                ))),
-            ),
-        };
-        WorkerActor {
-            worker,
-            path: actor_path,
-            incarnation,
-            mailbox: actor_mailbox,
-            capacity,
-            notifier,
-            reason,
-            started: Some(started),
-        }
-    });
-    Arc::new(WorkerControl {
+    let addr =
+        WorkerActor::start_in_arbiter(&arbiter, move |actix: &mut Context<WorkerActor<W>>| {
+            actix.set_mailbox_capacity(capacity);
+            let (worker, reason) = match catch_unwind(AssertUnwindSafe(|| factory())) {
+                Ok(worker) => (Some(worker), None),
+                Err(payload) => (
+                    None,
+                    Some(Box::new(StopReason::Panicked(format!(
+                        "the factory panicked: {}",
+                        panic_message(&*payload)
+                    )))),
+                ),
+            };
+            WorkerActor {
+                worker,
+                cell: Weak::new(),
+                notifier,
+                reason,
+                started: Some(started),
+            }
+        });
+    let cell = Arc::new(WorkerCell {
         addr,
         path,
-        mailbox,
+        queued: AtomicUsize::new(0),
         capacity,
-    })
+    });
+    // Nobody else can reach the actor yet: Attach is the first message it handles.
+    cell.addr.do_send(Attach(Arc::downgrade(&cell)));
+    cell
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the supervision crate, one module per behaviour.
+#![allow(clippy::print_stdout)]
 
 mod support;
 
