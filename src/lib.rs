@@ -1,1 +1,11 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+//!
+//! ## Crates
+//!
+//! - [`supervision`] (`streamvisor-supervision`): supervisors, strategies, restart intensity,
+//!   backoff, actor paths, the registry, kill.
+//! - [`actors`] (`streamvisor-actors`): the stage actors (Kafka source, processors, sinks).
+//! - this crate: the pipeline graph, runtime bootstrap, HTTP, CLI (as they land).
+
+pub use streamvisor_actors as actors;
+pub use streamvisor_supervision as supervision;

@@ -1,1 +1,9 @@
-//! placeholder
+//! streamvisor's stage actors, built on `streamvisor-supervision`: the Kafka source (its client
+//! owned by the source supervisor, one supervised subtree per assigned partition), push sources,
+//! partition processors and operators, demand flow control, offset tracking, and sinks (Kafka,
+//! PostgreSQL, files).
+//!
+//! This crate knows nothing of HTTP, sockets or the CLI. Its actors arrive with the no-loss core
+//! issue; for now it only re-exports the supervision layer it builds on.
+
+pub use streamvisor_supervision as supervision;

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod arbiters;
 mod kill;
 mod mailbox;
 mod panics;
