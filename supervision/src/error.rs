@@ -46,8 +46,8 @@ pub enum SupervisionError {
     /// The path names a worker where a supervisor is needed (to add or remove children).
     #[error("actor {0} is not a supervisor")]
     NotASupervisor(String),
-    /// The actor is between incarnations; a kill would have nothing to kill.
-    #[error("actor {0} is restarting; try again when it runs")]
+    /// The actor is between incarnations (or being stopped); a kill would have nothing to kill.
+    #[error("actor {0} is restarting or stopping; try again when it runs")]
     Restarting(String),
     /// The root supervisor is the runtime itself: shut the runtime down instead.
     #[error("the root supervisor cannot be killed; shut the runtime down instead")]

@@ -247,7 +247,7 @@ impl SupervisorSpecBuilder {
             child.validate()?;
             if !names.insert(&*child.name) {
                 return Err(SupervisionError::DuplicateChild {
-                    supervisor: "(this supervisor spec)".to_owned(),
+                    supervisor: "(a new supervisor spec)".to_owned(),
                     name: child.name.to_string(),
                 });
             }

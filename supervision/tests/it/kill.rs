@@ -206,3 +206,43 @@ async fn a_thousand_random_kills_leave_the_tree_whole() {
     assert_eq!(listed.len(), 101, "root + 100 actors listed");
     runtime.shutdown(WAIT).await.expect("clean shutdown");
 }
+
+#[actix_rt::test]
+async fn a_restarting_actor_stays_listed_and_refuses_kills_until_it_runs() {
+    let journal = Journal::default();
+    let mut runtime_settings = settings();
+    runtime_settings.root.backoff = Backoff {
+        min: Duration::from_millis(400),
+        max: Duration::from_secs(1),
+        factor: 2.0,
+        jitter: 0.0,
+        reset_after: Duration::from_secs(30),
+    };
+    let runtime = SupervisionRuntime::start(
+        runtime_settings,
+        vec![ChildSpec::worker("slow", Probe::factory("slow", &journal))],
+    )
+    .await
+    .expect("runtime starts");
+    runtime.kill("/slow", KillMode::Stop).expect("first kill");
+    wait_until("/slow listed as restarting", WAIT, || {
+        runtime
+            .registry()
+            .get("/slow")
+            .is_some_and(|info| info.state == ActorState::Restarting)
+    })
+    .await;
+    assert_eq!(
+        runtime.kill("/slow", KillMode::Stop),
+        Err(SupervisionError::Restarting("/slow".to_owned()))
+    );
+    wait_until("/slow running again", WAIT, || {
+        runtime
+            .registry()
+            .get("/slow")
+            .is_some_and(|info| info.state == ActorState::Running && info.incarnation == 2)
+    })
+    .await;
+    assert_eq!(journal.start_names().len(), 2);
+    runtime.shutdown(WAIT).await.expect("clean shutdown");
+}

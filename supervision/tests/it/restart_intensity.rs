@@ -127,3 +127,50 @@ async fn root_escalation_under_stay_stops_everything_and_reports() {
         .stop_log()
         .contains(&("steady".to_owned(), StopReason::Shutdown)));
 }
+
+/// Set in the child process of `root_escalation_under_exit_ends_the_process_with_code_1`.
+const EXIT_CHILD: &str = "STREAMVISOR_TEST_EXIT_CHILD";
+
+#[actix_rt::test]
+async fn root_escalation_under_exit_ends_the_process_with_code_1() {
+    if std::env::var_os(EXIT_CHILD).is_some() {
+        // The child: a root that must give up and take the process with it.
+        let journal = Journal::default();
+        let mut runtime_settings = settings();
+        runtime_settings.on_escalation = streamvisor_supervision::OnEscalation::Exit;
+        runtime_settings.root.max_restarts = 1;
+        runtime_settings.root.within = Duration::from_secs(10);
+        let runtime = SupervisionRuntime::start(
+            runtime_settings,
+            vec![ChildSpec::worker("doomed", {
+                let journal = journal.clone();
+                move || Probe {
+                    name: "doomed".to_owned(),
+                    journal: journal.clone(),
+                    fail_on_start: true,
+                }
+            })],
+        )
+        .await
+        .expect("runtime starts");
+        let _ = tokio::time::timeout(WAIT, runtime.stopped()).await;
+        // Reaching this line means the process did not exit: exit 0 so the parent fails.
+        std::process::exit(0);
+    }
+    let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "restart_intensity::root_escalation_under_exit_ends_the_process_with_code_1",
+            "--test-threads=1",
+        ])
+        .env(EXIT_CHILD, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("child test process runs");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "on_escalation = exit ends the process with code 1"
+    );
+}
