@@ -4,6 +4,8 @@
 //! PostgreSQL, files).
 //!
 //! This crate knows nothing of HTTP, sockets or the CLI. Its actors arrive with the no-loss core
-//! issue; for now it only re-exports the supervision layer it builds on.
+//! issue; so far it holds the per-partition offset tracker they build on.
+
+pub mod offsets;
 
 pub use streamvisor_supervision as supervision;

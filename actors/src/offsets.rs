@@ -1,0 +1,130 @@
+//! Offset tracking for one partition: which dispatched records are still unacknowledged, and the
+//! offset that may be committed (the end of the contiguous acknowledged prefix, never ahead of an
+//! ack). Acks may come in any order; acks from an older incarnation of the partition (before a
+//! rewind) are ignored.
+
+use std::collections::VecDeque;
+
+/// What became of an ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckOutcome {
+    /// Counted.
+    Accepted,
+    /// From an older incarnation (before a rewind): ignored.
+    Stale,
+    /// For an offset that is not in flight (already acked, or never dispatched): ignored.
+    Unknown,
+}
+
+/// The offset tracker of one partition.
+#[derive(Debug, Clone)]
+pub struct OffsetTracker {
+    incarnation: u64,
+    /// The next offset to read after everything acknowledged so far (Kafka's committed offset).
+    position: i64,
+    /// The last position handed out by [`OffsetTracker::take_commit`].
+    committed: i64,
+    /// Dispatched records not yet released into `position`, in offset order, with their ack flag.
+    in_flight: VecDeque<(i64, bool)>,
+    unacked: usize,
+}
+
+impl OffsetTracker {
+    /// A tracker that starts reading at `committed` (the group's committed offset, or the
+    /// partition's start for a new group).
+    pub fn new(committed: i64) -> Self {
+        OffsetTracker {
+            incarnation: 1,
+            position: committed,
+            committed,
+            in_flight: VecDeque::new(),
+            unacked: 0,
+        }
+    }
+
+    /// The current incarnation: records dispatched now carry it.
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Records dispatched and not yet acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.unacked
+    }
+
+    /// The committable position: the offset after the contiguous acknowledged prefix.
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    /// The last position handed out for commit.
+    pub fn committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// The next offset expected from the broker (after everything dispatched).
+    pub fn next_offset(&self) -> i64 {
+        self.in_flight
+            .back()
+            .map_or(self.position, |(offset, _)| offset + 1)
+    }
+
+    /// Records that `offset` was dispatched. Offsets must increase (gaps are fine: compaction and
+    /// transaction markers leave them); an offset at or below the last one is refused.
+    pub fn dispatched(&mut self, offset: i64) -> bool {
+        if offset < self.next_offset() {
+            return false;
+        }
+        self.in_flight.push_back((offset, false));
+        self.unacked += 1;
+        true
+    }
+
+    /// Acknowledges `offset`, dispatched in `incarnation`.
+    pub fn ack(&mut self, incarnation: u64, offset: i64) -> AckOutcome {
+        if incarnation != self.incarnation {
+            return AckOutcome::Stale;
+        }
+        let Ok(index) = self.in_flight.binary_search_by_key(&offset, |(o, _)| *o) else {
+            return AckOutcome::Unknown;
+        };
+        let entry = &mut self.in_flight[index];
+        if entry.1 {
+            return AckOutcome::Unknown;
+        }
+        entry.1 = true;
+        self.unacked -= 1;
+        while let Some((offset, true)) = self.in_flight.front().copied() {
+            self.in_flight.pop_front();
+            self.position = offset + 1;
+        }
+        AckOutcome::Accepted
+    }
+
+    /// The position to commit, when it moved since the last commit.
+    pub fn take_commit(&mut self) -> Option<i64> {
+        if self.position > self.committed {
+            self.committed = self.position;
+            Some(self.position)
+        } else {
+            None
+        }
+    }
+
+    /// Records acknowledged past the last commit (for commit-by-count).
+    pub fn uncommitted(&self) -> i64 {
+        self.position - self.committed
+    }
+
+    /// The rewind rule: forgets everything in flight, bumps the incarnation (so that late acks
+    /// are ignored) and returns the offset to seek to (the end of the acknowledged prefix).
+    pub fn rewind(&mut self) -> i64 {
+        self.incarnation += 1;
+        self.in_flight.clear();
+        self.unacked = 0;
+        self.position
+    }
+}
+
+#[cfg(test)]
+mod tests;
