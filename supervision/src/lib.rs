@@ -57,9 +57,15 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(panic = "abort")]
+compile_error!(
+    "streamvisor-supervision contains panics with catch_unwind: build with panic = \"unwind\""
+);
+
 mod actor_ref;
 mod backoff;
-mod control;
+mod child_control;
+mod death_watch;
 mod error;
 mod events;
 mod intensity;
@@ -80,10 +86,10 @@ pub use path::ActorPath;
 pub use policy::{KillMode, OnEscalation, RestartPolicy, SupervisionStrategy};
 pub use reason::{Failure, StopReason};
 pub use registry::{ActorInfo, ActorState, Registry};
-pub use runtime::{RuntimeSettings, SupervisionRuntime};
-pub use settings::{Backoff, SupervisorSettings};
+pub use runtime::{RuntimeSettings, SupervisionRuntime, MAX_EVENT_CAPACITY};
+pub use settings::{Backoff, SupervisorSettings, MAX_BACKOFF};
 pub use spec::{
     ChildSpec, SupervisorSpec, SupervisorSpecBuilder, DEFAULT_MAILBOX_CAPACITY,
-    DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT,
 };
 pub use worker::{Worker, WorkerActor, WorkerContext};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 
 use crate::actor_ref::ActorRef;
-use crate::control::ChildControl;
+use crate::child_control::ChildControl;
 use crate::error::SupervisionError;
 use crate::path::ActorPath;
 use crate::policy::KillMode;
@@ -140,14 +140,25 @@ impl Registry {
         self.entries.insert(path, entry);
     }
 
-    pub(crate) fn set_state(&self, path: &ActorPath, state: ActorState) {
+    /// Sets the state of the entry at `path` if it still belongs to the incarnation behind
+    /// `control` (a newer incarnation's entry is left alone).
+    pub(crate) fn set_state(
+        &self,
+        path: &ActorPath,
+        control: &Arc<dyn ChildControl>,
+        state: ActorState,
+    ) {
         if let Some(mut entry) = self.entries.get_mut(path) {
-            entry.state = state;
+            if same(&entry.control, control) {
+                entry.state = state;
+            }
         }
     }
 
-    pub(crate) fn remove(&self, path: &ActorPath) {
-        self.entries.remove(path);
+    /// Removes the entry at `path` if it still belongs to the incarnation behind `control`.
+    pub(crate) fn remove(&self, path: &ActorPath, control: &Arc<dyn ChildControl>) {
+        self.entries
+            .remove_if(path, |_, entry| same(&entry.control, control));
     }
 }
 
@@ -161,4 +172,8 @@ fn info(path: &ActorPath, entry: &Entry) -> ActorInfo {
         mailbox_len: entry.control.mailbox_len(),
         mailbox_capacity: entry.control.mailbox_capacity(),
     }
+}
+
+fn same(a: &Arc<dyn ChildControl>, b: &Arc<dyn ChildControl>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }

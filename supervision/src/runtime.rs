@@ -17,7 +17,8 @@ use std::time::Duration;
 use actix::{Arbiter, ArbiterHandle, System};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::control::{ChildControl, ExitNotifier};
+use crate::child_control::ChildControl;
+use crate::death_watch::ExitNotifier;
 use crate::error::SupervisionError;
 use crate::events::{Events, Lifecycle, LifecycleEvent};
 use crate::path::ActorPath;
@@ -27,6 +28,9 @@ use crate::registry::{ActorState, Entry, Registry};
 use crate::settings::SupervisorSettings;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::{start_supervisor, Command, SupervisorControl, SupervisorStart};
+
+/// The largest event buffer a runtime accepts.
+pub const MAX_EVENT_CAPACITY: usize = 1 << 24;
 
 /// How a runtime is set up.
 #[derive(Clone, Debug)]
@@ -68,13 +72,6 @@ impl Shared {
         self.arbiters[index % self.arbiters.len()].clone()
     }
 
-    /// Asks the listed actor at `path` to stop (its handle lives in the registry).
-    pub(crate) fn shutdown_child(&self, path: &ActorPath) {
-        if let Some(control) = self.registry.control(path) {
-            control.shutdown();
-        }
-    }
-
     /// Records a child that did not stop within its timeout (reported by shutdown).
     pub(crate) fn note_stop_timeout(&self, path: &ActorPath, timeout: Duration) {
         tracing::error!(path = %path, ?timeout, "actor did not stop within its shutdown timeout");
@@ -102,6 +99,15 @@ impl SupervisionRuntime {
     ) -> Result<Self, SupervisionError> {
         if System::try_current().is_none() {
             return Err(SupervisionError::NoSystem);
+        }
+        if !(1..=MAX_EVENT_CAPACITY).contains(&settings.event_capacity) {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "runtime.event_capacity",
+                why: format!(
+                    "{} must lie between 1 and {MAX_EVENT_CAPACITY}",
+                    settings.event_capacity
+                ),
+            });
         }
         if settings.arbiters == 0 {
             return Err(SupervisionError::InvalidSetting {
@@ -137,6 +143,7 @@ impl SupervisionRuntime {
             shared: Arc::clone(&shared),
             started: started_tx,
         });
+        let root_control: Arc<dyn ChildControl> = Arc::clone(&root) as _;
         shared.registry.insert(
             root_path.clone(),
             Entry {
@@ -144,7 +151,7 @@ impl SupervisionRuntime {
                 state: ActorState::Running,
                 restarts: 0,
                 incarnation: 1,
-                control: Arc::clone(&root) as Arc<dyn ChildControl>,
+                control: Arc::clone(&root_control),
             },
         );
         shared.events.emit(
@@ -161,7 +168,7 @@ impl SupervisionRuntime {
                 Some(exit) => exit.reason,
                 None => StopReason::Panicked("the root supervisor vanished".to_owned()),
             };
-            watcher_shared.registry.remove(&root_path);
+            watcher_shared.registry.remove(&root_path, &root_control);
             watcher_shared.events.emit(
                 &root_path,
                 "supervisor",
@@ -178,12 +185,19 @@ impl SupervisionRuntime {
 
         // The root answers once its children have started (or it died trying: the sender drops).
         let _ = started_rx.await;
-        Ok(SupervisionRuntime {
+        let runtime = SupervisionRuntime {
             shared,
             root,
             root_exit,
             arbiters,
-        })
+        };
+        if runtime.root_exit.borrow().is_some() || runtime.registry().get("/").is_none() {
+            let reason = runtime.stopped().await;
+            return Err(SupervisionError::Stopped(format!(
+                "/ (the root supervisor: {reason})"
+            )));
+        }
+        Ok(runtime)
     }
 
     /// The registry of live actors.

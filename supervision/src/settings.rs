@@ -5,6 +5,9 @@ use std::time::Duration;
 use crate::error::SupervisionError;
 use crate::policy::SupervisionStrategy;
 
+/// The longest backoff accepted (restarting a child once an hour is as slow as it gets).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
 /// Exponential backoff between restarts of a child: `min * factor^n`, capped at `max`, plus a
 /// random jitter of up to `jitter` times that delay (it only adds). The exponent `n` goes back to
 /// zero once the child has not failed for `reset_after`.
@@ -48,6 +51,22 @@ impl Backoff {
 
     /// Checks the ranges; errors name the setting as `supervision.backoff.<field>`.
     pub fn validate(&self) -> Result<(), SupervisionError> {
+        if self.max > MAX_BACKOFF {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.backoff.max",
+                why: format!("{:?} is above the limit of {MAX_BACKOFF:?}", self.max),
+            });
+        }
+        if self.reset_after > MAX_BACKOFF * 24 {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "supervision.backoff.reset_after",
+                why: format!(
+                    "{:?} is above the limit of {:?}",
+                    self.reset_after,
+                    MAX_BACKOFF * 24
+                ),
+            });
+        }
         if self.min > self.max {
             return Err(SupervisionError::InvalidSetting {
                 setting: "supervision.backoff.min",
@@ -100,10 +119,13 @@ impl Default for SupervisorSettings {
 impl SupervisorSettings {
     /// Checks every setting; errors name it as in the TOML pipeline (`supervision.within`, ...).
     pub fn validate(&self) -> Result<(), SupervisionError> {
-        if self.within.is_zero() {
+        if self.within.is_zero() || self.within > Duration::from_secs(86_400) {
             return Err(SupervisionError::InvalidSetting {
                 setting: "supervision.within",
-                why: "the restart intensity window must be longer than zero".to_owned(),
+                why: format!(
+                    "{:?}: the restart intensity window must be longer than zero and at most a day",
+                    self.within
+                ),
             });
         }
         self.backoff.validate()

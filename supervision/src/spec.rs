@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::control::ChildControl;
+use crate::child_control::ChildControl;
 use crate::error::SupervisionError;
 use crate::path::validate_name;
 use crate::policy::{RestartPolicy, SupervisionStrategy};
@@ -16,8 +16,11 @@ use crate::worker::{start_worker, Worker, WorkerStart};
 
 /// The default mailbox capacity of a worker.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 16;
-/// The default time a child gets to stop before its supervisor moves on.
+/// The default time a worker gets to stop before its supervisor moves on.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default time a supervisor gets to stop its whole subtree: longer than its workers', so
+/// that a parent never gives up on a child still stopping its own children.
+pub const DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts one incarnation of a worker; erases the worker's type.
 pub(crate) trait WorkerRecipe: Send + Sync + 'static {
@@ -143,10 +146,10 @@ impl ChildSpec {
         self
     }
 
-    /// The worker's mailbox capacity (ignored for supervisors).
+    /// The worker's mailbox capacity, at least 1 (ignored for supervisors).
     pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         if matches!(self.template.recipe, ChildKind::Worker(_)) {
-            Arc::make_mut(&mut self.template).mailbox_capacity = capacity.max(1);
+            Arc::make_mut(&mut self.template).mailbox_capacity = capacity;
         }
         self
     }
@@ -167,7 +170,17 @@ impl ChildSpec {
         validate_name(&self.name).map_err(|why| SupervisionError::InvalidName {
             name: self.name.to_string(),
             why,
-        })
+        })?;
+        if self.template.mailbox_capacity == 0 {
+            return Err(SupervisionError::InvalidSetting {
+                setting: "mailbox_capacity",
+                why: format!(
+                    "child {:?}: a mailbox holds at least one message",
+                    &*self.name
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -3,20 +3,22 @@
 //! escalates to its parent.
 //!
 //! A supervisor is a task on an actix arbiter (it lives in the actix System like any actor),
-//! driven by two queues: a bounded command queue (kill, shutdown, start/stop a child) and its
-//! children's exits (one per child incarnation, reported by each child's death watch).
+//! driven by its stop signal (a watch channel: never lost, never full), a bounded command queue
+//! (add or remove a child), and its children's exits (one per child incarnation, reported by each
+//! child's death watch).
 //!
 //! ```text
 //!   parent supervisor
-//!        │ commands (bounded)          ▲ exit (death watch)
-//!        ▼                             │
-//!   supervisor ── start from recipe ─▶ child, child, child ...
-//!        ▲                             │
-//!        └──────── exits ──────────────┘
+//!        │ stop signal, commands        ▲ exit (death watch)
+//!        ▼                              │
+//!   supervisor ── start from recipe ──▶ child, child, child ...
+//!        ▲                              │
+//!        └──────── exits ───────────────┘
 //! ```
 
 mod children;
 mod control;
+mod restart;
 
 pub(crate) use control::{Command, SupervisorControl};
 
@@ -27,14 +29,15 @@ use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
 use futures_util::FutureExt;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::control::{ChildControl, ChildExit, ExitNotifier};
+use crate::child_control::ChildControl;
+use crate::death_watch::{ChildExit, ExitNotifier};
 use crate::error::SupervisionError;
 use crate::events::Lifecycle;
 use crate::intensity::RestartIntensity;
 use crate::path::ActorPath;
-use crate::policy::{KillMode, RestartPolicy, SupervisionStrategy};
+use crate::policy::KillMode;
 use crate::reason::{panic_message, StopReason};
 use crate::registry::{ActorState, Entry};
 use crate::runtime::Shared;
@@ -42,6 +45,7 @@ use crate::settings::SupervisorSettings;
 use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
 use crate::worker::WorkerStart;
 use children::{Children, Slot, SlotState};
+use control::StopSignal;
 
 /// Capacity of a supervisor's command queue.
 pub(crate) const COMMAND_CAPACITY: usize = 64;
@@ -64,9 +68,11 @@ pub(crate) struct SupervisorStart {
 /// panics outside a guarded handler.
 pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl> {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (stop_tx, stop_rx) = watch::channel(StopSignal::Run);
     let control = Arc::new(SupervisorControl {
         path: start.path.clone(),
         commands: commands_tx,
+        stop: Arc::new(stop_tx),
     });
     let SupervisorStart {
         path,
@@ -78,7 +84,7 @@ pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl>
         started,
     } = start;
     let task = async move {
-        let supervisor = Supervisor::new(path, kind, &spec, shared, commands_rx);
+        let supervisor = Supervisor::new(path, kind, &spec, shared, commands_rx, stop_rx);
         let reason = match AssertUnwindSafe(supervisor.run(started))
             .catch_unwind()
             .await
@@ -94,6 +100,7 @@ pub(crate) fn start_supervisor(start: SupervisorStart) -> Arc<SupervisorControl>
 }
 
 enum Step {
+    Stop(Option<StopSignal>),
     Command(Option<Command>),
     Exit(Option<ChildExit>),
     RestartDue,
@@ -110,6 +117,7 @@ struct Supervisor {
     exits_tx: mpsc::UnboundedSender<ChildExit>,
     exits_rx: mpsc::UnboundedReceiver<ChildExit>,
     commands: mpsc::Receiver<Command>,
+    stop: watch::Receiver<StopSignal>,
     intensity: RestartIntensity,
     deferred: VecDeque<ChildExit>,
 }
@@ -121,6 +129,7 @@ impl Supervisor {
         spec: &SupervisorSpec,
         shared: Arc<Shared>,
         commands: mpsc::Receiver<Command>,
+        stop: watch::Receiver<StopSignal>,
     ) -> Self {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let slots = Children::from_specs(&path, &spec.children);
@@ -135,13 +144,15 @@ impl Supervisor {
             exits_tx,
             exits_rx,
             commands,
+            stop,
             deferred: VecDeque::new(),
         }
     }
+}
 
+impl Supervisor {
     async fn run(mut self, started: oneshot::Sender<()>) -> StopReason {
-        let keys = self.slots.keys();
-        for key in keys {
+        for key in self.slots.keys() {
             self.start_slot(key).await;
         }
         let _ = started.send(());
@@ -152,14 +163,21 @@ impl Supervisor {
                 let due = self.next_due();
                 let step = tokio::select! {
                     biased;
+                    changed = self.stop.changed() => {
+                        Step::Stop(changed.ok().map(|()| *self.stop.borrow_and_update()))
+                    }
                     command = self.commands.recv() => Step::Command(command),
                     exit = self.exits_rx.recv() => Step::Exit(exit),
                     () = sleep_until(due) => Step::RestartDue,
                 };
                 match step {
                     // Every handle on this supervisor is gone: nobody can reach it any more.
-                    Step::Command(None) => Some(StopReason::Shutdown),
-                    Step::Command(Some(command)) => self.on_command(command).await,
+                    Step::Stop(None) | Step::Command(None) => Some(StopReason::Shutdown),
+                    Step::Stop(Some(signal)) => self.on_stop_signal(signal),
+                    Step::Command(Some(command)) => {
+                        self.on_command(command).await;
+                        None
+                    }
                     Step::Exit(Some(exit)) => self.on_exit(exit).await,
                     Step::Exit(None) => None,
                     Step::RestartDue => {
@@ -174,11 +192,12 @@ impl Supervisor {
         }
     }
 
-    async fn on_command(&mut self, command: Command) -> Option<StopReason> {
-        match command {
-            Command::Shutdown => Some(StopReason::Shutdown),
-            Command::Kill(KillMode::Stop) => Some(StopReason::Killed),
-            Command::Kill(KillMode::Panic) => {
+    fn on_stop_signal(&mut self, signal: StopSignal) -> Option<StopReason> {
+        match signal {
+            StopSignal::Run => None,
+            StopSignal::Shutdown => Some(StopReason::Shutdown),
+            StopSignal::Kill(KillMode::Stop) => Some(StopReason::Killed),
+            StopSignal::Kill(KillMode::Panic) => {
                 let path = self.path.clone();
                 let outcome = catch_unwind::<_, ()>(move || {
                     panic!("killed by request at {path} (mode=panic)")
@@ -187,20 +206,23 @@ impl Supervisor {
                     .err()
                     .map(|payload| StopReason::Panicked(panic_message(&*payload)))
             }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
             Command::StartChild { spec, reply } => {
                 let _ = reply.send(self.add_child(spec).await);
-                None
             }
             Command::StopChild { name, reply } => {
                 let _ = reply.send(self.remove_child(&name).await);
-                None
             }
         }
     }
 
     async fn add_child(&mut self, spec: ChildSpec) -> Result<ActorPath, SupervisionError> {
         spec.validate()?;
-        if self.slot_named(&spec.name).is_some() {
+        if self.slots.key_named(&spec.name).is_some() {
             return Err(SupervisionError::DuplicateChild {
                 supervisor: self.path.to_string(),
                 name: spec.name.to_string(),
@@ -217,14 +239,11 @@ impl Supervisor {
 
     async fn remove_child(&mut self, name: &str) -> Result<(), SupervisionError> {
         let key = self
-            .slot_named(name)
+            .slots
+            .key_named(name)
             .ok_or_else(|| SupervisionError::UnknownPath(self.path.child(name).to_string()))?;
         self.stop_slot_for_good(key).await;
         Ok(())
-    }
-
-    fn slot_named(&self, name: &str) -> Option<u64> {
-        self.slots.key_named(name)
     }
 
     /// Starts (or restarts) the child under `key` from its recipe, waits until it has started
@@ -266,6 +285,7 @@ impl Supervisor {
             slot.restarts,
         );
         slot.state = SlotState::Running;
+        slot.control = Some(Arc::clone(&control));
         // A child that dies during its start still answers (its sender drops): no hang.
         if tokio::time::timeout(START_TIMEOUT, started_rx)
             .await
@@ -294,148 +314,46 @@ impl Supervisor {
         self.shared.events.emit(&path, kind, event);
     }
 
-    /// Handles a child's exit; `Some(Escalated)` when the restart intensity is spent.
-    async fn on_exit(&mut self, exit: ChildExit) -> Option<StopReason> {
-        let key = exit.slot;
+    /// Asks the running child under `key` to stop and waits for it (its shutdown timeout at
+    /// most); `None` when it did not stop in time (recorded for the shutdown report).
+    async fn stop_and_wait(&mut self, key: u64, state: ActorState) -> Option<StopReason> {
         let slot = self.slots.get(key)?;
-        let current =
-            slot.incarnation == exit.incarnation && matches!(slot.state, SlotState::Running);
-        if !current {
-            return None; // an older incarnation, already handled
-        }
-        let (path, kind, policy) = (slot.path.clone(), slot.template.kind, slot.template.policy);
-        let reason = exit.reason;
-        if reason.is_failure() {
-            tracing::warn!(path = %path, %reason, "child failed");
-            self.shared.events.emit(
-                &path,
-                kind,
-                Lifecycle::Failed {
-                    reason: reason.clone(),
-                },
-            );
-        }
-        let restart = match policy {
-            RestartPolicy::Permanent => true,
-            RestartPolicy::Transient => reason.is_failure(),
-            RestartPolicy::Temporary => false,
-        };
-        if !restart {
-            self.forget(key, reason);
-            return None;
-        }
-        let now = Instant::now();
-        if !self.intensity.allow_restart(now) {
-            tracing::error!(
-                path = %self.path,
-                max_restarts = self.settings.max_restarts,
-                within = ?self.settings.within,
-                "restart intensity passed; escalating"
-            );
-            self.forget(key, reason);
-            self.shared
-                .events
-                .emit(&self.path, self.kind, Lifecycle::Escalated);
-            return Some(StopReason::Escalated);
-        }
-        self.shared
-            .registry
-            .set_state(&path, ActorState::Restarting);
-        let group = self.restart_group(key);
-        for &sibling in group.iter().rev() {
-            if sibling != key {
-                self.stop_for_restart(sibling).await;
-            }
-        }
-        let slot = self.slots.get_mut(key)?;
-        let delay = slot
-            .backoff
-            .next_delay(&self.settings.backoff, now, fastrand::f64());
-        let due = now + delay;
-        for member in group {
-            if let Some(slot) = self.slots.get_mut(member) {
-                let member_due = match slot.state {
-                    SlotState::Pending { due: earlier } => earlier.max(due),
-                    SlotState::Running => due,
-                };
-                slot.state = SlotState::Pending { due: member_due };
-                self.shared
-                    .registry
-                    .set_state(&slot.path, ActorState::Restarting);
-            }
-        }
-        None
-    }
-
-    /// The children that restart with the one under `key`, in start order.
-    fn restart_group(&self, key: u64) -> Vec<u64> {
-        match self.settings.strategy {
-            SupervisionStrategy::OneForOne => vec![key],
-            SupervisionStrategy::OneForAll => self.slots.keys(),
-            SupervisionStrategy::RestForOne => self.slots.keys_from(key),
-        }
-    }
-
-    /// Stops a running sibling so that it restarts with the failed child (it stays listed).
-    async fn stop_for_restart(&mut self, key: u64) {
-        let Some(slot) = self.slots.get(key) else {
-            return;
-        };
-        if !matches!(slot.state, SlotState::Running) {
-            return;
-        }
+        let control = slot.control.clone()?;
         let (path, incarnation, timeout) = (
             slot.path.clone(),
             slot.incarnation,
             slot.template.shutdown_timeout,
         );
-        self.shared
-            .registry
-            .set_state(&path, ActorState::Restarting);
-        self.shared.shutdown_child(&path);
-        if self
-            .wait_for_exit(key, incarnation, timeout)
-            .await
-            .is_none()
-        {
+        self.shared.registry.set_state(&path, &control, state);
+        control.shutdown();
+        let reason = self.wait_for_exit(key, incarnation, timeout).await;
+        if reason.is_none() {
             self.shared.note_stop_timeout(&path, timeout);
         }
+        reason
     }
 
-    /// Stops the child under `key`, waits for it, and removes it from the tree.
+    /// Stops the child under `key` (if it runs), waits for it, and removes it from the tree.
     async fn stop_slot_for_good(&mut self, key: u64) {
-        let Some(slot) = self.slots.remove(key) else {
-            return;
+        let running = self
+            .slots
+            .get(key)
+            .is_some_and(|slot| matches!(slot.state, SlotState::Running));
+        let reason = if running {
+            self.stop_and_wait(key, ActorState::Stopping).await
+        } else {
+            None
         };
-        let reason = match &slot.state {
-            SlotState::Running => {
-                self.shared
-                    .registry
-                    .set_state(&slot.path, ActorState::Stopping);
-                self.shared.shutdown_child(&slot.path);
-                let timeout = slot.template.shutdown_timeout;
-                match self.wait_for_exit(key, slot.incarnation, timeout).await {
-                    Some(reason) => reason,
-                    None => {
-                        self.shared.note_stop_timeout(&slot.path, timeout);
-                        StopReason::Shutdown
-                    }
-                }
-            }
-            SlotState::Pending { .. } => StopReason::Shutdown,
-        };
-        self.shared.registry.remove(&slot.path);
-        self.shared.events.emit(
-            &slot.path,
-            slot.template.kind,
-            Lifecycle::Stopped { reason },
-        );
+        self.forget(key, reason.unwrap_or(StopReason::Shutdown));
     }
 
-    /// Removes an exited child that will not restart.
+    /// Removes a child from the tree for good: its slot, its registry entry (only if it is still
+    /// this child's), and a `Stopped` event.
     fn forget(&mut self, key: u64, reason: StopReason) {
         if let Some(slot) = self.slots.remove(key) {
-            self.shared.registry.remove(&slot.path);
+            if let Some(control) = &slot.control {
+                self.shared.registry.remove(&slot.path, control);
+            }
             self.shared.events.emit(
                 &slot.path,
                 slot.template.kind,
@@ -465,37 +383,12 @@ impl Supervisor {
         }
     }
 
-    fn next_due(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .filter_map(|(_, slot)| match slot.state {
-                SlotState::Pending { due } => Some(due),
-                SlotState::Running => None,
-            })
-            .min()
-    }
-
-    /// Starts every child whose backoff has passed, in start order.
-    async fn restart_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<u64> = self
-            .slots
-            .iter()
-            .filter(|(_, slot)| matches!(slot.state, SlotState::Pending { due } if due <= now))
-            .map(|(key, _)| key)
-            .collect();
-        for key in due {
-            self.start_slot(key).await;
-        }
-    }
-
     /// Stops every child, last started first, each within its shutdown timeout; returns `reason`.
     async fn terminate(&mut self, reason: StopReason) -> StopReason {
         if reason != StopReason::Shutdown {
             tracing::warn!(path = %self.path, %reason, "supervisor stopping its children");
         }
-        let keys: Vec<u64> = self.slots.keys().into_iter().rev().collect();
-        for key in keys {
+        for key in self.slots.keys().into_iter().rev() {
             self.stop_slot_for_good(key).await;
         }
         reason
@@ -507,10 +400,10 @@ impl Drop for Supervisor {
     /// its children are asked to stop and leave the registry.
     fn drop(&mut self) {
         for slot in self.slots.take_all() {
-            if matches!(slot.state, SlotState::Running) {
-                self.shared.shutdown_child(&slot.path);
+            if let Some(control) = &slot.control {
+                control.shutdown();
+                self.shared.registry.remove(&slot.path, control);
             }
-            self.shared.registry.remove(&slot.path);
         }
     }
 }

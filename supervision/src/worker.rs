@@ -34,8 +34,8 @@ pub trait Worker: Sized + Unpin + 'static {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure>;
 
-    /// Runs once when the actor stops, whatever the reason (not after a panic, which leaves the
-    /// worker's state suspect).
+    /// Runs once when the actor stops: normally, on shutdown, after a kill or an error; not after
+    /// a panic, which leaves the worker's state suspect (it is dropped instead).
     fn stopped(&mut self, _reason: &StopReason) {}
 }
 
@@ -70,6 +70,8 @@ impl<W: Worker> WorkerContext<'_, W> {
 
     /// The hosting actix context, for timers and spawned futures. A panic in a future spawned
     /// here is not caught by a handler guard, but the death watch still reports it as `Panicked`.
+    /// Stop with [`WorkerContext::stop`], not the context's own `stop` (which gives no reason and
+    /// is reported as a death nobody explained).
     pub fn actix(&mut self) -> &mut Context<WorkerActor<W>> {
         self.actix
     }

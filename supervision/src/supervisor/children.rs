@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::backoff::BackoffState;
+use crate::child_control::ChildControl;
 use crate::path::ActorPath;
 use crate::spec::{ChildSpec, ChildTemplate};
 
@@ -12,13 +13,15 @@ use crate::spec::{ChildSpec, ChildTemplate};
 pub(super) struct Slot {
     pub(super) template: Arc<ChildTemplate>,
     pub(super) path: ActorPath,
+    /// The handle on its latest incarnation (kept while it waits for a restart).
+    pub(super) control: Option<Arc<dyn ChildControl>>,
     pub(super) incarnation: u64,
     pub(super) restarts: u32,
     pub(super) backoff: BackoffState,
     pub(super) state: SlotState,
 }
 
-/// Running (its handle lives in the registry), or waiting for its restart.
+/// Running, or waiting for its restart.
 pub(super) enum SlotState {
     Running,
     Pending { due: Instant },
@@ -29,6 +32,7 @@ impl Slot {
         Slot {
             template: Arc::clone(&spec.template),
             path: parent.child(&spec.name),
+            control: None,
             incarnation: 0,
             restarts: 0,
             backoff: BackoffState::default(),

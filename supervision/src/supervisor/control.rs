@@ -1,20 +1,20 @@
-//! The handle on a running supervisor: its bounded command queue.
+//! The handle on a running supervisor: a stop signal that can never be lost (a watch channel:
+//! the latest request wins, a kill over a shutdown) and a bounded queue for adding and removing
+//! children.
 
 use std::any::Any;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::control::ChildControl;
+use crate::child_control::ChildControl;
 use crate::error::SupervisionError;
 use crate::path::ActorPath;
 use crate::policy::KillMode;
 use crate::spec::ChildSpec;
 
-/// Requests a supervisor takes, between handling its children's exits.
+/// Requests that change a supervisor's children.
 pub(crate) enum Command {
-    Kill(KillMode),
-    Shutdown,
     StartChild {
         spec: ChildSpec,
         reply: oneshot::Sender<Result<ActorPath, SupervisionError>>,
@@ -25,11 +25,23 @@ pub(crate) enum Command {
     },
 }
 
+/// A request to end a supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopSignal {
+    /// Keep going.
+    Run,
+    /// Stop children in order, then exit with `Shutdown`.
+    Shutdown,
+    /// Fail (stop mode: `Killed`; panic mode: a panic in the handler).
+    Kill(KillMode),
+}
+
 /// The parent's (and the registry's) handle on one supervisor incarnation.
 #[derive(Clone)]
 pub(crate) struct SupervisorControl {
     pub(crate) path: ActorPath,
     pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) stop: Arc<watch::Sender<StopSignal>>,
 }
 
 impl SupervisorControl {
@@ -47,13 +59,22 @@ impl SupervisorControl {
 
 impl ChildControl for SupervisorControl {
     fn kill(&self, mode: KillMode) -> bool {
-        self.send(Command::Kill(mode)).is_ok()
+        if self.stop.is_closed() {
+            return false;
+        }
+        self.stop.send_replace(StopSignal::Kill(mode));
+        true
     }
 
     fn shutdown(&self) {
-        if let Err(error) = self.send(Command::Shutdown) {
-            tracing::warn!(path = %self.path, %error, "could not ask supervisor to shut down");
-        }
+        // A kill already requested stays: it is the stronger request.
+        self.stop.send_if_modified(|signal| {
+            let run = *signal == StopSignal::Run;
+            if run {
+                *signal = StopSignal::Shutdown;
+            }
+            run
+        });
     }
 
     fn mailbox_len(&self) -> usize {

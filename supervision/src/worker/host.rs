@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use actix::dev::SendError;
@@ -15,7 +15,8 @@ use actix::{Actor, ActorContext, Addr, ArbiterHandle, Context, Handler, Message}
 use tokio::sync::oneshot;
 
 use crate::actor_ref::{ActorRef, CountedMailbox, Envelope};
-use crate::control::{ChildControl, ExitNotifier};
+use crate::child_control::ChildControl;
+use crate::death_watch::ExitNotifier;
 use crate::path::ActorPath;
 use crate::policy::KillMode;
 use crate::reason::{panic_message, Failure, StopReason};
@@ -44,7 +45,10 @@ pub(crate) struct WorkerCell<W: Worker> {
     addr: Addr<WorkerActor<W>>,
     pub(crate) path: ActorPath,
     queued: AtomicUsize,
-    capacity: usize,
+    /// Beside `kill_pending` in one word: this cell is allocated once per worker.
+    capacity: u32,
+    /// A kill is on its way: further kills are coalesced, so that they never pile up.
+    kill_pending: AtomicBool,
 }
 
 /// The actix actor around a worker. Public only because `WorkerContext::actix` names it.
@@ -115,20 +119,27 @@ impl<W: Worker> Actor for WorkerActor<W> {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _actix: &mut Context<Self>) {
-        let reason = self.reason.take().map_or_else(
-            || {
+        let worker = self.worker.take();
+        let reason = match self.reason.take() {
+            Some(reason) => {
+                if let Some(mut worker) = worker {
+                    let _ = catch_unwind(AssertUnwindSafe(|| worker.stopped(&reason)));
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(worker)));
+                }
+                *reason
+            }
+            None => {
+                // Nobody said why: a panic outside a guarded handler (actix runs `stopped` while
+                // tearing the task down), or an actix-level stop. The worker's state is suspect:
+                // drop it without calling `stopped`.
+                let _ = catch_unwind(AssertUnwindSafe(move || drop(worker)));
                 StopReason::Panicked(
                     "the actor stopped without a reason (a panic outside a guarded handler, \
-                     or its mailbox closed)"
+                     or a stop that bypassed WorkerContext::stop)"
                         .to_owned(),
                 )
-            },
-            |reason| *reason,
-        );
-        if let Some(mut worker) = self.worker.take() {
-            let _ = catch_unwind(AssertUnwindSafe(|| worker.stopped(&reason)));
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(worker)));
-        }
+            }
+        };
         self.notifier.report(reason);
     }
 }
@@ -200,6 +211,9 @@ impl<W: Worker> CountedMailbox for WorkerCell<W> {
 
 impl<W: Worker> ChildControl for WorkerCell<W> {
     fn kill(&self, mode: KillMode) -> bool {
+        if self.kill_pending.swap(true, Ordering::AcqRel) {
+            return self.addr.connected(); // one kill is already queued: this one joins it
+        }
         // Judged by the send itself: the actor may handle the kill and be gone before we could
         // look again. A full mailbox must not stop a kill: it then queues past the capacity.
         match self.addr.try_send(Signal::Kill(mode)) {
@@ -221,7 +235,7 @@ impl<W: Worker> ChildControl for WorkerCell<W> {
     }
 
     fn mailbox_capacity(&self) -> usize {
-        self.capacity
+        self.capacity as usize
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -284,7 +298,8 @@ where
         addr,
         path,
         queued: AtomicUsize::new(0),
-        capacity,
+        capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+        kill_pending: AtomicBool::new(false),
     });
     // Nobody else can reach the actor yet: Attach is the first message it handles.
     cell.addr.do_send(Attach(Arc::downgrade(&cell)));

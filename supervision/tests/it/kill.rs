@@ -246,3 +246,59 @@ async fn a_restarting_actor_stays_listed_and_refuses_kills_until_it_runs() {
     assert_eq!(journal.start_names().len(), 2);
     runtime.shutdown(WAIT).await.expect("clean shutdown");
 }
+
+#[actix_rt::test]
+async fn killing_a_supervisor_restarts_it_with_a_fresh_subtree_in_both_modes() {
+    quiet_intended_panics();
+    let journal = Journal::default();
+    let sub = SupervisorSpec::builder()
+        .backoff(Backoff::none())
+        .child(ChildSpec::worker("x", Probe::factory("x", &journal)))
+        .child(ChildSpec::worker("y", Probe::factory("y", &journal)))
+        .build()
+        .expect("valid spec");
+    let runtime = SupervisionRuntime::start(settings(), vec![ChildSpec::supervisor("sub", sub)])
+        .await
+        .expect("runtime starts");
+    let mut events = runtime.subscribe();
+    for (round, mode) in [KillMode::Stop, KillMode::Panic].into_iter().enumerate() {
+        runtime.kill("/sub", mode).expect("kill the supervisor");
+        let failed = next_event(&mut events, "/sub failing", |event| {
+            event.path.as_str() == "/sub" && matches!(event.event, Lifecycle::Failed { .. })
+        })
+        .await;
+        let expected = match mode {
+            KillMode::Stop => StopReason::Killed,
+            KillMode::Panic => {
+                StopReason::Panicked("killed by request at /sub (mode=panic)".to_owned())
+            }
+        };
+        assert_eq!(failed.event, Lifecycle::Failed { reason: expected });
+        next_event(&mut events, "/sub restarting", |event| {
+            is_restart_of(event, "/sub")
+        })
+        .await;
+        let info = runtime.registry().get("/sub").expect("listed");
+        assert_eq!(
+            (info.restarts, info.incarnation),
+            (round as u32 + 1, round as u64 + 2)
+        );
+        // Its children stopped (children first) and started fresh: incarnation 1 again.
+        for child in ["/sub/x", "/sub/y"] {
+            let info = runtime.registry().get(child).expect("child listed");
+            assert_eq!(
+                (info.incarnation, info.state),
+                (1, ActorState::Running),
+                "{child}"
+            );
+        }
+    }
+    assert_eq!(journal.start_names(), ["x", "y", "x", "y", "x", "y"]);
+    let stops: Vec<StopReason> = journal
+        .stop_log()
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
+    assert_eq!(stops, vec![StopReason::Shutdown; 4]);
+    runtime.shutdown(WAIT).await.expect("clean shutdown");
+}

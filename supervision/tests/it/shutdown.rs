@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use streamvisor_supervision::{
-    ChildSpec, Lifecycle, StopReason, SupervisionRuntime, SupervisorSpec,
+    ChildSpec, Lifecycle, StopReason, SupervisionError, SupervisionRuntime, SupervisorSpec,
 };
 
-use crate::support::{drain, settings, wait_until, Journal, Probe, WAIT};
+use crate::support::{drain, settings, wait_until, Journal, Order, Probe, WAIT};
 
 #[actix_rt::test]
 async fn shutdown_stops_children_before_parents_within_the_deadline() {
@@ -99,4 +99,56 @@ async fn shutdown_stops_children_before_parents_within_the_deadline() {
         .iter()
         .all(|(_, reason)| *reason == StopReason::Shutdown));
     println!("shutdown of {} actors took {took:?}", paths.len());
+}
+
+#[actix_rt::test]
+async fn a_child_that_will_not_stop_is_reported_and_the_rest_still_stops() {
+    let journal = Journal::default();
+    let runtime = SupervisionRuntime::start(
+        settings(),
+        vec![
+            ChildSpec::worker("calm", Probe::factory("calm", &journal)),
+            ChildSpec::worker("stuck", Probe::factory("stuck", &journal))
+                .shutdown_timeout(Duration::from_millis(200)),
+        ],
+    )
+    .await
+    .expect("runtime starts");
+    let (_release, blocked) = std::sync::mpsc::channel();
+    runtime
+        .registry()
+        .actor_ref::<Order>("/stuck")
+        .expect("stuck listed")
+        .try_send(Order::Block(blocked))
+        .expect("block order sent");
+    wait_until("the block order taken", WAIT, || {
+        runtime
+            .registry()
+            .get("/stuck")
+            .is_some_and(|info| info.mailbox_len == 0)
+    })
+    .await;
+    let began = Instant::now();
+    let outcome = runtime.shutdown(Duration::from_secs(5)).await;
+    let took = began.elapsed();
+    match outcome {
+        Err(SupervisionError::ShutdownTimeout { still_running, .. }) => {
+            assert!(
+                still_running.contains(&"/stuck".to_owned()),
+                "{still_running:?}"
+            );
+            assert!(
+                !still_running.contains(&"/calm".to_owned()),
+                "{still_running:?}"
+            );
+        }
+        other => panic!("expected a shutdown timeout naming /stuck, got {other:?}"),
+    }
+    assert!(
+        took < Duration::from_secs(2),
+        "gave up on /stuck after its 200 ms: {took:?}"
+    );
+    assert!(journal
+        .stop_log()
+        .contains(&("calm".to_owned(), StopReason::Shutdown)));
 }

@@ -35,15 +35,56 @@ fn invalid_settings_are_typed_errors_naming_the_setting() {
         .child(ChildSpec::worker("same", Probe::factory("same", &journal)))
         .child(ChildSpec::worker("same", Probe::factory("same", &journal)))
         .build();
-    assert!(matches!(
-        duplicate,
-        Err(SupervisionError::DuplicateChild { ref name, .. }) if name == "same"
-    ));
+    let error = duplicate.expect_err("duplicate names rejected");
+    assert!(matches!(error, SupervisionError::DuplicateChild { ref name, .. } if name == "same"));
+    assert!(error.to_string().contains("\"same\""), "{error}");
 
     let slash = SupervisorSpec::builder()
         .child(ChildSpec::worker("a/b", Probe::factory("a/b", &journal)))
         .build();
-    assert!(matches!(slash, Err(SupervisionError::InvalidName { .. })));
+    let error = slash.expect_err("a slash in a name rejected");
+    assert!(matches!(error, SupervisionError::InvalidName { .. }));
+    assert!(error.to_string().contains("\"a/b\""), "{error}");
+
+    let no_mailbox = SupervisorSpec::builder()
+        .child(ChildSpec::worker("m", Probe::factory("m", &journal)).mailbox_capacity(0))
+        .build();
+    let error = no_mailbox.expect_err("an empty mailbox rejected");
+    assert!(error.to_string().contains("mailbox_capacity"), "{error}");
+    assert!(error.to_string().contains("\"m\""), "{error}");
+
+    let endless = SupervisorSpec::builder()
+        .backoff(Backoff {
+            max: Duration::MAX,
+            ..Backoff::default()
+        })
+        .build();
+    let error = endless.expect_err("an endless backoff rejected");
+    assert!(
+        error.to_string().contains("supervision.backoff.max"),
+        "{error}"
+    );
+}
+
+#[actix_rt::test]
+async fn runtime_settings_are_checked() {
+    let mut huge = settings();
+    huge.event_capacity = usize::MAX;
+    let error = SupervisionRuntime::start(huge, Vec::new())
+        .await
+        .err()
+        .expect("rejected");
+    assert!(
+        error.to_string().contains("runtime.event_capacity"),
+        "{error}"
+    );
+    let mut none = settings();
+    none.arbiters = 0;
+    let error = SupervisionRuntime::start(none, Vec::new())
+        .await
+        .err()
+        .expect("rejected");
+    assert!(error.to_string().contains("runtime.arbiters"), "{error}");
 }
 
 #[test]

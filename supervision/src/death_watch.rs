@@ -1,29 +1,9 @@
-//! How a supervisor (and the registry) reaches a running child, and how a child's death reaches
-//! its supervisor even when nobody saw it coming.
-
-use std::any::Any;
-use std::sync::Arc;
+//! The death watch: how a child's exit reaches its supervisor exactly once, even when nobody saw
+//! it coming (a panic outside a guarded handler, a panicking factory, a task that vanished).
 
 use tokio::sync::mpsc;
 
-use crate::policy::KillMode;
 use crate::reason::StopReason;
-
-/// The supervisor-side handle on one incarnation of a child, worker or supervisor.
-pub(crate) trait ChildControl: Send + Sync + 'static {
-    /// Sends a kill; false when the child is already gone.
-    fn kill(&self, mode: KillMode) -> bool;
-    /// Asks the child to stop (children first, for a supervisor); it reports `Shutdown`.
-    fn shutdown(&self);
-    /// Messages waiting in the child's mailbox (counted by this crate).
-    fn mailbox_len(&self) -> usize;
-    /// The mailbox capacity.
-    fn mailbox_capacity(&self) -> usize;
-    /// The concrete handle, for lookups of supervisors (`start_child`, `stop_child`).
-    fn as_any(&self) -> &dyn Any;
-    /// A boxed `ActorRef<M>` for a worker whose messages are `M`; `None` for a supervisor.
-    fn actor_ref_any(self: Arc<Self>) -> Option<Box<dyn Any + Send>>;
-}
 
 /// A child's exit, as delivered to its supervisor.
 #[derive(Debug)]
@@ -33,8 +13,8 @@ pub(crate) struct ChildExit {
     pub(crate) reason: StopReason,
 }
 
-/// The death watch a child carries: reports its exit to the supervisor exactly once. Dropped
-/// without a report (the actor's task died unseen, or its factory panicked) it reports a panic.
+/// Carried by every child: reports its exit to the supervisor exactly once. Dropped without a
+/// report, it reports a panic.
 #[derive(Debug)]
 pub(crate) struct ExitNotifier {
     // The control plane's only unbounded channel: at most one message per child incarnation.
