@@ -4,8 +4,12 @@
 //! PostgreSQL, files).
 //!
 //! This crate knows nothing of HTTP, sockets or the CLI. Its actors arrive with the no-loss core
-//! issue; so far it holds the per-partition offset tracker they build on.
+//! issue; so far it holds the pieces they build on: the per-partition offset tracker, record
+//! batches, and the file sink's JSON Lines file.
 
+pub mod error;
 pub mod offsets;
+pub mod record;
+pub mod sink;
 
 pub use streamvisor_supervision as supervision;

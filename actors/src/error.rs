@@ -1,0 +1,31 @@
+//! The actors crate's error types, one per area of failure.
+
+use std::path::Path;
+
+use thiserror::Error;
+
+/// A sink could not make records durable.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// A file operation failed.
+    #[error("could not {action} {path}: {source}")]
+    Io {
+        /// What was being done (`open`, `write`, `fsync`, ...).
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SinkError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        SinkError::Io {
+            action,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

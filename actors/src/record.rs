@@ -1,0 +1,160 @@
+//! Records as they travel between stages: [`Batch`]es of one partition incarnation, all payloads
+//! of a batch in one buffer (no allocation per record), each record with its origin offset.
+
+use std::sync::Arc;
+
+/// Where a record came from: its topic, partition and offset.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: i32,
+    /// The offset within the partition.
+    pub offset: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    key: Option<Span>,
+    value: Span,
+}
+
+/// One record of a batch, borrowed from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Its offset in the source partition.
+    pub offset: i64,
+    /// The Kafka timestamp, when there is one.
+    pub timestamp_ms: Option<i64>,
+    /// The Kafka key.
+    pub key: Option<&'a [u8]>,
+    /// The payload.
+    pub value: &'a [u8],
+}
+
+/// Records of one partition incarnation, in offset order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    topic: Arc<str>,
+    partition: i32,
+    incarnation: u64,
+    entries: Vec<Entry>,
+    data: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch for `topic`/`partition` read by `incarnation`, with room for `records`.
+    pub fn new(topic: Arc<str>, partition: i32, incarnation: u64, records: usize) -> Self {
+        Batch {
+            topic,
+            partition,
+            incarnation,
+            entries: Vec::with_capacity(records),
+            data: Vec::new(),
+        }
+    }
+
+    /// Appends a record.
+    pub fn push(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) {
+        let key = key.map(|key| self.store(key));
+        let value = self.store(value);
+        self.entries.push(Entry {
+            offset,
+            timestamp_ms,
+            key,
+            value,
+        });
+    }
+
+    fn store(&mut self, bytes: &[u8]) -> Span {
+        let start = u32::try_from(self.data.len()).unwrap_or(u32::MAX);
+        self.data.extend_from_slice(bytes);
+        Span {
+            start,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn slice(&self, span: Span) -> &[u8] {
+        let start = span.start as usize;
+        &self.data[start..start + span.len as usize]
+    }
+
+    /// The source topic.
+    pub fn topic(&self) -> &Arc<str> {
+        &self.topic
+    }
+
+    /// The source partition.
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// The partition incarnation that read these records (acks carry it back).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// How many records.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The records, in order.
+    pub fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        self.entries.iter().map(|entry| RecordRef {
+            offset: entry.offset,
+            timestamp_ms: entry.timestamp_ms,
+            key: entry.key.map(|span| self.slice(span)),
+            value: self.slice(entry.value),
+        })
+    }
+
+    /// The offsets, in order.
+    pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
+        self.entries.iter().map(|entry| entry.offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_come_back_as_pushed() {
+        let mut batch = Batch::new(Arc::from("events"), 3, 2, 4);
+        batch.push(10, Some(1_000), Some(b"k1"), b"{\"a\":1}");
+        batch.push(11, None, None, b"");
+        batch.push(13, Some(1_002), Some(b""), b"xyz");
+        let records: Vec<RecordRef<'_>> = batch.iter().collect();
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[0].key, Some(&b"k1"[..]));
+        assert_eq!(records[0].value, b"{\"a\":1}");
+        assert_eq!(records[1].key, None);
+        assert_eq!(records[1].value, b"");
+        assert_eq!(records[2].key, Some(&b""[..]));
+        assert_eq!(records[2].timestamp_ms, Some(1_002));
+        assert_eq!(batch.offsets().collect::<Vec<_>>(), [10, 11, 13]);
+        assert_eq!((batch.partition(), batch.incarnation()), (3, 2));
+    }
+}

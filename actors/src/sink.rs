@@ -1,0 +1,4 @@
+//! Sinks: where records become durable, and only then acknowledged.
+
+pub mod file;
+pub mod json_lines;
