@@ -8,8 +8,10 @@
 //! batches, and the file sink's JSON Lines file.
 
 pub mod error;
+pub mod flow;
 pub mod offsets;
 pub mod record;
 pub mod sink;
+pub mod source;
 
 pub use streamvisor_supervision as supervision;

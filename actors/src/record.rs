@@ -130,6 +130,30 @@ impl Batch {
         })
     }
 
+    /// Splits off the first `count` records into a batch of their own; the rest stay (copied
+    /// into a fresh buffer: a rare path, when demand allows only part of a batch).
+    pub fn split_front(&mut self, count: usize) -> Batch {
+        let count = count.min(self.len());
+        let mut front = Batch::new(
+            Arc::clone(&self.topic),
+            self.partition,
+            self.incarnation,
+            count,
+        );
+        let mut back = Batch::new(
+            Arc::clone(&self.topic),
+            self.partition,
+            self.incarnation,
+            self.entries.capacity(),
+        );
+        for (i, record) in self.iter().enumerate() {
+            let target = if i < count { &mut front } else { &mut back };
+            target.push(record.offset, record.timestamp_ms, record.key, record.value);
+        }
+        *self = back;
+        front
+    }
+
     /// The offsets, in order.
     pub fn offsets(&self) -> impl Iterator<Item = i64> + '_ {
         self.entries.iter().map(|entry| entry.offset)
@@ -156,5 +180,10 @@ mod tests {
         assert_eq!(records[2].timestamp_ms, Some(1_002));
         assert_eq!(batch.offsets().collect::<Vec<_>>(), [10, 11, 13]);
         assert_eq!((batch.partition(), batch.incarnation()), (3, 2));
+        let front = batch.split_front(2);
+        assert_eq!(front.offsets().collect::<Vec<_>>(), [10, 11]);
+        assert_eq!(batch.offsets().collect::<Vec<_>>(), [13]);
+        assert_eq!(batch.iter().next().map(|r| r.value), Some(&b"xyz"[..]));
+        assert_eq!(front.iter().next().map(|r| r.key), Some(Some(&b"k1"[..])));
     }
 }

@@ -1,0 +1,3 @@
+//! Sources: how records get from Kafka into a pipeline, per partition, under demand.
+
+pub mod partition_flow;

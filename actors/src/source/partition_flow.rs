@@ -1,0 +1,217 @@
+//! The source's state for one assigned partition, owned by the polling thread: records polled
+//! from Kafka gather into a batch; a batch leaves only within the demand granted downstream and
+//! under the cap of unacknowledged records; otherwise the partition is paused, and resumed (from
+//! exactly the next offset) when there is room. Acks feed the offset tracker; a rewind (the
+//! partition's subtree failed) bumps the incarnation and seeks back to the committed offset.
+//!
+//! The flow never touches Kafka: it answers with [`FlowAction`]s that the polling thread carries
+//! out (pause, resume with a seek), so that its rules are tested without a broker.
+
+use std::sync::Arc;
+
+use crate::flow::Demand;
+use crate::offsets::{AckOutcome, OffsetTracker};
+use crate::record::Batch;
+
+/// What the polling thread must do for this partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowAction {
+    /// Stop fetching (no demand, or the unacked cap is reached).
+    Pause,
+    /// Seek to this offset, then fetch again.
+    Resume {
+        /// The next offset to read.
+        from: i64,
+    },
+}
+
+/// What became of a polled record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// Added to the pending batch.
+    Accepted,
+    /// Dropped: fetched before a pause or a seek; it will be fetched again.
+    Dropped,
+}
+
+/// One assigned partition, as its polling thread sees it.
+#[derive(Debug)]
+pub struct PartitionFlow {
+    topic: Arc<str>,
+    partition: i32,
+    tracker: OffsetTracker,
+    demand: Demand,
+    batch_size: usize,
+    max_unacked: usize,
+    pending: Batch,
+    /// The next offset expected from the broker (after `pending`).
+    expected: i64,
+    /// The consumer is paused for this partition (as last told by [`FlowAction`]).
+    paused: bool,
+    /// A new record had to be dropped: fetch again from `expected` before going on.
+    must_seek: bool,
+}
+
+impl PartitionFlow {
+    /// A partition starting at `committed`, dispatching batches of `batch_size`, with at most
+    /// `max_unacked` records unacknowledged.
+    pub fn new(
+        topic: Arc<str>,
+        partition: i32,
+        committed: i64,
+        batch_size: usize,
+        max_unacked: usize,
+    ) -> Self {
+        let batch_size = batch_size.max(1);
+        PartitionFlow {
+            pending: Batch::new(Arc::clone(&topic), partition, 1, batch_size),
+            topic,
+            partition,
+            tracker: OffsetTracker::new(committed),
+            demand: Demand::default(),
+            batch_size,
+            max_unacked: max_unacked.max(batch_size),
+            expected: committed,
+            paused: false,
+            must_seek: false,
+        }
+    }
+
+    /// A record polled from the broker. A record that cannot be taken (fetched before a pause
+    /// took effect, or with the batch full) is dropped and fetched again: the partition pauses and
+    /// resumes from the first offset not taken, so no offset is ever skipped.
+    pub fn polled(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: &[u8],
+    ) -> Polled {
+        if offset < self.expected {
+            return Polled::Dropped; // fetched before a seek: already taken, or fetched again later
+        }
+        if self.paused || self.must_seek || self.pending.len() >= self.batch_size {
+            self.must_seek = true;
+            return Polled::Dropped;
+        }
+        self.pending.push(offset, timestamp_ms, key, value);
+        self.expected = offset + 1;
+        Polled::Accepted
+    }
+
+    /// The pending records that may leave now, if the batch is full (or `flush`: the broker had
+    /// nothing more): as many as the demand granted and the unacked cap allow (Reactive Streams:
+    /// never more than requested, but whatever was requested). Their offsets count as dispatched.
+    pub fn take_batch(&mut self, flush: bool) -> Option<Batch> {
+        let len = self.pending.len();
+        if len == 0 || (len < self.batch_size && !flush) {
+            return None;
+        }
+        let room = self.max_unacked.saturating_sub(self.tracker.unacked());
+        let demand = usize::try_from(self.demand.outstanding()).unwrap_or(usize::MAX);
+        let count = len.min(room).min(demand);
+        if count == 0 || !self.demand.try_take(count as u64) {
+            return None;
+        }
+        let batch = if count == len {
+            let fresh = Batch::new(
+                Arc::clone(&self.topic),
+                self.partition,
+                self.tracker.incarnation(),
+                self.batch_size,
+            );
+            std::mem::replace(&mut self.pending, fresh)
+        } else {
+            self.pending.split_front(count)
+        };
+        for offset in batch.offsets() {
+            self.tracker.dispatched(offset);
+        }
+        Some(batch)
+    }
+
+    /// Whether the partition must pause (no demand, the unacked cap reached, or a record had to
+    /// be dropped) or may resume (seeking to the first offset not taken). Call it after each
+    /// poll and each grant or ack, and carry out what it says.
+    pub fn action(&mut self) -> Option<FlowAction> {
+        let starved = self.demand.outstanding() == 0 || self.tracker.unacked() >= self.max_unacked;
+        if !self.paused && (starved || self.must_seek) {
+            self.paused = true;
+            return Some(FlowAction::Pause);
+        }
+        if self.paused && !starved {
+            self.paused = false;
+            self.must_seek = false;
+            return Some(FlowAction::Resume {
+                from: self.expected,
+            });
+        }
+        None
+    }
+
+    /// Demand granted by the partition's first actor, in `incarnation`.
+    pub fn grant(&mut self, incarnation: u64, records: u64) {
+        if incarnation == self.tracker.incarnation() {
+            self.demand.grant(records);
+        }
+    }
+
+    /// Acknowledges offsets read by `incarnation`; stale acks are ignored.
+    pub fn ack(&mut self, incarnation: u64, offsets: impl IntoIterator<Item = i64>) -> usize {
+        offsets
+            .into_iter()
+            .filter(|offset| self.tracker.ack(incarnation, *offset) == AckOutcome::Accepted)
+            .count()
+    }
+
+    /// The rewind rule: forgets what is in flight and pending, bumps the incarnation, drops the
+    /// demand of the failed actors, and returns where to seek. The partition stays paused until
+    /// the restarted actors grant demand.
+    pub fn rewind(&mut self) -> i64 {
+        let from = self.tracker.rewind();
+        self.demand.reset();
+        self.pending = Batch::new(
+            Arc::clone(&self.topic),
+            self.partition,
+            self.tracker.incarnation(),
+            self.batch_size,
+        );
+        self.expected = from;
+        // Resuming seeks to `from`: the consumer may be running, so pause it first.
+        self.must_seek = true;
+        from
+    }
+
+    /// The offset to commit, when it moved.
+    pub fn take_commit(&mut self) -> Option<i64> {
+        self.tracker.take_commit()
+    }
+
+    /// Acknowledged records not yet committed.
+    pub fn uncommitted(&self) -> i64 {
+        self.tracker.uncommitted()
+    }
+
+    /// The current incarnation.
+    pub fn incarnation(&self) -> u64 {
+        self.tracker.incarnation()
+    }
+
+    /// Records dispatched and not yet acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.tracker.unacked()
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Outstanding demand, in records.
+    pub fn demand(&self) -> u64 {
+        self.demand.outstanding()
+    }
+}
+
+#[cfg(test)]
+mod tests;

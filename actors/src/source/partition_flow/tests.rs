@@ -1,0 +1,256 @@
+use std::collections::VecDeque;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::flow::InputBuffer;
+
+const BATCH: usize = 4;
+
+/// The partition's broker log and consumer, as the polling thread would drive them.
+struct Broker {
+    position: i64,
+    paused: bool,
+}
+
+/// The partition's downstream: an input buffer that acks whole batches and grants again.
+struct Downstream {
+    buffer: InputBuffer,
+    in_flight: VecDeque<Batch>,
+}
+
+impl Downstream {
+    fn new(capacity: u64, flow: &mut PartitionFlow) -> Self {
+        let (buffer, initial) = InputBuffer::new(capacity);
+        flow.grant(flow.incarnation(), initial);
+        Downstream {
+            buffer,
+            in_flight: VecDeque::new(),
+        }
+    }
+}
+
+fn apply(flow: &mut PartitionFlow, broker: &mut Broker) {
+    match flow.action() {
+        Some(FlowAction::Pause) => broker.paused = true,
+        Some(FlowAction::Resume { from }) => {
+            broker.position = from;
+            broker.paused = false;
+        }
+        None => {}
+    }
+}
+
+#[test]
+fn pauses_without_demand_and_resumes_at_the_next_offset() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    assert_eq!(flow.action(), Some(FlowAction::Pause), "no demand yet");
+    flow.grant(1, 4);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 0 }));
+    for offset in 0..4 {
+        assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
+    }
+    assert_eq!(
+        flow.polled(4, None, None, b"x"),
+        Polled::Dropped,
+        "batch full"
+    );
+    let batch = flow.take_batch(false).expect("a full batch within demand");
+    assert_eq!(batch.offsets().collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(flow.action(), Some(FlowAction::Pause), "demand used up");
+    flow.grant(1, 4);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
+}
+
+#[test]
+fn the_unacked_cap_pauses_until_acks_come() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 10, BATCH, 8);
+    flow.grant(1, 1_000);
+    assert_eq!(flow.action(), None);
+    for offset in 10..18 {
+        flow.polled(offset, None, None, b"x");
+        if let Some(batch) = flow.take_batch(false) {
+            assert_eq!(batch.len(), BATCH);
+        }
+    }
+    assert_eq!(flow.unacked(), 8);
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert_eq!(flow.ack(1, 10..14), 4);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 18 }));
+    assert_eq!(flow.take_commit(), Some(14));
+}
+
+#[test]
+fn rewind_seeks_to_the_committed_prefix_and_ignores_old_acks() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    flow.grant(1, 8);
+    for offset in 0..8 {
+        flow.polled(offset, None, None, b"x");
+        flow.take_batch(false);
+    }
+    flow.ack(1, 0..4);
+    assert_eq!(flow.rewind(), 4);
+    assert_eq!(flow.incarnation(), 2);
+    assert_eq!(
+        flow.ack(1, 4..8),
+        0,
+        "acks of the old incarnation are ignored"
+    );
+    assert_eq!(flow.demand(), 0, "the failed actors' demand is gone");
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    flow.grant(1, 100);
+    assert_eq!(flow.demand(), 0, "stale grants too");
+    flow.grant(2, 4);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
+    assert_eq!(
+        flow.polled(3, None, None, b"x"),
+        Polled::Dropped,
+        "before the seek point"
+    );
+    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Accepted);
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Poll,
+    /// A new record arrives although the partition is paused (prefetched before the pause).
+    Prefetched,
+    /// Several records in one poll, before the batch can leave.
+    Burst,
+    /// A record fetched before the last pause or seek shows up anyway.
+    Stray,
+    Flush,
+    AckOldest,
+    AckNewest,
+    Rewind,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => Just(Step::Poll),
+        1 => Just(Step::Prefetched),
+        2 => Just(Step::Burst),
+        1 => Just(Step::Stray),
+        2 => Just(Step::Flush),
+        3 => Just(Step::AckOldest),
+        1 => Just(Step::AckNewest),
+        1 => Just(Step::Rewind),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the interleaving of polls, stray prefetched records, acks in any order and
+    /// rewinds: a batch never exceeds the demand granted, unacked records never pass the cap,
+    /// each incarnation dispatches contiguous offsets from its seek point, and once the downstream
+    /// keeps up again the partition makes progress.
+    #[test]
+    fn demand_cap_and_order_hold(
+        capacity in (BATCH as u64)..40,
+        max_unacked in BATCH..30,
+        steps in prop::collection::vec(step(), 1..300),
+    ) {
+        let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, max_unacked);
+        let mut broker = Broker { position: 0, paused: false };
+        let mut downstream = Downstream::new(capacity, &mut flow);
+        let mut next_dispatch = 0i64;
+        apply(&mut flow, &mut broker);
+        for step in steps {
+            match step {
+                Step::Poll if !broker.paused => {
+                    flow.polled(broker.position, None, None, b"v");
+                    broker.position += 1;
+                }
+                Step::Poll => {}
+                Step::Burst => {
+                    for _ in 0..BATCH + 2 {
+                        if !broker.paused {
+                            flow.polled(broker.position, None, None, b"v");
+                            broker.position += 1;
+                        }
+                    }
+                }
+                Step::Prefetched => {
+                    flow.polled(broker.position, None, None, b"v");
+                    broker.position += 1;
+                }
+                Step::Stray => {
+                    let stale = broker.position.saturating_sub(1);
+                    flow.polled(stale, None, None, b"v");
+                }
+                Step::Flush => {}
+                Step::AckOldest | Step::AckNewest => {
+                    let batch = if matches!(step, Step::AckOldest) {
+                        downstream.in_flight.pop_front()
+                    } else {
+                        downstream.in_flight.pop_back()
+                    };
+                    if let Some(batch) = batch {
+                        flow.ack(batch.incarnation(), batch.offsets());
+                        if let Some(grant) = downstream.buffer.drained(batch.len() as u64) {
+                            flow.grant(batch.incarnation(), grant);
+                        }
+                    }
+                }
+                Step::Rewind => {
+                    let from = flow.rewind();
+                    broker.position = from;
+                    next_dispatch = from;
+                    // The failed actors are gone with what they held; their restart grants anew.
+                    downstream = Downstream::new(capacity, &mut flow);
+                }
+            }
+            let flush = matches!(step, Step::Flush);
+            if let Some(batch) = flow.take_batch(flush) {
+                prop_assert!(downstream.buffer.arrived(batch.len() as u64).is_ok(), "within demand");
+                let offsets: Vec<i64> = batch.offsets().collect();
+                let expected: Vec<i64> = (next_dispatch..next_dispatch + offsets.len() as i64).collect();
+                prop_assert_eq!(&offsets, &expected, "contiguous from the seek point");
+                next_dispatch += offsets.len() as i64;
+                downstream.in_flight.push_back(batch);
+            }
+            prop_assert!(flow.unacked() <= max_unacked.max(BATCH));
+            apply(&mut flow, &mut broker);
+        }
+        // The downstream keeps up from now on: the partition must make progress.
+        let before = next_dispatch;
+        for _ in 0..200 {
+            if !broker.paused {
+                flow.polled(broker.position, None, None, b"v");
+                broker.position += 1;
+            }
+            if let Some(batch) = flow.take_batch(true) {
+                prop_assert!(downstream.buffer.arrived(batch.len() as u64).is_ok());
+                next_dispatch += batch.len() as i64;
+                downstream.in_flight.push_back(batch);
+            }
+            while let Some(batch) = downstream.in_flight.pop_front() {
+                flow.ack(batch.incarnation(), batch.offsets());
+                if let Some(grant) = downstream.buffer.drained(batch.len() as u64) {
+                    flow.grant(batch.incarnation(), grant);
+                }
+            }
+            apply(&mut flow, &mut broker);
+        }
+        prop_assert!(next_dispatch >= before + BATCH as i64, "progress: {} -> {}", before, next_dispatch);
+        prop_assert_eq!(flow.unacked(), 0);
+    }
+}
+
+#[test]
+fn a_record_that_cannot_be_taken_is_fetched_again_never_skipped() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    flow.grant(1, 100);
+    assert_eq!(flow.action(), None);
+    for offset in 0..4 {
+        assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
+    }
+    // The batch is full and has not left yet: offset 4 must not be lost.
+    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Dropped);
+    assert_eq!(flow.polled(5, None, None, b"x"), Polled::Dropped);
+    assert!(flow.take_batch(false).is_some());
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
+    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Accepted);
+}
