@@ -29,3 +29,26 @@ impl SinkError {
         }
     }
 }
+
+/// The Kafka source could not do its work.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// A Kafka client call failed.
+    #[error("Kafka source could not {action}: {source}")]
+    Kafka {
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The polling thread could not start or ended badly.
+    #[error("Kafka source thread: {0}")]
+    Thread(String),
+}
+
+impl SourceError {
+    pub(crate) fn kafka(action: &'static str, source: rdkafka::error::KafkaError) -> Self {
+        SourceError::Kafka { action, source }
+    }
+}

@@ -1,3 +1,4 @@
 //! Sources: how records get from Kafka into a pipeline, per partition, under demand.
 
+pub mod kafka;
 pub mod partition_flow;

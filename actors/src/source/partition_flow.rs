@@ -182,6 +182,18 @@ impl PartitionFlow {
         from
     }
 
+    /// A resume could not be carried out (the seek failed): stay paused, try again on the next
+    /// [`PartitionFlow::action`].
+    pub fn resume_failed(&mut self) {
+        self.paused = true;
+        self.must_seek = true;
+    }
+
+    /// The committable position (the offset after the acknowledged prefix).
+    pub fn position(&self) -> i64 {
+        self.tracker.position()
+    }
+
     /// The offset to commit, when it moved.
     pub fn take_commit(&mut self) -> Option<i64> {
         self.tracker.take_commit()

@@ -1,0 +1,438 @@
+//! The Kafka source's client: one consumer on its own polling thread (never on an actix
+//! arbiter), with a [`PartitionFlow`] per assigned partition. It hands batches to a
+//! [`PartitionOutlet`] (the partitions' first actors) within the demand they grant, pauses
+//! partitions without demand or at their unacked cap, commits the acknowledged prefix (batched by
+//! interval and count, and on revoke and shutdown), and rewinds a partition on request.
+//!
+//! ```text
+//!   actors ── SourceInput (grants, acks, rewinds) ──▶ polling thread ── poll ──▶ Kafka
+//!      ▲                                               │  PartitionFlow per partition
+//!      └─────────────── PartitionOutlet::dispatch ─────┘  commit / pause / resume / seek
+//! ```
+//!
+//! Known rdkafka traps avoided (DESIGN.md): one consumer polled in one place (no split partition
+//! queues); rebalance callbacks run inside `poll` and never wait on work that needs this thread;
+//! records fetched before a pause are dropped and fetched again (the flow seeks on resume).
+
+mod context;
+mod settings;
+
+pub use settings::KafkaSourceSettings;
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::SourceError;
+use crate::record::Batch;
+use crate::source::partition_flow::{FlowAction, PartitionFlow};
+use context::DriverContext;
+
+/// What the partitions' actors tell the polling thread. The channel is unbounded in type but
+/// bounded by construction: grants and acks come at most one per batch in flight, and batches in
+/// flight are capped per partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceInput {
+    /// Demand for `records` more records of `partition`, from its actors of `incarnation`.
+    Grant {
+        /// The partition.
+        partition: i32,
+        /// The incarnation the actors serve.
+        incarnation: u64,
+        /// Records they can take.
+        records: u64,
+    },
+    /// These offsets of `partition`, read by `incarnation`, are durable (or deliberately dropped).
+    Ack {
+        /// The partition.
+        partition: i32,
+        /// The incarnation that read them.
+        incarnation: u64,
+        /// The offsets.
+        offsets: Vec<i64>,
+    },
+    /// An actor holding records of `partition` failed: replay from the committed offset.
+    Rewind {
+        /// The partition.
+        partition: i32,
+    },
+    /// Stop intake, wait for what is in flight (the drain timeout at most), commit, close.
+    Shutdown,
+}
+
+/// Where the polling thread hands batches: the partitions' first actors.
+pub trait PartitionOutlet: Send + 'static {
+    /// `partition` was assigned and starts at `incarnation`: set up its actors, which grant
+    /// demand for that incarnation through the [`SourceHandle`].
+    fn assigned(&mut self, partition: i32, incarnation: u64);
+    /// `partition` rewound to a new `incarnation`: its (restarted) actors grant demand anew.
+    fn rewound(&mut self, partition: i32, incarnation: u64);
+    /// `partition` was revoked (its acknowledged offsets are committed): stop its actors.
+    fn revoked(&mut self, partition: i32);
+    /// Hands a batch to the partition's first actor (always within its granted demand).
+    /// `Err` gives the batch back when that actor is gone; a rewind replays it.
+    fn dispatch(&mut self, batch: Batch) -> Result<(), Batch>;
+}
+
+/// How actors reach the polling thread.
+#[derive(Clone, Debug)]
+pub struct SourceHandle {
+    inputs: Sender<SourceInput>,
+}
+
+impl SourceHandle {
+    /// Sends an input; false once the polling thread has ended.
+    pub fn send(&self, input: SourceInput) -> bool {
+        self.inputs.send(input).is_ok()
+    }
+}
+
+/// A running Kafka source client. Dropping it shuts the polling thread down and waits for it.
+pub struct KafkaSource {
+    handle: SourceHandle,
+    thread: Option<JoinHandle<Result<(), SourceError>>>,
+}
+
+impl KafkaSource {
+    /// Creates the consumer, subscribes to the topic and starts the polling thread.
+    pub fn start(
+        settings: KafkaSourceSettings,
+        outlet: Box<dyn PartitionOutlet>,
+    ) -> Result<Self, SourceError> {
+        let (inputs_tx, inputs_rx) = mpsc::channel();
+        let context = DriverContext::new(settings.clone(), outlet, inputs_rx);
+        let consumer: BaseConsumer<DriverContext> = settings
+            .client_config()
+            .create_with_context(context)
+            .map_err(|source| SourceError::kafka("create the consumer", source))?;
+        consumer
+            .subscribe(&[settings.topic.as_str()])
+            .map_err(|source| SourceError::kafka("subscribe", source))?;
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka-source-{}", settings.topic))
+            .spawn(move || run(&consumer, &settings))
+            .map_err(|error| SourceError::Thread(error.to_string()))?;
+        Ok(KafkaSource {
+            handle: SourceHandle { inputs: inputs_tx },
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle for the partitions' actors.
+    pub fn handle(&self) -> SourceHandle {
+        self.handle.clone()
+    }
+
+    /// Stops intake, drains, commits and waits for the polling thread.
+    pub fn shutdown(mut self) -> Result<(), SourceError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), SourceError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.handle.send(SourceInput::Shutdown);
+        thread
+            .join()
+            .map_err(|_| SourceError::Thread("the polling thread panicked".to_owned()))?
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            tracing::error!(%error, "Kafka source did not stop cleanly");
+        }
+    }
+}
+
+/// The polling thread.
+fn run(
+    consumer: &BaseConsumer<DriverContext>,
+    settings: &KafkaSourceSettings,
+) -> Result<(), SourceError> {
+    let context = consumer.context();
+    let mut last_commit = Instant::now();
+    loop {
+        {
+            let mut state = context.lock();
+            if state.take_inputs() == Inputs::Shutdown {
+                drop(state);
+                return shut_down(consumer, settings);
+            }
+            state.apply_actions(consumer);
+            if last_commit.elapsed() >= settings.commit_interval
+                || state.uncommitted() >= settings.commit_max_records
+            {
+                state.commit(consumer, CommitMode::Async);
+                last_commit = Instant::now();
+            }
+        }
+        match consumer.poll(settings.poll_timeout) {
+            Some(Ok(message)) => {
+                let mut state = context.lock();
+                let timestamp = message.timestamp().to_millis();
+                state.polled(
+                    message.partition(),
+                    message.offset(),
+                    timestamp,
+                    message.key(),
+                    message.payload(),
+                );
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, topic = %settings.topic, "Kafka poll error; retrying")
+            }
+            None => context.lock().flush(),
+        }
+    }
+}
+
+/// Shutdown: pause everything, wait for acks of what is in flight (the drain timeout at most),
+/// commit synchronously.
+fn shut_down(
+    consumer: &BaseConsumer<DriverContext>,
+    settings: &KafkaSourceSettings,
+) -> Result<(), SourceError> {
+    let context = consumer.context();
+    let mut state = context.lock();
+    state.pause_all(consumer);
+    state.drain(settings.drain_timeout, None);
+    state.commit_partitions(consumer, CommitMode::Sync, None, true);
+    let left = state.unacked();
+    drop(state);
+    consumer.unsubscribe();
+    if left > 0 {
+        tracing::warn!(unacked = left, topic = %settings.topic, "shut down with records unacknowledged; they will be read again");
+    }
+    Ok(())
+}
+
+/// Whether the inputs asked to stop.
+#[derive(Debug, PartialEq, Eq)]
+enum Inputs {
+    Continue,
+    Shutdown,
+}
+
+/// The polling thread's state, shared with the rebalance callbacks (which run inside `poll`, on
+/// the same thread: the lock is never contended, and never held across `poll`).
+struct DriverState {
+    settings: KafkaSourceSettings,
+    topic: Arc<str>,
+    flows: std::collections::BTreeMap<i32, PartitionFlow>,
+    outlet: Box<dyn PartitionOutlet>,
+    inputs: Receiver<SourceInput>,
+    shutdown_requested: bool,
+}
+
+impl DriverState {
+    fn take_inputs(&mut self) -> Inputs {
+        while let Ok(input) = self.inputs.try_recv() {
+            self.handle(input);
+        }
+        if self.shutdown_requested {
+            Inputs::Shutdown
+        } else {
+            Inputs::Continue
+        }
+    }
+
+    fn handle(&mut self, input: SourceInput) {
+        match input {
+            SourceInput::Grant {
+                partition,
+                incarnation,
+                records,
+            } => {
+                if let Some(flow) = self.flows.get_mut(&partition) {
+                    flow.grant(incarnation, records);
+                }
+            }
+            SourceInput::Ack {
+                partition,
+                incarnation,
+                offsets,
+            } => {
+                if let Some(flow) = self.flows.get_mut(&partition) {
+                    flow.ack(incarnation, offsets);
+                }
+            }
+            SourceInput::Rewind { partition } => {
+                if let Some(flow) = self.flows.get_mut(&partition) {
+                    let from = flow.rewind();
+                    let incarnation = flow.incarnation();
+                    tracing::info!(partition, from, incarnation, "partition rewinds");
+                    self.outlet.rewound(partition, incarnation);
+                }
+            }
+            SourceInput::Shutdown => self.shutdown_requested = true,
+        }
+    }
+
+    /// Waits (at most `timeout`) until nothing is unacknowledged in `only` (or in any partition).
+    fn drain(&mut self, timeout: Duration, only: Option<&[i32]>) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let unacked: usize = self
+                .flows
+                .iter()
+                .filter(|(partition, _)| only.is_none_or(|only| only.contains(partition)))
+                .map(|(_, flow)| flow.unacked())
+                .sum();
+            if unacked == 0 {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => self.handle(input),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn polled(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
+        let Some(flow) = self.flows.get_mut(&partition) else {
+            return; // revoked meanwhile
+        };
+        flow.polled(offset, timestamp, key, value.unwrap_or_default());
+        if let Some(batch) = flow.take_batch(false) {
+            self.dispatch(batch);
+        }
+    }
+
+    /// The broker had nothing more: partial batches leave (within demand).
+    fn flush(&mut self) {
+        let batches: Vec<Batch> = self
+            .flows
+            .values_mut()
+            .filter_map(|flow| flow.take_batch(true))
+            .collect();
+        for batch in batches {
+            self.dispatch(batch);
+        }
+    }
+
+    fn dispatch(&mut self, batch: Batch) {
+        let partition = batch.partition();
+        if let Err(batch) = self.outlet.dispatch(batch) {
+            // Its first actor is gone: the failure rewinds the partition, which replays these.
+            tracing::debug!(
+                partition,
+                records = batch.len(),
+                "partition actor gone; awaiting rewind"
+            );
+        }
+    }
+
+    fn apply_actions<C: rdkafka::consumer::ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        for (partition, flow) in &mut self.flows {
+            match flow.action() {
+                Some(FlowAction::Pause) => {
+                    if let Err(error) = consumer.pause(&one(&self.topic, *partition)) {
+                        tracing::warn!(partition, %error, "pause failed");
+                    }
+                }
+                Some(FlowAction::Resume { from }) => {
+                    let seek = consumer.seek(
+                        &self.topic,
+                        *partition,
+                        Offset::Offset(from),
+                        Duration::from_secs(5),
+                    );
+                    if let Err(error) = seek {
+                        tracing::warn!(partition, from, %error, "seek failed; retrying");
+                        flow.resume_failed();
+                        continue;
+                    }
+                    if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
+                        tracing::warn!(partition, %error, "resume failed");
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn pause_all<C: rdkafka::consumer::ConsumerContext>(&mut self, consumer: &BaseConsumer<C>) {
+        let mut all = TopicPartitionList::new();
+        for partition in self.flows.keys() {
+            all.add_partition(&self.topic, *partition);
+        }
+        if let Err(error) = consumer.pause(&all) {
+            tracing::warn!(%error, "pause failed");
+        }
+    }
+
+    /// Commits the acknowledged prefix of every partition that moved (asynchronously, batched by
+    /// interval and count).
+    fn commit<C: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        mode: CommitMode,
+    ) {
+        self.commit_partitions(consumer, mode, None, false);
+    }
+
+    /// Commits `only` these partitions (or all), `every` one of them even if its position did not
+    /// move since the last commit (which may have failed): for revoke and shutdown.
+    fn commit_partitions<C: rdkafka::consumer::ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        mode: CommitMode,
+        only: Option<&[i32]>,
+        every: bool,
+    ) {
+        let mut offsets = TopicPartitionList::new();
+        for (partition, flow) in &mut self.flows {
+            if only.is_some_and(|only| !only.contains(partition)) {
+                continue;
+            }
+            let moved = flow.take_commit();
+            let position = if every { Some(flow.position()) } else { moved };
+            if let Some(position) = position {
+                if let Err(error) =
+                    offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(position))
+                {
+                    tracing::warn!(partition, %error, "could not list an offset to commit");
+                }
+            }
+        }
+        if offsets.count() == 0 {
+            return;
+        }
+        if let Err(error) = consumer.commit(&offsets, mode) {
+            tracing::warn!(%error, "commit failed; the next commit carries these offsets again");
+        }
+    }
+
+    fn uncommitted(&self) -> i64 {
+        self.flows.values().map(PartitionFlow::uncommitted).sum()
+    }
+
+    fn unacked(&self) -> usize {
+        self.flows.values().map(PartitionFlow::unacked).sum()
+    }
+}
+
+fn one(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(topic, partition);
+    list
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! The consumer's context: rebalance callbacks. They run inside `poll` on the polling thread, so
+//! they share the driver state through an uncontended lock (never held across `poll`). Assign
+//! creates a [`PartitionFlow`] at the committed offset; revoke waits for in-flight acks (the drain
+//! timeout at most), commits them, and stops the partition's actors.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{DriverState, KafkaSourceSettings, PartitionOutlet, SourceInput};
+use crate::source::partition_flow::PartitionFlow;
+
+/// How long the assign callback waits for the broker's committed offsets and watermarks.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) struct DriverContext {
+    state: Mutex<DriverState>,
+}
+
+impl DriverContext {
+    pub(crate) fn new(
+        settings: KafkaSourceSettings,
+        outlet: Box<dyn PartitionOutlet>,
+        inputs: Receiver<SourceInput>,
+    ) -> Self {
+        DriverContext {
+            state: Mutex::new(DriverState {
+                topic: Arc::from(settings.topic.as_str()),
+                settings,
+                flows: BTreeMap::new(),
+                outlet,
+                inputs,
+                shutdown_requested: false,
+            }),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DriverState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ClientContext for DriverContext {}
+
+impl ConsumerContext for DriverContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let mut state = self.lock();
+            let revoked: Vec<i32> = list
+                .elements()
+                .iter()
+                .map(|element| element.partition())
+                .collect();
+            // At shutdown the drain already happened: do not wait a second time.
+            let drain = if state.shutdown_requested {
+                Duration::ZERO
+            } else {
+                state.settings.drain_timeout
+            };
+            state.drain(drain, Some(&revoked));
+            state.commit_partitions(consumer, CommitMode::Sync, Some(&revoked), true);
+            for partition in revoked {
+                if let Some(flow) = state.flows.remove(&partition) {
+                    tracing::info!(
+                        partition,
+                        committed = flow.position(),
+                        unacked = flow.unacked(),
+                        "partition revoked"
+                    );
+                }
+                state.outlet.revoked(partition);
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let starts = start_offsets(consumer, list);
+                let mut state = self.lock();
+                for (partition, start) in starts {
+                    let flow = PartitionFlow::new(
+                        Arc::clone(&state.topic),
+                        partition,
+                        start,
+                        state.settings.batch_size,
+                        state.settings.max_unacked,
+                    );
+                    tracing::info!(partition, start, "partition assigned");
+                    let incarnation = flow.incarnation();
+                    state.flows.insert(partition, flow);
+                    state.outlet.assigned(partition, incarnation);
+                }
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance error"),
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        if let Err(error) = result {
+            tracing::warn!(%error, partitions = offsets.count(), "commit failed; the next one carries these offsets");
+        }
+    }
+}
+
+/// Where each newly assigned partition starts: the group's committed offset, else (a new group,
+/// `auto.offset.reset = earliest`) the partition's low watermark.
+fn start_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    list: &TopicPartitionList,
+) -> Vec<(i32, i64)> {
+    let committed = consumer.committed_offsets(list.clone(), LOOKUP_TIMEOUT);
+    list.elements()
+        .iter()
+        .map(|element| {
+            let partition = element.partition();
+            let stored = committed
+                .as_ref()
+                .ok()
+                .and_then(|committed| committed.find_partition(element.topic(), partition))
+                .map(|found| found.offset());
+            let start = match stored {
+                Some(Offset::Offset(offset)) => offset,
+                _ => consumer
+                    .fetch_watermarks(element.topic(), partition, LOOKUP_TIMEOUT)
+                    .map(|(low, _)| low)
+                    .unwrap_or(0),
+            };
+            (partition, start)
+        })
+        .collect()
+}

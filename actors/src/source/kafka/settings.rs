@@ -1,0 +1,73 @@
+//! What the Kafka source's client needs: brokers, group, topic, librdkafka pass-through
+//! properties, and the flow and commit settings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+/// Settings of one Kafka source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSourceSettings {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// `group.id`.
+    pub group: String,
+    /// The topic read.
+    pub topic: String,
+    /// librdkafka properties passed through as they are (TLS, SASL, timeouts, ...); they may not
+    /// turn on auto-commit or auto offset store.
+    pub properties: BTreeMap<String, String>,
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Unacknowledged records per partition before it pauses.
+    pub max_unacked: usize,
+    /// Commit at least this often.
+    pub commit_interval: Duration,
+    /// Commit as soon as this many acknowledged records are uncommitted.
+    pub commit_max_records: i64,
+    /// How long one poll waits for a record (also the latency of partial batches).
+    pub poll_timeout: Duration,
+    /// How long revoke and shutdown wait for in-flight records to be acknowledged.
+    pub drain_timeout: Duration,
+}
+
+impl KafkaSourceSettings {
+    /// Settings with the defaults of DESIGN.md for the rest.
+    pub fn new(
+        brokers: impl Into<String>,
+        group: impl Into<String>,
+        topic: impl Into<String>,
+    ) -> Self {
+        KafkaSourceSettings {
+            brokers: brokers.into(),
+            group: group.into(),
+            topic: topic.into(),
+            properties: BTreeMap::new(),
+            batch_size: 1024,
+            max_unacked: 10_000,
+            commit_interval: Duration::from_secs(1),
+            commit_max_records: 5_000,
+            poll_timeout: Duration::from_millis(10),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The consumer's configuration: pass-through properties first, then what the delivery
+    /// contract needs (explicit commits only, cooperative-sticky, earliest for new groups).
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("partition.assignment.strategy", "cooperative-sticky");
+        config.set("auto.offset.reset", "earliest");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false");
+        config
+    }
+}

@@ -1,0 +1,285 @@
+//! The polling thread against the embedded broker (rdkafka's mock cluster): every record
+//! delivered in order within demand, commits after acks, rewinds replaying from the committed
+//! offset, nothing delivered without demand.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+enum Seen {
+    Assigned(i32, u64),
+    Rewound(i32, u64),
+    Revoked(#[allow(dead_code)] i32),
+    Batch(Batch),
+}
+
+struct ChannelOutlet(Sender<Seen>);
+
+impl PartitionOutlet for ChannelOutlet {
+    fn assigned(&mut self, partition: i32, incarnation: u64) {
+        let _ = self.0.send(Seen::Assigned(partition, incarnation));
+    }
+    fn rewound(&mut self, partition: i32, incarnation: u64) {
+        let _ = self.0.send(Seen::Rewound(partition, incarnation));
+    }
+    fn revoked(&mut self, partition: i32) {
+        let _ = self.0.send(Seen::Revoked(partition));
+    }
+    fn dispatch(&mut self, batch: Batch) -> Result<(), Batch> {
+        self.0
+            .send(Seen::Batch(batch))
+            .map_err(|error| match error.0 {
+                Seen::Batch(batch) => batch,
+                _ => unreachable!("only batches are dispatched"),
+            })
+    }
+}
+
+fn cluster_with_topic(
+    topic: &str,
+    partitions: i32,
+) -> MockCluster<'static, DefaultProducerContext> {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(topic, partitions, 1).expect("topic");
+    cluster
+}
+
+fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer");
+    for i in 0..count {
+        let key = format!("k{i}");
+        let value = format!("{{\"seq\":{i}}}");
+        let partition = (i % partitions as usize) as i32;
+        let mut record = BaseRecord::to(topic)
+            .key(&key)
+            .payload(&value)
+            .partition(partition);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(WAIT).expect("every record delivered");
+}
+
+fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("offset reader");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let offsets = consumer
+        .committed_offsets(list, WAIT)
+        .expect("committed offsets");
+    (0..partitions)
+        .map(
+            |partition| match offsets.find_partition(topic, partition).map(|e| e.offset()) {
+                Some(Offset::Offset(offset)) => offset,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+fn next(seen: &Receiver<Seen>, what: &str) -> Seen {
+    seen.recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+fn settings(brokers: &str, group: &str, topic: &str) -> KafkaSourceSettings {
+    let mut settings = KafkaSourceSettings::new(brokers, group, topic);
+    settings.batch_size = 64;
+    settings.max_unacked = 256;
+    settings.commit_interval = Duration::from_millis(50);
+    settings
+}
+
+#[test]
+fn every_record_arrives_in_order_within_demand_and_is_committed_after_its_ack() {
+    let (topic, partitions, count) = ("events", 4, 2_000);
+    let cluster = cluster_with_topic(topic, partitions);
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, topic, partitions, count);
+    let (tx, seen) = mpsc::channel();
+    let source = KafkaSource::start(
+        settings(&brokers, "in-order", topic),
+        Box::new(ChannelOutlet(tx)),
+    )
+    .expect("source starts");
+    let handle = source.handle();
+
+    let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut granted: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut received = 0;
+    while received < count {
+        match next(&seen, &format!("records ({received} of {count} so far)")) {
+            Seen::Assigned(partition, incarnation) => {
+                assert_eq!(incarnation, 1);
+                next_offset.insert(partition, 0);
+                granted.insert(partition, 100);
+                handle.send(SourceInput::Grant {
+                    partition,
+                    incarnation,
+                    records: 100,
+                });
+            }
+            Seen::Batch(batch) => {
+                let partition = batch.partition();
+                let len = batch.len() as u64;
+                let left = granted.get_mut(&partition).expect("assigned first");
+                assert!(len <= *left, "a batch of {len} with only {left} granted");
+                *left -= len;
+                let expected = next_offset.get_mut(&partition).expect("assigned first");
+                for record in batch.iter() {
+                    assert_eq!(record.offset, *expected, "partition {partition} in order");
+                    assert_eq!(
+                        record.key,
+                        Some(format!("k{}", record.offset * 4 + i64::from(partition)).as_bytes())
+                    );
+                    *expected += 1;
+                }
+                received += batch.len();
+                handle.send(SourceInput::Ack {
+                    partition,
+                    incarnation: batch.incarnation(),
+                    offsets: batch.offsets().collect(),
+                });
+                *left += len;
+                handle.send(SourceInput::Grant {
+                    partition,
+                    incarnation: batch.incarnation(),
+                    records: len,
+                });
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(received, count);
+    let deadline = Instant::now() + WAIT;
+    while committed(&brokers, "in-order", topic, partitions) != vec![500; 4] {
+        assert!(
+            Instant::now() < deadline,
+            "commits never reached the end of every partition"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    source.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset() {
+    let (topic, partitions) = ("rewind", 1);
+    let cluster = cluster_with_topic(topic, partitions);
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, topic, partitions, 300);
+    let (tx, seen) = mpsc::channel();
+    let mut source_settings = settings(&brokers, "rewinder", topic);
+    source_settings.batch_size = 10;
+    source_settings.commit_max_records = 20;
+    source_settings.commit_interval = Duration::from_secs(60);
+    // Records stay unacknowledged at the end on purpose: do not wait the default 5 s for them.
+    source_settings.drain_timeout = Duration::from_millis(200);
+    let source =
+        KafkaSource::start(source_settings, Box::new(ChannelOutlet(tx))).expect("source starts");
+    let handle = source.handle();
+
+    let Seen::Assigned(0, 1) = next(&seen, "assignment") else {
+        panic!("expected partition 0 assigned at incarnation 1");
+    };
+    assert!(
+        seen.recv_timeout(Duration::from_millis(500)).is_err(),
+        "nothing may arrive before demand is granted"
+    );
+    handle.send(SourceInput::Grant {
+        partition: 0,
+        incarnation: 1,
+        records: 50,
+    });
+    let mut batches = Vec::new();
+    while batches.iter().map(Batch::len).sum::<usize>() < 50 {
+        match next(&seen, "the first 50 records") {
+            Seen::Batch(batch) => batches.push(batch),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        seen.recv_timeout(Duration::from_millis(300)).is_err(),
+        "no record beyond the 50 granted"
+    );
+    // Acknowledge the first 30 (out of order), keep 20 in flight, then fail.
+    for batch in batches.iter().take(3).rev() {
+        handle.send(SourceInput::Ack {
+            partition: 0,
+            incarnation: 1,
+            offsets: batch.offsets().collect(),
+        });
+    }
+    let deadline = Instant::now() + WAIT;
+    while committed(&brokers, "rewinder", topic, 1) != vec![30] {
+        assert!(
+            Instant::now() < deadline,
+            "the acknowledged prefix was never committed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    handle.send(SourceInput::Rewind { partition: 0 });
+    let Seen::Rewound(0, 2) = next(&seen, "the rewind") else {
+        panic!("expected partition 0 rewound to incarnation 2");
+    };
+    // A late ack from the failed incarnation changes nothing.
+    handle.send(SourceInput::Ack {
+        partition: 0,
+        incarnation: 1,
+        offsets: batches[3].offsets().collect(),
+    });
+    handle.send(SourceInput::Grant {
+        partition: 0,
+        incarnation: 1,
+        records: 1_000,
+    });
+    assert!(
+        seen.recv_timeout(Duration::from_millis(300)).is_err(),
+        "stale grants give no demand"
+    );
+    handle.send(SourceInput::Grant {
+        partition: 0,
+        incarnation: 2,
+        records: 10,
+    });
+    let Seen::Batch(replayed) = next(&seen, "the replay") else {
+        panic!("expected a replayed batch");
+    };
+    assert_eq!(replayed.incarnation(), 2);
+    assert_eq!(
+        replayed.offsets().collect::<Vec<_>>(),
+        (30..40).collect::<Vec<_>>()
+    );
+    source.shutdown().expect("clean shutdown");
+    assert_eq!(
+        committed(&brokers, "rewinder", topic, 1),
+        vec![30],
+        "never ahead of an ack"
+    );
+}
