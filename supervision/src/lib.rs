@@ -68,6 +68,7 @@ mod child_control;
 mod death_watch;
 mod error;
 mod events;
+mod handle;
 mod intensity;
 mod path;
 mod policy;
@@ -82,6 +83,7 @@ mod worker;
 pub use actor_ref::{ActorRef, TrySendError};
 pub use error::SupervisionError;
 pub use events::{Lifecycle, LifecycleEvent};
+pub use handle::TreeHandle;
 pub use path::ActorPath;
 pub use policy::{KillMode, OnEscalation, RestartPolicy, SupervisionStrategy};
 pub use reason::{Failure, StopReason};
@@ -89,7 +91,7 @@ pub use registry::{ActorInfo, ActorState, Registry};
 pub use runtime::{RuntimeSettings, SupervisionRuntime, MAX_EVENT_CAPACITY};
 pub use settings::{Backoff, SupervisorSettings, MAX_BACKOFF};
 pub use spec::{
-    ChildSpec, SupervisorSpec, SupervisorSpecBuilder, DEFAULT_MAILBOX_CAPACITY,
-    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT,
+    ChildSpec, OwnedResource, OwnerContext, SupervisorSpec, SupervisorSpecBuilder,
+    DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT,
 };
 pub use worker::{Worker, WorkerActor, WorkerContext};

@@ -21,13 +21,14 @@ use crate::child_control::ChildControl;
 use crate::death_watch::ExitNotifier;
 use crate::error::SupervisionError;
 use crate::events::{Events, Lifecycle, LifecycleEvent};
+use crate::handle::TreeHandle;
 use crate::path::ActorPath;
 use crate::policy::{KillMode, OnEscalation};
 use crate::reason::StopReason;
 use crate::registry::{ActorState, Entry, Registry};
 use crate::settings::SupervisorSettings;
 use crate::spec::{ChildSpec, SupervisorSpec};
-use crate::supervisor::{start_supervisor, Command, SupervisorControl, SupervisorStart};
+use crate::supervisor::{start_supervisor, SupervisorControl, SupervisorStart};
 
 /// The largest event buffer a runtime accepts.
 pub const MAX_EVENT_CAPACITY: usize = 1 << 24;
@@ -215,31 +216,25 @@ impl SupervisionRuntime {
         self.shared.registry.kill(path, mode)
     }
 
+    /// A cloneable handle on the tree (for threads and handlers outside the actors).
+    pub fn handle(&self) -> TreeHandle {
+        TreeHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Adds a child under the supervisor at `parent` and starts it; returns its path.
     pub async fn start_child(
         &self,
         parent: &str,
         spec: ChildSpec,
     ) -> Result<ActorPath, SupervisionError> {
-        let (reply, answer) = oneshot::channel();
-        let supervisor = self.supervisor(parent)?;
-        supervisor.send(Command::StartChild { spec, reply })?;
-        answer
-            .await
-            .map_err(|_| SupervisionError::Stopped(parent.to_owned()))?
+        self.handle().start_child(parent, spec).await
     }
 
     /// Stops the child `name` of the supervisor at `parent` for good (subtree first) and waits.
     pub async fn stop_child(&self, parent: &str, name: &str) -> Result<(), SupervisionError> {
-        let (reply, answer) = oneshot::channel();
-        let supervisor = self.supervisor(parent)?;
-        supervisor.send(Command::StopChild {
-            name: name.to_owned(),
-            reply,
-        })?;
-        answer
-            .await
-            .map_err(|_| SupervisionError::Stopped(parent.to_owned()))?
+        self.handle().stop_child(parent, name).await
     }
 
     /// Waits until the root supervisor stops (an escalation under `Stay`, or a shutdown) and
@@ -283,20 +278,6 @@ impl SupervisionRuntime {
                 still_running,
             })
         }
-    }
-
-    fn supervisor(&self, path: &str) -> Result<SupervisorControl, SupervisionError> {
-        let parsed = ActorPath::parse(path)?;
-        let control = self
-            .shared
-            .registry
-            .control(&parsed)
-            .ok_or_else(|| SupervisionError::UnknownPath(path.to_owned()))?;
-        control
-            .as_any()
-            .downcast_ref::<SupervisorControl>()
-            .cloned()
-            .ok_or_else(|| SupervisionError::NotASupervisor(path.to_owned()))
     }
 }
 

@@ -184,11 +184,38 @@ impl ChildSpec {
     }
 }
 
-/// A validated supervisor recipe: settings and children in start order.
-#[derive(Clone, Debug)]
+/// Something a supervisor owns while it runs (a Kafka client, say): made after its first
+/// children have started, dropped (off the arbiter thread) before its children stop.
+pub type OwnedResource = Box<dyn std::any::Any + Send>;
+
+/// What a supervisor's resource factory gets: where it runs, and the tree (to add children).
+#[derive(Clone)]
+pub struct OwnerContext {
+    /// The owning supervisor's path.
+    pub path: crate::path::ActorPath,
+    /// The tree, for adding and removing the supervisor's children.
+    pub tree: crate::handle::TreeHandle,
+}
+
+pub(crate) type ResourceFactory =
+    Arc<dyn Fn(&OwnerContext) -> Result<OwnedResource, crate::reason::Failure> + Send + Sync>;
+
+/// A validated supervisor recipe: settings, children in start order, and what it owns.
+#[derive(Clone)]
 pub struct SupervisorSpec {
     pub(crate) settings: SupervisorSettings,
     pub(crate) children: Vec<ChildSpec>,
+    pub(crate) owns: Option<ResourceFactory>,
+}
+
+impl fmt::Debug for SupervisorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SupervisorSpec")
+            .field("settings", &self.settings)
+            .field("children", &self.children)
+            .field("owns", &self.owns.is_some())
+            .finish()
+    }
 }
 
 impl SupervisorSpec {
@@ -198,6 +225,7 @@ impl SupervisorSpec {
         SupervisorSpecBuilder {
             settings: SupervisorSettings::default(),
             children: Vec::new(),
+            owns: None,
         }
     }
 
@@ -208,10 +236,10 @@ impl SupervisorSpec {
 }
 
 /// Builds a [`SupervisorSpec`]; `build()` validates settings, names and duplicates.
-#[derive(Debug)]
 pub struct SupervisorSpecBuilder {
     settings: SupervisorSettings,
     children: Vec<ChildSpec>,
+    owns: Option<ResourceFactory>,
 }
 
 impl SupervisorSpecBuilder {
@@ -252,6 +280,20 @@ impl SupervisorSpecBuilder {
         self
     }
 
+    /// Gives the supervisor a resource made by `factory` at each start, after its children
+    /// started (an `Err` fails the supervisor, which its parent restarts with backoff), and
+    /// dropped before its children stop.
+    pub fn owning<F>(mut self, factory: F) -> Self
+    where
+        F: Fn(&OwnerContext) -> Result<OwnedResource, crate::reason::Failure>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.owns = Some(Arc::new(factory));
+        self
+    }
+
     /// Validates and returns the recipe.
     pub fn build(self) -> Result<SupervisorSpec, SupervisionError> {
         self.settings.validate()?;
@@ -268,6 +310,7 @@ impl SupervisorSpecBuilder {
         Ok(SupervisorSpec {
             settings: self.settings,
             children: self.children,
+            owns: self.owns,
         })
     }
 }

@@ -35,14 +35,17 @@ use crate::child_control::ChildControl;
 use crate::death_watch::{ChildExit, ExitNotifier};
 use crate::error::SupervisionError;
 use crate::events::Lifecycle;
+use crate::handle::TreeHandle;
 use crate::intensity::RestartIntensity;
 use crate::path::ActorPath;
 use crate::policy::KillMode;
-use crate::reason::{panic_message, StopReason};
+use crate::reason::{panic_message, Failure, StopReason};
 use crate::registry::{ActorState, Entry};
 use crate::runtime::Shared;
 use crate::settings::SupervisorSettings;
-use crate::spec::{ChildKind, ChildSpec, SupervisorSpec};
+use crate::spec::{
+    ChildKind, ChildSpec, OwnedResource, OwnerContext, ResourceFactory, SupervisorSpec,
+};
 use crate::worker::WorkerStart;
 use children::{Children, Slot, SlotState};
 use control::StopSignal;
@@ -120,6 +123,8 @@ struct Supervisor {
     stop: watch::Receiver<StopSignal>,
     intensity: RestartIntensity,
     deferred: VecDeque<ChildExit>,
+    owns: Option<ResourceFactory>,
+    resource: Option<OwnedResource>,
 }
 
 impl Supervisor {
@@ -146,6 +151,8 @@ impl Supervisor {
             commands,
             stop,
             deferred: VecDeque::new(),
+            owns: spec.owns.clone(),
+            resource: None,
         }
     }
 }
@@ -154,6 +161,13 @@ impl Supervisor {
     async fn run(mut self, started: oneshot::Sender<()>) -> StopReason {
         for key in self.slots.keys() {
             self.start_slot(key).await;
+        }
+        if let Err(failure) = self.make_resource().await {
+            tracing::warn!(path = %self.path, %failure, "supervisor could not make what it owns");
+            let _ = started.send(());
+            return self
+                .terminate(StopReason::Failed(failure.to_string()))
+                .await;
         }
         let _ = started.send(());
         loop {
@@ -212,10 +226,18 @@ impl Supervisor {
     async fn on_command(&mut self, command: Command) {
         match command {
             Command::StartChild { spec, reply } => {
-                let _ = reply.send(self.add_child(spec).await);
+                let outcome = self.add_child(spec).await;
+                if let Err(error) = &outcome {
+                    tracing::warn!(supervisor = %self.path, %error, "could not add a child");
+                }
+                let _ = reply.send(outcome);
             }
             Command::StopChild { name, reply } => {
-                let _ = reply.send(self.remove_child(&name).await);
+                let outcome = self.remove_child(&name).await;
+                if let Err(error) = &outcome {
+                    tracing::warn!(supervisor = %self.path, %error, "could not remove a child");
+                }
+                let _ = reply.send(outcome);
             }
         }
     }
@@ -383,10 +405,41 @@ impl Supervisor {
         }
     }
 
+    /// Makes the resource this supervisor owns, off the arbiter thread (it may block).
+    async fn make_resource(&mut self) -> Result<(), Failure> {
+        let Some(factory) = self.owns.clone() else {
+            return Ok(());
+        };
+        let context = OwnerContext {
+            path: self.path.clone(),
+            tree: TreeHandle {
+                shared: Arc::clone(&self.shared),
+            },
+        };
+        let made = tokio::task::spawn_blocking(move || {
+            catch_unwind(AssertUnwindSafe(|| factory(&context)))
+                .unwrap_or_else(|payload| Err(Failure::new(panic_message(&*payload))))
+        })
+        .await
+        .unwrap_or_else(|error| Err(Failure::new(error.to_string())));
+        self.resource = Some(made?);
+        Ok(())
+    }
+
     /// Stops every child, last started first, each within its shutdown timeout; returns `reason`.
+    /// What the supervisor owns goes first (off the arbiter thread), while its children still run.
     async fn terminate(&mut self, reason: StopReason) -> StopReason {
         if reason != StopReason::Shutdown {
             tracing::warn!(path = %self.path, %reason, "supervisor stopping its children");
+        }
+        if let Some(resource) = self.resource.take() {
+            let dropped = tokio::task::spawn_blocking(move || {
+                catch_unwind(AssertUnwindSafe(move || drop(resource))).is_ok()
+            })
+            .await;
+            if !matches!(dropped, Ok(true)) {
+                tracing::warn!(path = %self.path, "dropping what the supervisor owned panicked");
+            }
         }
         for key in self.slots.keys().into_iter().rev() {
             self.stop_slot_for_good(key).await;

@@ -6,6 +6,7 @@ mod support;
 mod arbiters;
 mod kill;
 mod mailbox;
+mod owned;
 mod panics;
 mod policies;
 mod restart_intensity;
