@@ -10,6 +10,7 @@
 pub mod error;
 pub mod flow;
 pub mod offsets;
+pub mod pipeline;
 pub mod record;
 pub mod sink;
 pub mod source;

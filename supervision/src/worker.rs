@@ -63,6 +63,15 @@ impl<W: Worker> WorkerContext<'_, W> {
         ActorRef::new(self.actix.address().recipient(), Arc::clone(self.cell) as _)
     }
 
+    /// Sends `message` to this incarnation after `after` (a retry timer, say); it is lost if the
+    /// actor stops first.
+    pub fn send_later(&mut self, message: W::Message, after: std::time::Duration) {
+        let me = self.myself();
+        self.actix.run_later(after, move |_, _| {
+            let _ = me.try_send(message);
+        });
+    }
+
     /// Stops the actor normally once the current call returns (a Transient child stays stopped).
     pub fn stop(&mut self) {
         self.stop_requested = true;

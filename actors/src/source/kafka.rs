@@ -61,6 +61,8 @@ pub enum SourceInput {
         /// The partition.
         partition: i32,
     },
+    /// An actor holding records of every partition (a sink) failed: replay them all.
+    RewindAll,
     /// Stop intake, wait for what is in flight (the drain timeout at most), commit, close.
     Shutdown,
 }
@@ -92,6 +94,17 @@ impl SourceHandle {
     }
 }
 
+/// The inputs of a polling thread not started yet (see [`source_channel`]).
+#[derive(Debug)]
+pub struct SourceInputs(Receiver<SourceInput>);
+
+/// A handle and the inputs it feeds, made before the source starts (its actors need the handle
+/// in their recipes, and the source needs them in its outlet).
+pub fn source_channel() -> (SourceHandle, SourceInputs) {
+    let (inputs, receiver) = mpsc::channel();
+    (SourceHandle { inputs }, SourceInputs(receiver))
+}
+
 /// A running Kafka source client. Dropping it shuts the polling thread down and waits for it.
 pub struct KafkaSource {
     handle: SourceHandle,
@@ -104,7 +117,17 @@ impl KafkaSource {
         settings: KafkaSourceSettings,
         outlet: Box<dyn PartitionOutlet>,
     ) -> Result<Self, SourceError> {
-        let (inputs_tx, inputs_rx) = mpsc::channel();
+        let (handle, inputs) = source_channel();
+        Self::start_with(settings, outlet, handle, inputs)
+    }
+
+    /// Like [`KafkaSource::start`], with a channel made beforehand by [`source_channel`].
+    pub fn start_with(
+        settings: KafkaSourceSettings,
+        outlet: Box<dyn PartitionOutlet>,
+        handle: SourceHandle,
+        SourceInputs(inputs_rx): SourceInputs,
+    ) -> Result<Self, SourceError> {
         let context = DriverContext::new(settings.clone(), outlet, inputs_rx);
         let consumer: BaseConsumer<DriverContext> = settings
             .client_config()
@@ -118,7 +141,7 @@ impl KafkaSource {
             .spawn(move || run(&consumer, &settings))
             .map_err(|error| SourceError::Thread(error.to_string()))?;
         Ok(KafkaSource {
-            handle: SourceHandle { inputs: inputs_tx },
+            handle,
             thread: Some(thread),
         })
     }
@@ -264,15 +287,23 @@ impl DriverState {
                     flow.ack(incarnation, offsets);
                 }
             }
-            SourceInput::Rewind { partition } => {
-                if let Some(flow) = self.flows.get_mut(&partition) {
-                    let from = flow.rewind();
-                    let incarnation = flow.incarnation();
-                    tracing::info!(partition, from, incarnation, "partition rewinds");
-                    self.outlet.rewound(partition, incarnation);
+            SourceInput::Rewind { partition } => self.rewind(partition),
+            SourceInput::RewindAll => {
+                let partitions: Vec<i32> = self.flows.keys().copied().collect();
+                for partition in partitions {
+                    self.rewind(partition);
                 }
             }
             SourceInput::Shutdown => self.shutdown_requested = true,
+        }
+    }
+
+    fn rewind(&mut self, partition: i32) {
+        if let Some(flow) = self.flows.get_mut(&partition) {
+            let from = flow.rewind();
+            let incarnation = flow.incarnation();
+            tracing::info!(partition, from, incarnation, "partition rewinds");
+            self.outlet.rewound(partition, incarnation);
         }
     }
 

@@ -1,0 +1,186 @@
+//! A pipeline as a supervised actor tree: a Kafka source, per-partition stage actors and a file
+//! sink, wired by demand (credit) and acknowledged end to end.
+//!
+//! ```text
+//! /pipelines/<p>                       supervisor
+//! ├── sinks/<k>                        file sink (acks to the source after fsync)
+//! ├── stages/<st>                      supervisor; p<N> per assigned partition
+//! └── sources/<s>                      supervisor owning the Kafka client (polling thread)
+//!     └── p<N>                         partition actor, per assigned partition
+//! ```
+//!
+//! Started downstream first (sinks, stages, sources) and stopped upstream first. A failure of
+//! any actor holding records of a partition rewinds it (see [`watcher`]).
+
+pub mod acks;
+pub mod file_sink;
+pub mod forwarder;
+pub mod inlet;
+pub mod outlet;
+pub mod partition;
+pub mod stage;
+pub mod watcher;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use streamvisor_supervision::{
+    ChildSpec, Failure, OwnedResource, OwnerContext, SupervisionError, SupervisorSpec,
+};
+
+use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
+use acks::AckRouter;
+use file_sink::{FileSinkRecipe, FileSinkWorker};
+use inlet::Inlets;
+use outlet::ActorOutlet;
+use partition::{Incarnations, PartitionRecipe, PartitionWorker};
+use stage::{Operation, StageRecipe, StageWorker};
+
+/// A linear pipeline: one Kafka source, stages in order, one file sink.
+#[derive(Clone)]
+pub struct PipelineRecipe {
+    /// The pipeline's name (`/pipelines/<name>`).
+    pub name: String,
+    /// The source's name and settings.
+    pub source: (String, KafkaSourceSettings),
+    /// The stages, in flow order.
+    pub stages: Vec<(String, Operation)>,
+    /// The sink's name and file.
+    pub sink: (String, PathBuf),
+    /// A delay after each batch the sink writes (0 but in backpressure tests).
+    pub sink_delay_per_batch: Duration,
+}
+
+/// What the source supervisor owns: the Kafka client and the rewind watcher.
+struct SourceResource {
+    source: Option<KafkaSource>,
+    stop_watcher: Arc<AtomicBool>,
+}
+
+impl Drop for SourceResource {
+    fn drop(&mut self) {
+        self.stop_watcher.store(true, Ordering::Release);
+        if let Some(source) = self.source.take() {
+            if let Err(error) = source.shutdown() {
+                tracing::error!(%error, "Kafka source did not shut down cleanly");
+            }
+        }
+    }
+}
+
+impl PipelineRecipe {
+    /// The pipeline's supervisor, to start under `/pipelines`.
+    pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
+        let pipeline = format!("/pipelines/{}", self.name);
+        let (source_name, settings) = &self.source;
+        let (sink_name, sink_file) = &self.sink;
+        let batch = settings.batch_size.max(1) as u64;
+        let capacity = batch * 2;
+        let inlets = Inlets::default();
+        let acks = AckRouter::default();
+        let sink_path = format!("{pipeline}/sinks/{sink_name}");
+
+        let sink = FileSinkRecipe {
+            path: sink_file.clone(),
+            capacity: batch * 4,
+            delay_per_batch: self.sink_delay_per_batch,
+            inlets: inlets.clone(),
+            acks: acks.clone(),
+        };
+        let sinks = SupervisorSpec::builder()
+            .child(
+                ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
+                    .kind("sink")
+                    .mailbox_capacity((batch * 4) as usize),
+            )
+            .build()?;
+
+        // Each stage sends to the next stage's actor of the same partition, the last to the sink.
+        let mut stage_recipes = Vec::new();
+        for (index, (stage_name, operation)) in self.stages.iter().enumerate() {
+            let next = match self.stages.get(index + 1) {
+                Some((next_stage, _)) => format!("{pipeline}/stages/{next_stage}/{{p}}"),
+                None => sink_path.clone(),
+            };
+            let recipe = StageRecipe {
+                operation: operation.clone(),
+                next,
+                capacity,
+                inlets: inlets.clone(),
+            };
+            let spec = ChildSpec::worker("p", move || StageWorker::new(recipe.clone()))
+                .kind("stage")
+                .mailbox_capacity(capacity as usize);
+            stage_recipes.push((format!("{pipeline}/stages/{stage_name}"), spec));
+        }
+        let mut stages = SupervisorSpec::builder();
+        for (name, _) in &self.stages {
+            let group = SupervisorSpec::builder().build()?;
+            stages = stages.child(ChildSpec::supervisor(name.clone(), group).kind("stage-group"));
+        }
+        let stages = stages.build()?;
+
+        let first_hop = match self.stages.first() {
+            Some((first, _)) => format!("{pipeline}/stages/{first}/{{p}}"),
+            None => sink_path,
+        };
+        let source_settings = settings.clone();
+        let owner_pipeline = pipeline.clone();
+        let source_supervisor = SupervisorSpec::builder()
+            .owning(move |owner: &OwnerContext| {
+                let (handle, inputs) = source_channel();
+                acks.register(Arc::from(source_settings.topic.as_str()), handle.clone());
+                let incarnations = Incarnations::default();
+                let partition = PartitionRecipe {
+                    source: handle.clone(),
+                    incarnations: Arc::clone(&incarnations),
+                    next: first_hop.clone(),
+                    capacity,
+                    inlets: inlets.clone(),
+                };
+                let partition_spec =
+                    ChildSpec::worker("p", move || PartitionWorker::new(partition.clone()))
+                        .kind("partition")
+                        .mailbox_capacity(capacity as usize);
+                let outlet = ActorOutlet::new(
+                    owner.tree.clone(),
+                    owner.path.to_string(),
+                    partition_spec,
+                    stage_recipes.clone(),
+                    incarnations,
+                );
+                let source = KafkaSource::start_with(
+                    source_settings.clone(),
+                    Box::new(outlet),
+                    handle.clone(),
+                    inputs,
+                )
+                .map_err(|error| Failure::new(error.to_string()))?;
+                let stop_watcher = Arc::new(AtomicBool::new(false));
+                watcher::watch_failures(
+                    &owner.tree,
+                    owner_pipeline.clone(),
+                    owner.path.to_string(),
+                    handle,
+                    Arc::clone(&stop_watcher),
+                );
+                Ok(Box::new(SourceResource {
+                    source: Some(source),
+                    stop_watcher,
+                }) as OwnedResource)
+            })
+            .build()?;
+        let sources = SupervisorSpec::builder()
+            .child(ChildSpec::supervisor(source_name.clone(), source_supervisor).kind("source"))
+            .build()?;
+
+        let spec = SupervisorSpec::builder()
+            .child(ChildSpec::supervisor("sinks", sinks))
+            .child(ChildSpec::supervisor("stages", stages))
+            .child(ChildSpec::supervisor("sources", sources))
+            .build()?;
+        Ok(ChildSpec::supervisor(self.name.clone(), spec).kind("pipeline"))
+    }
+}

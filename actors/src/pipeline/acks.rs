@@ -1,0 +1,42 @@
+//! [`AckRouter`]: where sinks send acknowledgements: the source that read each batch's topic.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use crate::record::Batch;
+use crate::source::kafka::{SourceHandle, SourceInput};
+
+/// Sources by topic.
+#[derive(Clone, Debug, Default)]
+pub struct AckRouter {
+    sources: Arc<DashMap<Arc<str>, SourceHandle>>,
+}
+
+impl AckRouter {
+    /// Routes acks for `topic` to `source`.
+    pub fn register(&self, topic: Arc<str>, source: SourceHandle) {
+        self.sources.insert(topic, source);
+    }
+
+    /// Acknowledges every record of `batch` (durable now) to its source.
+    pub fn ack(&self, batch: &Batch) {
+        self.ack_offsets(batch, batch.offsets().collect());
+    }
+
+    /// Acknowledges `offsets` of `batch`'s partition and incarnation.
+    pub fn ack_offsets(&self, batch: &Batch, offsets: Vec<i64>) {
+        match self.sources.get(batch.topic()) {
+            Some(source) => {
+                source.send(SourceInput::Ack {
+                    partition: batch.partition(),
+                    incarnation: batch.incarnation(),
+                    offsets,
+                });
+            }
+            None => {
+                tracing::debug!(topic = %batch.topic(), "no source to acknowledge to (it stopped)")
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The file sink actor (`/pipelines/<p>/sinks/<k>`): appends each batch to its JSON Lines file,
+//! fsyncs, and only then acknowledges the records to their source and gives credit back. A write
+//! that fails is retried in place with backoff, holding the records (the failure-or-retry rule);
+//! a failure to open the file fails the actor (a fresh start may cure it).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
+
+use crate::pipeline::acks::AckRouter;
+use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::record::Batch;
+use crate::sink::file::JsonLinesFile;
+
+/// The recipe of a file sink.
+#[derive(Clone, Debug)]
+pub struct FileSinkRecipe {
+    /// The file.
+    pub path: PathBuf,
+    /// Records it can hold.
+    pub capacity: u64,
+    /// Sleep after each batch written (for backpressure tests: a slow sink).
+    pub delay_per_batch: Duration,
+    /// The pipeline's inlets.
+    pub inlets: Inlets,
+    /// Where acks go.
+    pub acks: AckRouter,
+}
+
+/// A file sink actor.
+pub struct FileSinkWorker {
+    recipe: FileSinkRecipe,
+    file: Option<JsonLinesFile>,
+    path: Option<ActorPath>,
+    inlet: Option<Arc<Inlet>>,
+    queue: VecDeque<Batch>,
+    failures: u32,
+    retry_scheduled: bool,
+    /// With a per-batch delay: no write before this.
+    next_write: Option<std::time::Instant>,
+}
+
+impl FileSinkWorker {
+    /// A fresh file sink from its recipe.
+    pub fn new(recipe: FileSinkRecipe) -> Self {
+        FileSinkWorker {
+            recipe,
+            file: None,
+            path: None,
+            inlet: None,
+            queue: VecDeque::new(),
+            failures: 0,
+            retry_scheduled: false,
+            next_write: None,
+        }
+    }
+
+    /// Writes what is queued, in order; a failed write stays queued and is retried with backoff.
+    fn flush(&mut self, ctx: &mut WorkerContext<'_, Self>) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        if let Some(at) = self.next_write {
+            let wait = at.saturating_duration_since(std::time::Instant::now());
+            if !wait.is_zero() {
+                if !self.retry_scheduled {
+                    self.retry_scheduled = true;
+                    ctx.send_later(StageMessage::Retry, wait);
+                }
+                return;
+            }
+        }
+        while let Some(batch) = self.queue.front() {
+            match file.write_batch(batch) {
+                Ok(()) => {
+                    self.failures = 0;
+                    self.recipe.acks.ack(batch);
+                    if let Some(inlet) = &self.inlet {
+                        inlet.grant(batch.len() as u64);
+                    }
+                    self.queue.pop_front();
+                    let delay = self.recipe.delay_per_batch;
+                    if !delay.is_zero() {
+                        // A slowed sink (for tests) waits without blocking its arbiter.
+                        self.next_write = Some(std::time::Instant::now() + delay);
+                        if !self.queue.is_empty() && !self.retry_scheduled {
+                            self.retry_scheduled = true;
+                            ctx.send_later(StageMessage::Retry, delay);
+                        }
+                        return;
+                    }
+                }
+                Err(error) => {
+                    self.failures = self.failures.saturating_add(1);
+                    let delay = retry_delay(self.failures);
+                    tracing::warn!(%error, retry_in = ?delay, attempt = self.failures, "file sink write failed; holding the records");
+                    if !self.retry_scheduled {
+                        self.retry_scheduled = true;
+                        ctx.send_later(StageMessage::Retry, delay);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// 20 ms doubling to 5 s.
+fn retry_delay(failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(8);
+    Duration::from_millis(20u64 << exponent).min(Duration::from_secs(5))
+}
+
+impl Worker for FileSinkWorker {
+    type Message = StageMessage;
+
+    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
+        self.file = Some(JsonLinesFile::open(&self.recipe.path)?);
+        let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
+        self.recipe
+            .inlets
+            .publish(ctx.path().clone(), Arc::clone(&inlet));
+        self.inlet = Some(inlet);
+        self.path = Some(ctx.path().clone());
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        message: StageMessage,
+        ctx: &mut WorkerContext<'_, Self>,
+    ) -> Result<(), Failure> {
+        match message {
+            StageMessage::Batch(batch) => self.queue.push_back(batch),
+            StageMessage::Retry => self.retry_scheduled = false,
+        }
+        self.flush(ctx);
+        Ok(())
+    }
+
+    fn stopped(&mut self, _reason: &StopReason) {
+        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
+            self.recipe.inlets.withdraw(path, inlet);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! [`Inlet`]: the bounded input of a stage actor, shared with whoever sends to it. Its credit is
+//! the demand the actor has granted (records it can still take): a sender takes credit before it
+//! sends and never sends without it; the actor gives credit back as it drains. A restarted actor
+//! publishes a fresh inlet under the same path; senders notice the old one closed and look again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use streamvisor_supervision::{ActorPath, ActorRef, TrySendError};
+
+use crate::record::Batch;
+
+/// What flows between stage actors.
+#[derive(Debug)]
+pub enum StageMessage {
+    /// Records to handle (within the credit the sender took).
+    Batch(Batch),
+    /// A timer: try again what was blocked.
+    Retry,
+}
+
+/// The input of one stage actor incarnation.
+#[derive(Debug)]
+pub struct Inlet {
+    actor: ActorRef<StageMessage>,
+    credit: AtomicU64,
+}
+
+impl Inlet {
+    /// An inlet for `actor`, with `capacity` records of credit.
+    pub fn new(actor: ActorRef<StageMessage>, capacity: u64) -> Self {
+        Inlet {
+            actor,
+            credit: AtomicU64::new(capacity),
+        }
+    }
+
+    /// Gives back credit for `records` the actor has drained.
+    pub fn grant(&self, records: u64) {
+        self.credit.fetch_add(records, Ordering::AcqRel);
+    }
+
+    /// Records that may be sent now.
+    pub fn credit(&self) -> u64 {
+        self.credit.load(Ordering::Acquire)
+    }
+
+    fn take(&self, records: u64) -> bool {
+        self.credit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |credit| {
+                credit.checked_sub(records)
+            })
+            .is_ok()
+    }
+}
+
+/// Why a batch was not sent; it comes back either way.
+#[derive(Debug)]
+pub enum SendRefused {
+    /// Not enough credit: try again later (the receiver is draining).
+    NoCredit(Batch),
+    /// No live actor behind the path (restarting or gone): try again later.
+    Gone(Batch),
+}
+
+/// The inlets of one pipeline, by actor path.
+#[derive(Clone, Debug, Default)]
+pub struct Inlets {
+    by_path: Arc<DashMap<ActorPath, Arc<Inlet>>>,
+}
+
+impl Inlets {
+    /// Publishes the inlet of the actor at `path` (replacing an older incarnation's).
+    pub fn publish(&self, path: ActorPath, inlet: Arc<Inlet>) {
+        self.by_path.insert(path, inlet);
+    }
+
+    /// Removes the inlet at `path` if it is still `inlet`.
+    pub fn withdraw(&self, path: &ActorPath, inlet: &Arc<Inlet>) {
+        self.by_path
+            .remove_if(path, |_, current| Arc::ptr_eq(current, inlet));
+    }
+
+    /// Sends `batch` to the actor at `path` within its credit. `cached` keeps the inlet between
+    /// calls; it is refreshed when its actor has stopped.
+    pub fn send(
+        &self,
+        path: &ActorPath,
+        cached: &mut Option<Arc<Inlet>>,
+        batch: Batch,
+    ) -> Result<(), SendRefused> {
+        let live = cached
+            .as_ref()
+            .is_some_and(|inlet| inlet.actor.is_connected());
+        if !live {
+            *cached = self.by_path.get(path).map(|inlet| Arc::clone(&inlet));
+        }
+        let Some(inlet) = cached.as_ref().filter(|inlet| inlet.actor.is_connected()) else {
+            return Err(SendRefused::Gone(batch));
+        };
+        let records = batch.len() as u64;
+        if !inlet.take(records) {
+            return Err(SendRefused::NoCredit(batch));
+        }
+        match inlet.actor.try_send(StageMessage::Batch(batch)) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                inlet.grant(records);
+                let full = matches!(error, TrySendError::Full(_));
+                let StageMessage::Batch(batch) = error.into_inner() else {
+                    unreachable!("a batch was sent")
+                };
+                Err(if full {
+                    SendRefused::NoCredit(batch)
+                } else {
+                    SendRefused::Gone(batch)
+                })
+            }
+        }
+    }
+}

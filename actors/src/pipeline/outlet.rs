@@ -1,0 +1,120 @@
+//! [`ActorOutlet`]: the polling thread's side of a pipeline: on assign it asks the supervisors
+//! for the partition's actors (downstream first), on revoke it stops them (upstream first), on
+//! rewind it tells the partition actor its new incarnation, and it dispatches batches to the
+//! partition actor. It never waits: rebalance callbacks run inside `poll`.
+
+use std::collections::HashMap;
+
+use streamvisor_supervision::{ActorRef, ChildSpec, TreeHandle};
+
+use crate::pipeline::partition::{Incarnations, PartitionMessage};
+use crate::record::Batch;
+use crate::source::kafka::PartitionOutlet;
+
+/// Where a partition's actors live and how to make them.
+pub struct ActorOutlet {
+    /// The tree.
+    pub tree: TreeHandle,
+    /// The source supervisor (`/pipelines/<p>/sources/<s>`): parent of the partition actors.
+    pub source_path: String,
+    /// The partition actor's recipe (named `p<N>` at each assign).
+    pub partition: ChildSpec,
+    /// Each stage supervisor's path with the stage actor's recipe, in flow order.
+    pub stages: Vec<(String, ChildSpec)>,
+    /// The partitions' incarnations, shared with the partition actors.
+    pub incarnations: Incarnations,
+    refs: HashMap<i32, ActorRef<PartitionMessage>>,
+}
+
+impl ActorOutlet {
+    /// An outlet for these recipes.
+    pub fn new(
+        tree: TreeHandle,
+        source_path: String,
+        partition: ChildSpec,
+        stages: Vec<(String, ChildSpec)>,
+        incarnations: Incarnations,
+    ) -> Self {
+        ActorOutlet {
+            tree,
+            source_path,
+            partition,
+            stages,
+            incarnations,
+            refs: HashMap::new(),
+        }
+    }
+
+    fn partition_actor(&mut self, partition: i32) -> Option<&ActorRef<PartitionMessage>> {
+        let fresh = self
+            .refs
+            .get(&partition)
+            .is_some_and(ActorRef::is_connected);
+        if !fresh {
+            let path = format!("{}/p{partition}", self.source_path);
+            match self.tree.registry().actor_ref::<PartitionMessage>(&path) {
+                Some(actor) => {
+                    self.refs.insert(partition, actor);
+                }
+                None => {
+                    self.refs.remove(&partition);
+                }
+            }
+        }
+        self.refs.get(&partition)
+    }
+}
+
+impl PartitionOutlet for ActorOutlet {
+    fn assigned(&mut self, partition: i32, incarnation: u64) {
+        self.incarnations.insert(partition, incarnation);
+        let name = format!("p{partition}");
+        for (parent, recipe) in self.stages.iter().rev() {
+            if let Err(error) = self
+                .tree
+                .start_child_detached(parent, recipe.named(name.clone()))
+            {
+                tracing::error!(%parent, partition, %error, "could not start a stage actor");
+            }
+        }
+        if let Err(error) = self
+            .tree
+            .start_child_detached(&self.source_path, self.partition.named(name))
+        {
+            tracing::error!(partition, %error, "could not start the partition actor");
+        }
+    }
+
+    fn rewound(&mut self, partition: i32, incarnation: u64) {
+        self.incarnations.insert(partition, incarnation);
+        if let Some(actor) = self.partition_actor(partition) {
+            // A restarted actor reads the incarnation at start; a live one learns it here.
+            let _ = actor.try_send(PartitionMessage::Incarnation(incarnation));
+        }
+    }
+
+    fn revoked(&mut self, partition: i32) {
+        self.refs.remove(&partition);
+        let name = format!("p{partition}");
+        if let Err(error) = self.tree.stop_child_detached(&self.source_path, &name) {
+            tracing::warn!(partition, %error, "could not stop the partition actor");
+        }
+        for (parent, _) in &self.stages {
+            if let Err(error) = self.tree.stop_child_detached(parent, &name) {
+                tracing::warn!(%parent, partition, %error, "could not stop a stage actor");
+            }
+        }
+    }
+
+    fn dispatch(&mut self, batch: Batch) -> Result<(), Batch> {
+        let Some(actor) = self.partition_actor(batch.partition()) else {
+            return Err(batch);
+        };
+        actor
+            .try_send(PartitionMessage::Batch(batch))
+            .map_err(|error| match error.into_inner() {
+                PartitionMessage::Batch(batch) => batch,
+                _ => unreachable!("a batch was sent"),
+            })
+    }
+}

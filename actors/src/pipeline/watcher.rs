@@ -1,0 +1,118 @@
+//! The rewind rule, carried out: a thread that follows the tree's lifecycle events and, when an
+//! actor holding records of a partition fails, asks the source to rewind that partition (every
+//! partition, for a sink).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use streamvisor_supervision::{Lifecycle, TreeHandle};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::source::kafka::{SourceHandle, SourceInput};
+
+/// Which partitions a failure at a path rewinds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewinds {
+    /// One partition.
+    Partition(i32),
+    /// Every partition.
+    All,
+    /// None (not an actor of this pipeline's data path).
+    None,
+}
+
+/// Maps a failed actor's path to the partitions to rewind, for the pipeline at `pipeline`
+/// (`/pipelines/<p>`) whose source is `source` (`/pipelines/<p>/sources/<s>`).
+pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
+    let partition_of = |name: &str| name.strip_prefix('p').and_then(|n| n.parse().ok());
+    if let Some(rest) = path
+        .strip_prefix(source)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        return partition_of(rest).map_or(Rewinds::None, Rewinds::Partition);
+    }
+    if let Some(rest) = path.strip_prefix(pipeline) {
+        if rest.starts_with("/stages/") {
+            let name = rest.rsplit('/').next().unwrap_or_default();
+            return partition_of(name).map_or(Rewinds::None, Rewinds::Partition);
+        }
+        if rest.starts_with("/sinks/") {
+            return Rewinds::All;
+        }
+    }
+    Rewinds::None
+}
+
+/// Starts the watcher thread; it ends when `stop` is set (checked at each event) or the tree ends.
+pub fn watch_failures(
+    tree: &TreeHandle,
+    pipeline: String,
+    source_path: String,
+    source: SourceHandle,
+    stop: Arc<AtomicBool>,
+) {
+    let mut events = tree.subscribe();
+    let spawned = std::thread::Builder::new()
+        .name("rewind-watcher".to_owned())
+        .spawn(move || loop {
+            let rewinds = match events.blocking_recv() {
+                Ok(event) => match event.event {
+                    Lifecycle::Failed { .. } => {
+                        rewinds_for(event.path.as_str(), &pipeline, &source_path)
+                    }
+                    _ => Rewinds::None,
+                },
+                // Missed events may have been failures: rewinding everything is always safe.
+                Err(RecvError::Lagged(_)) => Rewinds::All,
+                Err(RecvError::Closed) => return,
+            };
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let sent = match rewinds {
+                Rewinds::Partition(partition) => source.send(SourceInput::Rewind { partition }),
+                Rewinds::All => source.send(SourceInput::RewindAll),
+                Rewinds::None => true,
+            };
+            if !sent {
+                return;
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the rewind watcher");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_map_to_the_partitions_they_held() {
+        let (pipeline, source) = ("/pipelines/p", "/pipelines/p/sources/s");
+        assert_eq!(
+            rewinds_for("/pipelines/p/sources/s/p3", pipeline, source),
+            Rewinds::Partition(3)
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/stages/map/p12", pipeline, source),
+            Rewinds::Partition(12)
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/sinks/out", pipeline, source),
+            Rewinds::All
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/sources/s", pipeline, source),
+            Rewinds::None
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/q/sinks/out", pipeline, source),
+            Rewinds::None
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/stages/map", pipeline, source),
+            Rewinds::None
+        );
+    }
+}
