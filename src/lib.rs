@@ -7,5 +7,7 @@
 //! - [`actors`] (`streamvisor-actors`): the stage actors (Kafka source, processors, sinks).
 //! - this crate: the pipeline graph, runtime bootstrap, HTTP, CLI (as they land).
 
+pub mod config;
+
 pub use streamvisor_actors as actors;
 pub use streamvisor_supervision as supervision;

@@ -1,0 +1,484 @@
+//! The pipeline file's tables, with their defaults (DESIGN.md) and the checks TOML alone cannot
+//! make. Each check names the field it rejects.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
+
+use super::duration::serde_duration;
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// The pipeline's name: its actor paths, its labels, its dead-letter topic.
+    pub name: String,
+    /// The runtime around it.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// Restart intensity and backoff.
+    #[serde(default)]
+    pub supervision: SupervisionConfig,
+    /// Batches and the unacked cap.
+    #[serde(default)]
+    pub flow: FlowConfig,
+    /// Commit batching.
+    #[serde(default)]
+    pub commit: CommitConfig,
+    /// Admin endpoint security.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// The Kafka cluster (none: the embedded broker).
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// Sources by name.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Stages by name.
+    #[serde(default)]
+    pub stages: BTreeMap<String, StageConfig>,
+    /// Sinks by name.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, SinkConfig>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// The HTTP listener.
+    pub http: String,
+    /// `"exit"` or `"stay"` when the root supervisor gives up.
+    #[serde(deserialize_with = "on_escalation")]
+    pub on_escalation: OnEscalation,
+    /// How long a shutdown may take.
+    #[serde(deserialize_with = "serde_duration::deserialize")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            http: "127.0.0.1:9898".to_owned(),
+            on_escalation: OnEscalation::Exit,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn on_escalation<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<OnEscalation, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+/// `[supervision]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisionConfig {
+    /// Restarts allowed within `within`.
+    pub max_restarts: u32,
+    /// The intensity window.
+    #[serde(deserialize_with = "serde_duration::deserialize")]
+    pub within: Duration,
+    /// Backoff between restarts.
+    pub backoff: BackoffConfig,
+}
+
+impl Default for SupervisionConfig {
+    fn default() -> Self {
+        let defaults = SupervisorSettings::default();
+        SupervisionConfig {
+            max_restarts: defaults.max_restarts,
+            within: defaults.within,
+            backoff: BackoffConfig::default(),
+        }
+    }
+}
+
+/// `[supervision] backoff = { min, max, factor }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffConfig {
+    /// First delay.
+    #[serde(deserialize_with = "serde_duration::deserialize")]
+    pub min: Duration,
+    /// Largest delay.
+    #[serde(deserialize_with = "serde_duration::deserialize")]
+    pub max: Duration,
+    /// Growth per restart.
+    pub factor: f64,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        let defaults = Backoff::default();
+        BackoffConfig {
+            min: defaults.min,
+            max: defaults.max,
+            factor: defaults.factor,
+        }
+    }
+}
+
+impl SupervisionConfig {
+    /// The supervisor settings these stand for.
+    pub fn settings(&self) -> SupervisorSettings {
+        SupervisorSettings {
+            max_restarts: self.max_restarts,
+            within: self.within,
+            backoff: Backoff {
+                min: self.backoff.min,
+                max: self.backoff.max,
+                factor: self.backoff.factor,
+                ..Backoff::default()
+            },
+            ..SupervisorSettings::default()
+        }
+    }
+}
+
+/// `[flow]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Records per batch.
+    pub batch_size: usize,
+    /// Unacknowledged records per partition before it pauses.
+    pub max_unacked_per_partition: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            batch_size: 1024,
+            max_unacked_per_partition: 10_000,
+        }
+    }
+}
+
+/// `[commit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommitConfig {
+    /// Commit at least this often.
+    #[serde(deserialize_with = "serde_duration::deserialize")]
+    pub interval: Duration,
+    /// Commit once this many acknowledged records wait.
+    pub max_records: i64,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        CommitConfig {
+            interval: Duration::from_secs(1),
+            max_records: 5_000,
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// A file holding the admin token (or set `STREAMVISOR_ADMIN_TOKEN`).
+    pub token_file: Option<PathBuf>,
+}
+
+/// `[kafka]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`; none for the embedded broker.
+    pub brokers: Option<String>,
+    /// The consumer group (default: the pipeline's name).
+    pub group: Option<String>,
+    /// librdkafka properties passed through.
+    pub properties: BTreeMap<String, String>,
+}
+
+/// `[sources.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `"kafka"`.
+    pub kind: String,
+    /// The topic read.
+    pub topic: String,
+    /// `"json"`, `"msgpack"` or `"bytes"`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Partitions of the topic when the runtime creates it (the embedded broker).
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Load written into the topic while the pipeline runs (quickstart, load tests).
+    pub generator: Option<GeneratorConfig>,
+}
+
+fn default_format() -> String {
+    "json".to_owned()
+}
+
+fn default_partitions() -> i32 {
+    8
+}
+
+/// `[sources.<name>.generator]`: `records` records `{"key": "k<i % 1000>", "seq": i}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorConfig {
+    /// How many records.
+    pub records: u64,
+    /// At most this many per second (none: as fast as the broker takes them).
+    pub rate_per_second: Option<u64>,
+}
+
+/// `[stages.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// The source or stage it reads.
+    pub inputs: Vec<String>,
+    /// The operation: `"passthrough"` so far.
+    pub op: String,
+}
+
+/// `[sinks.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The source or stage it reads.
+    pub inputs: Vec<String>,
+    /// `"file"` so far.
+    pub kind: String,
+    /// The JSON Lines file.
+    pub path: PathBuf,
+    /// A delay after each batch written: slows the sink on purpose (backpressure tests).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub delay_per_batch: Option<Duration>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    serde_duration::deserialize(deserializer).map(Some)
+}
+
+/// A field and what is wrong with it.
+pub(super) type Invalid = (String, String);
+
+impl PipelineConfig {
+    /// Checks what TOML cannot: names, the graph's shape (one source, a line of stages, one
+    /// sink), supported kinds, and settings' ranges.
+    pub(super) fn validate(&self) -> Result<(), Invalid> {
+        let bad = |field: &str, why: String| Err((field.to_owned(), why));
+        if !is_name(&self.name) {
+            return bad(
+                "name",
+                format!("{:?} must be letters, digits, '-' or '_'", self.name),
+            );
+        }
+        self.supervision
+            .settings()
+            .validate()
+            .map_err(|error| match error {
+                streamvisor_supervision::SupervisionError::InvalidSetting { setting, why } => {
+                    (setting.to_owned(), why)
+                }
+                other => ("supervision".to_owned(), other.to_string()),
+            })?;
+        if self.flow.batch_size == 0 {
+            return bad("flow.batch_size", "must be at least 1".to_owned());
+        }
+        if self.flow.max_unacked_per_partition < self.flow.batch_size {
+            return bad(
+                "flow.max_unacked_per_partition",
+                format!(
+                    "{} must hold at least one batch ({})",
+                    self.flow.max_unacked_per_partition, self.flow.batch_size
+                ),
+            );
+        }
+        if self.commit.max_records < 1 {
+            return bad("commit.max_records", "must be at least 1".to_owned());
+        }
+        if self.sources.len() != 1 {
+            return bad(
+                "sources",
+                format!(
+                    "exactly one source is supported so far, found {}",
+                    self.sources.len()
+                ),
+            );
+        }
+        for (name, source) in &self.sources {
+            let field = |key: &str| format!("sources.{name}.{key}");
+            if !is_name(name) {
+                return bad(
+                    &format!("sources.{name}"),
+                    "a name is letters, digits, '-' or '_'".to_owned(),
+                );
+            }
+            if source.kind != "kafka" {
+                return bad(
+                    &field("kind"),
+                    format!("{:?}: only \"kafka\" is supported so far", source.kind),
+                );
+            }
+            if !matches!(source.format.as_str(), "json" | "msgpack" | "bytes") {
+                return bad(
+                    &field("format"),
+                    format!(
+                        "{:?}: expected \"json\", \"msgpack\" or \"bytes\"",
+                        source.format
+                    ),
+                );
+            }
+            if source.topic.is_empty() {
+                return bad(&field("topic"), "must not be empty".to_owned());
+            }
+            if source.partitions < 1 {
+                return bad(&field("partitions"), "must be at least 1".to_owned());
+            }
+        }
+        for (name, stage) in &self.stages {
+            if !is_name(name) {
+                return bad(
+                    &format!("stages.{name}"),
+                    "a name is letters, digits, '-' or '_'".to_owned(),
+                );
+            }
+            if stage.op != "passthrough" {
+                return bad(
+                    &format!("stages.{name}.op"),
+                    format!("{:?}: only \"passthrough\" is supported so far", stage.op),
+                );
+            }
+        }
+        if self.sinks.len() != 1 {
+            return bad(
+                "sinks",
+                format!(
+                    "exactly one sink is supported so far, found {}",
+                    self.sinks.len()
+                ),
+            );
+        }
+        for (name, sink) in &self.sinks {
+            if !is_name(name) {
+                return bad(
+                    &format!("sinks.{name}"),
+                    "a name is letters, digits, '-' or '_'".to_owned(),
+                );
+            }
+            if sink.kind != "file" {
+                return bad(
+                    &format!("sinks.{name}.kind"),
+                    format!("{:?}: only \"file\" is supported so far", sink.kind),
+                );
+            }
+        }
+        self.chain().map(|_| ())
+    }
+
+    /// The stages in flow order, from the source to the sink, checking that the graph is one line.
+    pub fn chain(&self) -> Result<Vec<String>, Invalid> {
+        let mut inputs_of: BTreeMap<&str, (&str, &Vec<String>)> = BTreeMap::new();
+        for (name, stage) in &self.stages {
+            inputs_of.insert(name, ("stages", &stage.inputs));
+        }
+        for (name, sink) in &self.sinks {
+            inputs_of.insert(name, ("sinks", &sink.inputs));
+        }
+        let mut consumers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, (table, inputs)) in &inputs_of {
+            let field = format!("{table}.{name}.inputs");
+            if inputs.len() != 1 {
+                return Err((
+                    field,
+                    format!(
+                        "exactly one input is supported so far, found {}",
+                        inputs.len()
+                    ),
+                ));
+            }
+            let input = inputs[0].as_str();
+            if !self.sources.contains_key(input) && !self.stages.contains_key(input) {
+                return Err((field, format!("{input:?} is neither a source nor a stage")));
+            }
+            consumers.entry(input).or_default().push(name);
+        }
+        let mut order = Vec::new();
+        let mut current = self
+            .sources
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or_default();
+        loop {
+            let next = consumers.get(current).cloned().unwrap_or_default();
+            match next.as_slice() {
+                [] => {
+                    let table = if self.stages.contains_key(current) {
+                        "stages"
+                    } else {
+                        "sources"
+                    };
+                    return Err((
+                        format!("{table}.{current}"),
+                        "nothing reads it: every branch must end in a sink".to_owned(),
+                    ));
+                }
+                [one] if self.sinks.contains_key(*one) => break,
+                [one] => {
+                    if order.iter().any(|seen: &String| seen == one) {
+                        return Err((
+                            format!("stages.{one}.inputs"),
+                            "the stages form a cycle".to_owned(),
+                        ));
+                    }
+                    order.push((*one).to_owned());
+                    current = one;
+                }
+                many => {
+                    return Err((
+                        format!("stages.{}.inputs", many[1]),
+                        format!("{current:?} feeds {many:?}: fan-out is not supported so far"),
+                    ))
+                }
+            }
+        }
+        if order.len() != self.stages.len() {
+            let stray = self
+                .stages
+                .keys()
+                .find(|name| !order.contains(name))
+                .cloned()
+                .unwrap_or_default();
+            return Err((
+                format!("stages.{stray}"),
+                "not on the line from the source to the sink".to_owned(),
+            ));
+        }
+        Ok(order)
+    }
+
+    /// The consumer group: `[kafka] group`, else the pipeline's name.
+    pub fn group(&self) -> String {
+        self.kafka
+            .group
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
