@@ -8,6 +8,7 @@
 //! - this crate: the pipeline graph, runtime bootstrap, HTTP, CLI (as they land).
 
 pub mod config;
+pub mod runtime;
 
 pub use streamvisor_actors as actors;
 pub use streamvisor_supervision as supervision;

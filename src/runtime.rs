@@ -1,0 +1,173 @@
+//! The runtime: loads a pipeline, picks its broker (the configured one, or the embedded broker),
+//! starts the load generator if asked, and runs the pipeline's actor tree. A library API that
+//! returns a [`Runtime`] to drive (actors, kill, shutdown) — what the CLI and the tests use.
+
+mod embedded;
+mod generator;
+
+pub use embedded::EmbeddedBroker;
+pub use generator::Generator;
+
+use std::time::Duration;
+
+use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::PipelineRecipe;
+use streamvisor_actors::source::kafka::KafkaSourceSettings;
+use streamvisor_supervision::{
+    ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
+    SupervisionRuntime, SupervisorSpec, TreeHandle,
+};
+use thiserror::Error;
+
+use crate::config::PipelineConfig;
+
+/// The runtime could not start or stop.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// The supervision tree refused (a bad setting, no actix System, ...).
+    #[error(transparent)]
+    Supervision(#[from] SupervisionError),
+    /// The embedded broker or the generator could not start.
+    #[error("{0}")]
+    Broker(String),
+}
+
+/// What the command line overrides in a pipeline file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--brokers`: use these brokers whatever the file says.
+    pub brokers: Option<String>,
+}
+
+/// A running pipeline.
+pub struct Runtime {
+    tree: SupervisionRuntime,
+    config: PipelineConfig,
+    brokers: String,
+    generator: Option<Generator>,
+    broker: Option<EmbeddedBroker>,
+}
+
+impl Runtime {
+    /// Starts `config` (inside an actix System).
+    pub async fn start(config: PipelineConfig, overrides: Overrides) -> Result<Self, RuntimeError> {
+        let (source_name, source) = config
+            .sources
+            .iter()
+            .next()
+            .map(|(name, source)| (name.clone(), source.clone()))
+            .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
+        let (broker, brokers) = match overrides
+            .brokers
+            .clone()
+            .or_else(|| config.kafka.brokers.clone())
+        {
+            Some(brokers) => (None, brokers),
+            None => {
+                let broker = EmbeddedBroker::start(&[(source.topic.clone(), source.partitions)])
+                    .map_err(RuntimeError::Broker)?;
+                tracing::warn!(
+                    brokers = %broker.bootstrap_servers(),
+                    "no brokers configured: running on the embedded in-process broker (in memory only; \
+                     everything is lost when the process ends)"
+                );
+                let brokers = broker.bootstrap_servers().to_owned();
+                (Some(broker), brokers)
+            }
+        };
+        let generator = match &source.generator {
+            Some(load) => Some(
+                Generator::start(&brokers, &source.topic, load).map_err(RuntimeError::Broker)?,
+            ),
+            None => None,
+        };
+
+        let mut settings =
+            KafkaSourceSettings::new(brokers.clone(), config.group(), source.topic.clone());
+        settings.properties = config.kafka.properties.clone();
+        settings.batch_size = config.flow.batch_size;
+        settings.max_unacked = config.flow.max_unacked_per_partition;
+        settings.commit_interval = config.commit.interval;
+        settings.commit_max_records = config.commit.max_records;
+        let (sink_name, sink) = config
+            .sinks
+            .iter()
+            .next()
+            .map(|(name, sink)| (name.clone(), sink.clone()))
+            .ok_or_else(|| RuntimeError::Broker("the pipeline has no sink".to_owned()))?;
+        let stages = config
+            .chain()
+            .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")))?
+            .into_iter()
+            .map(|name| (name, Operation::Passthrough))
+            .collect();
+        let recipe = PipelineRecipe {
+            name: config.name.clone(),
+            source: (source_name, settings),
+            stages,
+            sink: (sink_name, sink.path.clone()),
+            sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+        };
+        let pipelines = SupervisorSpec::builder()
+            .settings(config.supervision.settings())
+            .child(recipe.child_spec()?)
+            .build()?;
+        let runtime_settings = RuntimeSettings {
+            on_escalation: config.runtime.on_escalation,
+            root: config.supervision.settings(),
+            ..RuntimeSettings::default()
+        };
+        let tree = SupervisionRuntime::start(
+            runtime_settings,
+            vec![ChildSpec::supervisor("pipelines", pipelines)],
+        )
+        .await?;
+        tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
+        Ok(Runtime {
+            tree,
+            config,
+            brokers,
+            generator,
+            broker,
+        })
+    }
+
+    /// The brokers in use (the embedded broker's address when there is one).
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// A handle on the actor tree.
+    pub fn handle(&self) -> TreeHandle {
+        self.tree.handle()
+    }
+
+    /// Every live actor.
+    pub fn actors(&self) -> Vec<ActorInfo> {
+        self.tree.registry().list()
+    }
+
+    /// Kills the actor at `path`.
+    pub fn kill(&self, path: &str, mode: KillMode) -> Result<(), SupervisionError> {
+        self.tree.kill(path, mode)
+    }
+
+    /// Waits until the tree stops by itself (an escalation under `on_escalation = "stay"`).
+    pub async fn stopped(&self) -> StopReason {
+        self.tree.stopped().await
+    }
+
+    /// Stops intake, drains, commits, and stops the tree (children first), within the pipeline's
+    /// `shutdown_timeout`.
+    pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
+        if let Some(generator) = self.generator.take() {
+            generator.stop();
+        }
+        let deadline = self.config.runtime.shutdown_timeout;
+        let outcome = self.tree.shutdown(deadline).await;
+        if let Some(broker) = self.broker.take() {
+            broker.stop();
+        }
+        Ok(outcome?)
+    }
+}
