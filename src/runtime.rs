@@ -4,12 +4,14 @@
 
 mod embedded;
 mod generator;
+mod topics;
 
 pub use embedded::EmbeddedBroker;
 pub use generator::Generator;
 
 use std::time::Duration;
 
+use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
@@ -57,15 +59,22 @@ impl Runtime {
             .next()
             .map(|(name, source)| (name.clone(), source.clone()))
             .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
+        let dead_letter_topic = format!("{}.dead-letters", config.name);
         let (broker, brokers) = match overrides
             .brokers
             .clone()
             .or_else(|| config.kafka.brokers.clone())
         {
-            Some(brokers) => (None, brokers),
+            Some(brokers) => {
+                topics::ensure(&brokers, &config.kafka.properties, &dead_letter_topic, 1).await?;
+                (None, brokers)
+            }
             None => {
-                let broker = EmbeddedBroker::start(&[(source.topic.clone(), source.partitions)])
-                    .map_err(RuntimeError::Broker)?;
+                let broker = EmbeddedBroker::start(&[
+                    (source.topic.clone(), source.partitions),
+                    (dead_letter_topic.clone(), 1),
+                ])
+                .map_err(RuntimeError::Broker)?;
                 tracing::warn!(
                     brokers = %broker.bootstrap_servers(),
                     "no brokers configured: running on the embedded in-process broker (in memory only; \
@@ -107,6 +116,8 @@ impl Runtime {
             stages,
             sink: (sink_name, sink.path.clone()),
             sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+            format: Format::parse(&source.format).unwrap_or(Format::Json),
+            dead_letter_topic: dead_letter_topic.clone(),
         };
         let pipelines = SupervisorSpec::builder()
             .settings(config.supervision.settings())

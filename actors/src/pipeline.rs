@@ -13,6 +13,8 @@
 //! any actor holding records of a partition rewinds it (see [`watcher`]).
 
 pub mod acks;
+pub mod dead_letters;
+pub mod decode;
 pub mod file_sink;
 pub mod forwarder;
 pub mod inlet;
@@ -32,6 +34,7 @@ use streamvisor_supervision::{
 
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use acks::AckRouter;
+use dead_letters::DeadLetters;
 use file_sink::{FileSinkRecipe, FileSinkWorker};
 use inlet::Inlets;
 use outlet::ActorOutlet;
@@ -51,6 +54,10 @@ pub struct PipelineRecipe {
     pub sink: (String, PathBuf),
     /// A delay after each batch the sink writes (0 but in backpressure tests).
     pub sink_delay_per_batch: Duration,
+    /// The source's record format.
+    pub format: decode::Format,
+    /// The dead-letter topic (DESIGN.md's default: `<pipeline>.dead-letters`).
+    pub dead_letter_topic: String,
 }
 
 /// What the source supervisor owns: the Kafka client and the rewind watcher.
@@ -128,8 +135,16 @@ impl PipelineRecipe {
         };
         let source_settings = settings.clone();
         let owner_pipeline = pipeline.clone();
+        let format = self.format;
+        let dead_letter_topic = self.dead_letter_topic.clone();
         let source_supervisor = SupervisorSpec::builder()
             .owning(move |owner: &OwnerContext| {
+                let dead_letters = DeadLetters::new(
+                    &source_settings.brokers,
+                    &source_settings.properties,
+                    &dead_letter_topic,
+                )
+                .map_err(|error| Failure::new(format!("dead-letter producer: {error}")))?;
                 let (handle, inputs) = source_channel();
                 acks.register(Arc::from(source_settings.topic.as_str()), handle.clone());
                 let incarnations = Incarnations::default();
@@ -139,6 +154,8 @@ impl PipelineRecipe {
                     next: first_hop.clone(),
                     capacity,
                     inlets: inlets.clone(),
+                    format,
+                    dead_letters,
                 };
                 let partition_spec =
                     ChildSpec::worker("p", move || PartitionWorker::new(partition.clone()))

@@ -1,6 +1,28 @@
 //! Integration tests of the root crate, one module per area (one test binary: each links actix
-//! and rdkafka again).
+//! and rdkafka again), sharing one tansu broker.
+#![allow(clippy::print_stdout)]
 
+mod chaos;
 mod cli;
 mod runtime_embedded;
 mod supervision_facade;
+mod tansu;
+
+/// Silences the panic hook for the panics kills cause on purpose.
+pub fn quiet_intended_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.starts_with("killed by request") {
+                default(info);
+            }
+        }));
+    });
+}

@@ -1,6 +1,7 @@
 //! The first actor of a partition (`/pipelines/<p>/sources/<s>/p<N>`): takes batches from the
 //! polling thread within the demand it grants (its bounded input buffer, re-requesting at half),
-//! and forwards them to the partition's first stage (or the sink). It serves one incarnation of
+//! sends records that do not decode (per the source's format) to the dead letters, and forwards
+//! the rest to the partition's first stage (or the sink). It serves one incarnation of
 //! the partition at a time: after a rewind it drops what it still holds of older incarnations
 //! (replayed anyway) and grants its whole buffer anew.
 
@@ -10,6 +11,8 @@ use dashmap::DashMap;
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
 use crate::flow::InputBuffer;
+use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
+use crate::pipeline::decode::Format;
 use crate::pipeline::forwarder::{Forwarder, RETRY_AFTER};
 use crate::pipeline::inlet::Inlets;
 use crate::record::Batch;
@@ -42,6 +45,10 @@ pub struct PartitionRecipe {
     pub capacity: u64,
     /// The pipeline's inlets.
     pub inlets: Inlets,
+    /// The source's record format.
+    pub format: Format,
+    /// Where undecodable records go.
+    pub dead_letters: DeadLetters,
 }
 
 /// A partition actor.
@@ -83,6 +90,44 @@ impl PartitionWorker {
             incarnation: self.incarnation,
             records,
         });
+    }
+
+    /// Sends the records of `batch` that do not decode to the dead letters; returns the rest
+    /// (the same batch when all decode: no copy on the common path) and how many went.
+    fn sift(&self, batch: Batch, actor: &str) -> Result<(Batch, u64), Failure> {
+        let format = self.recipe.format;
+        if batch
+            .iter()
+            .all(|record| format.check(record.value).is_ok())
+        {
+            return Ok((batch, 0));
+        }
+        let mut good = Batch::new(
+            Arc::clone(batch.topic()),
+            batch.partition(),
+            batch.incarnation(),
+            batch.len(),
+        );
+        let mut dead = 0;
+        for record in batch.iter() {
+            match format.check(record.value) {
+                Ok(()) => good.push(record.offset, record.timestamp_ms, record.key, record.value),
+                Err(error) => {
+                    let origin = DeadLetterOrigin {
+                        source: self.recipe.source.clone(),
+                        partition: batch.partition(),
+                        incarnation: batch.incarnation(),
+                        offset: record.offset,
+                    };
+                    self.recipe
+                        .dead_letters
+                        .send(batch.topic(), &record, origin, &error, actor)
+                        .map_err(Failure::new)?;
+                    dead += 1;
+                }
+            }
+        }
+        Ok((good, dead))
     }
 
     fn pump(&mut self, ctx: &mut WorkerContext<'_, Self>) {
@@ -146,8 +191,17 @@ impl Worker for PartitionWorker {
                     .map_err(|violation| {
                         Failure::new(format!("partition {}: {violation}", self.partition))
                     })?;
-                if let Some(out) = self.out.as_mut() {
-                    out.push(batch);
+                let (good, dead) = self.sift(batch, ctx.path().as_str())?;
+                if dead > 0 {
+                    // Dead letters left the buffer: they are acknowledged on delivery.
+                    if let Some(grant) = self.buffer.drained(dead) {
+                        self.grant(grant);
+                    }
+                }
+                if !good.is_empty() {
+                    if let Some(out) = self.out.as_mut() {
+                        out.push(good);
+                    }
                 }
             }
             PartitionMessage::Incarnation(incarnation) => {

@@ -10,6 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
@@ -112,6 +113,8 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
         sink: ("out".to_owned(), file.clone()),
         sink_delay_per_batch: Duration::from_millis(2),
+        format: Format::Json,
+        dead_letter_topic: "p.dead-letters".to_owned(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))

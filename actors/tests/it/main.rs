@@ -2,4 +2,5 @@
 //! rdkafka and actix again).
 #![allow(clippy::print_stdout)]
 
+mod dead_letters;
 mod embedded_pipeline;

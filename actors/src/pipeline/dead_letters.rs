@@ -1,0 +1,148 @@
+//! Dead letters: a record that cannot be decoded goes to the dead-letter topic (default
+//! `<pipeline>.dead-letters`) with the headers of DESIGN.md, and is acknowledged once the broker
+//! has it (idempotent producer, acks=all); the partition goes on. A dead letter the broker refuses
+//! rewinds its partition (it will be tried again).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::record::RecordRef;
+use crate::source::kafka::{SourceHandle, SourceInput};
+
+/// Where a dead letter came from, carried to its delivery report.
+#[derive(Debug)]
+pub struct DeadLetterOrigin {
+    /// The source to acknowledge to.
+    pub source: SourceHandle,
+    /// Its partition.
+    pub partition: i32,
+    /// The incarnation that read it.
+    pub incarnation: u64,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// Acknowledges dead letters when the broker has them.
+pub struct DeadLetterContext;
+
+impl ClientContext for DeadLetterContext {}
+
+impl ProducerContext for DeadLetterContext {
+    type DeliveryOpaque = Box<DeadLetterOrigin>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, origin: Box<DeadLetterOrigin>) {
+        match result {
+            Ok(_) => {
+                origin.source.send(SourceInput::Ack {
+                    partition: origin.partition,
+                    incarnation: origin.incarnation,
+                    offsets: vec![origin.offset],
+                });
+            }
+            Err((error, _)) => {
+                tracing::error!(%error, partition = origin.partition, offset = origin.offset, "dead letter not delivered; rewinding");
+                origin.source.send(SourceInput::Rewind {
+                    partition: origin.partition,
+                });
+            }
+        }
+    }
+}
+
+/// The dead-letter producer of a pipeline.
+#[derive(Clone)]
+pub struct DeadLetters {
+    producer: Arc<ThreadedProducer<DeadLetterContext>>,
+    topic: Arc<str>,
+}
+
+impl std::fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetters {
+    /// A producer for `topic` on `brokers` (with the pipeline's pass-through properties).
+    pub fn new(
+        brokers: &str,
+        properties: &BTreeMap<String, String>,
+        topic: &str,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut config = ClientConfig::new();
+        for (key, value) in properties {
+            // Consumer-only properties would only draw warnings here.
+            if !key.starts_with("session.")
+                && !key.starts_with("heartbeat.")
+                && !key.starts_with("group.")
+            {
+                config.set(key, value);
+            }
+        }
+        let producer = config
+            .set("bootstrap.servers", brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create_with_context(DeadLetterContext)?;
+        Ok(DeadLetters {
+            producer: Arc::new(producer),
+            topic: Arc::from(topic),
+        })
+    }
+
+    /// The dead-letter topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Sends `record` of `topic` to the dead letters with its origin and `error`; `Err` when the
+    /// producer's queue is full (the caller fails, and the partition replays).
+    pub fn send(
+        &self,
+        topic: &str,
+        record: &RecordRef<'_>,
+        origin: DeadLetterOrigin,
+        error: &str,
+        actor: &str,
+    ) -> Result<(), String> {
+        let partition = origin.partition.to_string();
+        let offset = record.offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "streamvisor.origin.topic",
+                value: Some(topic),
+            })
+            .insert(Header {
+                key: "streamvisor.origin.partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "streamvisor.origin.offset",
+                value: Some(offset.as_str()),
+            })
+            .insert(Header {
+                key: "streamvisor.error",
+                value: Some(error),
+            })
+            .insert(Header {
+                key: "streamvisor.actor",
+                value: Some(actor),
+            });
+        let mut message: BaseRecord<'_, [u8], [u8], Box<DeadLetterOrigin>> =
+            BaseRecord::with_opaque_to(&self.topic, Box::new(origin))
+                .payload(record.value)
+                .headers(headers);
+        if let Some(key) = record.key {
+            message = message.key(key);
+        }
+        self.producer
+            .send(message)
+            .map_err(|(error, _)| format!("dead letter not queued: {error}"))
+    }
+}

@@ -1,0 +1,183 @@
+//! Poison records on the embedded broker: 1% of the records are not JSON. Each goes to the
+//! dead-letter topic with its origin headers, exactly once by origin; the sink gets the rest;
+//! sink + dead letters = produced; commits reach the end (dead letters are acknowledged).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use streamvisor_actors::pipeline::decode::Format;
+use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::PipelineRecipe;
+use streamvisor_actors::source::kafka::KafkaSourceSettings;
+use streamvisor_supervision::{ChildSpec, RuntimeSettings, SupervisionRuntime, SupervisorSpec};
+
+const WAIT: Duration = Duration::from_secs(60);
+const RECORDS: usize = 2_000;
+const PARTITIONS: i32 = 2;
+
+#[actix_rt::test]
+async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledged() {
+    let cluster = MockCluster::new(1).expect("embedded broker");
+    cluster
+        .create_topic("orders", PARTITIONS, 1)
+        .expect("topic");
+    cluster
+        .create_topic("poison.dead-letters", 1, 1)
+        .expect("dead-letter topic");
+    let brokers = cluster.bootstrap_servers();
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let mut poisoned = BTreeSet::new();
+    for i in 0..RECORDS {
+        let partition = (i % PARTITIONS as usize) as i32;
+        let offset = (i / PARTITIONS as usize) as i64;
+        let value = if i % 100 == 7 {
+            poisoned.insert((partition, offset));
+            format!("{{\"seq\": {i}, broken")
+        } else {
+            format!("{{\"seq\":{i}}}")
+        };
+        producer
+            .send(
+                BaseRecord::<(), _>::to("orders")
+                    .payload(&value)
+                    .partition(partition),
+            )
+            .map_err(|(error, _)| error)
+            .expect("queued");
+    }
+    producer.flush(Duration::from_secs(30)).expect("delivered");
+    assert_eq!(poisoned.len(), RECORDS / 100);
+
+    let dir = std::env::temp_dir().join(format!("streamvisor-poison-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("good.jsonl");
+    let mut source = KafkaSourceSettings::new(brokers.clone(), "poison", "orders");
+    source.batch_size = 64;
+    source.max_unacked = 512;
+    source.commit_interval = Duration::from_millis(100);
+    let recipe = PipelineRecipe {
+        name: "poison".to_owned(),
+        source: ("s".to_owned(), source),
+        stages: vec![("pass".to_owned(), Operation::Passthrough)],
+        sink: ("out".to_owned(), file.clone()),
+        sink_delay_per_batch: Duration::ZERO,
+        format: Format::Json,
+        dead_letter_topic: "poison.dead-letters".to_owned(),
+    };
+    let pipelines = SupervisorSpec::builder()
+        .child(recipe.child_spec().expect("valid pipeline"))
+        .build()
+        .expect("valid /pipelines");
+    let runtime = SupervisionRuntime::start(
+        RuntimeSettings {
+            arbiters: 2,
+            ..RuntimeSettings::default()
+        },
+        vec![ChildSpec::supervisor("pipelines", pipelines)],
+    )
+    .await
+    .expect("runtime starts");
+
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "dead-letter-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("dead-letter reader");
+    reader
+        .subscribe(&["poison.dead-letters"])
+        .expect("subscribe");
+    let mut dead: BTreeMap<(i32, i64), (String, String)> = BTreeMap::new();
+    let began = Instant::now();
+    while dead.len() < poisoned.len() {
+        assert!(
+            began.elapsed() < WAIT,
+            "only {} of {} dead letters arrived",
+            dead.len(),
+            poisoned.len()
+        );
+        let message = match reader.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => panic!("dead-letter reader: {error}"),
+            None => continue,
+        };
+        let headers = message.headers().expect("dead letters carry headers");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|header| header.key == name)
+                .and_then(|header| header.value)
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .unwrap_or_else(|| panic!("header {name} missing"))
+        };
+        assert_eq!(header("streamvisor.origin.topic"), "orders");
+        let origin = (
+            header("streamvisor.origin.partition")
+                .parse()
+                .expect("partition"),
+            header("streamvisor.origin.offset").parse().expect("offset"),
+        );
+        dead.insert(
+            origin,
+            (header("streamvisor.error"), header("streamvisor.actor")),
+        );
+    }
+    let origins: BTreeSet<(i32, i64)> = dead.keys().copied().collect();
+    assert_eq!(
+        origins, poisoned,
+        "every poisoned record, and only those, by origin"
+    );
+    let (error, actor) = dead.values().next().expect("one dead letter at least");
+    assert!(error.starts_with("not JSON"), "{error}");
+    assert!(
+        actor.starts_with("/pipelines/poison/sources/s/p"),
+        "{actor}"
+    );
+
+    let good = loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let seen: BTreeSet<(i64, i64)> = text
+            .lines()
+            .map(|line| {
+                let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+                (
+                    record["partition"].as_i64().expect("partition"),
+                    record["offset"].as_i64().expect("offset"),
+                )
+            })
+            .collect();
+        if seen.len() + dead.len() >= RECORDS {
+            break seen;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "sink {} + dead letters {} < {RECORDS}",
+            seen.len(),
+            dead.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        good.len() + dead.len(),
+        RECORDS,
+        "sink + dead letters = produced"
+    );
+    println!(
+        "poison: produced={RECORDS} sink={} dead_letters={} injected={}",
+        good.len(),
+        dead.len(),
+        poisoned.len()
+    );
+    runtime
+        .shutdown(Duration::from_secs(30))
+        .await
+        .expect("clean shutdown");
+}
