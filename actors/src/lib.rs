@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod flow;
+pub mod metrics;
 pub mod offsets;
 pub mod pipeline;
 pub mod record;

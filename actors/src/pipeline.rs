@@ -32,6 +32,7 @@ use streamvisor_supervision::{
     ChildSpec, Failure, OwnedResource, OwnerContext, SupervisionError, SupervisorSpec,
 };
 
+use crate::metrics::{SinkMetrics, SourceMetrics};
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use acks::AckRouter;
 use dead_letters::DeadLetters;
@@ -90,6 +91,7 @@ impl PipelineRecipe {
         let sink_path = format!("{pipeline}/sinks/{sink_name}");
 
         let sink = FileSinkRecipe {
+            metrics: SinkMetrics::new(&self.name, sink_name),
             path: sink_file.clone(),
             capacity: batch * 4,
             delay_per_batch: self.sink_delay_per_batch,
@@ -133,7 +135,10 @@ impl PipelineRecipe {
             Some((first, _)) => format!("{pipeline}/stages/{first}/{{p}}"),
             None => sink_path,
         };
-        let source_settings = settings.clone();
+        let mut source_settings = settings.clone();
+        source_settings.pipeline = self.name.clone();
+        source_settings.source = source_name.clone();
+        let source_metrics = SourceMetrics::new(&self.name, source_name, &settings.topic);
         let owner_pipeline = pipeline.clone();
         let format = self.format;
         let dead_letter_topic = self.dead_letter_topic.clone();
@@ -156,6 +161,7 @@ impl PipelineRecipe {
                     inlets: inlets.clone(),
                     format,
                     dead_letters,
+                    metrics: source_metrics.clone(),
                 };
                 let partition_spec =
                     ChildSpec::worker("p", move || PartitionWorker::new(partition.clone()))

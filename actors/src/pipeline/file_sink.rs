@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
+use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::record::Batch;
@@ -28,6 +29,8 @@ pub struct FileSinkRecipe {
     pub inlets: Inlets,
     /// Where acks go.
     pub acks: AckRouter,
+    /// The sink's metrics.
+    pub metrics: SinkMetrics,
 }
 
 /// A file sink actor.
@@ -74,8 +77,17 @@ impl FileSinkWorker {
             }
         }
         while let Some(batch) = self.queue.front() {
+            let began = std::time::Instant::now();
             match file.write_batch(batch) {
                 Ok(()) => {
+                    self.recipe
+                        .metrics
+                        .write_seconds
+                        .record(began.elapsed().as_secs_f64());
+                    self.recipe
+                        .metrics
+                        .records_out
+                        .increment(batch.len() as u64);
                     self.failures = 0;
                     self.recipe.acks.ack(batch);
                     if let Some(inlet) = &self.inlet {
@@ -94,6 +106,7 @@ impl FileSinkWorker {
                     }
                 }
                 Err(error) => {
+                    self.recipe.metrics.retries.increment(1);
                     self.failures = self.failures.saturating_add(1);
                     let delay = retry_delay(self.failures);
                     tracing::warn!(%error, retry_in = ?delay, attempt = self.failures, "file sink write failed; holding the records");

@@ -11,6 +11,7 @@ use dashmap::DashMap;
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
 use crate::flow::InputBuffer;
+use crate::metrics::SourceMetrics;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
 use crate::pipeline::decode::Format;
 use crate::pipeline::forwarder::{Forwarder, RETRY_AFTER};
@@ -49,6 +50,8 @@ pub struct PartitionRecipe {
     pub format: Format,
     /// Where undecodable records go.
     pub dead_letters: DeadLetters,
+    /// The source's metrics.
+    pub metrics: SourceMetrics,
 }
 
 /// A partition actor.
@@ -124,6 +127,7 @@ impl PartitionWorker {
                         .send(batch.topic(), &record, origin, &error, actor)
                         .map_err(Failure::new)?;
                     dead += 1;
+                    self.recipe.metrics.dead_letters.increment(1);
                 }
             }
         }

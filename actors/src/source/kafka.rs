@@ -29,6 +29,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::SourceError;
+use crate::metrics::{PartitionMetrics, SourceMetrics};
 use crate::record::Batch;
 use crate::source::partition_flow::{FlowAction, PartitionFlow};
 use context::DriverContext;
@@ -249,6 +250,8 @@ enum Inputs {
 struct DriverState {
     settings: KafkaSourceSettings,
     topic: Arc<str>,
+    metrics: SourceMetrics,
+    partition_metrics: std::collections::BTreeMap<i32, PartitionMetrics>,
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
@@ -359,6 +362,7 @@ impl DriverState {
 
     fn dispatch(&mut self, batch: Batch) {
         let partition = batch.partition();
+        let records = batch.len() as u64;
         if let Err(batch) = self.outlet.dispatch(batch) {
             // Its first actor is gone: the failure rewinds the partition, which replays these.
             tracing::debug!(
@@ -366,6 +370,8 @@ impl DriverState {
                 records = batch.len(),
                 "partition actor gone; awaiting rewind"
             );
+        } else {
+            self.metrics.records_in.increment(records);
         }
     }
 
@@ -434,6 +440,12 @@ impl DriverState {
             }
             let moved = flow.take_commit();
             let position = if every { Some(flow.position()) } else { moved };
+            if let (Some(position), Some(gauges)) =
+                (position, self.partition_metrics.get(partition))
+            {
+                gauges.committed_offset.set(position as f64);
+                gauges.uncommitted.set(flow.uncommitted() as f64);
+            }
             if let Some(position) = position {
                 if let Err(error) =
                     offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(position))

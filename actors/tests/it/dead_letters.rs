@@ -22,6 +22,7 @@ const PARTITIONS: i32 = 2;
 
 #[actix_rt::test]
 async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledged() {
+    let metrics = crate::metrics();
     let cluster = MockCluster::new(1).expect("embedded broker");
     cluster
         .create_topic("orders", PARTITIONS, 1)
@@ -169,6 +170,20 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         good.len() + dead.len(),
         RECORDS,
         "sink + dead letters = produced"
+    );
+    let snapshot = metrics.snapshot().into_vec();
+    let pipeline = [("pipeline", "poison")];
+    let value = |name: &str, labels: &[(&str, &str)]| crate::metric_value(&snapshot, name, labels);
+    use streamvisor_actors::metrics::{DEAD_LETTERS, RECORDS_IN, RECORDS_OUT};
+    assert_eq!(
+        value(RECORDS_IN, &pipeline),
+        Some(RECORDS as f64),
+        "every record read once"
+    );
+    assert_eq!(value(DEAD_LETTERS, &pipeline), Some(poisoned.len() as f64));
+    assert_eq!(
+        value(RECORDS_OUT, &pipeline),
+        Some((RECORDS - poisoned.len()) as f64)
     );
     println!(
         "poison: produced={RECORDS} sink={} dead_letters={} injected={}",

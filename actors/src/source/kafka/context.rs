@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{DriverState, KafkaSourceSettings, PartitionOutlet, SourceInput};
+use crate::metrics::SourceMetrics;
 use crate::source::partition_flow::PartitionFlow;
 
 /// How long the assign callback waits for the broker's committed offsets and watermarks.
@@ -30,6 +31,8 @@ impl DriverContext {
         DriverContext {
             state: Mutex::new(DriverState {
                 topic: Arc::from(settings.topic.as_str()),
+                metrics: SourceMetrics::new(&settings.pipeline, &settings.source, &settings.topic),
+                partition_metrics: BTreeMap::new(),
                 settings,
                 flows: BTreeMap::new(),
                 outlet,
@@ -64,6 +67,7 @@ impl ConsumerContext for DriverContext {
             state.drain(drain, Some(&revoked));
             state.commit_partitions(consumer, CommitMode::Sync, Some(&revoked), true);
             for partition in revoked {
+                state.partition_metrics.remove(&partition);
                 if let Some(flow) = state.flows.remove(&partition) {
                     tracing::info!(
                         partition,
@@ -93,6 +97,9 @@ impl ConsumerContext for DriverContext {
                     tracing::info!(partition, start, "partition assigned");
                     let incarnation = flow.incarnation();
                     state.flows.insert(partition, flow);
+                    let gauges = state.metrics.partition(partition);
+                    gauges.committed_offset.set(start as f64);
+                    state.partition_metrics.insert(partition, gauges);
                     state.outlet.assigned(partition, incarnation);
                 }
             }

@@ -9,6 +9,10 @@ use rdkafka::ClientConfig;
 /// Settings of one Kafka source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceSettings {
+    /// The pipeline's name (a metric label).
+    pub pipeline: String,
+    /// The source's name (a metric label).
+    pub source: String,
     /// `bootstrap.servers`.
     pub brokers: String,
     /// `group.id`.
@@ -40,6 +44,8 @@ impl KafkaSourceSettings {
         topic: impl Into<String>,
     ) -> Self {
         KafkaSourceSettings {
+            pipeline: String::new(),
+            source: String::new(),
             brokers: brokers.into(),
             group: group.into(),
             topic: topic.into(),

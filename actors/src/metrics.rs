@@ -1,0 +1,171 @@
+//! Every metric streamvisor emits: its name, unit, help text and labels live here and nowhere
+//! else (raw metric macros are banned elsewhere by `clippy.toml`). Names follow DESIGN.md:
+//! prefix `streamvisor_`, base units, `_total` on counters; labels are low-cardinality
+//! (`pipeline`, `source`, `sink`, `topic`, `partition`, `kind`), never an actor path or a key.
+//! Handles are made once per actor or thread, so that emitting allocates nothing.
+#![allow(clippy::disallowed_macros)]
+
+use metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Gauge, Histogram, Unit,
+};
+
+/// Records read from Kafka and handed to a pipeline.
+pub const RECORDS_IN: &str = "streamvisor_records_in_total";
+/// Records made durable by a sink.
+pub const RECORDS_OUT: &str = "streamvisor_records_out_total";
+/// Records sent to the dead-letter topic.
+pub const DEAD_LETTERS: &str = "streamvisor_dead_letters_total";
+/// Time a sink took to make a batch durable.
+pub const SINK_WRITE_SECONDS: &str = "streamvisor_sink_write_seconds";
+/// Sink writes retried in place.
+pub const SINK_RETRIES: &str = "streamvisor_sink_retries_total";
+/// The last committed offset of a partition.
+pub const COMMITTED_OFFSET: &str = "streamvisor_kafka_committed_offset";
+/// Acknowledged records of a partition not committed yet.
+pub const UNCOMMITTED_RECORDS: &str = "streamvisor_uncommitted_records";
+/// Actor restarts, by actor kind.
+pub const ACTOR_RESTARTS: &str = "streamvisor_actor_restarts_total";
+/// Supervisors that passed their restart intensity, by actor kind.
+pub const ESCALATIONS: &str = "streamvisor_supervisor_escalations_total";
+
+/// Explicit buckets for write latencies (seconds): 0.5 ms to 10 s.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Describes every metric (help text and unit) to the installed recorder.
+pub fn describe() {
+    describe_counter!(
+        RECORDS_IN,
+        Unit::Count,
+        "Records read from Kafka and handed to a pipeline."
+    );
+    describe_counter!(
+        RECORDS_OUT,
+        Unit::Count,
+        "Records made durable by a sink and acknowledged."
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Records sent to the dead-letter topic."
+    );
+    describe_histogram!(
+        SINK_WRITE_SECONDS,
+        Unit::Seconds,
+        "Time a sink took to make a batch durable."
+    );
+    describe_counter!(
+        SINK_RETRIES,
+        Unit::Count,
+        "Sink writes retried in place after a failure."
+    );
+    describe_gauge!(
+        COMMITTED_OFFSET,
+        Unit::Count,
+        "The last offset committed for a partition."
+    );
+    describe_gauge!(
+        UNCOMMITTED_RECORDS,
+        Unit::Count,
+        "Acknowledged records of a partition not committed yet."
+    );
+    describe_counter!(
+        ACTOR_RESTARTS,
+        Unit::Count,
+        "Actor restarts by supervisors, by actor kind."
+    );
+    describe_counter!(
+        ESCALATIONS,
+        Unit::Count,
+        "Supervisors that passed their restart intensity, by actor kind."
+    );
+}
+
+/// A source's handles.
+#[derive(Clone, Debug)]
+pub struct SourceMetrics {
+    /// Records in.
+    pub records_in: Counter,
+    /// Dead letters.
+    pub dead_letters: Counter,
+    pipeline: String,
+    topic: String,
+}
+
+impl SourceMetrics {
+    /// Handles for `source` of `pipeline` reading `topic` (counters appear at zero).
+    pub fn new(pipeline: &str, source: &str, topic: &str) -> Self {
+        let records_in =
+            counter!(RECORDS_IN, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
+        let dead_letters = counter!(DEAD_LETTERS, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
+        records_in.increment(0);
+        dead_letters.increment(0);
+        SourceMetrics {
+            records_in,
+            dead_letters,
+            pipeline: pipeline.to_owned(),
+            topic: topic.to_owned(),
+        }
+    }
+
+    /// A partition's commit gauges (made on assign).
+    pub fn partition(&self, partition: i32) -> PartitionMetrics {
+        let labels = [
+            ("pipeline", self.pipeline.clone()),
+            ("topic", self.topic.clone()),
+            ("partition", partition.to_string()),
+        ];
+        PartitionMetrics {
+            committed_offset: gauge!(COMMITTED_OFFSET, &labels),
+            uncommitted: gauge!(UNCOMMITTED_RECORDS, &labels),
+        }
+    }
+}
+
+/// A partition's handles.
+#[derive(Clone, Debug)]
+pub struct PartitionMetrics {
+    /// Last committed offset.
+    pub committed_offset: Gauge,
+    /// Acknowledged, not committed.
+    pub uncommitted: Gauge,
+}
+
+/// A sink's handles.
+#[derive(Clone, Debug)]
+pub struct SinkMetrics {
+    /// Records out.
+    pub records_out: Counter,
+    /// Write latency.
+    pub write_seconds: Histogram,
+    /// Retries.
+    pub retries: Counter,
+}
+
+impl SinkMetrics {
+    /// Handles for `sink` of `pipeline` (counters appear at zero).
+    pub fn new(pipeline: &str, sink: &str) -> Self {
+        let labels = [("pipeline", pipeline.to_owned()), ("sink", sink.to_owned())];
+        let records_out = counter!(RECORDS_OUT, &labels);
+        let retries = counter!(SINK_RETRIES, &labels);
+        records_out.increment(0);
+        retries.increment(0);
+        SinkMetrics {
+            records_out,
+            write_seconds: histogram!(SINK_WRITE_SECONDS, &labels),
+            retries,
+        }
+    }
+}
+
+/// Counts a restart of an actor of `kind`.
+pub fn actor_restarted(kind: &'static str) {
+    counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);
+}
+
+/// Counts an escalation of a supervisor of `kind`.
+pub fn supervisor_escalated(kind: &'static str) {
+    counter!(ESCALATIONS, "kind" => kind).increment(1);
+}
