@@ -432,6 +432,14 @@ impl Supervisor {
         if reason != StopReason::Shutdown {
             tracing::warn!(path = %self.path, %reason, "supervisor stopping its children");
         }
+        // From now on its children are stopping: kills are refused rather than absorbed.
+        for (_, slot) in self.slots.iter() {
+            if let Some(control) = &slot.control {
+                self.shared
+                    .registry
+                    .set_state(&slot.path, control, ActorState::Stopping);
+            }
+        }
         if let Some(resource) = self.resource.take() {
             let dropped = tokio::task::spawn_blocking(move || {
                 catch_unwind(AssertUnwindSafe(move || drop(resource))).is_ok()

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
-use streamvisor::supervision::{KillMode, Lifecycle};
+use streamvisor::supervision::{ActorState, KillMode, Lifecycle};
 
 use crate::tansu;
 
@@ -101,7 +101,7 @@ inputs = ["pass"]
 kind = "file"
 path = "{file}"
 # Slow enough that the kills land while records flow.
-delay_per_batch = "40ms"
+delay_per_batch = "100ms"
 "#,
         file = file.display()
     );
@@ -157,6 +157,21 @@ delay_per_batch = "40ms"
             kills += 1;
             let whole = target.ends_with("/sinks/out") || target.ends_with("/sources/events");
             duplicate_bound += MAX_UNACKED * if whole { PARTITIONS as usize } else { 1 };
+            // One kill at a time: the next one waits until every target runs again (a source
+            // restart rejoins the group first), so that no kill races a revoke.
+            while !targets.iter().all(|path| {
+                runtime
+                    .handle()
+                    .registry()
+                    .get(path)
+                    .is_some_and(|actor| actor.state == ActorState::Running)
+            }) {
+                assert!(
+                    began.elapsed() < WAIT,
+                    "{target} and its partitions never ran again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
     let flowed = file_contents(&file).0.len();
