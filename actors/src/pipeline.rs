@@ -85,7 +85,10 @@ impl PipelineRecipe {
         let (source_name, settings) = &self.source;
         let (sink_name, sink_file) = &self.sink;
         let batch = settings.batch_size.max(1) as u64;
-        let capacity = batch * 2;
+        // Room for a few batches per actor: pausing a partition drops what librdkafka prefetched,
+        // so a buffer that runs dry at every batch costs refetches.
+        let capacity = batch * 4;
+        let sink_capacity = batch * 16;
         let inlets = Inlets::default();
         let acks = AckRouter::default();
         let sink_path = format!("{pipeline}/sinks/{sink_name}");
@@ -93,7 +96,7 @@ impl PipelineRecipe {
         let sink = FileSinkRecipe {
             metrics: SinkMetrics::new(&self.name, sink_name),
             path: sink_file.clone(),
-            capacity: batch * 4,
+            capacity: sink_capacity,
             delay_per_batch: self.sink_delay_per_batch,
             inlets: inlets.clone(),
             acks: acks.clone(),
@@ -102,7 +105,7 @@ impl PipelineRecipe {
             .child(
                 ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
                     .kind("sink")
-                    .mailbox_capacity((batch * 4) as usize),
+                    .mailbox_capacity(sink_capacity as usize),
             )
             .build()?;
 

@@ -76,45 +76,51 @@ impl FileSinkWorker {
                 return;
             }
         }
-        while let Some(batch) = self.queue.front() {
-            let began = std::time::Instant::now();
-            match file.write_batch(batch) {
-                Ok(()) => {
-                    self.recipe
-                        .metrics
-                        .write_seconds
-                        .record(began.elapsed().as_secs_f64());
-                    self.recipe
-                        .metrics
-                        .records_out
-                        .increment(batch.len() as u64);
-                    self.failures = 0;
-                    self.recipe.acks.ack(batch);
-                    if let Some(inlet) = &self.inlet {
-                        inlet.grant(batch.len() as u64);
-                    }
-                    self.queue.pop_front();
-                    let delay = self.recipe.delay_per_batch;
-                    if !delay.is_zero() {
-                        // A slowed sink (for tests) waits without blocking its arbiter.
-                        self.next_write = Some(std::time::Instant::now() + delay);
-                        if !self.queue.is_empty() && !self.retry_scheduled {
-                            self.retry_scheduled = true;
-                            ctx.send_later(StageMessage::Retry, delay);
-                        }
-                        return;
-                    }
+        // A slowed sink (for tests) writes one batch per delay; otherwise everything queued goes
+        // in one write and one fsync.
+        let delay = self.recipe.delay_per_batch;
+        let count = if delay.is_zero() {
+            self.queue.len()
+        } else {
+            1.min(self.queue.len())
+        };
+        if count == 0 {
+            return;
+        }
+        let began = std::time::Instant::now();
+        match file.write_batches(self.queue.iter().take(count)) {
+            Ok(()) => {
+                self.recipe
+                    .metrics
+                    .write_seconds
+                    .record(began.elapsed().as_secs_f64());
+                self.failures = 0;
+                let mut records = 0;
+                for batch in self.queue.drain(..count) {
+                    records += batch.len() as u64;
+                    self.recipe.acks.ack(&batch);
                 }
-                Err(error) => {
-                    self.recipe.metrics.retries.increment(1);
-                    self.failures = self.failures.saturating_add(1);
-                    let delay = retry_delay(self.failures);
-                    tracing::warn!(%error, retry_in = ?delay, attempt = self.failures, "file sink write failed; holding the records");
-                    if !self.retry_scheduled {
+                self.recipe.metrics.records_out.increment(records);
+                if let Some(inlet) = &self.inlet {
+                    inlet.grant(records);
+                }
+                if !delay.is_zero() {
+                    // Waits without blocking its arbiter.
+                    self.next_write = Some(std::time::Instant::now() + delay);
+                    if !self.queue.is_empty() && !self.retry_scheduled {
                         self.retry_scheduled = true;
                         ctx.send_later(StageMessage::Retry, delay);
                     }
-                    return;
+                }
+            }
+            Err(error) => {
+                self.recipe.metrics.retries.increment(1);
+                self.failures = self.failures.saturating_add(1);
+                let delay = retry_delay(self.failures);
+                tracing::warn!(%error, retry_in = ?delay, attempt = self.failures, "file sink write failed; holding the records");
+                if !self.retry_scheduled {
+                    self.retry_scheduled = true;
+                    ctx.send_later(StageMessage::Retry, delay);
                 }
             }
         }

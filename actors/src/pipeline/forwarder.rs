@@ -1,5 +1,6 @@
 //! [`Forwarder`]: an actor's outgoing queue to the next actor's [`Inlet`]: sends in order within
-//! credit, keeps what could not go, and retries on a short timer.
+//! credit and keeps what could not go. Without credit it waits for the next grant (the receiver
+//! wakes it: no polling); with the next actor gone (restarting) it retries on a timer.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -7,29 +8,50 @@ use std::time::Duration;
 
 use streamvisor_supervision::ActorPath;
 
-use crate::pipeline::inlet::{Inlet, Inlets, SendRefused};
+use crate::pipeline::inlet::{Inlet, Inlets, SendRefused, Waker};
 use crate::record::Batch;
 
-/// How soon a blocked send is tried again.
-pub const RETRY_AFTER: Duration = Duration::from_millis(2);
+/// How soon a send is tried again when the next actor is gone (restarting).
+pub const RETRY_AFTER: Duration = Duration::from_millis(20);
+
+/// What the batches still queued after a pump wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// Nothing is queued.
+    No,
+    /// The next actor has no credit: its next grant wakes the owner.
+    ForCredit,
+    /// The next actor is gone (restarting): retry after [`RETRY_AFTER`].
+    ForActor,
+}
 
 /// The outgoing side of a stage actor.
-#[derive(Debug)]
 pub struct Forwarder {
     target: ActorPath,
     inlets: Inlets,
+    waker: Waker,
     cached: Option<Arc<Inlet>>,
     queue: VecDeque<Batch>,
     /// A retry timer is pending.
     pub retry_scheduled: bool,
 }
 
+impl std::fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("target", &self.target)
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Forwarder {
-    /// A forwarder to the actor at `target`.
-    pub fn new(target: ActorPath, inlets: Inlets) -> Self {
+    /// A forwarder to the actor at `target`; `waker` wakes its owner when credit comes back.
+    pub fn new(target: ActorPath, inlets: Inlets, waker: Waker) -> Self {
         Forwarder {
             target,
             inlets,
+            waker,
             cached: None,
             queue: VecDeque::new(),
             retry_scheduled: false,
@@ -41,21 +63,28 @@ impl Forwarder {
         self.queue.push_back(batch);
     }
 
-    /// Sends what credit allows, in order; returns the sizes of the batches sent and whether
-    /// some are still waiting (then schedule a retry).
-    pub fn pump(&mut self) -> (Vec<usize>, bool) {
+    /// Sends what credit allows, in order; returns the sizes of the batches sent and what the
+    /// rest waits for.
+    pub fn pump(&mut self) -> (Vec<usize>, Waiting) {
         let mut sent = Vec::new();
         while let Some(batch) = self.queue.pop_front() {
             let records = batch.len();
-            match self.inlets.send(&self.target, &mut self.cached, batch) {
+            match self
+                .inlets
+                .send(&self.target, &mut self.cached, batch, &self.waker)
+            {
                 Ok(()) => sent.push(records),
-                Err(SendRefused::NoCredit(batch) | SendRefused::Gone(batch)) => {
+                Err(SendRefused::NoCredit(batch)) => {
                     self.queue.push_front(batch);
-                    break;
+                    return (sent, Waiting::ForCredit);
+                }
+                Err(SendRefused::Gone(batch)) => {
+                    self.queue.push_front(batch);
+                    return (sent, Waiting::ForActor);
                 }
             }
         }
-        (sent, !self.queue.is_empty())
+        (sent, Waiting::No)
     }
 
     /// Drops queued batches of incarnations before `incarnation` (they will be replayed).

@@ -4,7 +4,7 @@
 //! publishes a fresh inlet under the same path; senders notice the old one closed and look again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dashmap::DashMap;
 use streamvisor_supervision::{ActorPath, ActorRef, TrySendError};
@@ -20,11 +20,24 @@ pub enum StageMessage {
     Retry,
 }
 
+/// How a blocked sender is woken when credit comes back (it sends itself a retry).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
 /// The input of one stage actor incarnation.
-#[derive(Debug)]
 pub struct Inlet {
     actor: ActorRef<StageMessage>,
     credit: AtomicU64,
+    /// Senders that found no credit, woken at the next grant (no polling).
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl std::fmt::Debug for Inlet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inlet")
+            .field("actor", &self.actor)
+            .field("credit", &self.credit())
+            .finish()
+    }
 }
 
 impl Inlet {
@@ -33,12 +46,26 @@ impl Inlet {
         Inlet {
             actor,
             credit: AtomicU64::new(capacity),
+            waiting: Mutex::new(Vec::new()),
         }
     }
 
-    /// Gives back credit for `records` the actor has drained.
+    /// Gives back credit for `records` the actor has drained, and wakes the senders waiting.
     pub fn grant(&self, records: u64) {
         self.credit.fetch_add(records, Ordering::AcqRel);
+        let waiting =
+            std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
+        for wake in waiting {
+            wake();
+        }
+    }
+
+    /// Registers `waker` for the next grant.
+    fn wait(&self, waker: &Waker) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(waker));
     }
 
     /// Records that may be sent now.
@@ -58,7 +85,7 @@ impl Inlet {
 /// Why a batch was not sent; it comes back either way.
 #[derive(Debug)]
 pub enum SendRefused {
-    /// Not enough credit: try again later (the receiver is draining).
+    /// Not enough credit: the sender's waker runs at the next grant.
     NoCredit(Batch),
     /// No live actor behind the path (restarting or gone): try again later.
     Gone(Batch),
@@ -89,6 +116,7 @@ impl Inlets {
         path: &ActorPath,
         cached: &mut Option<Arc<Inlet>>,
         batch: Batch,
+        waker: &Waker,
     ) -> Result<(), SendRefused> {
         let live = cached
             .as_ref()
@@ -101,7 +129,11 @@ impl Inlets {
         };
         let records = batch.len() as u64;
         if !inlet.take(records) {
-            return Err(SendRefused::NoCredit(batch));
+            inlet.wait(waker);
+            // A grant may have come between the failed take and the registration: look again.
+            if !inlet.take(records) {
+                return Err(SendRefused::NoCredit(batch));
+            }
         }
         match inlet.actor.try_send(StageMessage::Batch(batch)) {
             Ok(()) => Ok(()),

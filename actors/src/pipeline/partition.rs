@@ -14,8 +14,8 @@ use crate::flow::InputBuffer;
 use crate::metrics::SourceMetrics;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
 use crate::pipeline::decode::Format;
-use crate::pipeline::forwarder::{Forwarder, RETRY_AFTER};
-use crate::pipeline::inlet::Inlets;
+use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
+use crate::pipeline::inlet::{Inlets, Waker};
 use crate::record::Batch;
 use crate::source::kafka::{SourceHandle, SourceInput};
 
@@ -143,7 +143,7 @@ impl PartitionWorker {
         for records in sent {
             grant += self.buffer.drained(records as u64).unwrap_or(0);
         }
-        if waiting && !out.retry_scheduled {
+        if waiting == Waiting::ForActor && !out.retry_scheduled {
             out.retry_scheduled = true;
             ctx.send_later(PartitionMessage::Retry, RETRY_AFTER);
         }
@@ -163,7 +163,11 @@ impl Worker for PartitionWorker {
             .and_then(|number| number.parse().ok())
             .ok_or_else(|| Failure::new(format!("partition actor named {name:?}, not p<N>")))?;
         let next = ActorPath::parse(&self.recipe.next.replace("{p}", name))?;
-        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone()));
+        let me = ctx.myself();
+        let waker: Waker = Arc::new(move || {
+            let _ = me.try_send(PartitionMessage::Retry);
+        });
+        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
         let incarnation = self
             .recipe
             .incarnations

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
-use crate::pipeline::forwarder::{Forwarder, RETRY_AFTER};
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
+use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
 use crate::record::{Batch, RecordRef};
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
@@ -89,7 +89,7 @@ impl StageWorker {
                 inlet.grant(records as u64);
             }
         }
-        if waiting && !out.retry_scheduled {
+        if waiting == Waiting::ForActor && !out.retry_scheduled {
             out.retry_scheduled = true;
             ctx.send_later(StageMessage::Retry, RETRY_AFTER);
         }
@@ -102,7 +102,11 @@ impl Worker for StageWorker {
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
         let next = self.recipe.next.replace("{p}", ctx.path().name());
         let next = ActorPath::parse(&next)?;
-        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone()));
+        let me = ctx.myself();
+        let waker: Waker = Arc::new(move || {
+            let _ = me.try_send(StageMessage::Retry);
+        });
+        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
         let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
         self.recipe
             .inlets

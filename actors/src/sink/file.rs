@@ -52,22 +52,43 @@ impl JsonLinesFile {
 
     /// Appends every record of `batch` and fsyncs: when this returns `Ok`, the lines are durable.
     pub fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        self.write_batches(std::iter::once(batch))
+    }
+
+    /// Appends the records of all `batches` and fsyncs once. A failed write is cut back off the
+    /// file, so that a retry never leaves a torn line or a half batch behind.
+    pub fn write_batches<'a>(
+        &mut self,
+        batches: impl IntoIterator<Item = &'a Batch>,
+    ) -> Result<(), SinkError> {
         self.buffer.clear();
-        for record in batch.iter() {
-            encode_line(
-                &mut self.buffer,
-                batch.topic(),
-                batch.partition(),
-                &record,
-                None,
-            );
+        for batch in batches {
+            for record in batch.iter() {
+                encode_line(
+                    &mut self.buffer,
+                    batch.topic(),
+                    batch.partition(),
+                    &record,
+                    None,
+                );
+            }
         }
-        self.file
+        let before = self
+            .file
+            .metadata()
+            .map_err(|source| SinkError::io("stat", &self.path, source))?
+            .len();
+        let written = self
+            .file
             .write_all(&self.buffer)
-            .map_err(|source| SinkError::io("write", &self.path, source))?;
-        self.file
-            .sync_data()
-            .map_err(|source| SinkError::io("fsync", &self.path, source))
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = written {
+            if let Err(error) = self.file.set_len(before) {
+                tracing::error!(path = %self.path.display(), %error, "could not cut a failed write back off");
+            }
+            return Err(SinkError::io("write", &self.path, source));
+        }
+        Ok(())
     }
 
     /// The file's path.

@@ -183,8 +183,11 @@ fn run(
 ) -> Result<(), SourceError> {
     let context = consumer.context();
     let mut last_commit = Instant::now();
+    let mut last_chores: Option<Instant> = None;
     loop {
-        {
+        // Inputs, pause/resume and commits at most every millisecond: not per record.
+        if last_chores.is_none_or(|at| at.elapsed() >= CHORES_EVERY) {
+            last_chores = Some(Instant::now());
             let mut state = context.lock();
             if state.take_inputs() == Inputs::Shutdown {
                 drop(state);
@@ -237,6 +240,9 @@ fn shut_down(
     }
     Ok(())
 }
+
+/// How often the polling thread looks at its inputs, pauses and resumes, and commits.
+const CHORES_EVERY: Duration = Duration::from_millis(1);
 
 /// Whether the inputs asked to stop.
 #[derive(Debug, PartialEq, Eq)]
