@@ -12,6 +12,7 @@ pub use generator::Generator;
 use std::time::Duration;
 
 use streamvisor_actors::pipeline::decode::Format;
+use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
 use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
@@ -34,6 +35,36 @@ pub enum RuntimeError {
     Broker(String),
 }
 
+/// Turns lifecycle events into the restart and escalation counters, on a thread of its own
+/// (it ends with the tree).
+fn count_lifecycle(tree: &TreeHandle) {
+    use streamvisor_supervision::Lifecycle;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = tree.subscribe();
+    let spawned = std::thread::Builder::new()
+        .name("lifecycle-metrics".to_owned())
+        .spawn(move || loop {
+            match events.blocking_recv() {
+                Ok(event) => match event.event {
+                    Lifecycle::Restarted { .. } => {
+                        streamvisor_actors::metrics::actor_restarted(event.kind)
+                    }
+                    Lifecycle::Escalated => {
+                        streamvisor_actors::metrics::supervisor_escalated(event.kind)
+                    }
+                    _ => {}
+                },
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "lifecycle metrics missed events")
+                }
+                Err(RecvError::Closed) => return,
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start the lifecycle metrics thread");
+    }
+}
+
 /// What the command line overrides in a pipeline file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -44,6 +75,8 @@ pub struct Overrides {
 /// A running pipeline.
 pub struct Runtime {
     tree: SupervisionRuntime,
+    readiness: Readiness,
+    sink_faults: SinkFaults,
     config: PipelineConfig,
     brokers: String,
     generator: Option<Generator>,
@@ -60,6 +93,8 @@ impl Runtime {
             .map(|(name, source)| (name.clone(), source.clone()))
             .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
         let dead_letter_topic = format!("{}.dead-letters", config.name);
+        let readiness = Readiness::default();
+        let sink_faults = SinkFaults::default();
         let (broker, brokers) = match overrides
             .brokers
             .clone()
@@ -118,6 +153,8 @@ impl Runtime {
             sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
             format: Format::parse(&source.format).unwrap_or(Format::Json),
             dead_letter_topic: dead_letter_topic.clone(),
+            readiness: readiness.clone(),
+            sink_faults: sink_faults.clone(),
         };
         let pipelines = SupervisorSpec::builder()
             .settings(config.supervision.settings())
@@ -128,13 +165,17 @@ impl Runtime {
             root: config.supervision.settings(),
             ..RuntimeSettings::default()
         };
+        streamvisor_actors::metrics::describe();
         let tree = SupervisionRuntime::start(
             runtime_settings,
             vec![ChildSpec::supervisor("pipelines", pipelines)],
         )
         .await?;
+        count_lifecycle(&tree.handle());
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
         Ok(Runtime {
+            readiness,
+            sink_faults,
             tree,
             config,
             brokers,
@@ -156,6 +197,31 @@ impl Runtime {
     /// Every live actor.
     pub fn actors(&self) -> Vec<ActorInfo> {
         self.tree.registry().list()
+    }
+
+    /// `Ok` when the pipeline runs and no component is unready (a sink retrying a failed
+    /// write), else why not.
+    pub fn readiness(&self) -> Result<(), Vec<String>> {
+        let pipeline = format!("/pipelines/{}", self.config.name);
+        let running = self
+            .tree
+            .registry()
+            .get(&pipeline)
+            .is_some_and(|actor| actor.state == streamvisor_supervision::ActorState::Running);
+        let mut reasons = self.readiness.check().err().unwrap_or_default();
+        if !running {
+            reasons.insert(0, format!("{pipeline}: not running"));
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// Injected sink failures, for tests of the retry-in-place path.
+    pub fn sink_faults(&self) -> &SinkFaults {
+        &self.sink_faults
     }
 
     /// Kills the actor at `path`.

@@ -144,6 +144,8 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
         sink_delay_per_batch: Duration::ZERO,
         format: Format::Bytes,
         dead_letter_topic: "bench.dead-letters".to_owned(),
+        readiness: Default::default(),
+        sink_faults: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().unwrap())

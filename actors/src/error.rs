@@ -18,6 +18,9 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    /// A failure injected by a test ([`crate::pipeline::health::SinkFaults`]).
+    #[error("injected write failure (test)")]
+    Injected,
 }
 
 impl SinkError {

@@ -17,6 +17,7 @@ pub mod dead_letters;
 pub mod decode;
 pub mod file_sink;
 pub mod forwarder;
+pub mod health;
 pub mod inlet;
 pub mod outlet;
 pub mod partition;
@@ -59,6 +60,10 @@ pub struct PipelineRecipe {
     pub format: decode::Format,
     /// The dead-letter topic (DESIGN.md's default: `<pipeline>.dead-letters`).
     pub dead_letter_topic: String,
+    /// Where components say they are not ready.
+    pub readiness: health::Readiness,
+    /// Injected sink failures (tests only; none by default).
+    pub sink_faults: health::SinkFaults,
 }
 
 /// What the source supervisor owns: the Kafka client and the rewind watcher.
@@ -95,6 +100,8 @@ impl PipelineRecipe {
 
         let sink = FileSinkRecipe {
             metrics: SinkMetrics::new(&self.name, sink_name),
+            readiness: self.readiness.clone(),
+            faults: self.sink_faults.clone(),
             path: sink_file.clone(),
             capacity: sink_capacity,
             delay_per_batch: self.sink_delay_per_batch,

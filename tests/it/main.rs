@@ -5,6 +5,7 @@
 mod chaos;
 mod cli;
 mod runtime_embedded;
+mod sink_outage;
 mod supervision_facade;
 mod tansu;
 

@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
+use crate::error::SinkError;
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
+use crate::pipeline::health::{Readiness, SinkFaults};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::record::Batch;
 use crate::sink::file::JsonLinesFile;
@@ -31,6 +33,10 @@ pub struct FileSinkRecipe {
     pub acks: AckRouter,
     /// The sink's metrics.
     pub metrics: SinkMetrics,
+    /// Where it says it is retrying (unready).
+    pub readiness: Readiness,
+    /// Injected failures (tests).
+    pub faults: SinkFaults,
 }
 
 /// A file sink actor.
@@ -88,8 +94,22 @@ impl FileSinkWorker {
             return;
         }
         let began = std::time::Instant::now();
-        match file.write_batches(self.queue.iter().take(count)) {
+        let written = if self.recipe.faults.failing() {
+            Err(SinkError::Injected)
+        } else {
+            file.write_batches(self.queue.iter().take(count))
+        };
+        let component = self
+            .path
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match written {
             Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!(sink = %component, "file sink writes again");
+                    self.recipe.readiness.ready(&component);
+                }
                 self.recipe
                     .metrics
                     .write_seconds
@@ -114,6 +134,9 @@ impl FileSinkWorker {
                 }
             }
             Err(error) => {
+                self.recipe
+                    .readiness
+                    .unready(&component, format!("retrying a failed write: {error}"));
                 self.recipe.metrics.retries.increment(1);
                 self.failures = self.failures.saturating_add(1);
                 let delay = retry_delay(self.failures);
@@ -163,6 +186,8 @@ impl Worker for FileSinkWorker {
     fn stopped(&mut self, _reason: &StopReason) {
         if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
             self.recipe.inlets.withdraw(path, inlet);
+            // A fresh start will say again if it cannot write.
+            self.recipe.readiness.ready(path.as_str());
         }
     }
 }

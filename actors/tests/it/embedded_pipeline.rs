@@ -115,6 +115,8 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         sink_delay_per_batch: Duration::from_millis(2),
         format: Format::Json,
         dead_letter_topic: "p.dead-letters".to_owned(),
+        readiness: Default::default(),
+        sink_faults: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))
