@@ -45,6 +45,9 @@ pub enum SourceError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The topic to read does not exist.
+    #[error("topic {0:?} does not exist (create it, or check the source's `topic`)")]
+    MissingTopic(String),
     /// The polling thread could not start or ended badly.
     #[error("Kafka source thread: {0}")]
     Thread(String),

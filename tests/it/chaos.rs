@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
-use streamvisor::supervision::{ActorState, KillMode, Lifecycle};
+use streamvisor::supervision::{ActorState, KillMode, Lifecycle, StopReason};
 
 use crate::tansu;
 
@@ -140,6 +140,7 @@ delay_per_batch = "100ms"
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut kills = 0;
+    let mut killed: Vec<String> = Vec::new();
     let mut duplicate_bound = 0;
     while kills < KILLS {
         assert!(
@@ -153,19 +154,25 @@ delay_per_batch = "100ms"
         } else {
             KillMode::Panic
         };
+        let registry = runtime.handle().registry().clone();
+        let Some(before) = registry.get(target).map(|actor| actor.incarnation) else {
+            continue;
+        };
         if runtime.kill(target, mode).is_ok() {
             kills += 1;
+            killed.push(format!("{target} ({mode})"));
             let whole = target.ends_with("/sinks/out") || target.ends_with("/sources/events");
             duplicate_bound += MAX_UNACKED * if whole { PARTITIONS as usize } else { 1 };
-            // One kill at a time: the next one waits until every target runs again (a source
-            // restart rejoins the group first), so that no kill races a revoke.
-            while !targets.iter().all(|path| {
-                runtime
-                    .handle()
-                    .registry()
+            // One kill at a time: the next one waits until the killed actor runs its next
+            // incarnation and every target runs again (a source restart rejoins the group
+            // first), so that no kill races a restart or a revoke.
+            while !(registry.get(target).is_some_and(|actor| {
+                actor.incarnation > before && actor.state == ActorState::Running
+            }) && targets.iter().all(|path| {
+                registry
                     .get(path)
                     .is_some_and(|actor| actor.state == ActorState::Running)
-            }) {
+            })) {
                 assert!(
                     began.elapsed() < WAIT,
                     "{target} and its partitions never ran again"
@@ -208,13 +215,36 @@ delay_per_batch = "100ms"
             "the value at {partition}/{offset}"
         );
     }
+    // Restart-after-kill events: a failure caused by a kill, then the restart of that path.
     let (mut restarts, mut escalations) = (0, 0);
+    let mut killed_and_failed: Vec<String> = Vec::new();
+    let mut other_failures = Vec::new();
     while let Ok(event) = events.try_recv() {
-        match event.event {
-            Lifecycle::Restarted { .. } => restarts += 1,
+        match &event.event {
+            Lifecycle::Failed { reason } => {
+                let by_kill = matches!(reason, StopReason::Killed)
+                    || matches!(reason, StopReason::Panicked(text) if text.starts_with("killed by request"));
+                if by_kill {
+                    killed_and_failed.push(event.path.to_string());
+                } else {
+                    other_failures.push(format!("{} {reason}", event.path));
+                }
+            }
+            Lifecycle::Restarted { .. } => {
+                if let Some(index) = killed_and_failed
+                    .iter()
+                    .position(|path| path == event.path.as_str())
+                {
+                    killed_and_failed.remove(index);
+                    restarts += 1;
+                }
+            }
             Lifecycle::Escalated => escalations += 1,
             _ => {}
         }
+    }
+    if !other_failures.is_empty() {
+        println!("chaos: failures other than the kills (restarted by their supervisors): {other_failures:?}");
     }
     let duplicates = lines - distinct.len();
     println!(
@@ -223,7 +253,11 @@ delay_per_batch = "100ms"
         RECORDS - distinct.len(),
     );
     assert_eq!(distinct.len(), RECORDS);
-    assert_eq!(restarts, kills, "each kill restarted its actor once");
+    assert_eq!(
+        restarts, kills,
+        "each kill restarted its actor once; killed {killed:#?}; failed by a kill, never restarted: \
+         {killed_and_failed:?}"
+    );
     assert_eq!(escalations, 0);
     assert!(
         duplicates <= duplicate_bound,

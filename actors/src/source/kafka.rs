@@ -134,6 +134,7 @@ impl KafkaSource {
             .client_config()
             .create_with_context(context)
             .map_err(|source| SourceError::kafka("create the consumer", source))?;
+        check_topic(&consumer, &settings.topic)?;
         consumer
             .subscribe(&[settings.topic.as_str()])
             .map_err(|source| SourceError::kafka("subscribe", source))?;
@@ -476,6 +477,28 @@ impl DriverState {
         self.flows.values().map(PartitionFlow::unacked).sum()
     }
 }
+
+/// Fails clearly when the brokers cannot be reached or the topic does not exist (a consumer
+/// subscribed to a missing topic would wait silently).
+fn check_topic<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<(), SourceError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .map_err(|source| SourceError::kafka("reach the brokers (metadata request)", source))?;
+    let exists = metadata.topics().iter().any(|found| {
+        found.name() == topic && found.error().is_none() && !found.partitions().is_empty()
+    });
+    if exists {
+        Ok(())
+    } else {
+        Err(SourceError::MissingTopic(topic.to_owned()))
+    }
+}
+
+/// How long the source waits for the brokers' metadata at start.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn one(topic: &str, partition: i32) -> TopicPartitionList {
     let mut list = TopicPartitionList::new();

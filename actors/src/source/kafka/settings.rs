@@ -73,7 +73,8 @@ impl KafkaSourceSettings {
             .set("group.id", &self.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            .set("allow.auto.create.topics", "false");
         config
     }
 }

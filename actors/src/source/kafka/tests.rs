@@ -283,3 +283,22 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
         "never ahead of an ack"
     );
 }
+
+#[test]
+fn a_missing_topic_is_a_clear_error() {
+    let cluster = cluster_with_topic("present", 1);
+    let brokers = cluster.bootstrap_servers();
+    let (tx, _seen) = mpsc::channel();
+    let error = KafkaSource::start(
+        settings(&brokers, "missing", "absent"),
+        Box::new(ChannelOutlet(tx)),
+    )
+    .err()
+    .expect("a missing topic is refused");
+    assert!(
+        error
+            .to_string()
+            .contains("topic \"absent\" does not exist"),
+        "{error}"
+    );
+}
