@@ -46,6 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
+    streamvisor::supervision::log_panics_to_tracing();
     match cli.command {
         Command::Check { pipeline } => match PipelineConfig::load(&pipeline) {
             Ok(config) => {
