@@ -155,6 +155,7 @@ impl Runtime {
             dead_letter_topic: dead_letter_topic.clone(),
             readiness: readiness.clone(),
             sink_faults: sink_faults.clone(),
+            supervision: config.supervision.settings(),
         };
         let pipelines = SupervisorSpec::builder()
             .settings(config.supervision.settings())
@@ -238,7 +239,8 @@ impl Runtime {
     /// `shutdown_timeout`.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
         if let Some(generator) = self.generator.take() {
-            generator.stop();
+            // Its flush may block for seconds: never on the arbiter thread.
+            let _ = tokio::task::spawn_blocking(move || generator.stop()).await;
         }
         let deadline = self.config.runtime.shutdown_timeout;
         let outcome = self.tree.shutdown(deadline).await;

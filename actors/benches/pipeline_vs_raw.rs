@@ -146,6 +146,7 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
         dead_letter_topic: "bench.dead-letters".to_owned(),
         readiness: Default::default(),
         sink_faults: Default::default(),
+        supervision: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().unwrap())

@@ -33,8 +33,14 @@ impl OffsetTracker {
     /// A tracker that starts reading at `committed` (the group's committed offset, or the
     /// partition's start for a new group).
     pub fn new(committed: i64) -> Self {
+        Self::with_incarnation(committed, 1)
+    }
+
+    /// A tracker whose first incarnation is `incarnation` (a partition assigned again continues
+    /// counting, so that actors of its earlier assignment cannot pass for current ones).
+    pub fn with_incarnation(committed: i64, incarnation: u64) -> Self {
         OffsetTracker {
-            incarnation: 1,
+            incarnation: incarnation.max(1),
             position: committed,
             committed,
             in_flight: VecDeque::new(),

@@ -30,7 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_supervision::{
-    ChildSpec, Failure, OwnedResource, OwnerContext, SupervisionError, SupervisorSpec,
+    ChildSpec, Failure, OwnedResource, OwnerContext, SupervisionError, SupervisorSettings,
+    SupervisorSpec,
 };
 
 use crate::metrics::{SinkMetrics, SourceMetrics};
@@ -64,6 +65,8 @@ pub struct PipelineRecipe {
     pub readiness: health::Readiness,
     /// Injected sink failures (tests only; none by default).
     pub sink_faults: health::SinkFaults,
+    /// Restart intensity and backoff of every supervisor of the pipeline (`[supervision]`).
+    pub supervision: SupervisorSettings,
 }
 
 /// What the source supervisor owns: the Kafka client and the rewind watcher.
@@ -109,6 +112,7 @@ impl PipelineRecipe {
             acks: acks.clone(),
         };
         let sinks = SupervisorSpec::builder()
+            .settings(self.supervision.clone())
             .child(
                 ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
                     .kind("sink")
@@ -134,9 +138,11 @@ impl PipelineRecipe {
                 .mailbox_capacity(capacity as usize);
             stage_recipes.push((format!("{pipeline}/stages/{stage_name}"), spec));
         }
-        let mut stages = SupervisorSpec::builder();
+        let mut stages = SupervisorSpec::builder().settings(self.supervision.clone());
         for (name, _) in &self.stages {
-            let group = SupervisorSpec::builder().build()?;
+            let group = SupervisorSpec::builder()
+                .settings(self.supervision.clone())
+                .build()?;
             stages = stages.child(ChildSpec::supervisor(name.clone(), group).kind("stage-group"));
         }
         let stages = stages.build()?;
@@ -153,6 +159,7 @@ impl PipelineRecipe {
         let format = self.format;
         let dead_letter_topic = self.dead_letter_topic.clone();
         let source_supervisor = SupervisorSpec::builder()
+            .settings(self.supervision.clone())
             .owning(move |owner: &OwnerContext| {
                 let dead_letters = DeadLetters::new(
                     &source_settings.brokers,
@@ -206,10 +213,12 @@ impl PipelineRecipe {
             })
             .build()?;
         let sources = SupervisorSpec::builder()
+            .settings(self.supervision.clone())
             .child(ChildSpec::supervisor(source_name.clone(), source_supervisor).kind("source"))
             .build()?;
 
         let spec = SupervisorSpec::builder()
+            .settings(self.supervision.clone())
             .child(ChildSpec::supervisor("sinks", sinks))
             .child(ChildSpec::supervisor("stages", stages))
             .child(ChildSpec::supervisor("sources", sources))

@@ -39,6 +39,20 @@ pub trait Worker: Sized + Unpin + 'static {
     fn stopped(&mut self, _reason: &StopReason) {}
 }
 
+/// Delivers a timer's message; a full mailbox re-arms the timer rather than lose it.
+fn deliver_later<W: Worker>(
+    me: ActorRef<W::Message>,
+    message: W::Message,
+    after: std::time::Duration,
+    actix: &mut Context<WorkerActor<W>>,
+) {
+    if let Err(crate::actor_ref::TrySendError::Full(message)) = me.try_send(message) {
+        actix.run_later(after, move |_, actix| {
+            deliver_later(me, message, after, actix)
+        });
+    }
+}
+
 /// What a worker can do from inside its handlers.
 pub struct WorkerContext<'a, W: Worker> {
     pub(crate) actix: &'a mut Context<WorkerActor<W>>,
@@ -67,8 +81,8 @@ impl<W: Worker> WorkerContext<'_, W> {
     /// actor stops first.
     pub fn send_later(&mut self, message: W::Message, after: std::time::Duration) {
         let me = self.myself();
-        self.actix.run_later(after, move |_, _| {
-            let _ = me.try_send(message);
+        self.actix.run_later(after, move |_, actix| {
+            deliver_later(me, message, after, actix)
         });
     }
 

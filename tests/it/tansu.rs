@@ -151,10 +151,15 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
             .key(&key)
             .payload(&value)
             .partition((i % partitions as usize) as i32);
+        let queued_since = std::time::Instant::now();
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((_, returned)) => {
+                Err((error, returned)) => {
+                    assert!(
+                        queued_since.elapsed() < Duration::from_secs(60),
+                        "the producer queue stayed full for a minute: {error}"
+                    );
                     record = returned;
                     std::thread::sleep(Duration::from_millis(2));
                 }

@@ -161,6 +161,8 @@ impl Worker for FileSinkWorker {
 
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
         self.file = Some(JsonLinesFile::open(&self.recipe.path)?);
+        // A fresh incarnation has not failed a write (the previous one may have died unready).
+        self.recipe.readiness.ready(ctx.path().as_str());
         let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
         self.recipe
             .inlets

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use dashmap::DashMap;
-use streamvisor_supervision::{ActorPath, ActorRef, TrySendError};
+use streamvisor_supervision::{ActorPath, ActorRef};
 
 use crate::record::Batch;
 
@@ -53,6 +53,12 @@ impl Inlet {
     /// Gives back credit for `records` the actor has drained, and wakes the senders waiting.
     pub fn grant(&self, records: u64) {
         self.credit.fetch_add(records, Ordering::AcqRel);
+        self.wake_all();
+    }
+
+    /// Wakes every sender waiting on this inlet (credit came back, or the inlet is replaced or
+    /// withdrawn and they must look again).
+    fn wake_all(&self) {
         let waiting =
             std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
         for wake in waiting {
@@ -87,7 +93,8 @@ impl Inlet {
 pub enum SendRefused {
     /// Not enough credit: the sender's waker runs at the next grant.
     NoCredit(Batch),
-    /// No live actor behind the path (restarting or gone): try again later.
+    /// No live actor behind the path (restarting or gone), or its mailbox is full: try again
+    /// later.
     Gone(Batch),
 }
 
@@ -100,13 +107,16 @@ pub struct Inlets {
 impl Inlets {
     /// Publishes the inlet of the actor at `path` (replacing an older incarnation's).
     pub fn publish(&self, path: ActorPath, inlet: Arc<Inlet>) {
-        self.by_path.insert(path, inlet);
+        if let Some(old) = self.by_path.insert(path, inlet) {
+            old.wake_all();
+        }
     }
 
     /// Removes the inlet at `path` if it is still `inlet`.
     pub fn withdraw(&self, path: &ActorPath, inlet: &Arc<Inlet>) {
         self.by_path
             .remove_if(path, |_, current| Arc::ptr_eq(current, inlet));
+        inlet.wake_all();
     }
 
     /// Sends `batch` to the actor at `path` within its credit. `cached` keeps the inlet between
@@ -139,15 +149,12 @@ impl Inlets {
             Ok(()) => Ok(()),
             Err(error) => {
                 inlet.grant(records);
-                let full = matches!(error, TrySendError::Full(_));
+                // Full or closed: either way no grant will wake the sender, so it retries on its
+                // timer, as for a gone actor.
                 let StageMessage::Batch(batch) = error.into_inner() else {
                     unreachable!("a batch was sent")
                 };
-                Err(if full {
-                    SendRefused::NoCredit(batch)
-                } else {
-                    SendRefused::Gone(batch)
-                })
+                Err(SendRefused::Gone(batch))
             }
         }
     }

@@ -87,6 +87,23 @@ impl PartitionOutlet for ActorOutlet {
 
     fn rewound(&mut self, partition: i32, incarnation: u64) {
         self.incarnations.insert(partition, incarnation);
+        // A stage group that restarted lost its partition actors: start the missing ones.
+        let name = format!("p{partition}");
+        for (parent, recipe) in self.stages.iter().rev() {
+            if self
+                .tree
+                .registry()
+                .get(&format!("{parent}/{name}"))
+                .is_none()
+            {
+                if let Err(error) = self
+                    .tree
+                    .start_child_detached(parent, recipe.named(name.clone()))
+                {
+                    tracing::warn!(%parent, partition, %error, "could not start a stage actor again");
+                }
+            }
+        }
         if let Some(actor) = self.partition_actor(partition) {
             // A restarted actor reads the incarnation at start; a live one learns it here.
             let _ = actor.try_send(PartitionMessage::Incarnation(incarnation));

@@ -32,9 +32,13 @@ pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
         return partition_of(rest).map_or(Rewinds::None, Rewinds::Partition);
     }
     if let Some(rest) = path.strip_prefix(pipeline) {
-        if rest.starts_with("/stages/") {
-            let name = rest.rsplit('/').next().unwrap_or_default();
-            return partition_of(name).map_or(Rewinds::None, Rewinds::Partition);
+        if let Some(stage) = rest.strip_prefix("/stages/") {
+            return match stage.split_once('/') {
+                Some((_, name)) => partition_of(name).map_or(Rewinds::None, Rewinds::Partition),
+                // A stage group restarted with no children: every partition rewinds, and the
+                // rewind starts their stage actors again.
+                None => Rewinds::All,
+            };
         }
         if rest.starts_with("/sinks/") {
             return Rewinds::All;
@@ -112,6 +116,10 @@ mod tests {
         );
         assert_eq!(
             rewinds_for("/pipelines/p/stages/map", pipeline, source),
+            Rewinds::All
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/stages", pipeline, source),
             Rewinds::None
         );
     }

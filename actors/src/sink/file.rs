@@ -37,6 +37,15 @@ impl JsonLinesFile {
             .create(true)
             .open(&path)
             .map_err(|source| SinkError::io("open", &path, source))?;
+        // A new file (and new folders) must survive a crash too: sync the folder's entry.
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            File::open(parent)
+                .and_then(|folder| folder.sync_all())
+                .map_err(|source| SinkError::io("fsync the folder of", &path, source))?;
+        }
         let repaired =
             cut_torn_line(&mut file).map_err(|source| SinkError::io("repair", &path, source))?;
         if repaired > 0 {

@@ -185,6 +185,7 @@ fn run(
     let context = consumer.context();
     let mut last_commit = Instant::now();
     let mut last_chores: Option<Instant> = None;
+    let mut last_flush = Instant::now();
     loop {
         // Inputs, pause/resume and commits at most every millisecond: not per record.
         if last_chores.is_none_or(|at| at.elapsed() >= CHORES_EVERY) {
@@ -195,7 +196,18 @@ fn run(
                 return shut_down(consumer, settings);
             }
             state.apply_actions(consumer);
-            if last_commit.elapsed() >= settings.commit_interval
+            // Partial batches leave after a poll timeout even while other partitions keep the
+            // polls busy (a quiet partition's tail must not wait for a lull).
+            if last_flush.elapsed() >= settings.poll_timeout {
+                state.flush();
+                last_flush = Instant::now();
+            }
+            let retry_due = state.retry_commit_at.is_some_and(|at| at <= Instant::now());
+            if retry_due {
+                state.retry_commit_at = None;
+            }
+            if retry_due
+                || last_commit.elapsed() >= settings.commit_interval
                 || state.uncommitted() >= settings.commit_max_records
             {
                 state.commit(consumer, CommitMode::Async);
@@ -259,6 +271,10 @@ struct DriverState {
     topic: Arc<str>,
     metrics: SourceMetrics,
     partition_metrics: std::collections::BTreeMap<i32, PartitionMetrics>,
+    /// The last incarnation of partitions revoked, so that a new assignment counts on.
+    last_incarnation: std::collections::BTreeMap<i32, u64>,
+    /// A commit failed: commit again at this time.
+    retry_commit_at: Option<Instant>,
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
@@ -285,7 +301,13 @@ impl DriverState {
                 records,
             } => {
                 if let Some(flow) = self.flows.get_mut(&partition) {
-                    flow.grant(incarnation, records);
+                    if incarnation < flow.incarnation() {
+                        // Its actor missed the rewind (the message was lost): tell it again.
+                        let current = flow.incarnation();
+                        self.outlet.rewound(partition, current);
+                    } else {
+                        flow.grant(incarnation, records);
+                    }
                 }
             }
             SourceInput::Ack {
@@ -371,12 +393,14 @@ impl DriverState {
         let partition = batch.partition();
         let records = batch.len() as u64;
         if let Err(batch) = self.outlet.dispatch(batch) {
-            // Its first actor is gone: the failure rewinds the partition, which replays these.
+            // Its first actor cannot take it (gone, restarting, not listed yet): replay from the
+            // acknowledged prefix rather than leave these offsets in flight for good.
             tracing::debug!(
                 partition,
                 records = batch.len(),
-                "partition actor gone; awaiting rewind"
+                "partition actor cannot take a batch; rewinding"
             );
+            self.rewind(partition);
         } else {
             self.metrics.records_in.increment(records);
         }
@@ -403,7 +427,8 @@ impl DriverState {
                         continue;
                     }
                     if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
-                        tracing::warn!(partition, %error, "resume failed");
+                        tracing::warn!(partition, %error, "resume failed; retrying");
+                        flow.resume_failed();
                     }
                 }
                 None => {}
@@ -421,14 +446,15 @@ impl DriverState {
         }
     }
 
-    /// Commits the acknowledged prefix of every partition that moved (asynchronously, batched by
-    /// interval and count).
+    /// Commits the acknowledged prefix of every partition (asynchronously, batched by interval
+    /// and count). Every partition is listed, moved or not: an async commit that failed is
+    /// carried by the next one.
     fn commit<C: rdkafka::consumer::ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
         mode: CommitMode,
     ) {
-        self.commit_partitions(consumer, mode, None, false);
+        self.commit_partitions(consumer, mode, None, true);
     }
 
     /// Commits `only` these partitions (or all), `every` one of them even if its position did not
@@ -465,7 +491,7 @@ impl DriverState {
             return;
         }
         if let Err(error) = consumer.commit(&offsets, mode) {
-            tracing::warn!(%error, "commit failed; the next commit carries these offsets again");
+            tracing::warn!(%error, "commit failed; the next commit carries these offsets again (every partition is listed each time)");
         }
     }
 

@@ -62,12 +62,29 @@ impl PartitionFlow {
         batch_size: usize,
         max_unacked: usize,
     ) -> Self {
+        Self::with_incarnation(topic, partition, committed, batch_size, max_unacked, 1)
+    }
+
+    /// Like [`PartitionFlow::new`], starting at `incarnation` (a partition assigned again).
+    pub fn with_incarnation(
+        topic: Arc<str>,
+        partition: i32,
+        committed: i64,
+        batch_size: usize,
+        max_unacked: usize,
+        incarnation: u64,
+    ) -> Self {
         let batch_size = batch_size.max(1);
         PartitionFlow {
-            pending: Batch::new(Arc::clone(&topic), partition, 1, batch_size),
+            pending: Batch::new(
+                Arc::clone(&topic),
+                partition,
+                incarnation.max(1),
+                batch_size,
+            ),
             topic,
             partition,
-            tracker: OffsetTracker::new(committed),
+            tracker: OffsetTracker::with_incarnation(committed, incarnation),
             demand: Demand::default(),
             batch_size,
             max_unacked: max_unacked.max(batch_size),

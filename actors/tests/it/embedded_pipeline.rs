@@ -36,10 +36,15 @@ fn produce(brokers: &str, topic: &str) {
             .key(&key)
             .payload(&value)
             .partition((i % PARTITIONS as usize) as i32);
+        let queued_since = std::time::Instant::now();
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((_, returned)) => {
+                Err((error, returned)) => {
+                    assert!(
+                        queued_since.elapsed() < Duration::from_secs(60),
+                        "the producer queue stayed full for a minute: {error}"
+                    );
                     record = returned;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -117,6 +122,7 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         dead_letter_topic: "p.dead-letters".to_owned(),
         readiness: Default::default(),
         sink_faults: Default::default(),
+        supervision: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))

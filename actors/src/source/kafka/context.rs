@@ -15,6 +15,9 @@ use super::{DriverState, KafkaSourceSettings, PartitionOutlet, SourceInput};
 use crate::metrics::SourceMetrics;
 use crate::source::partition_flow::PartitionFlow;
 
+/// How soon a failed commit is tried again.
+const COMMIT_RETRY_AFTER: Duration = Duration::from_millis(100);
+
 /// How long the assign callback waits for the broker's committed offsets and watermarks.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,6 +36,8 @@ impl DriverContext {
                 topic: Arc::from(settings.topic.as_str()),
                 metrics: SourceMetrics::new(&settings.pipeline, &settings.source, &settings.topic),
                 partition_metrics: BTreeMap::new(),
+                last_incarnation: BTreeMap::new(),
+                retry_commit_at: None,
                 settings,
                 flows: BTreeMap::new(),
                 outlet,
@@ -69,6 +74,7 @@ impl ConsumerContext for DriverContext {
             for partition in revoked {
                 state.partition_metrics.remove(&partition);
                 if let Some(flow) = state.flows.remove(&partition) {
+                    state.last_incarnation.insert(partition, flow.incarnation());
                     tracing::info!(
                         partition,
                         committed = flow.position(),
@@ -87,12 +93,19 @@ impl ConsumerContext for DriverContext {
                 let starts = start_offsets(consumer, list);
                 let mut state = self.lock();
                 for (partition, start) in starts {
-                    let flow = PartitionFlow::new(
+                    // Incarnations go on counting across assignments of the same partition, so
+                    // that actors of an earlier assignment cannot pass for current ones.
+                    let first = state
+                        .last_incarnation
+                        .get(&partition)
+                        .map_or(1, |last| last + 1);
+                    let flow = PartitionFlow::with_incarnation(
                         Arc::clone(&state.topic),
                         partition,
                         start,
                         state.settings.batch_size,
                         state.settings.max_unacked,
+                        first,
                     );
                     tracing::info!(partition, start, "partition assigned");
                     let incarnation = flow.incarnation();
@@ -114,6 +127,8 @@ impl ConsumerContext for DriverContext {
         offsets: &TopicPartitionList,
     ) {
         if let Err(error) = result {
+            // Try again soon (every partition is listed in each commit), not at the next interval.
+            self.lock().retry_commit_at = Some(std::time::Instant::now() + COMMIT_RETRY_AFTER);
             tracing::warn!(%error, partitions = offsets.count(), "commit failed; the next one carries these offsets");
         }
     }

@@ -67,10 +67,15 @@ fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
             .key(&key)
             .payload(&value)
             .partition(partition);
+        let queued_since = std::time::Instant::now();
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((_, returned)) => {
+                Err((error, returned)) => {
+                    assert!(
+                        queued_since.elapsed() < Duration::from_secs(60),
+                        "the producer queue stayed full for a minute: {error}"
+                    );
                     record = returned;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -240,7 +245,8 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
     while committed(&brokers, "rewinder", topic, 1) != vec![30] {
         assert!(
             Instant::now() < deadline,
-            "the acknowledged prefix was never committed"
+            "the acknowledged prefix was never committed: {:?}",
+            committed(&brokers, "rewinder", topic, 1)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -259,6 +265,11 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
         incarnation: 1,
         records: 1_000,
     });
+    // A stale grant gives no demand; it tells the partition's actor its incarnation again
+    // (its actor missed the rewind), and nothing else.
+    let Seen::Rewound(0, 2) = next(&seen, "the rewind told again") else {
+        panic!("expected partition 0's incarnation 2 told again");
+    };
     assert!(
         seen.recv_timeout(Duration::from_millis(300)).is_err(),
         "stale grants give no demand"
