@@ -4,6 +4,7 @@
 
 mod chaos;
 mod cli;
+mod isolation;
 mod runtime_embedded;
 mod sink_outage;
 mod supervision_facade;
