@@ -11,11 +11,13 @@ pub use generator::Generator;
 
 use std::time::Duration;
 
+use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
 use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
+use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
 use streamvisor_supervision::{
     ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
     SupervisionRuntime, SupervisorSpec, TreeHandle,
@@ -75,6 +77,8 @@ pub struct Overrides {
 /// A running pipeline.
 pub struct Runtime {
     tree: SupervisionRuntime,
+    acks: AckRouter,
+    topic: String,
     readiness: Readiness,
     sink_faults: SinkFaults,
     config: PipelineConfig,
@@ -94,6 +98,7 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
         let dead_letter_topic = format!("{}.dead-letters", config.name);
         let readiness = Readiness::default();
+        let acks = AckRouter::default();
         let sink_faults = SinkFaults::default();
         let (broker, brokers) = match overrides
             .brokers
@@ -156,6 +161,7 @@ impl Runtime {
             readiness: readiness.clone(),
             sink_faults: sink_faults.clone(),
             supervision: config.supervision.settings(),
+            acks: acks.clone(),
         };
         let pipelines = SupervisorSpec::builder()
             .settings(config.supervision.settings())
@@ -175,6 +181,8 @@ impl Runtime {
         count_lifecycle(&tree.handle());
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
         Ok(Runtime {
+            acks,
+            topic: source.topic.clone(),
             readiness,
             sink_faults,
             tree,
@@ -218,6 +226,22 @@ impl Runtime {
         } else {
             Err(reasons)
         }
+    }
+
+    /// The state of every partition the source has assigned (empty while it restarts).
+    pub async fn partitions(&self) -> Vec<PartitionStatus> {
+        let Some(source) = self.acks.source(&self.topic) else {
+            return Vec::new();
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !source.send(SourceInput::Status(reply)) {
+            return Vec::new();
+        }
+        tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
     }
 
     /// Injected sink failures, for tests of the retry-in-place path.

@@ -147,6 +147,7 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
         readiness: Default::default(),
         sink_faults: Default::default(),
         supervision: Default::default(),
+        acks: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().unwrap())

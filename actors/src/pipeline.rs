@@ -67,6 +67,8 @@ pub struct PipelineRecipe {
     pub sink_faults: health::SinkFaults,
     /// Restart intensity and backoff of every supervisor of the pipeline (`[supervision]`).
     pub supervision: SupervisorSettings,
+    /// Where sinks acknowledge to; also how to reach the running source (status).
+    pub acks: AckRouter,
 }
 
 /// What the source supervisor owns: the Kafka client and the rewind watcher.
@@ -98,7 +100,7 @@ impl PipelineRecipe {
         let capacity = batch * 4;
         let sink_capacity = batch * 16;
         let inlets = Inlets::default();
-        let acks = AckRouter::default();
+        let acks = self.acks.clone();
         let sink_path = format!("{pipeline}/sinks/{sink_name}");
 
         let sink = FileSinkRecipe {

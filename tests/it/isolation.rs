@@ -186,3 +186,94 @@ delay_per_batch = "25ms"
     );
     runtime.shutdown().await.expect("clean shutdown");
 }
+
+#[actix_rt::test]
+async fn with_the_sink_stopped_every_partition_pauses_within_its_cap() {
+    let broker = tansu::broker();
+    let name = format!("stalled-{}", std::process::id());
+    tansu::create_topic(&broker.brokers, &name, PARTITIONS).await;
+    tansu::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
+    let file = broker.dir.join(format!("{name}.jsonl"));
+    let batch = 250;
+    let text = format!(
+        r#"
+name = "stalled"
+[flow]
+batch_size = {batch}
+max_unacked_per_partition = {MAX_UNACKED}
+[kafka]
+group = "{name}"
+[sources.events]
+kind = "kafka"
+topic = "{name}"
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "{file}"
+"#,
+        file = file.display()
+    );
+    let config = PipelineConfig::parse(&text, "stalled.toml").expect("valid pipeline");
+    let runtime = Runtime::start(
+        config,
+        Overrides {
+            brokers: Some(broker.brokers.clone()),
+        },
+    )
+    .await
+    .expect("runtime starts");
+    // The sink stops writing before anything flows.
+    runtime
+        .sink_faults()
+        .fail_writes_for(Duration::from_secs(3_600));
+    let began = Instant::now();
+    let stalled = loop {
+        let partitions = runtime.partitions().await;
+        if partitions.len() == PARTITIONS as usize
+            && partitions.iter().all(|p| p.paused && p.unacked > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let again = runtime.partitions().await;
+            if again == partitions {
+                break partitions; // paused and not moving
+            }
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "partitions never all paused: {partitions:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for partition in &stalled {
+        let read_ahead =
+            usize::try_from(partition.next_offset - partition.position).expect("ahead");
+        assert!(partition.unacked <= MAX_UNACKED, "{partition:?}");
+        assert!(
+            read_ahead <= MAX_UNACKED + batch,
+            "read {read_ahead} past the acked prefix: {partition:?}"
+        );
+    }
+    assert_eq!(
+        lines(&file).0.len(),
+        0,
+        "nothing written while the sink fails"
+    );
+    println!("stalled: {stalled:?}");
+    // The sink recovers: everything flows, nothing lost.
+    runtime.sink_faults().fail_writes_for(Duration::ZERO);
+    loop {
+        let written = lines(&file).0.len();
+        if written == RECORDS {
+            break;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "only {written} of {RECORDS} records after the sink recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    runtime.shutdown().await.expect("clean shutdown");
+}

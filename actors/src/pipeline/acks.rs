@@ -19,6 +19,11 @@ impl AckRouter {
         self.sources.insert(topic, source);
     }
 
+    /// The source reading `topic`, while it runs.
+    pub fn source(&self, topic: &str) -> Option<SourceHandle> {
+        self.sources.get(topic).map(|source| source.clone())
+    }
+
     /// Acknowledges every record of `batch` (durable now) to its source.
     pub fn ack(&self, batch: &Batch) {
         self.ack_offsets(batch, batch.offsets().collect());

@@ -37,7 +37,7 @@ use context::DriverContext;
 /// What the partitions' actors tell the polling thread. The channel is unbounded in type but
 /// bounded by construction: grants and acks come at most one per batch in flight, and batches in
 /// flight are capped per partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum SourceInput {
     /// Demand for `records` more records of `partition`, from its actors of `incarnation`.
     Grant {
@@ -64,8 +64,27 @@ pub enum SourceInput {
     },
     /// An actor holding records of every partition (a sink) failed: replay them all.
     RewindAll,
+    /// Reports the state of every assigned partition.
+    Status(tokio::sync::oneshot::Sender<Vec<PartitionStatus>>),
     /// Stop intake, wait for what is in flight (the drain timeout at most), commit, close.
     Shutdown,
+}
+
+/// One assigned partition, as its polling thread sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// The partition.
+    pub partition: i32,
+    /// Paused (no demand, or at its unacked cap).
+    pub paused: bool,
+    /// The end of its acknowledged prefix (what is committed, or about to be).
+    pub position: i64,
+    /// The next offset it will hand on (everything before was read).
+    pub next_offset: i64,
+    /// Records handed on and not acknowledged.
+    pub unacked: usize,
+    /// Its current incarnation.
+    pub incarnation: u64,
 }
 
 /// Where the polling thread hands batches: the partitions' first actors.
@@ -325,6 +344,21 @@ impl DriverState {
                 for partition in partitions {
                     self.rewind(partition);
                 }
+            }
+            SourceInput::Status(reply) => {
+                let status = self
+                    .flows
+                    .iter()
+                    .map(|(partition, flow)| PartitionStatus {
+                        partition: *partition,
+                        paused: flow.is_paused(),
+                        position: flow.position(),
+                        next_offset: flow.next_offset(),
+                        unacked: flow.unacked(),
+                        incarnation: flow.incarnation(),
+                    })
+                    .collect();
+                let _ = reply.send(status);
             }
             SourceInput::Shutdown => self.shutdown_requested = true,
         }

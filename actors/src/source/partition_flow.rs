@@ -206,6 +206,11 @@ impl PartitionFlow {
         self.must_seek = true;
     }
 
+    /// The next offset to hand on: everything before it was read (dispatched or pending).
+    pub fn next_offset(&self) -> i64 {
+        self.expected
+    }
+
     /// The committable position (the offset after the acknowledged prefix).
     pub fn position(&self) -> i64 {
         self.tracker.position()

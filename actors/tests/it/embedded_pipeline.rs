@@ -123,6 +123,7 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         readiness: Default::default(),
         sink_faults: Default::default(),
         supervision: Default::default(),
+        acks: Default::default(),
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))
