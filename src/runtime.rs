@@ -9,6 +9,8 @@ mod topics;
 pub use embedded::EmbeddedBroker;
 pub use generator::Generator;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_actors::pipeline::acks::AckRouter;
@@ -67,6 +69,37 @@ fn count_lifecycle(tree: &TreeHandle) {
     }
 }
 
+/// Sets the mailbox gauges (messages waiting, by pipeline and actor kind) once a second, on a
+/// thread of its own, while `running` holds.
+fn sample_mailboxes(tree: TreeHandle, running: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("mailbox-metrics".to_owned())
+        .spawn(move || {
+            while running.load(Ordering::Acquire) {
+                let mut totals: std::collections::BTreeMap<(String, &'static str), usize> =
+                    Default::default();
+                for actor in tree.registry().list() {
+                    // /pipelines/<p>/...: the pipeline label; runtime services count under "".
+                    let pipeline = actor
+                        .path
+                        .as_str()
+                        .split('/')
+                        .nth(2)
+                        .unwrap_or_default()
+                        .to_owned();
+                    *totals.entry((pipeline, actor.kind)).or_default() += actor.mailbox_len;
+                }
+                for ((pipeline, kind), messages) in totals {
+                    streamvisor_actors::metrics::mailbox_messages(&pipeline, kind, messages);
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "could not start the mailbox metrics thread");
+    }
+}
+
 /// What the command line overrides in a pipeline file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -77,6 +110,8 @@ pub struct Overrides {
 /// A running pipeline.
 pub struct Runtime {
     tree: SupervisionRuntime,
+    /// The mailbox sampler runs while this holds.
+    sampling: Arc<AtomicBool>,
     acks: AckRouter,
     topic: String,
     readiness: Readiness,
@@ -179,8 +214,11 @@ impl Runtime {
         )
         .await?;
         count_lifecycle(&tree.handle());
+        let sampling = Arc::new(AtomicBool::new(true));
+        sample_mailboxes(tree.handle(), Arc::clone(&sampling));
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
         Ok(Runtime {
+            sampling,
             acks,
             topic: source.topic.clone(),
             readiness,
@@ -262,6 +300,7 @@ impl Runtime {
     /// Stops intake, drains, commits, and stops the tree (children first), within the pipeline's
     /// `shutdown_timeout`.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
+        self.sampling.store(false, Ordering::Release);
         if let Some(generator) = self.generator.take() {
             // Its flush may block for seconds: never on the arbiter thread.
             let _ = tokio::task::spawn_blocking(move || generator.stop()).await;

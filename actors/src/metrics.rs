@@ -29,6 +29,21 @@ pub const ACTOR_RESTARTS: &str = "streamvisor_actor_restarts_total";
 /// Supervisors that passed their restart intensity, by actor kind.
 pub const ESCALATIONS: &str = "streamvisor_supervisor_escalations_total";
 
+/// High watermark minus committed offset, per partition.
+pub const CONSUMER_LAG: &str = "streamvisor_kafka_consumer_lag_records";
+/// Demand granted to a partition and not used yet.
+pub const DEMAND_OUTSTANDING: &str = "streamvisor_demand_outstanding";
+/// Time partitions spent paused (no demand, or at their unacked cap).
+pub const BACKPRESSURE_SECONDS: &str = "streamvisor_backpressure_seconds_total";
+/// Age of the oldest record of a partition still unacknowledged.
+pub const OLDEST_UNACKED_AGE: &str = "streamvisor_oldest_unacked_age_seconds";
+/// Time a stage actor took over a batch.
+pub const STAGE_LATENCY: &str = "streamvisor_stage_latency_seconds";
+/// Messages waiting in actors' mailboxes, by actor kind.
+pub const MAILBOX_MESSAGES: &str = "streamvisor_mailbox_messages";
+/// Ingest requests (REST and sockets), by outcome.
+pub const INGEST_REQUESTS: &str = "streamvisor_ingest_requests_total";
+
 /// Explicit buckets for write latencies (seconds): 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -90,6 +105,8 @@ pub struct SourceMetrics {
     pub records_in: Counter,
     /// Dead letters.
     pub dead_letters: Counter,
+    /// Whole seconds of pause (fractions carried by the caller).
+    pub backpressure_seconds: Counter,
     pipeline: String,
     topic: String,
 }
@@ -100,11 +117,14 @@ impl SourceMetrics {
         let records_in =
             counter!(RECORDS_IN, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
         let dead_letters = counter!(DEAD_LETTERS, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
+        let backpressure_seconds = counter!(BACKPRESSURE_SECONDS, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
         records_in.increment(0);
         dead_letters.increment(0);
+        backpressure_seconds.increment(0);
         SourceMetrics {
             records_in,
             dead_letters,
+            backpressure_seconds,
             pipeline: pipeline.to_owned(),
             topic: topic.to_owned(),
         }
@@ -120,6 +140,9 @@ impl SourceMetrics {
         PartitionMetrics {
             committed_offset: gauge!(COMMITTED_OFFSET, &labels),
             uncommitted: gauge!(UNCOMMITTED_RECORDS, &labels),
+            lag: gauge!(CONSUMER_LAG, &labels),
+            demand: gauge!(DEMAND_OUTSTANDING, &labels),
+            oldest_unacked_age: gauge!(OLDEST_UNACKED_AGE, &labels),
         }
     }
 }
@@ -131,6 +154,12 @@ pub struct PartitionMetrics {
     pub committed_offset: Gauge,
     /// Acknowledged, not committed.
     pub uncommitted: Gauge,
+    /// High watermark minus committed.
+    pub lag: Gauge,
+    /// Demand outstanding.
+    pub demand: Gauge,
+    /// Age of the oldest unacknowledged record.
+    pub oldest_unacked_age: Gauge,
 }
 
 /// A sink's handles.
@@ -168,4 +197,15 @@ pub fn actor_restarted(kind: &'static str) {
 /// Counts an escalation of a supervisor of `kind`.
 pub fn supervisor_escalated(kind: &'static str) {
     counter!(ESCALATIONS, "kind" => kind).increment(1);
+}
+
+/// A stage's latency histogram.
+pub fn stage_latency(pipeline: &str, stage: &str) -> Histogram {
+    histogram!(STAGE_LATENCY, "pipeline" => pipeline.to_owned(), "stage" => stage.to_owned())
+}
+
+/// Sets the mailbox gauge of actors of `kind` in `pipeline`.
+pub fn mailbox_messages(pipeline: &str, kind: &'static str, messages: usize) {
+    gauge!(MAILBOX_MESSAGES, "pipeline" => pipeline.to_owned(), "kind" => kind)
+        .set(messages as f64);
 }

@@ -45,6 +45,7 @@ pub struct StageWorker {
     inlet: Option<Arc<Inlet>>,
     out: Option<Forwarder>,
     value: Vec<u8>,
+    latency: Option<metrics::Histogram>,
 }
 
 impl StageWorker {
@@ -56,6 +57,7 @@ impl StageWorker {
             inlet: None,
             out: None,
             value: Vec::new(),
+            latency: None,
         }
     }
 
@@ -102,6 +104,11 @@ impl Worker for StageWorker {
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
         let next = self.recipe.next.replace("{p}", ctx.path().name());
         let next = ActorPath::parse(&next)?;
+        // /pipelines/<p>/stages/<st>/p<N>
+        let segments: Vec<&str> = ctx.path().as_str().split('/').collect();
+        if let (Some(pipeline), Some(stage)) = (segments.get(2), segments.get(4)) {
+            self.latency = Some(crate::metrics::stage_latency(pipeline, stage));
+        }
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
             let _ = me.try_send(StageMessage::Retry);
@@ -123,7 +130,11 @@ impl Worker for StageWorker {
     ) -> Result<(), Failure> {
         match message {
             StageMessage::Batch(batch) => {
+                let began = std::time::Instant::now();
                 let batch = self.apply(batch);
+                if let Some(latency) = &self.latency {
+                    latency.record(began.elapsed().as_secs_f64());
+                }
                 if let Some(out) = self.out.as_mut() {
                     out.push(batch);
                 }

@@ -205,6 +205,7 @@ fn run(
     let mut last_commit = Instant::now();
     let mut last_chores: Option<Instant> = None;
     let mut last_flush = Instant::now();
+    let mut last_gauges = Instant::now();
     loop {
         // Inputs, pause/resume and commits at most every millisecond: not per record.
         if last_chores.is_none_or(|at| at.elapsed() >= CHORES_EVERY) {
@@ -220,6 +221,11 @@ fn run(
             if last_flush.elapsed() >= settings.poll_timeout {
                 state.flush();
                 last_flush = Instant::now();
+            }
+            if last_gauges.elapsed() >= GAUGES_EVERY {
+                let elapsed = last_gauges.elapsed();
+                last_gauges = Instant::now();
+                state.update_gauges(elapsed);
             }
             let retry_due = state.retry_commit_at.is_some_and(|at| at <= Instant::now());
             if retry_due {
@@ -273,6 +279,9 @@ fn shut_down(
     Ok(())
 }
 
+/// How often the polling thread updates its partitions' gauges.
+const GAUGES_EVERY: Duration = Duration::from_millis(250);
+
 /// How often the polling thread looks at its inputs, pauses and resumes, and commits.
 const CHORES_EVERY: Duration = Duration::from_millis(1);
 
@@ -294,6 +303,8 @@ struct DriverState {
     last_incarnation: std::collections::BTreeMap<i32, u64>,
     /// A commit failed: commit again at this time.
     retry_commit_at: Option<Instant>,
+    /// Pause time not yet counted (the counter takes whole seconds).
+    paused_seconds: f64,
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
@@ -526,6 +537,49 @@ impl DriverState {
         }
         if let Err(error) = consumer.commit(&offsets, mode) {
             tracing::warn!(%error, "commit failed; the next commit carries these offsets again (every partition is listed each time)");
+        }
+    }
+
+    /// Demand, oldest unacked age and pause time, for the metrics.
+    fn update_gauges(&mut self, elapsed: Duration) {
+        let mut paused = 0.0;
+        for (partition, flow) in &self.flows {
+            if let Some(gauges) = self.partition_metrics.get(partition) {
+                gauges.demand.set(flow.demand() as f64);
+                gauges
+                    .oldest_unacked_age
+                    .set(flow.oldest_unacked_age().as_secs_f64());
+            }
+            if flow.is_paused() {
+                paused += elapsed.as_secs_f64();
+            }
+        }
+        // The counter counts whole seconds; the fractions wait for the next update.
+        self.paused_seconds += paused;
+        let whole = self.paused_seconds.floor();
+        if whole >= 1.0 {
+            self.metrics.backpressure_seconds.increment(whole as u64);
+            self.paused_seconds -= whole;
+        }
+    }
+
+    /// The consumer lag of each partition from librdkafka's statistics: the high watermark minus
+    /// the committed (acknowledged) position.
+    fn update_lag(&self, statistics: &rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&*self.topic) else {
+            return;
+        };
+        for (partition, flow) in &self.flows {
+            if let (Some(stats), Some(gauges)) = (
+                topic.partitions.get(partition),
+                self.partition_metrics.get(partition),
+            ) {
+                if stats.hi_offset >= 0 {
+                    gauges
+                        .lag
+                        .set((stats.hi_offset - flow.position()).max(0) as f64);
+                }
+            }
         }
     }
 

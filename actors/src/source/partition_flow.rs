@@ -50,6 +50,9 @@ pub struct PartitionFlow {
     paused: bool,
     /// A new record had to be dropped: fetch again from `expected` before going on.
     must_seek: bool,
+    /// Since when the oldest unacknowledged record has waited (the head of the in-flight
+    /// records: set when records go out with none in flight, and when the acked prefix moves).
+    head_since: Option<std::time::Instant>,
 }
 
 impl PartitionFlow {
@@ -91,6 +94,7 @@ impl PartitionFlow {
             expected: committed,
             paused: false,
             must_seek: false,
+            head_since: None,
         }
     }
 
@@ -141,6 +145,9 @@ impl PartitionFlow {
         } else {
             self.pending.split_front(count)
         };
+        if self.tracker.unacked() == 0 {
+            self.head_since = Some(std::time::Instant::now());
+        }
         for offset in batch.offsets() {
             self.tracker.dispatched(offset);
         }
@@ -175,10 +182,24 @@ impl PartitionFlow {
 
     /// Acknowledges offsets read by `incarnation`; stale acks are ignored.
     pub fn ack(&mut self, incarnation: u64, offsets: impl IntoIterator<Item = i64>) -> usize {
-        offsets
+        let before = self.tracker.position();
+        let accepted = offsets
             .into_iter()
             .filter(|offset| self.tracker.ack(incarnation, *offset) == AckOutcome::Accepted)
-            .count()
+            .count();
+        if self.tracker.unacked() == 0 {
+            self.head_since = None;
+        } else if self.tracker.position() != before {
+            self.head_since = Some(std::time::Instant::now());
+        }
+        accepted
+    }
+
+    /// How long the oldest unacknowledged record has waited (zero when none is in flight).
+    pub fn oldest_unacked_age(&self) -> std::time::Duration {
+        self.head_since
+            .map(|since| since.elapsed())
+            .unwrap_or_default()
     }
 
     /// The rewind rule: forgets what is in flight and pending, bumps the incarnation, drops the
@@ -186,6 +207,7 @@ impl PartitionFlow {
     /// the restarted actors grant demand.
     pub fn rewind(&mut self) -> i64 {
         let from = self.tracker.rewind();
+        self.head_since = None;
         self.demand.reset();
         self.pending = Batch::new(
             Arc::clone(&self.topic),

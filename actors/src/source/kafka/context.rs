@@ -38,6 +38,7 @@ impl DriverContext {
                 partition_metrics: BTreeMap::new(),
                 last_incarnation: BTreeMap::new(),
                 retry_commit_at: None,
+                paused_seconds: 0.0,
                 settings,
                 flows: BTreeMap::new(),
                 outlet,
@@ -52,7 +53,12 @@ impl DriverContext {
     }
 }
 
-impl ClientContext for DriverContext {}
+impl ClientContext for DriverContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`, inside `poll`): the lag gauges.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.lock().update_lag(&statistics);
+    }
+}
 
 impl ConsumerContext for DriverContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

@@ -65,6 +65,8 @@ impl KafkaSourceSettings {
         let mut config = ClientConfig::new();
         config.set("partition.assignment.strategy", "cooperative-sticky");
         config.set("auto.offset.reset", "earliest");
+        // For the consumer-lag gauges (high watermarks), once a second.
+        config.set("statistics.interval.ms", "1000");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
