@@ -246,19 +246,43 @@ impl Runtime {
         self.tree.registry().list()
     }
 
-    /// `Ok` when the pipeline runs and no component is unready (a sink retrying a failed
-    /// write), else why not.
-    pub fn readiness(&self) -> Result<(), Vec<String>> {
+    /// `Ok` when the pipeline runs, every assigned partition has a live partition actor and
+    /// stage actors, and no component is unready (a sink retrying a failed write); else why not.
+    pub async fn readiness(&self) -> Result<(), Vec<String>> {
+        let registry = self.tree.registry();
+        let running = |path: &str| {
+            registry
+                .get(path)
+                .is_some_and(|actor| actor.state == streamvisor_supervision::ActorState::Running)
+        };
         let pipeline = format!("/pipelines/{}", self.config.name);
-        let running = self
-            .tree
-            .registry()
-            .get(&pipeline)
-            .is_some_and(|actor| actor.state == streamvisor_supervision::ActorState::Running);
-        let mut reasons = self.readiness.check().err().unwrap_or_default();
-        if !running {
-            reasons.insert(0, format!("{pipeline}: not running"));
+        let mut reasons = Vec::new();
+        if !running(&pipeline) {
+            reasons.push(format!("{pipeline}: not running"));
         }
+        let source = self
+            .config
+            .sources
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        let stages = self.config.chain().unwrap_or_default();
+        for partition in self.partitions().await {
+            let p = partition.partition;
+            let mut subtree = vec![format!("{pipeline}/sources/{source}/p{p}")];
+            subtree.extend(
+                stages
+                    .iter()
+                    .map(|stage| format!("{pipeline}/stages/{stage}/p{p}")),
+            );
+            for path in subtree {
+                if !running(&path) {
+                    reasons.push(format!("{path}: partition {p} has no live actor here"));
+                }
+            }
+        }
+        reasons.extend(self.readiness.check().err().unwrap_or_default());
         if reasons.is_empty() {
             Ok(())
         } else {

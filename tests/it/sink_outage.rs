@@ -75,21 +75,25 @@ delay_per_batch = "20ms"
         assert!(began.elapsed() < WAIT, "records never reached the file");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(runtime.readiness(), Ok(()), "ready while the sink writes");
+    assert_eq!(
+        runtime.readiness().await,
+        Ok(()),
+        "ready while the sink writes"
+    );
 
     // The outage: every write fails for 5 s.
     runtime
         .sink_faults()
         .fail_writes_for(Duration::from_secs(5));
     let outage = Instant::now();
-    while runtime.readiness().is_ok() {
+    while runtime.readiness().await.is_ok() {
         assert!(
             outage.elapsed() < Duration::from_secs(5),
             "never unready during the outage"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let reasons = runtime.readiness().expect_err("unready");
+    let reasons = runtime.readiness().await.expect_err("unready");
     assert!(
         reasons
             .iter()
@@ -103,11 +107,11 @@ delay_per_batch = "20ms"
         during,
         "nothing written during the outage"
     );
-    while runtime.readiness().is_err() {
+    while runtime.readiness().await.is_err() {
         assert!(
             outage.elapsed() < Duration::from_secs(30),
             "never ready again after the outage: {:?}",
-            runtime.readiness()
+            runtime.readiness().await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -137,6 +141,15 @@ delay_per_batch = "20ms"
             "only {written} of {RECORDS} records reached the file"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovered = Instant::now();
+    while runtime.readiness().await.is_err() {
+        assert!(
+            recovered.elapsed() < Duration::from_secs(30),
+            "never ready after the sink's restart: {:?}",
+            runtime.readiness().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let expected: BTreeSet<(i64, i64)> = (0..i64::from(PARTITIONS))
         .flat_map(|partition| {

@@ -184,6 +184,26 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         Some(RECORDS as f64),
         "every record read once"
     );
+    // The gauges and histograms of the core are there, with the pipeline's label.
+    use streamvisor_actors::metrics::{
+        CONSUMER_LAG, DEMAND_OUTSTANDING, OLDEST_UNACKED_AGE, SINK_WRITE_SECONDS, STAGE_LATENCY,
+    };
+    for name in [
+        CONSUMER_LAG,
+        DEMAND_OUTSTANDING,
+        OLDEST_UNACKED_AGE,
+        SINK_WRITE_SECONDS,
+        STAGE_LATENCY,
+    ] {
+        let present = snapshot.iter().any(|(key, _, _, _)| {
+            key.key().name() == name
+                && key
+                    .key()
+                    .labels()
+                    .any(|label| label.key() == "pipeline" && label.value() == "poison")
+        });
+        assert!(present, "{name} is emitted");
+    }
     assert_eq!(value(DEAD_LETTERS, &pipeline), Some(poisoned.len() as f64));
     assert_eq!(
         value(RECORDS_OUT, &pipeline),
