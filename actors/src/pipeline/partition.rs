@@ -61,6 +61,8 @@ pub struct PartitionWorker {
     incarnation: u64,
     buffer: InputBuffer,
     out: Option<Forwarder>,
+    /// Dead letters the producer could not take yet, with their errors.
+    dead_waiting: Option<(Batch, Vec<String>)>,
 }
 
 impl PartitionWorker {
@@ -73,6 +75,7 @@ impl PartitionWorker {
             incarnation: 0,
             buffer,
             out: None,
+            dead_waiting: None,
         }
     }
 
@@ -83,6 +86,13 @@ impl PartitionWorker {
         self.buffer = buffer;
         if let Some(out) = self.out.as_mut() {
             out.drop_older_than(incarnation);
+        }
+        if self
+            .dead_waiting
+            .as_ref()
+            .is_some_and(|(waiting, _)| waiting.incarnation() < incarnation)
+        {
+            self.dead_waiting = None; // replayed anyway
         }
         self.grant(initial);
     }
@@ -96,14 +106,15 @@ impl PartitionWorker {
     }
 
     /// Sends the records of `batch` that do not decode to the dead letters; returns the rest
-    /// (the same batch when all decode: no copy on the common path) and how many went.
-    fn sift(&self, batch: Batch, actor: &str) -> Result<(Batch, u64), Failure> {
+    /// (the same batch when all decode: no copy on the common path) and how many went. Those the
+    /// producer cannot take now (its queue is full) wait in `dead_waiting`, retried in place.
+    fn sift(&mut self, batch: Batch, actor: &str) -> (Batch, u64) {
         let format = self.recipe.format;
         if batch
             .iter()
             .all(|record| format.check(record.value).is_ok())
         {
-            return Ok((batch, 0));
+            return (batch, 0);
         }
         let mut good = Batch::new(
             Arc::clone(batch.topic()),
@@ -116,22 +127,100 @@ impl PartitionWorker {
             match format.check(record.value) {
                 Ok(()) => good.push(record.offset, record.timestamp_ms, record.key, record.value),
                 Err(error) => {
-                    let origin = DeadLetterOrigin {
-                        source: self.recipe.source.clone(),
-                        partition: batch.partition(),
-                        incarnation: batch.incarnation(),
-                        offset: record.offset,
-                    };
-                    self.recipe
-                        .dead_letters
-                        .send(batch.topic(), &record, origin, &error, actor)
-                        .map_err(Failure::new)?;
-                    dead += 1;
-                    self.recipe.metrics.dead_letters.increment(1);
+                    if self.send_dead(&batch, &record, &error, actor) {
+                        dead += 1;
+                    } else {
+                        let (waiting, errors) = self.dead_waiting.get_or_insert_with(|| {
+                            (
+                                Batch::new(
+                                    Arc::clone(batch.topic()),
+                                    batch.partition(),
+                                    batch.incarnation(),
+                                    1,
+                                ),
+                                Vec::new(),
+                            )
+                        });
+                        waiting.push(record.offset, record.timestamp_ms, record.key, record.value);
+                        errors.push(error);
+                    }
                 }
             }
         }
-        Ok((good, dead))
+        (good, dead)
+    }
+
+    /// Queues one dead letter; false when the producer's queue is full.
+    fn send_dead(
+        &self,
+        batch: &Batch,
+        record: &crate::record::RecordRef<'_>,
+        error: &str,
+        actor: &str,
+    ) -> bool {
+        let origin = DeadLetterOrigin {
+            source: self.recipe.source.clone(),
+            partition: batch.partition(),
+            incarnation: batch.incarnation(),
+            offset: record.offset,
+        };
+        match self
+            .recipe
+            .dead_letters
+            .send(batch.topic(), record, origin, error, actor)
+        {
+            Ok(()) => {
+                self.recipe.metrics.dead_letters.increment(1);
+                true
+            }
+            Err(why) => {
+                tracing::warn!(partition = batch.partition(), offset = record.offset, %why, "dead letter waits for the producer");
+                false
+            }
+        }
+    }
+
+    /// Tries the dead letters that waited again; returns how many went.
+    fn retry_dead(&mut self, actor: &str) -> u64 {
+        let Some((waiting, errors)) = self.dead_waiting.take() else {
+            return 0;
+        };
+        if waiting.incarnation() < self.incarnation {
+            return 0; // read before a rewind: replayed anyway
+        }
+        let mut still = Batch::new(
+            Arc::clone(waiting.topic()),
+            waiting.partition(),
+            waiting.incarnation(),
+            1,
+        );
+        let mut still_errors = Vec::new();
+        let mut sent = 0;
+        for (record, error) in waiting.iter().zip(errors) {
+            if self.send_dead(&waiting, &record, &error, actor) {
+                sent += 1;
+            } else {
+                still.push(record.offset, record.timestamp_ms, record.key, record.value);
+                still_errors.push(error);
+            }
+        }
+        if !still.is_empty() {
+            self.dead_waiting = Some((still, still_errors));
+        }
+        sent
+    }
+
+    /// `sent` dead letters left the buffer (acknowledged on delivery): grant for them; retry
+    /// those still waiting on a timer.
+    fn dead_letters_left(&mut self, sent: u64, ctx: &mut WorkerContext<'_, Self>) {
+        if sent > 0 {
+            if let Some(grant) = self.buffer.drained(sent) {
+                self.grant(grant);
+            }
+        }
+        if self.dead_waiting.is_some() {
+            ctx.send_later(PartitionMessage::Retry, RETRY_AFTER);
+        }
     }
 
     fn pump(&mut self, ctx: &mut WorkerContext<'_, Self>) {
@@ -199,13 +288,9 @@ impl Worker for PartitionWorker {
                     .map_err(|violation| {
                         Failure::new(format!("partition {}: {violation}", self.partition))
                     })?;
-                let (good, dead) = self.sift(batch, ctx.path().as_str())?;
-                if dead > 0 {
-                    // Dead letters left the buffer: they are acknowledged on delivery.
-                    if let Some(grant) = self.buffer.drained(dead) {
-                        self.grant(grant);
-                    }
-                }
+                let actor = ctx.path().to_string();
+                let (good, dead) = self.sift(batch, &actor);
+                self.dead_letters_left(dead, ctx);
                 if !good.is_empty() {
                     if let Some(out) = self.out.as_mut() {
                         out.push(good);
@@ -221,6 +306,9 @@ impl Worker for PartitionWorker {
                 if let Some(out) = self.out.as_mut() {
                     out.retry_scheduled = false;
                 }
+                let actor = ctx.path().to_string();
+                let sent = self.retry_dead(&actor);
+                self.dead_letters_left(sent, ctx);
             }
         }
         self.pump(ctx);
