@@ -101,8 +101,9 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Sends `record` of `topic` to the dead letters with its origin and `error`; `Err` when the
-    /// producer's queue is full (the caller fails, and the partition replays).
+    /// Sends `record` of `topic` to the dead letters with its origin and `error`.
+    /// `Err(None)`: the producer's queue is full (wait and retry in place); `Err(Some(why))`: the
+    /// producer refused it for good (the caller fails).
     pub fn send(
         &self,
         topic: &str,
@@ -110,7 +111,7 @@ impl DeadLetters {
         origin: DeadLetterOrigin,
         error: &str,
         actor: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Option<String>> {
         let partition = origin.partition.to_string();
         let offset = record.offset.to_string();
         let headers = OwnedHeaders::new()
@@ -143,6 +144,9 @@ impl DeadLetters {
         }
         self.producer
             .send(message)
-            .map_err(|(error, _)| format!("dead letter not queued: {error}"))
+            .map_err(|(error, _)| match error.rdkafka_error_code() {
+                Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => None,
+                _ => Some(format!("dead letter refused: {error}")),
+            })
     }
 }

@@ -180,6 +180,7 @@ impl Worker for FileSinkWorker {
         match message {
             StageMessage::Batch(batch) => self.queue.push_back(batch),
             StageMessage::Retry => self.retry_scheduled = false,
+            StageMessage::Wake => {}
         }
         self.flush(ctx);
         Ok(())

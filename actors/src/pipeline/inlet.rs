@@ -18,6 +18,8 @@ pub enum StageMessage {
     Batch(Batch),
     /// A timer: try again what was blocked.
     Retry,
+    /// Credit came back downstream: try now.
+    Wake,
 }
 
 /// How a blocked sender is woken when credit comes back (it sends itself a retry).

@@ -85,7 +85,7 @@ impl PartitionOutlet for ActorOutlet {
         }
     }
 
-    fn rewound(&mut self, partition: i32, incarnation: u64) {
+    fn rewound(&mut self, partition: i32, incarnation: u64) -> bool {
         self.incarnations.insert(partition, incarnation);
         // A stage group that restarted lost its partition actors: start the missing ones.
         let name = format!("p{partition}");
@@ -104,10 +104,13 @@ impl PartitionOutlet for ActorOutlet {
                 }
             }
         }
-        if let Some(actor) = self.partition_actor(partition) {
-            // A restarted actor reads the incarnation at start; a live one learns it here.
-            let _ = actor.try_send(PartitionMessage::Incarnation(incarnation));
-        }
+        // A restarted actor reads the incarnation at start; a live one learns it here. Not
+        // delivered (no live actor listed, or a full mailbox): the polling thread tries again.
+        self.partition_actor(partition).is_some_and(|actor| {
+            actor
+                .try_send(PartitionMessage::Incarnation(incarnation))
+                .is_ok()
+        })
     }
 
     fn revoked(&mut self, partition: i32) {

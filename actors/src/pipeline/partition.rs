@@ -28,6 +28,10 @@ pub enum PartitionMessage {
     Incarnation(u64),
     /// A timer: try forwarding again.
     Retry,
+    /// Credit came back downstream: try forwarding now.
+    Wake,
+    /// A timer: try the dead letters that waited for the producer again.
+    RetryDeadLetters,
 }
 
 /// The current incarnation of each partition, written by the polling thread.
@@ -63,6 +67,8 @@ pub struct PartitionWorker {
     out: Option<Forwarder>,
     /// Dead letters the producer could not take yet, with their errors.
     dead_waiting: Option<(Batch, Vec<String>)>,
+    /// A dead-letter retry timer is pending.
+    dead_retry_scheduled: bool,
 }
 
 impl PartitionWorker {
@@ -76,6 +82,7 @@ impl PartitionWorker {
             buffer,
             out: None,
             dead_waiting: None,
+            dead_retry_scheduled: false,
         }
     }
 
@@ -108,13 +115,13 @@ impl PartitionWorker {
     /// Sends the records of `batch` that do not decode to the dead letters; returns the rest
     /// (the same batch when all decode: no copy on the common path) and how many went. Those the
     /// producer cannot take now (its queue is full) wait in `dead_waiting`, retried in place.
-    fn sift(&mut self, batch: Batch, actor: &str) -> (Batch, u64) {
+    fn sift(&mut self, batch: Batch, actor: &str) -> Result<(Batch, u64), Failure> {
         let format = self.recipe.format;
         if batch
             .iter()
             .all(|record| format.check(record.value).is_ok())
         {
-            return (batch, 0);
+            return Ok((batch, 0));
         }
         let mut good = Batch::new(
             Arc::clone(batch.topic()),
@@ -127,7 +134,7 @@ impl PartitionWorker {
             match format.check(record.value) {
                 Ok(()) => good.push(record.offset, record.timestamp_ms, record.key, record.value),
                 Err(error) => {
-                    if self.send_dead(&batch, &record, &error, actor) {
+                    if self.send_dead(&batch, &record, &error, actor)? {
                         dead += 1;
                     } else {
                         let (waiting, errors) = self.dead_waiting.get_or_insert_with(|| {
@@ -147,7 +154,7 @@ impl PartitionWorker {
                 }
             }
         }
-        (good, dead)
+        Ok((good, dead))
     }
 
     /// Queues one dead letter; false when the producer's queue is full.
@@ -157,7 +164,7 @@ impl PartitionWorker {
         record: &crate::record::RecordRef<'_>,
         error: &str,
         actor: &str,
-    ) -> bool {
+    ) -> Result<bool, Failure> {
         let origin = DeadLetterOrigin {
             source: self.recipe.source.clone(),
             partition: batch.partition(),
@@ -171,22 +178,28 @@ impl PartitionWorker {
         {
             Ok(()) => {
                 self.recipe.metrics.dead_letters.increment(1);
-                true
+                Ok(true)
             }
-            Err(why) => {
-                tracing::warn!(partition = batch.partition(), offset = record.offset, %why, "dead letter waits for the producer");
-                false
+            Err(None) => {
+                tracing::warn!(
+                    partition = batch.partition(),
+                    offset = record.offset,
+                    "dead letter waits for the producer's queue"
+                );
+                Ok(false)
             }
+            // Refused for good: fail (a fresh start, then escalation if it keeps failing).
+            Err(Some(why)) => Err(Failure::new(why)),
         }
     }
 
     /// Tries the dead letters that waited again; returns how many went.
-    fn retry_dead(&mut self, actor: &str) -> u64 {
+    fn retry_dead(&mut self, actor: &str) -> Result<u64, Failure> {
         let Some((waiting, errors)) = self.dead_waiting.take() else {
-            return 0;
+            return Ok(0);
         };
         if waiting.incarnation() < self.incarnation {
-            return 0; // read before a rewind: replayed anyway
+            return Ok(0); // read before a rewind: replayed anyway
         }
         let mut still = Batch::new(
             Arc::clone(waiting.topic()),
@@ -197,7 +210,7 @@ impl PartitionWorker {
         let mut still_errors = Vec::new();
         let mut sent = 0;
         for (record, error) in waiting.iter().zip(errors) {
-            if self.send_dead(&waiting, &record, &error, actor) {
+            if self.send_dead(&waiting, &record, &error, actor)? {
                 sent += 1;
             } else {
                 still.push(record.offset, record.timestamp_ms, record.key, record.value);
@@ -207,7 +220,7 @@ impl PartitionWorker {
         if !still.is_empty() {
             self.dead_waiting = Some((still, still_errors));
         }
-        sent
+        Ok(sent)
     }
 
     /// `sent` dead letters left the buffer (acknowledged on delivery): grant for them; retry
@@ -218,8 +231,9 @@ impl PartitionWorker {
                 self.grant(grant);
             }
         }
-        if self.dead_waiting.is_some() {
-            ctx.send_later(PartitionMessage::Retry, RETRY_AFTER);
+        if self.dead_waiting.is_some() && !self.dead_retry_scheduled {
+            self.dead_retry_scheduled = true;
+            ctx.send_later(PartitionMessage::RetryDeadLetters, RETRY_AFTER);
         }
     }
 
@@ -254,7 +268,7 @@ impl Worker for PartitionWorker {
         let next = ActorPath::parse(&self.recipe.next.replace("{p}", name))?;
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
-            let _ = me.try_send(PartitionMessage::Retry);
+            let _ = me.try_send(PartitionMessage::Wake);
         });
         self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
         let incarnation = self
@@ -282,6 +296,13 @@ impl Worker for PartitionWorker {
                     // (its Incarnation message came late): adopt it without granting twice.
                     self.incarnation = batch.incarnation();
                     self.buffer = InputBuffer::new(self.recipe.capacity).0;
+                    if self
+                        .dead_waiting
+                        .as_ref()
+                        .is_some_and(|(waiting, _)| waiting.incarnation() < self.incarnation)
+                    {
+                        self.dead_waiting = None; // replayed anyway
+                    }
                 }
                 self.buffer
                     .arrived(batch.len() as u64)
@@ -289,7 +310,7 @@ impl Worker for PartitionWorker {
                         Failure::new(format!("partition {}: {violation}", self.partition))
                     })?;
                 let actor = ctx.path().to_string();
-                let (good, dead) = self.sift(batch, &actor);
+                let (good, dead) = self.sift(batch, &actor)?;
                 self.dead_letters_left(dead, ctx);
                 if !good.is_empty() {
                     if let Some(out) = self.out.as_mut() {
@@ -306,8 +327,12 @@ impl Worker for PartitionWorker {
                 if let Some(out) = self.out.as_mut() {
                     out.retry_scheduled = false;
                 }
+            }
+            PartitionMessage::Wake => {}
+            PartitionMessage::RetryDeadLetters => {
+                self.dead_retry_scheduled = false;
                 let actor = ctx.path().to_string();
-                let sent = self.retry_dead(&actor);
+                let sent = self.retry_dead(&actor)?;
                 self.dead_letters_left(sent, ctx);
             }
         }

@@ -111,7 +111,7 @@ impl Worker for StageWorker {
         }
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
-            let _ = me.try_send(StageMessage::Retry);
+            let _ = me.try_send(StageMessage::Wake);
         });
         self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
         let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
@@ -144,6 +144,7 @@ impl Worker for StageWorker {
                     out.retry_scheduled = false;
                 }
             }
+            StageMessage::Wake => {}
         }
         self.pump(ctx);
         Ok(())

@@ -32,6 +32,9 @@ pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
         return partition_of(rest).map_or(Rewinds::None, Rewinds::Partition);
     }
     if let Some(rest) = path.strip_prefix(pipeline) {
+        if rest == "/stages" {
+            return Rewinds::All;
+        }
         if let Some(stage) = rest.strip_prefix("/stages/") {
             return match stage.split_once('/') {
                 Some((_, name)) => partition_of(name).map_or(Rewinds::None, Rewinds::Partition),
@@ -45,6 +48,13 @@ pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
         }
     }
     Rewinds::None
+}
+
+/// True for `/pipelines/<p>/stages` and `/pipelines/<p>/stages/<st>`.
+fn is_stage_group(path: &str, pipeline: &str) -> bool {
+    path.strip_prefix(pipeline)
+        .and_then(|rest| rest.strip_prefix("/stages"))
+        .is_some_and(|rest| rest.is_empty() || !rest[1..].contains('/'))
 }
 
 /// Starts the watcher thread; it ends when `stop` is set (checked at each event) or the tree ends.
@@ -63,6 +73,13 @@ pub fn watch_failures(
                 Ok(event) => match event.event {
                     Lifecycle::Failed { .. } => {
                         rewinds_for(event.path.as_str(), &pipeline, &source_path)
+                    }
+                    // A stage group (or the stages supervisor) that started again has no
+                    // partition actors: rewinding every partition starts them again.
+                    Lifecycle::Restarted { .. } | Lifecycle::Started { .. }
+                        if is_stage_group(event.path.as_str(), &pipeline) =>
+                    {
+                        Rewinds::All
                     }
                     _ => Rewinds::None,
                 },
@@ -120,7 +137,11 @@ mod tests {
         );
         assert_eq!(
             rewinds_for("/pipelines/p/stages", pipeline, source),
-            Rewinds::None
+            Rewinds::All
         );
+        assert!(is_stage_group("/pipelines/p/stages", pipeline));
+        assert!(is_stage_group("/pipelines/p/stages/map", pipeline));
+        assert!(!is_stage_group("/pipelines/p/stages/map/p3", pipeline));
+        assert!(!is_stage_group("/pipelines/p/sinks/out", pipeline));
     }
 }

@@ -93,7 +93,9 @@ pub trait PartitionOutlet: Send + 'static {
     /// demand for that incarnation through the [`SourceHandle`].
     fn assigned(&mut self, partition: i32, incarnation: u64);
     /// `partition` rewound to a new `incarnation`: its (restarted) actors grant demand anew.
-    fn rewound(&mut self, partition: i32, incarnation: u64);
+    /// Returns whether its first actor was told; if not, the polling thread tells it again
+    /// until it is (a restarted actor may not be listed yet).
+    fn rewound(&mut self, partition: i32, incarnation: u64) -> bool;
     /// `partition` was revoked (its acknowledged offsets are committed): stop its actors.
     fn revoked(&mut self, partition: i32);
     /// Hands a batch to the partition's first actor (always within its granted demand).
@@ -219,6 +221,7 @@ fn run(
             // Partial batches leave after a poll timeout even while other partitions keep the
             // polls busy (a quiet partition's tail must not wait for a lull).
             if last_flush.elapsed() >= settings.poll_timeout {
+                state.retell();
                 state.flush();
                 last_flush = Instant::now();
             }
@@ -305,6 +308,8 @@ struct DriverState {
     retry_commit_at: Option<Instant>,
     /// Pause time not yet counted (the counter takes whole seconds).
     paused_seconds: f64,
+    /// Partitions whose first actor has not been told its incarnation yet.
+    retell: std::collections::BTreeSet<i32>,
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
@@ -334,9 +339,12 @@ impl DriverState {
                     if incarnation < flow.incarnation() {
                         // Its actor missed the rewind (the message was lost): tell it again.
                         let current = flow.incarnation();
-                        self.outlet.rewound(partition, current);
+                        if !self.outlet.rewound(partition, current) {
+                            self.retell.insert(partition);
+                        }
                     } else {
                         flow.grant(incarnation, records);
+                        self.retell.remove(&partition);
                     }
                 }
             }
@@ -380,7 +388,24 @@ impl DriverState {
             let from = flow.rewind();
             let incarnation = flow.incarnation();
             tracing::info!(partition, from, incarnation, "partition rewinds");
-            self.outlet.rewound(partition, incarnation);
+            if !self.outlet.rewound(partition, incarnation) {
+                self.retell.insert(partition);
+            }
+        }
+    }
+
+    /// Tells partitions' first actors their incarnation again where it did not reach them.
+    fn retell(&mut self) {
+        let partitions: Vec<i32> = self.retell.iter().copied().collect();
+        for partition in partitions {
+            let Some(incarnation) = self.flows.get(&partition).map(PartitionFlow::incarnation)
+            else {
+                self.retell.remove(&partition);
+                continue;
+            };
+            if self.outlet.rewound(partition, incarnation) {
+                self.retell.remove(&partition);
+            }
         }
     }
 

@@ -39,6 +39,7 @@ impl DriverContext {
                 last_incarnation: BTreeMap::new(),
                 retry_commit_at: None,
                 paused_seconds: 0.0,
+                retell: Default::default(),
                 settings,
                 flows: BTreeMap::new(),
                 outlet,

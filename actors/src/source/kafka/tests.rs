@@ -29,8 +29,8 @@ impl PartitionOutlet for ChannelOutlet {
     fn assigned(&mut self, partition: i32, incarnation: u64) {
         let _ = self.0.send(Seen::Assigned(partition, incarnation));
     }
-    fn rewound(&mut self, partition: i32, incarnation: u64) {
-        let _ = self.0.send(Seen::Rewound(partition, incarnation));
+    fn rewound(&mut self, partition: i32, incarnation: u64) -> bool {
+        self.0.send(Seen::Rewound(partition, incarnation)).is_ok()
     }
     fn revoked(&mut self, partition: i32) {
         let _ = self.0.send(Seen::Revoked(partition));
