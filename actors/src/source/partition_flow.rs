@@ -13,6 +13,9 @@ use crate::flow::Demand;
 use crate::offsets::{AckOutcome, OffsetTracker};
 use crate::record::Batch;
 
+/// How long a partition whose resume failed stays paused before the next attempt.
+pub const RESUME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What the polling thread must do for this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowAction {
@@ -50,6 +53,8 @@ pub struct PartitionFlow {
     paused: bool,
     /// A new record had to be dropped: fetch again from `expected` before going on.
     must_seek: bool,
+    /// After a failed resume (its seek failed), no new attempt before this.
+    resume_not_before: Option<std::time::Instant>,
     /// Since when the oldest unacknowledged record has waited (the head of the in-flight
     /// records: set when records go out with none in flight, and when the acked prefix moves).
     head_since: Option<std::time::Instant>,
@@ -95,6 +100,7 @@ impl PartitionFlow {
             paused: false,
             must_seek: false,
             head_since: None,
+            resume_not_before: None,
         }
     }
 
@@ -163,7 +169,10 @@ impl PartitionFlow {
             self.paused = true;
             return Some(FlowAction::Pause);
         }
-        if self.paused && !starved {
+        let waiting = self
+            .resume_not_before
+            .is_some_and(|at| std::time::Instant::now() < at);
+        if self.paused && !starved && !waiting {
             self.paused = false;
             self.must_seek = false;
             return Some(FlowAction::Resume {
@@ -221,11 +230,12 @@ impl PartitionFlow {
         from
     }
 
-    /// A resume could not be carried out (the seek failed): stay paused, try again on the next
-    /// [`PartitionFlow::action`].
+    /// A resume could not be carried out (the seek failed): stay paused, and try again from
+    /// [`PartitionFlow::action`] after [`RESUME_RETRY_AFTER`].
     pub fn resume_failed(&mut self) {
         self.paused = true;
         self.must_seek = true;
+        self.resume_not_before = Some(std::time::Instant::now() + RESUME_RETRY_AFTER);
     }
 
     /// The next offset to hand on: everything before it was read (dispatched or pending).

@@ -254,3 +254,14 @@ fn a_record_that_cannot_be_taken_is_fetched_again_never_skipped() {
     assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
     assert_eq!(flow.polled(4, None, None, b"x"), Polled::Accepted);
 }
+
+#[test]
+fn a_failed_resume_waits_before_the_next_attempt() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    flow.grant(1, 10);
+    assert_eq!(flow.action(), None);
+    flow.resume_failed();
+    assert_eq!(flow.action(), None, "no new attempt right away");
+    std::thread::sleep(RESUME_RETRY_AFTER + std::time::Duration::from_millis(20));
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 0 }));
+}
