@@ -1,16 +1,21 @@
-//! The `streamvisor` command: `run` a pipeline file, `check` one. (The admin commands `produce`,
-//! `actors` and `kill`, the HTTP listener and the progress line come with the program issue.)
+//! The `streamvisor` command (DESIGN.md's CLI): `run` a pipeline, `check` a pipeline file,
+//! `produce` records, and the admin commands `actors` and `kill`.
 //!
-//! Exit codes: 0 done, 1 runtime failure (escalation, shutdown deadline passed), 2 usage or
-//! configuration error.
+//! Exit codes: 0 done, 1 runtime failure (escalation, shutdown deadline passed, a service that
+//! did not answer), 2 usage or configuration error.
+
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use streamvisor::config::PipelineConfig;
-use streamvisor::runtime::{Overrides, Runtime};
-use streamvisor::supervision::StopReason;
+
+use cli::{EXIT_CONFIG, EXIT_FAILURE};
+
+/// The HTTP address when neither `--http` nor `[runtime] http` says otherwise.
+const DEFAULT_HTTP: &str = "127.0.0.1:9898";
 
 #[derive(Parser)]
 #[command(
@@ -35,11 +40,47 @@ enum Command {
         /// Kafka brokers (overrides `[kafka] brokers`; none anywhere: the embedded broker).
         #[arg(long)]
         brokers: Option<String>,
+        /// The HTTP listener (overrides `[runtime] http`; default 127.0.0.1:9898).
+        #[arg(long)]
+        http: Option<String>,
     },
     /// Checks a pipeline file and exits (0 when it is valid, 2 when not).
     Check {
         /// The pipeline file.
         pipeline: PathBuf,
+    },
+    /// Writes records into a topic and waits for every delivery report.
+    Produce {
+        /// Kafka brokers.
+        #[arg(long)]
+        brokers: String,
+        /// The topic (created when missing).
+        #[arg(long)]
+        topic: String,
+        /// Writes N records `{"key": "k<i % 1000>", "seq": i}`, round-robin over the partitions
+        /// (without it: one JSON object per stdin line, keyed by its `key` field).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Partitions of the topic when it is created, and of the round-robin.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(i32).range(1..))]
+        partitions: i32,
+    },
+    /// Prints the actor tree of a running `streamvisor run`.
+    Actors {
+        /// Its HTTP address.
+        #[arg(long, default_value = DEFAULT_HTTP)]
+        http: String,
+    },
+    /// Kills an actor of a running `streamvisor run` (a failure its supervisor handles).
+    Kill {
+        /// The actor's path (see `streamvisor actors`).
+        path: String,
+        /// `stop` (fails as if it returned an error) or `panic` (panics inside a handler).
+        #[arg(long, default_value = "stop", value_parser = ["stop", "panic"])]
+        mode: String,
+        /// Its HTTP address.
+        #[arg(long, default_value = DEFAULT_HTTP)]
+        http: String,
     },
 }
 
@@ -48,77 +89,61 @@ fn main() -> ExitCode {
     init_logs(&cli.log_format);
     streamvisor::supervision::log_panics_to_tracing();
     match cli.command {
-        Command::Check { pipeline } => match PipelineConfig::load(&pipeline) {
-            Ok(config) => {
-                eprintln!(
-                    "{}: pipeline {:?} is valid",
-                    pipeline.display(),
-                    config.name
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::from(2)
-            }
-        },
-        Command::Run { pipeline, brokers } => {
-            let config = match PipelineConfig::load(&pipeline) {
-                Ok(config) => config,
+        Command::Check { pipeline } => check(&pipeline),
+        Command::Run {
+            pipeline,
+            brokers,
+            http,
+        } => cli::run::run(cli::run::RunArgs {
+            pipeline: &pipeline,
+            brokers,
+            http,
+        }),
+        Command::Produce {
+            brokers,
+            topic,
+            count,
+            partitions,
+        } => {
+            let input = match count {
+                Some(count) => cli::produce::Input::Count { count },
+                None => cli::produce::Input::Stdin,
+            };
+            let produced = actix::System::new()
+                .block_on(cli::produce::produce(&brokers, &topic, partitions, input));
+            match produced {
+                Ok(records) => {
+                    eprintln!("produced {records} records to {topic} (every delivery reported)");
+                    ExitCode::SUCCESS
+                }
+                Err(error @ cli::produce::ProduceError::BadLine { .. }) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
                 Err(error) => {
                     eprintln!("error: {error}");
-                    return ExitCode::from(2);
+                    ExitCode::from(EXIT_FAILURE)
                 }
-            };
-            actix::System::new().block_on(run(config, Overrides { brokers }))
+            }
         }
+        Command::Actors { http } => cli::admin::actors(&http),
+        Command::Kill { path, mode, http } => cli::admin::kill(&http, &path, &mode),
     }
 }
 
-async fn run(config: PipelineConfig, overrides: Overrides) -> ExitCode {
-    let runtime = match Runtime::start(config, overrides).await {
-        Ok(runtime) => runtime,
+fn check(pipeline: &std::path::Path) -> ExitCode {
+    match PipelineConfig::load(pipeline) {
+        Ok(config) => {
+            eprintln!(
+                "{}: pipeline {:?} is valid",
+                pipeline.display(),
+                config.name
+            );
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    let outcome = tokio::select! {
-        reason = runtime.stopped() => Err(reason),
-        () = termination() => Ok(()),
-    };
-    match outcome {
-        Ok(()) => {
-            tracing::info!("stopping: draining and committing");
-            match runtime.shutdown().await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Err(StopReason::Shutdown) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("error: the runtime stopped: {reason}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// SIGINT or SIGTERM.
-async fn termination() {
-    use actix_rt::signal::unix::{signal, SignalKind};
-    let terminate = signal(SignalKind::terminate());
-    match terminate {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = actix_rt::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = actix_rt::signal::ctrl_c().await;
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

@@ -4,10 +4,13 @@
 
 mod embedded;
 mod generator;
+mod handle;
 mod topics;
 
 pub use embedded::EmbeddedBroker;
 pub use generator::Generator;
+pub use handle::RuntimeHandle;
+pub use topics::ensure as ensure_topic;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
 use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
-use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
+use streamvisor_actors::source::kafka::PartitionStatus;
 use streamvisor_supervision::{
     ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
     SupervisionRuntime, SupervisorSpec, TreeHandle,
@@ -112,9 +115,7 @@ pub struct Runtime {
     tree: SupervisionRuntime,
     /// The mailbox sampler runs while this holds.
     sampling: Arc<AtomicBool>,
-    acks: AckRouter,
-    topic: String,
-    readiness: Readiness,
+    view: RuntimeHandle,
     sink_faults: SinkFaults,
     config: PipelineConfig,
     brokers: String,
@@ -191,6 +192,7 @@ impl Runtime {
             stages,
             sink: (sink_name, sink.path.clone()),
             sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+            sink_delay_for: sink.delay_for,
             format: Format::parse(&source.format).unwrap_or(Format::Json),
             dead_letter_topic: dead_letter_topic.clone(),
             readiness: readiness.clone(),
@@ -217,11 +219,18 @@ impl Runtime {
         let sampling = Arc::new(AtomicBool::new(true));
         sample_mailboxes(tree.handle(), Arc::clone(&sampling));
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
+        let view = RuntimeHandle {
+            tree: tree.handle(),
+            acks,
+            readiness,
+            topic: source.topic.clone(),
+            pipeline_path: format!("/pipelines/{}", config.name),
+            source: config.sources.keys().next().cloned().unwrap_or_default(),
+            stages: config.chain().unwrap_or_default(),
+        };
         Ok(Runtime {
             sampling,
-            acks,
-            topic: source.topic.clone(),
-            readiness,
+            view,
             sink_faults,
             tree,
             config,
@@ -241,69 +250,24 @@ impl Runtime {
         self.tree.handle()
     }
 
-    /// Every live actor.
+    /// Every live actor, sorted by path.
     pub fn actors(&self) -> Vec<ActorInfo> {
-        self.tree.registry().list()
+        self.view.actors()
     }
 
-    /// `Ok` when the pipeline runs, every assigned partition has a live partition actor and
-    /// stage actors, and no component is unready (a sink retrying a failed write); else why not.
+    /// A cloneable view for HTTP handlers and the progress line.
+    pub fn runtime_handle(&self) -> RuntimeHandle {
+        self.view.clone()
+    }
+
+    /// `Ok` when the pipeline is ready (see [`RuntimeHandle::readiness`]); else why not.
     pub async fn readiness(&self) -> Result<(), Vec<String>> {
-        let registry = self.tree.registry();
-        let running = |path: &str| {
-            registry
-                .get(path)
-                .is_some_and(|actor| actor.state == streamvisor_supervision::ActorState::Running)
-        };
-        let pipeline = format!("/pipelines/{}", self.config.name);
-        let mut reasons = Vec::new();
-        if !running(&pipeline) {
-            reasons.push(format!("{pipeline}: not running"));
-        }
-        let source = self
-            .config
-            .sources
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default();
-        let stages = self.config.chain().unwrap_or_default();
-        for partition in self.partitions().await {
-            let p = partition.partition;
-            let mut subtree = vec![format!("{pipeline}/sources/{source}/p{p}")];
-            subtree.extend(
-                stages
-                    .iter()
-                    .map(|stage| format!("{pipeline}/stages/{stage}/p{p}")),
-            );
-            for path in subtree {
-                if !running(&path) {
-                    reasons.push(format!("{path}: partition {p} has no live actor here"));
-                }
-            }
-        }
-        reasons.extend(self.readiness.check().err().unwrap_or_default());
-        if reasons.is_empty() {
-            Ok(())
-        } else {
-            Err(reasons)
-        }
+        self.view.readiness().await
     }
 
     /// The state of every partition the source has assigned (empty while it restarts).
     pub async fn partitions(&self) -> Vec<PartitionStatus> {
-        let Some(source) = self.acks.source(&self.topic) else {
-            return Vec::new();
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if !source.send(SourceInput::Status(reply)) {
-            return Vec::new();
-        }
-        tokio::time::timeout(Duration::from_secs(10), answer)
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default()
+        self.view.partitions().await
     }
 
     /// Injected sink failures, for tests of the retry-in-place path.

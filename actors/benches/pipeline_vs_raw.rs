@@ -142,6 +142,7 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
         sink: ("out".to_owned(), path.to_path_buf()),
         sink_delay_per_batch: Duration::ZERO,
+        sink_delay_for: None,
         format: Format::Bytes,
         dead_letter_topic: "bench.dead-letters".to_owned(),
         readiness: Default::default(),

@@ -57,6 +57,9 @@ pub struct PipelineRecipe {
     pub sink: (String, PathBuf),
     /// A delay after each batch the sink writes (0 but in backpressure tests).
     pub sink_delay_per_batch: Duration,
+    /// How long after the pipeline's start that delay applies (none: always); then the sink
+    /// recovers its full speed (backpressure tests: slow, then drain).
+    pub sink_delay_for: Option<Duration>,
     /// The source's record format.
     pub format: decode::Format,
     /// The dead-letter topic (DESIGN.md's default: `<pipeline>.dead-letters`).
@@ -110,6 +113,9 @@ impl PipelineRecipe {
             path: sink_file.clone(),
             capacity: sink_capacity,
             delay_per_batch: self.sink_delay_per_batch,
+            slow_until: self
+                .sink_delay_for
+                .map(|slow_for| std::time::Instant::now() + slow_for),
             inlets: inlets.clone(),
             acks: acks.clone(),
         };

@@ -260,6 +260,10 @@ pub struct SinkConfig {
     /// A delay after each batch written: slows the sink on purpose (backpressure tests).
     #[serde(default, deserialize_with = "optional_duration")]
     pub delay_per_batch: Option<Duration>,
+    /// How long after the start `delay_per_batch` applies (none: for the whole run); then the
+    /// sink runs at full speed again (a sink that recovers, for backpressure tests).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub delay_for: Option<Duration>,
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(

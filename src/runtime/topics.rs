@@ -1,4 +1,4 @@
-//! Topics the runtime itself writes to (the dead letters): created when missing.
+//! Topics created when missing: the dead letters (by the runtime), the target of `produce`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use super::RuntimeError;
 
 /// Creates `topic` with `partitions` unless it exists.
-pub(super) async fn ensure(
+pub async fn ensure(
     brokers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,

@@ -27,6 +27,8 @@ pub struct FileSinkRecipe {
     pub capacity: u64,
     /// Sleep after each batch written (for backpressure tests: a slow sink).
     pub delay_per_batch: Duration,
+    /// The delay applies until then (none: always).
+    pub slow_until: Option<std::time::Instant>,
     /// The pipeline's inlets.
     pub inlets: Inlets,
     /// Where acks go.
@@ -84,7 +86,10 @@ impl FileSinkWorker {
         }
         // A slowed sink (for tests) writes one batch per delay; otherwise everything queued goes
         // in one write and one fsync.
-        let delay = self.recipe.delay_per_batch;
+        let delay = match self.recipe.slow_until {
+            Some(until) if std::time::Instant::now() >= until => Duration::ZERO,
+            _ => self.recipe.delay_per_batch,
+        };
         let count = if delay.is_zero() {
             self.queue.len()
         } else {

@@ -70,6 +70,7 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
         sink: ("out".to_owned(), file.clone()),
         sink_delay_per_batch: Duration::ZERO,
+        sink_delay_for: None,
         format: Format::Json,
         dead_letter_topic: "poison.dead-letters".to_owned(),
         readiness: Default::default(),

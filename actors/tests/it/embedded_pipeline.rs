@@ -118,6 +118,7 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
         sink: ("out".to_owned(), file.clone()),
         sink_delay_per_batch: Duration::from_millis(2),
+        sink_delay_for: None,
         format: Format::Json,
         dead_letter_topic: "p.dead-letters".to_owned(),
         readiness: Default::default(),

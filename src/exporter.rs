@@ -1,0 +1,31 @@
+//! The Prometheus exporter (metrics-exporter-prometheus, without its own HTTP listener or push
+//! gateway): installed as the process's `metrics` recorder by the CLI, rendered by `GET /metrics`.
+//! Only this crate depends on it; the actors crate emits through the `metrics` facade.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use streamvisor_actors::metrics::LATENCY_BUCKETS;
+use thiserror::Error;
+
+/// The exporter could not be installed.
+#[derive(Debug, Error)]
+pub enum ExporterError {
+    /// The histogram buckets were refused.
+    #[error("the Prometheus exporter refused its settings: {0}")]
+    Build(String),
+    /// Another `metrics` recorder is installed in this process.
+    #[error("a metrics recorder is already installed in this process: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// Installs the exporter as the global recorder (histograms with DESIGN.md's explicit buckets)
+/// and returns the handle that renders it.
+pub fn install() -> Result<PrometheusHandle, ExporterError> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .map_err(|error| ExporterError::Build(error.to_string()))?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|error| ExporterError::AlreadyInstalled(error.to_string()))?;
+    Ok(handle)
+}

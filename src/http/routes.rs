@@ -1,0 +1,167 @@
+//! The route handlers. Open: `/metrics`, `/health/live`, `/health/ready`. Admin (the
+//! token-or-loopback rule): `GET /api/actors`, `POST /api/actors/kill`.
+
+use actix_web::http::header;
+use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use streamvisor_supervision::{KillMode, SupervisionError};
+
+use super::{HttpApi, ADMIN_BODY_LIMIT};
+
+/// Mounts every route with `api` as their state.
+pub(super) fn configure(api: web::Data<HttpApi>, config: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(ADMIN_BODY_LIMIT)
+        .error_handler(|error, _request| {
+            let status = match &error {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => {
+                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                }
+                _ => actix_web::http::StatusCode::BAD_REQUEST,
+            };
+            let message = format!("bad request body: {error}");
+            actix_web::error::InternalError::from_response(
+                error,
+                HttpResponse::build(status).json(json!({ "error": message })),
+            )
+            .into()
+        });
+    config
+        .app_data(api)
+        .app_data(json)
+        .route("/metrics", web::get().to(metrics))
+        .route("/health/live", web::get().to(live))
+        .route("/health/ready", web::get().to(ready))
+        .route("/api/actors", web::get().to(actors))
+        .route("/api/actors/kill", web::post().to(kill));
+}
+
+async fn metrics(api: web::Data<HttpApi>) -> HttpResponse {
+    match &api.metrics {
+        Some(handle) => {
+            handle.run_upkeep();
+            HttpResponse::Ok()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(handle.render())
+        }
+        None => HttpResponse::NotFound()
+            .json(json!({ "error": "this process has no Prometheus exporter installed" })),
+    }
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "live" }))
+}
+
+async fn ready(api: web::Data<HttpApi>) -> HttpResponse {
+    match api.runtime.readiness().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(reasons) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "unready", "reasons": reasons })),
+    }
+}
+
+/// The refusal when `request` may not use admin routes; none when it may.
+fn refusal(api: &HttpApi, request: &HttpRequest) -> Option<HttpResponse> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    api.auth
+        .admit(authorization, request.peer_addr())
+        .err()
+        .map(|refusal| {
+            let body = json!({ "error": refusal.message() });
+            match refusal {
+                super::Refusal::NotLoopback => HttpResponse::Forbidden().json(body),
+                super::Refusal::MissingToken | super::Refusal::WrongToken => {
+                    HttpResponse::Unauthorized()
+                        .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                        .json(body)
+                }
+            }
+        })
+}
+
+/// One actor in `GET /api/actors`.
+#[derive(Serialize)]
+struct ActorView<'a> {
+    path: &'a str,
+    kind: &'a str,
+    state: &'a str,
+    restarts: u32,
+    incarnation: u64,
+    mailbox_len: usize,
+    mailbox_capacity: usize,
+}
+
+async fn actors(api: web::Data<HttpApi>, request: HttpRequest) -> HttpResponse {
+    if let Some(refused) = refusal(&api, &request) {
+        return refused;
+    }
+    let actors = api.runtime.actors();
+    let view: Vec<ActorView<'_>> = actors
+        .iter()
+        .map(|actor| ActorView {
+            path: actor.path.as_str(),
+            kind: actor.kind,
+            state: actor.state.as_str(),
+            restarts: actor.restarts,
+            incarnation: actor.incarnation,
+            mailbox_len: actor.mailbox_len,
+            mailbox_capacity: actor.mailbox_capacity,
+        })
+        .collect();
+    HttpResponse::Ok().json(view)
+}
+
+/// The body of `POST /api/actors/kill`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillRequest {
+    path: String,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+async fn kill(
+    api: web::Data<HttpApi>,
+    request: HttpRequest,
+    body: web::Json<KillRequest>,
+) -> HttpResponse {
+    if let Some(refused) = refusal(&api, &request) {
+        return refused;
+    }
+    let KillRequest { path, mode } = body.into_inner();
+    let mode = match mode.as_deref().unwrap_or("stop").parse::<KillMode>() {
+        Ok(mode) => mode,
+        Err(error) => {
+            return HttpResponse::BadRequest().json(json!({ "error": error.to_string() }));
+        }
+    };
+    let caller = request
+        .peer_addr()
+        .map(|peer| peer.to_string())
+        .unwrap_or_else(|| "unknown".to_owned());
+    match api.runtime.kill(&path, mode) {
+        Ok(()) => {
+            tracing::warn!(%caller, %path, mode = mode.as_str(), "actor killed on request");
+            HttpResponse::Accepted().json(json!({ "path": path, "mode": mode.as_str() }))
+        }
+        Err(error) => {
+            tracing::info!(%caller, %path, mode = mode.as_str(), %error, "kill refused");
+            let body = json!({ "error": error.to_string() });
+            match error {
+                SupervisionError::UnknownPath(_) | SupervisionError::Stopped(_) => {
+                    HttpResponse::NotFound().json(body)
+                }
+                SupervisionError::Restarting(_) | SupervisionError::Busy(_) => {
+                    HttpResponse::Conflict().json(body)
+                }
+                _ => HttpResponse::BadRequest().json(body),
+            }
+        }
+    }
+}

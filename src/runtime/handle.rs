@@ -1,0 +1,99 @@
+//! [`RuntimeHandle`]: a cheap, cloneable view of a running pipeline for the HTTP handlers, the
+//! CLI's progress line and the tests: its actors, kills, readiness and partitions.
+
+use std::time::Duration;
+
+use streamvisor_actors::pipeline::acks::AckRouter;
+use streamvisor_actors::pipeline::health::Readiness;
+use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
+use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError, TreeHandle};
+
+/// How long a partition status query may take before it counts as no answer.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A view of a running pipeline; clones share it. It never keeps the runtime alive.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    pub(super) tree: TreeHandle,
+    pub(super) acks: AckRouter,
+    pub(super) readiness: Readiness,
+    /// The source's topic.
+    pub(super) topic: String,
+    /// `/pipelines/<p>`.
+    pub(super) pipeline_path: String,
+    /// The source's name.
+    pub(super) source: String,
+    /// The stages, in order.
+    pub(super) stages: Vec<String>,
+}
+
+impl RuntimeHandle {
+    /// A handle on the actor tree.
+    pub fn tree(&self) -> &TreeHandle {
+        &self.tree
+    }
+
+    /// Every live actor, supervisors included, sorted by path.
+    pub fn actors(&self) -> Vec<ActorInfo> {
+        let mut actors = self.tree.registry().list();
+        actors.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+        actors
+    }
+
+    /// Kills the actor at `path`.
+    pub fn kill(&self, path: &str, mode: KillMode) -> Result<(), SupervisionError> {
+        self.tree.kill(path, mode)
+    }
+
+    /// `Ok` when the pipeline runs, every assigned partition has a live partition actor and
+    /// stage actors, and no component is unready (a sink retrying a failed write); else why not.
+    pub async fn readiness(&self) -> Result<(), Vec<String>> {
+        let registry = self.tree.registry();
+        let running = |path: &str| {
+            registry
+                .get(path)
+                .is_some_and(|actor| actor.state == ActorState::Running)
+        };
+        let pipeline = &self.pipeline_path;
+        let mut reasons = Vec::new();
+        if !running(pipeline) {
+            reasons.push(format!("{pipeline}: not running"));
+        }
+        for partition in self.partitions().await {
+            let p = partition.partition;
+            let mut subtree = vec![format!("{pipeline}/sources/{}/p{p}", self.source)];
+            subtree.extend(
+                self.stages
+                    .iter()
+                    .map(|stage| format!("{pipeline}/stages/{stage}/p{p}")),
+            );
+            for path in subtree {
+                if !running(&path) {
+                    reasons.push(format!("{path}: partition {p} has no live actor here"));
+                }
+            }
+        }
+        reasons.extend(self.readiness.check().err().unwrap_or_default());
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(reasons)
+        }
+    }
+
+    /// The state of every partition the source has assigned (empty while it restarts).
+    pub async fn partitions(&self) -> Vec<PartitionStatus> {
+        let Some(source) = self.acks.source(&self.topic) else {
+            return Vec::new();
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !source.send(SourceInput::Status(reply)) {
+            return Vec::new();
+        }
+        tokio::time::timeout(STATUS_TIMEOUT, answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    }
+}
