@@ -1,7 +1,6 @@
 //! The commands of the `streamvisor` binary, one module each, and their exit codes.
 
 pub mod admin;
-pub mod admin_client;
 pub mod produce;
 pub mod progress;
 pub mod run;

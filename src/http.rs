@@ -4,6 +4,7 @@
 //! `App`; [`HttpServerBinding`] runs them on a listener of their own (what the CLI does).
 
 mod auth;
+pub mod client;
 mod routes;
 
 pub use auth::{AdminAuth, AuthError, Refusal, TOKEN_ENV};

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use super::admin_client::{request, Response};
 use super::{EXIT_CONFIG, EXIT_FAILURE};
+use streamvisor::http::client::{request, Response};
 
 /// One entry of `GET /api/actors`.
 #[derive(Deserialize)]

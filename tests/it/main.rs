@@ -4,6 +4,7 @@
 
 mod chaos;
 mod cli;
+mod http_routes;
 mod isolation;
 mod runtime_embedded;
 mod sink_outage;

@@ -1,6 +1,7 @@
-//! The client side of the admin routes, for `streamvisor actors` and `streamvisor kill`: one
-//! HTTP/1.1 request over a plain TCP connection (the admin listener is local or behind a token;
-//! no TLS), with the token from `STREAMVISOR_ADMIN_TOKEN` when it is set.
+//! The client side of the HTTP interface, for `streamvisor actors` and `streamvisor kill` (and
+//! the tests that drive a running program): one HTTP/1.1 request over a plain TCP connection (the
+//! admin listener is local or behind a token; no TLS), with the token from
+//! `STREAMVISOR_ADMIN_TOKEN` when it is set.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -80,7 +81,7 @@ pub fn request(
     stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
-    if let Ok(token) = std::env::var(streamvisor::http::TOKEN_ENV) {
+    if let Ok(token) = std::env::var(super::TOKEN_ENV) {
         head.push_str(&format!("Authorization: Bearer {}\r\n", token.trim()));
     }
     let body = body.unwrap_or("");

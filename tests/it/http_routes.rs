@@ -1,0 +1,268 @@
+//! The HTTP routes in process (actix-web's test service) over a runtime on the embedded broker:
+//! the admin rule (401 without or with a wrong token, 403 for a non-loopback peer without a
+//! configured token), the actors listing, kills (202, 404, 400, 413), health and readiness
+//! (503 with reasons while the sink retries).
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{test, App};
+use serde_json::Value;
+use streamvisor::config::PipelineConfig;
+use streamvisor::http::{AdminAuth, HttpApi};
+use streamvisor::runtime::{Overrides, Runtime};
+
+const WAIT: Duration = Duration::from_secs(60);
+const LOOPBACK: &str = "127.0.0.1:40000";
+const REMOTE: &str = "10.1.2.3:40000";
+
+fn out_file() -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("streamvisor-http-{}", std::process::id()))
+        .join("out.jsonl")
+}
+
+fn lines(path: &std::path::Path) -> usize {
+    std::fs::read(path)
+        .map(|bytes| bytes.iter().filter(|byte| **byte == b'\n').count())
+        .unwrap_or(0)
+}
+
+async fn start_runtime() -> Runtime {
+    let _ = std::fs::remove_file(out_file());
+    let text = format!(
+        r#"
+name = "web"
+[flow]
+batch_size = 100
+[sources.events]
+kind = "kafka"
+topic = "events"
+partitions = 2
+generator = {{ records = 100000, rate_per_second = 1000 }}
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "{}"
+"#,
+        out_file().display()
+    );
+    let config = PipelineConfig::parse(&text, "web.toml").expect("valid pipeline");
+    let runtime = Runtime::start(config, Overrides::default())
+        .await
+        .expect("runtime starts");
+    let began = Instant::now();
+    while let Err(reasons) = runtime.readiness().await {
+        assert!(began.elapsed() < WAIT, "never ready: {reasons:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runtime
+}
+
+fn peer(address: &str) -> std::net::SocketAddr {
+    address.parse().expect("socket address")
+}
+
+#[actix_rt::test]
+async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_designed() {
+    crate::quiet_intended_panics();
+    let runtime = start_runtime().await;
+
+    // No token configured: loopback only.
+    let open = HttpApi::new(runtime.runtime_handle(), None, AdminAuth::loopback_only());
+    let app = test::init_service(App::new().configure(|config| open.configure(config))).await;
+    let remote = test::TestRequest::get()
+        .uri("/api/actors")
+        .peer_addr(peer(REMOTE))
+        .send_request(&app)
+        .await;
+    assert_eq!(remote.status(), StatusCode::FORBIDDEN);
+    let body: Value = test::read_body_json(remote).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("loopback")),
+        "{body}"
+    );
+
+    let local = test::TestRequest::get()
+        .uri("/api/actors")
+        .peer_addr(peer(LOOPBACK))
+        .send_request(&app)
+        .await;
+    assert_eq!(local.status(), StatusCode::OK);
+    let actors: Vec<Value> = test::read_body_json(local).await;
+    let sink = actors
+        .iter()
+        .find(|actor| actor["path"] == "/pipelines/web/sinks/out")
+        .expect("the sink is listed");
+    assert_eq!(sink["kind"], "sink");
+    assert_eq!(sink["state"], "running");
+    assert_eq!(sink["restarts"], 0);
+    assert_eq!(sink["incarnation"], 1);
+    assert!(sink["mailbox_len"].is_u64() && sink["mailbox_capacity"].as_u64() > Some(0));
+    assert!(actors
+        .iter()
+        .any(|actor| actor["path"] == "/" && actor["kind"] == "supervisor"));
+    // Forwarded headers never make a remote client local.
+    let forwarded = test::TestRequest::get()
+        .uri("/api/actors")
+        .peer_addr(peer(REMOTE))
+        .insert_header(("X-Forwarded-For", "127.0.0.1"))
+        .send_request(&app)
+        .await;
+    assert_eq!(forwarded.status(), StatusCode::FORBIDDEN);
+    // Open routes answer anyone.
+    for uri in ["/health/live", "/health/ready"] {
+        let answer = test::TestRequest::get()
+            .uri(uri)
+            .peer_addr(peer(REMOTE))
+            .send_request(&app)
+            .await;
+        assert_eq!(answer.status(), StatusCode::OK, "{uri}");
+    }
+    let no_exporter = test::TestRequest::get()
+        .uri("/metrics")
+        .send_request(&app)
+        .await;
+    assert_eq!(no_exporter.status(), StatusCode::NOT_FOUND);
+
+    // Kills: unknown path, bad mode, bad JSON, a body over the limit, then a real one.
+    let kill = |body: String| {
+        test::TestRequest::post()
+            .uri("/api/actors/kill")
+            .peer_addr(peer(LOOPBACK))
+            .insert_header(("Content-Type", "application/json"))
+            .set_payload(body)
+    };
+    let unknown = kill(r#"{"path": "/pipelines/web/nope"}"#.to_owned())
+        .send_request(&app)
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let body: Value = test::read_body_json(unknown).await;
+    assert_eq!(body["error"], "no actor at path /pipelines/web/nope");
+    let bad_mode = kill(r#"{"path": "/pipelines/web/sinks/out", "mode": "gently"}"#.to_owned())
+        .send_request(&app)
+        .await;
+    assert_eq!(bad_mode.status(), StatusCode::BAD_REQUEST);
+    let bad_json = kill("{path".to_owned()).send_request(&app).await;
+    assert_eq!(bad_json.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(bad_json).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("bad request body")),
+        "{body}"
+    );
+    let huge = kill(format!(r#"{{"path": "/{}"}}"#, "x".repeat(10_000)))
+        .send_request(&app)
+        .await;
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let killed = kill(r#"{"path": "/pipelines/web/sinks/out", "mode": "panic"}"#.to_owned())
+        .send_request(&app)
+        .await;
+    assert_eq!(killed.status(), StatusCode::ACCEPTED);
+    let body: Value = test::read_body_json(killed).await;
+    assert_eq!(
+        body,
+        serde_json::json!({"path": "/pipelines/web/sinks/out", "mode": "panic"})
+    );
+    let began = Instant::now();
+    loop {
+        let restarted = runtime
+            .actors()
+            .into_iter()
+            .find(|actor| actor.path.as_str() == "/pipelines/web/sinks/out")
+            .is_some_and(|actor| actor.incarnation == 2 && actor.restarts == 1);
+        if restarted {
+            break;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "the killed sink never ran its second incarnation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A configured token: needed by every admin request, from anywhere.
+    let guarded = HttpApi::new(
+        runtime.runtime_handle(),
+        None,
+        AdminAuth::with_token("t0ken"),
+    );
+    let app = test::init_service(App::new().configure(|config| guarded.configure(config))).await;
+    for (header, peer_address, status) in [
+        (None, LOOPBACK, StatusCode::UNAUTHORIZED),
+        (Some("Bearer wrong"), LOOPBACK, StatusCode::UNAUTHORIZED),
+        (Some("t0ken"), LOOPBACK, StatusCode::UNAUTHORIZED),
+        (Some("Bearer t0ken"), REMOTE, StatusCode::OK),
+    ] {
+        let mut request = test::TestRequest::get()
+            .uri("/api/actors")
+            .peer_addr(peer(peer_address));
+        if let Some(header) = header {
+            request = request.insert_header(("Authorization", header));
+        }
+        let answer = request.send_request(&app).await;
+        assert_eq!(answer.status(), status, "{header:?} from {peer_address}");
+    }
+    let unauthorised_kill = test::TestRequest::post()
+        .uri("/api/actors/kill")
+        .peer_addr(peer(LOOPBACK))
+        .set_json(serde_json::json!({"path": "/pipelines/web/sinks/out"}))
+        .send_request(&app)
+        .await;
+    assert_eq!(unauthorised_kill.status(), StatusCode::UNAUTHORIZED);
+
+    // A sink retrying failed writes makes the runtime unready (503 with the reason), then ready.
+    let began = Instant::now();
+    while lines(&out_file()) == 0 {
+        assert!(began.elapsed() < WAIT, "no record reached the sink's file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runtime
+        .sink_faults()
+        .fail_writes_for(Duration::from_secs(2));
+    let began = Instant::now();
+    let reasons = loop {
+        let answer = test::TestRequest::get()
+            .uri("/health/ready")
+            .send_request(&app)
+            .await;
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let body: Value = test::read_body_json(answer).await;
+            break body;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "never unready while the sink failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(reasons["status"], "unready");
+    assert!(
+        reasons["reasons"]
+            .to_string()
+            .contains("/pipelines/web/sinks/out"),
+        "{reasons}"
+    );
+    let began = Instant::now();
+    loop {
+        let answer = test::TestRequest::get()
+            .uri("/health/ready")
+            .send_request(&app)
+            .await;
+        if answer.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "never ready again after the sink recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runtime.shutdown().await.expect("clean shutdown");
+}
