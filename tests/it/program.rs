@@ -1,0 +1,310 @@
+//! Drives the `streamvisor` binary from outside, as an operator would: a `run` child with its
+//! own working directory, HTTP port and log file; signals; `produce`; and readers of what the
+//! pipeline left behind (the sink's file, the group's committed offsets, the topic's ends).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use streamvisor::http::client::{request, Response};
+
+/// The binary under test.
+pub fn streamvisor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_streamvisor"))
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// A fresh folder for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("streamvisor-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test folder");
+    dir
+}
+
+/// `streamvisor produce --count N` into `topic` (made with `partitions`); waits for it.
+pub fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) {
+    let output = streamvisor()
+        .args(["produce", "--brokers", brokers, "--topic", topic])
+        .args(["--count", &count.to_string()])
+        .args(["--partitions", &partitions.to_string()])
+        .output()
+        .expect("produce runs");
+    assert!(
+        output.status.success(),
+        "produce failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A running `streamvisor run`, killed (SIGKILL) when dropped if still running.
+pub struct Program {
+    child: Child,
+    /// Its HTTP address.
+    pub http: String,
+    /// Its working directory.
+    pub dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Program {
+    /// Starts `streamvisor run pipeline [--brokers brokers] --http <free port>` in `dir`, its
+    /// stderr in `dir/<name>.log`.
+    pub fn start(dir: &Path, pipeline: &Path, brokers: Option<&str>, name: &str) -> Self {
+        Self::start_with(dir, pipeline, brokers, name, &[])
+    }
+
+    /// As [`Program::start`], with extra environment variables.
+    pub fn start_with(
+        dir: &Path,
+        pipeline: &Path,
+        brokers: Option<&str>,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let http = format!("127.0.0.1:{}", free_port());
+        let log = dir.join(format!("{name}.log"));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        let mut command = streamvisor();
+        command
+            .arg("run")
+            .arg(pipeline)
+            .args(["--http", &http])
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .env_remove(streamvisor::http::TOKEN_ENV)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        if let Some(brokers) = brokers {
+            command.args(["--brokers", brokers]);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("streamvisor run starts");
+        Program {
+            child,
+            http,
+            dir: dir.to_owned(),
+            log,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The end of its log (for failure messages).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Its whole log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics (with its log) when it has exited.
+    pub fn assert_alive(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "streamvisor run exited early ({status}); its log:\n{}",
+                self.log_tail()
+            );
+        }
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    pub fn wait_ready(&mut self, within: Duration) {
+        let began = Instant::now();
+        loop {
+            self.assert_alive();
+            if self
+                .get("/health/ready")
+                .is_some_and(|answer| answer.status == 200)
+            {
+                return;
+            }
+            assert!(
+                began.elapsed() < within,
+                "{} never ready within {within:?}; its log:\n{}",
+                self.http,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `GET path` (none when nothing answers).
+    pub fn get(&self, path: &str) -> Option<Response> {
+        request(&self.http, "GET", path, None).ok()
+    }
+
+    /// `POST path` with a JSON body (none when nothing answers).
+    pub fn post(&self, path: &str, body: &str) -> Option<Response> {
+        request(&self.http, "POST", path, Some(body)).ok()
+    }
+
+    /// The sum of every series of `metric` on `/metrics`.
+    pub fn metric_sum(&self, metric: &str) -> f64 {
+        let body = self
+            .get("/metrics")
+            .filter(|answer| answer.status == 200)
+            .map(|answer| answer.body)
+            .unwrap_or_default();
+        body.lines()
+            .filter(|line| line.split(['{', ' ']).next() == Some(metric))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, ...).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {signal} {}", self.pid());
+    }
+
+    /// Waits for it to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let began = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                began.elapsed() < within,
+                "streamvisor run did not exit within {within:?}; its log:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// What a sink's JSON Lines file holds.
+#[derive(Default)]
+pub struct SinkFile {
+    /// (partition, offset) -> the value's `seq`.
+    pub records: BTreeMap<(i32, i64), i64>,
+    /// Lines, duplicates included.
+    pub lines: usize,
+}
+
+impl SinkFile {
+    /// Reads `path` (empty when missing). A torn last line (a process killed mid-write) is
+    /// not counted: the sink truncates it when it opens the file again.
+    pub fn read(path: &Path) -> Self {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut file = SinkFile::default();
+        for line in text.split_inclusive('\n') {
+            if !line.ends_with('\n') {
+                break;
+            }
+            file.lines += 1;
+            let record: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|error| panic!("{line:?}: {error}"));
+            let key = (
+                record["partition"].as_i64().expect("partition") as i32,
+                record["offset"].as_i64().expect("offset"),
+            );
+            file.records
+                .insert(key, record["value"]["seq"].as_i64().expect("seq"));
+        }
+        file
+    }
+
+    /// Lines in `path` (cheap: counts newlines).
+    pub fn count_lines(path: &Path) -> usize {
+        std::fs::read(path)
+            .map(|bytes| bytes.iter().filter(|byte| **byte == b'\n').count())
+            .unwrap_or(0)
+    }
+}
+
+fn reader(brokers: &str, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .expect("offset reader")
+}
+
+/// The committed offset of each partition of `topic` for `group` (-1: none; empty when the
+/// broker did not answer).
+pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer = reader(brokers, group);
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition(topic, partition);
+    }
+    let Ok(offsets) = consumer.committed_offsets(list, Duration::from_secs(10)) else {
+        return Vec::new();
+    };
+    (0..partitions)
+        .map(
+            |partition| match offsets.find_partition(topic, partition).map(|e| e.offset()) {
+                Some(Offset::Offset(offset)) => offset,
+                _ => -1,
+            },
+        )
+        .collect()
+}
+
+/// The high watermark of each partition of `topic`.
+pub fn ends(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer = reader(brokers, "streamvisor-tests-watermarks");
+    (0..partitions)
+        .map(|partition| {
+            consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(10))
+                .map(|(_, high)| high)
+                .unwrap_or(-1)
+        })
+        .collect()
+}
+
+/// Records written and not committed by `group`: the sum over partitions of end - committed.
+pub fn lag(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let committed = committed(brokers, group, topic, partitions);
+    ends(brokers, topic, partitions)
+        .iter()
+        .enumerate()
+        .map(|(partition, end)| end - committed.get(partition).copied().unwrap_or(-1).max(0))
+        .sum()
+}
+
+/// Polls `done` every 100 ms until it holds; panics naming `what` past `within`.
+pub fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let began = Instant::now();
+    while !done() {
+        assert!(began.elapsed() < within, "waited {within:?} for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
