@@ -9,6 +9,7 @@ mod isolation;
 mod program;
 mod program_chaos;
 mod program_crash;
+mod program_scale;
 mod runtime_embedded;
 mod sink_outage;
 mod supervision_facade;

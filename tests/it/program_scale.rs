@@ -1,0 +1,132 @@
+//! The scale-out test: two `streamvisor run` processes in one consumer group share the 8
+//! partitions of a topic (both write records); one is SIGKILLed mid-run; the other takes its
+//! partitions over (the pipeline lowers session.timeout.ms) and finishes them. Nothing is lost:
+//! the two files together, deduped, hold every record.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::program::{self, Program, SinkFile};
+use crate::tansu;
+
+const RECORDS: usize = 100_000;
+const PARTITIONS: i32 = 8;
+const WAIT: Duration = Duration::from_secs(300);
+
+#[test]
+fn a_second_process_shares_the_partitions_and_takes_them_over_when_the_first_dies() {
+    let broker = tansu::broker();
+    let dir = program::test_dir("scale");
+    let topic = format!("scale-{}", std::process::id());
+    let group = format!("scale-{}", std::process::id());
+    program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
+    let pipeline = dir.join("scale.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+name = "scale"
+[flow]
+batch_size = 250
+max_unacked_per_partition = 1000
+[commit]
+interval = "500ms"
+[kafka]
+group = "{group}"
+[kafka.properties]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+[sources.events]
+kind = "kafka"
+topic = "{topic}"
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "out/scale.jsonl"
+# About 5,000 records a second per process: both are still at work when one dies.
+delay_per_batch = "50ms"
+"#
+        ),
+    )
+    .expect("pipeline file");
+    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&dir_a).expect("a's folder");
+    std::fs::create_dir_all(&dir_b).expect("b's folder");
+    let (file_a, file_b) = (dir_a.join("out/scale.jsonl"), dir_b.join("out/scale.jsonl"));
+
+    let mut a = Program::start(&dir_a, &pipeline, Some(&broker.brokers), "a");
+    let mut b = Program::start(&dir_b, &pipeline, Some(&broker.brokers), "b");
+    program::wait_until("both processes writing records", WAIT, || {
+        a.assert_alive();
+        b.assert_alive();
+        SinkFile::count_lines(&file_a) > 0 && SinkFile::count_lines(&file_b) > 0
+    });
+    // Let both work a little, then kill b mid-run.
+    program::wait_until("b to write 2,000 records", WAIT, || {
+        b.assert_alive();
+        SinkFile::count_lines(&file_b) >= 2_000
+    });
+    b.signal("KILL");
+    b.wait_exit(Duration::from_secs(10));
+    let from_b = SinkFile::read(&file_b);
+    let b_partitions: BTreeSet<i32> = from_b.records.keys().map(|(p, _)| *p).collect();
+    let a_partitions_before: BTreeSet<i32> = SinkFile::read(&file_a)
+        .records
+        .keys()
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(
+        from_b.records.len() < RECORDS / 2,
+        "b was killed mid-run ({} records written)",
+        from_b.records.len()
+    );
+
+    program::wait_until("every record in the two files", WAIT, || {
+        a.assert_alive();
+        let mut all = SinkFile::read(&file_a).records;
+        all.extend(SinkFile::read(&file_b).records);
+        all.len() >= RECORDS
+    });
+    program::wait_until("commits at every partition's end", WAIT, || {
+        program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
+    });
+    a.signal("TERM");
+    let status = a.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM exits 0; log:\n{}",
+        a.log_tail()
+    );
+
+    let from_a = SinkFile::read(&file_a);
+    let mut all = from_a.records.clone();
+    all.extend(from_b.records.clone());
+    let seqs: BTreeSet<i64> = all.values().copied().collect();
+    // a finished b's partitions: it holds the last record of each.
+    let last_offset = (RECORDS / PARTITIONS as usize) as i64 - 1;
+    let taken_over: Vec<i32> = b_partitions
+        .iter()
+        .copied()
+        .filter(|partition| from_a.records.contains_key(&(*partition, last_offset)))
+        .collect();
+    println!(
+        "scale-out: produced={RECORDS} distinct={} lost={} from_a={} from_b={} b_partitions={b_partitions:?} \
+         a_partitions_before_kill={a_partitions_before:?} taken_over={taken_over:?}",
+        all.len(),
+        RECORDS.saturating_sub(seqs.len()),
+        from_a.records.len(),
+        from_b.records.len(),
+    );
+    assert_eq!(all.len(), RECORDS);
+    assert_eq!(seqs, (0..RECORDS as i64).collect::<BTreeSet<i64>>());
+    assert!(!b_partitions.is_empty(), "b received records");
+    assert_eq!(
+        taken_over.len(),
+        b_partitions.len(),
+        "a finished every partition b held"
+    );
+}
