@@ -40,6 +40,9 @@ pub enum RuntimeError {
     /// The embedded broker or the generator could not start.
     #[error("{0}")]
     Broker(String),
+    /// librdkafka refused the Kafka settings (`[kafka.properties]`).
+    #[error("`kafka.properties`: librdkafka refused them: {0}")]
+    KafkaProperties(String),
 }
 
 /// Turns lifecycle events into the restart and escalation counters, on a thread of its own
@@ -174,6 +177,9 @@ impl Runtime {
         settings.max_unacked = config.flow.max_unacked_per_partition;
         settings.commit_interval = config.commit.interval;
         settings.commit_max_records = config.commit.max_records;
+        settings
+            .check_client_config()
+            .map_err(RuntimeError::KafkaProperties)?;
         let (sink_name, sink) = config
             .sinks
             .iter()

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use streamvisor::config::PipelineConfig;
 use streamvisor::http::{AdminAuth, HttpApi, HttpServerBinding};
-use streamvisor::runtime::{Overrides, Runtime};
+use streamvisor::runtime::{Overrides, Runtime, RuntimeError};
 use streamvisor::supervision::StopReason;
 
 use super::progress::{self, Figures};
@@ -50,6 +50,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
     actix::System::new().block_on(async move {
         let runtime = match Runtime::start(config, overrides).await {
             Ok(runtime) => runtime,
+            Err(error @ RuntimeError::KafkaProperties(_)) => return fail(EXIT_CONFIG, error),
             Err(error) => return fail(EXIT_FAILURE, error),
         };
         let listening = binding.local_addr();

@@ -7,6 +7,7 @@ mod cli;
 mod http_routes;
 mod isolation;
 mod program;
+mod program_backpressure;
 mod program_chaos;
 mod program_crash;
 mod program_scale;

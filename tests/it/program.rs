@@ -53,8 +53,6 @@ pub struct Program {
     child: Child,
     /// Its HTTP address.
     pub http: String,
-    /// Its working directory.
-    pub dir: PathBuf,
     log: PathBuf,
 }
 
@@ -97,7 +95,6 @@ impl Program {
         Program {
             child,
             http,
-            dir: dir.to_owned(),
             log,
         }
     }

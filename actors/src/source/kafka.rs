@@ -449,11 +449,12 @@ impl DriverState {
 
     /// The broker had nothing more: partial batches leave (within demand).
     fn flush(&mut self) {
-        let batches: Vec<Batch> = self
-            .flows
-            .values_mut()
-            .filter_map(|flow| flow.take_batch(true))
-            .collect();
+        let mut batches: Vec<Batch> = Vec::new();
+        for flow in self.flows.values_mut() {
+            while let Some(batch) = flow.take_batch(true) {
+                batches.push(batch);
+            }
+        }
         for batch in batches {
             self.dispatch(batch);
         }

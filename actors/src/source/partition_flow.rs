@@ -1,7 +1,10 @@
 //! The source's state for one assigned partition, owned by the polling thread: records polled
-//! from Kafka gather into a batch; a batch leaves only within the demand granted downstream and
-//! under the cap of unacknowledged records; otherwise the partition is paused, and resumed (from
-//! exactly the next offset) when there is room. Acks feed the offset tracker; a rewind (the
+//! from Kafka gather in a bounded read-ahead (pending records, at most a batch or what the cap of
+//! unacknowledged records leaves room for); batches leave only within the demand granted
+//! downstream and under the cap. When the read-ahead is full and there is no demand, or the cap
+//! is reached, the partition is paused, and resumed (from exactly the next offset) when there is
+//! room. (Pausing at the first moment of zero demand instead would make every gap in demand
+//! cost a seek and a fetch round trip: with small batches, a hundredfold slowdown.) Acks feed the offset tracker; a rewind (the
 //! partition's subtree failed) bumps the incarnation and seeks back to the committed offset.
 //!
 //! The flow never touches Kafka: it answers with [`FlowAction`]s that the polling thread carries
@@ -117,7 +120,7 @@ impl PartitionFlow {
         if offset < self.expected {
             return Polled::Dropped; // fetched before a seek: already taken, or fetched again later
         }
-        if self.paused || self.must_seek || self.pending.len() >= self.batch_size {
+        if self.paused || self.must_seek || self.read_ahead_full() {
             self.must_seek = true;
             return Polled::Dropped;
         }
@@ -126,9 +129,18 @@ impl PartitionFlow {
         Polled::Accepted
     }
 
-    /// The pending records that may leave now, if the batch is full (or `flush`: the broker had
-    /// nothing more): as many as the demand granted and the unacked cap allow (Reactive Streams:
-    /// never more than requested, but whatever was requested). Their offsets count as dispatched.
+    /// Whether the read-ahead is full: the pending records hold a batch and, with the
+    /// unacknowledged ones, reach the cap. Pending plus unacked records stay within
+    /// `max_unacked + batch_size`.
+    fn read_ahead_full(&self) -> bool {
+        let pending = self.pending.len();
+        pending >= self.batch_size && pending + self.tracker.unacked() >= self.max_unacked
+    }
+
+    /// The next batch that may leave now, if a whole batch is pending (or `flush`: the broker had
+    /// nothing more): at most a batch, and as many as the demand granted and the unacked cap
+    /// allow (Reactive Streams: never more than requested, but whatever was requested). Its
+    /// offsets count as dispatched. Call it until it answers `None`.
     pub fn take_batch(&mut self, flush: bool) -> Option<Batch> {
         let len = self.pending.len();
         if len == 0 || (len < self.batch_size && !flush) {
@@ -136,7 +148,7 @@ impl PartitionFlow {
         }
         let room = self.max_unacked.saturating_sub(self.tracker.unacked());
         let demand = usize::try_from(self.demand.outstanding()).unwrap_or(usize::MAX);
-        let count = len.min(room).min(demand);
+        let count = len.min(room).min(demand).min(self.batch_size);
         if count == 0 || !self.demand.try_take(count as u64) {
             return None;
         }
@@ -160,11 +172,12 @@ impl PartitionFlow {
         Some(batch)
     }
 
-    /// Whether the partition must pause (no demand, the unacked cap reached, or a record had to
-    /// be dropped) or may resume (seeking to the first offset not taken). Call it after each
-    /// poll and each grant or ack, and carry out what it says.
+    /// Whether the partition must pause (no demand with the read-ahead full, the unacked cap reached,
+    /// or a record had to be dropped) or may resume (seeking to the first offset not taken). Call it
+    /// after each poll and each grant or ack, and carry out what it says.
     pub fn action(&mut self) -> Option<FlowAction> {
-        let starved = self.demand.outstanding() == 0 || self.tracker.unacked() >= self.max_unacked;
+        let starved = self.tracker.unacked() >= self.max_unacked
+            || (self.demand.outstanding() == 0 && self.read_ahead_full());
         if !self.paused && (starved || self.must_seek) {
             self.paused = true;
             return Some(FlowAction::Pause);

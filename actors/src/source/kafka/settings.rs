@@ -59,6 +59,17 @@ impl KafkaSourceSettings {
         }
     }
 
+    /// Checks the consumer's configuration by making (and dropping) a client: librdkafka's
+    /// refusal of a property, named, when it does not take them (`fetch.max.bytes` below
+    /// `message.max.bytes`, an unknown property, ...). A wrong property is a configuration
+    /// error, which no restart cures.
+    pub fn check_client_config(&self) -> Result<(), String> {
+        self.client_config()
+            .create::<rdkafka::consumer::BaseConsumer>()
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
     /// The consumer's configuration: pass-through properties first, then what the delivery
     /// contract needs (explicit commits only, cooperative-sticky, earliest for new groups).
     pub(crate) fn client_config(&self) -> ClientConfig {

@@ -42,24 +42,37 @@ fn apply(flow: &mut PartitionFlow, broker: &mut Broker) {
 }
 
 #[test]
-fn pauses_without_demand_and_resumes_at_the_next_offset() {
-    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
-    assert_eq!(flow.action(), Some(FlowAction::Pause), "no demand yet");
-    flow.grant(1, 4);
-    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 0 }));
-    for offset in 0..4 {
+fn reads_ahead_without_demand_then_pauses_and_resumes_at_the_next_offset() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 8);
+    assert_eq!(flow.action(), None, "no demand yet, but room to read ahead");
+    for offset in 0..8 {
         assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
     }
-    assert_eq!(
-        flow.polled(4, None, None, b"x"),
-        Polled::Dropped,
-        "batch full"
+    assert!(
+        flow.take_batch(true).is_none(),
+        "nothing leaves without demand"
     );
+    assert_eq!(
+        flow.polled(8, None, None, b"x"),
+        Polled::Dropped,
+        "the read-ahead is full"
+    );
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    flow.grant(1, 4);
     let batch = flow.take_batch(false).expect("a full batch within demand");
     assert_eq!(batch.offsets().collect::<Vec<_>>(), [0, 1, 2, 3]);
-    assert_eq!(flow.action(), Some(FlowAction::Pause), "demand used up");
+    assert!(flow.take_batch(true).is_none(), "demand used up");
+    assert_eq!(
+        flow.action(),
+        None,
+        "no demand and the read-ahead still full"
+    );
     flow.grant(1, 4);
-    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
+    let batch = flow.take_batch(false).expect("the second batch");
+    assert_eq!(batch.offsets().collect::<Vec<_>>(), [4, 5, 6, 7]);
+    assert_eq!(flow.action(), None, "at the unacked cap");
+    assert_eq!(flow.ack(1, 0..4), 4);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 8 }));
 }
 
 #[test]
@@ -240,19 +253,24 @@ proptest! {
 
 #[test]
 fn a_record_that_cannot_be_taken_is_fetched_again_never_skipped() {
-    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 8);
     flow.grant(1, 100);
     assert_eq!(flow.action(), None);
     for offset in 0..4 {
         assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
     }
-    // The batch is full and has not left yet: offset 4 must not be lost.
-    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Dropped);
-    assert_eq!(flow.polled(5, None, None, b"x"), Polled::Dropped);
+    assert!(flow.take_batch(false).is_some());
+    for offset in 4..8 {
+        assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
+    }
+    // The read-ahead is full (4 pending, 4 unacked): offsets 8 and 9 must not be lost.
+    assert_eq!(flow.polled(8, None, None, b"x"), Polled::Dropped);
+    assert_eq!(flow.polled(9, None, None, b"x"), Polled::Dropped);
     assert!(flow.take_batch(false).is_some());
     assert_eq!(flow.action(), Some(FlowAction::Pause));
-    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 4 }));
-    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Accepted);
+    assert_eq!(flow.ack(1, 0..8), 8);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 8 }));
+    assert_eq!(flow.polled(8, None, None, b"x"), Polled::Accepted);
 }
 
 #[test]
