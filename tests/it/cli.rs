@@ -1,4 +1,6 @@
-//! The `streamvisor` binary from outside: `check` on good and broken files.
+//! The `streamvisor` binary from outside: `check` on good and broken files; `actors` and `kill`
+//! against a running `run` (with and without a token); bad input to `run` and `produce`; a
+//! shutdown past its deadline.
 
 use std::process::Command;
 
@@ -47,4 +49,271 @@ fn check_names_the_field_and_line_of_a_broken_file_and_exits_2() {
         .expect("runs");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read no/such/file.toml"));
+}
+
+/// A small pipeline on the embedded broker, in a fresh folder.
+fn embedded_pipeline(name: &str, extra: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = crate::program::test_dir(&format!("cli-{name}"));
+    let pipeline = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"
+name = "{name}"
+{extra}
+[sources.events]
+kind = "kafka"
+topic = "events"
+partitions = 2
+generator = {{ records = 1000000, rate_per_second = 500 }}
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "out/{name}.jsonl"
+"#
+        ),
+    )
+    .expect("pipeline file");
+    (dir, pipeline)
+}
+
+fn admin(args: &[&str], token: Option<&str>) -> std::process::Output {
+    let mut command = streamvisor();
+    command.args(args).env_remove("STREAMVISOR_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("STREAMVISOR_ADMIN_TOKEN", token);
+    }
+    command.output().expect("runs")
+}
+
+#[test]
+fn actors_prints_the_tree_and_kill_names_an_unknown_path() {
+    use crate::program::Program;
+    let (dir, pipeline) = embedded_pipeline("tree", "");
+    let mut program = Program::start(&dir, &pipeline, None, "tree");
+    program.wait_ready(std::time::Duration::from_secs(60));
+    // Partition actors appear once the group has assigned the partitions.
+    let out = dir.join("out/tree.jsonl");
+    crate::program::wait_until(
+        "records in the file",
+        std::time::Duration::from_secs(60),
+        || crate::program::SinkFile::count_lines(&out) > 0,
+    );
+
+    let actors = admin(&["actors", "--http", &program.http], None);
+    assert_eq!(actors.status.code(), Some(0));
+    let tree = String::from_utf8_lossy(&actors.stdout);
+    for line in [
+        "/pipelines/tree/sinks/out",
+        "/pipelines/tree/sources/events/p0",
+        "/pipelines/tree/stages/pass/p1",
+    ] {
+        assert!(tree.contains(line), "{line} in:\n{tree}");
+    }
+    let sink_line = tree
+        .lines()
+        .find(|line| line.ends_with("/pipelines/tree/sinks/out"))
+        .expect("the sink's line");
+    assert!(
+        sink_line.starts_with("      out ")
+            && sink_line.contains(" sink ")
+            && sink_line.contains("running"),
+        "indented by depth, with kind and state: {sink_line:?}"
+    );
+
+    let unknown = admin(
+        &["kill", "/pipelines/tree/nope", "--http", &program.http],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr).trim(),
+        "error: no actor at path /pipelines/tree/nope (HTTP 404)"
+    );
+    let killed = admin(
+        &[
+            "kill",
+            "/pipelines/tree/sinks/out",
+            "--mode",
+            "panic",
+            "--http",
+            &program.http,
+        ],
+        None,
+    );
+    assert_eq!(killed.status.code(), Some(0), "{killed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&killed.stdout).trim(),
+        "killed /pipelines/tree/sinks/out (mode panic)"
+    );
+    let bad_mode = admin(
+        &["kill", "/pipelines/tree/sinks/out", "--mode", "gently"],
+        None,
+    );
+    assert_eq!(bad_mode.status.code(), Some(2), "clap refuses the mode");
+
+    program.signal("TERM");
+    let status = program.wait_exit(std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{}", program.log_tail());
+    assert!(
+        program.log().contains("summary: in="),
+        "{}",
+        program.log_tail()
+    );
+
+    let nobody = admin(&["actors", "--http", &program.http], None);
+    assert_eq!(nobody.status.code(), Some(1), "nothing listens any more");
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("cannot reach streamvisor"));
+}
+
+#[test]
+fn a_configured_token_is_required_by_the_admin_commands() {
+    use crate::program::Program;
+    let (dir, pipeline) = embedded_pipeline("token", "");
+    let mut program = Program::start_with(
+        &dir,
+        &pipeline,
+        None,
+        "token",
+        &[("STREAMVISOR_ADMIN_TOKEN", "s3cret")],
+    );
+    program.wait_ready(std::time::Duration::from_secs(60));
+    let without = admin(&["actors", "--http", &program.http], None);
+    assert_eq!(without.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&without.stderr).contains("(HTTP 401)"));
+    let wrong = admin(
+        &[
+            "kill",
+            "/pipelines/token/sinks/out",
+            "--http",
+            &program.http,
+        ],
+        Some("nope"),
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("not the admin token"));
+    let right = admin(&["actors", "--http", &program.http], Some("s3cret"));
+    assert_eq!(right.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&right.stdout).contains("/pipelines/token/sinks/out"));
+    // Open routes need no token.
+    let ready = program.get("/health/ready").expect("answers");
+    assert_eq!(ready.status, 200);
+    program.signal("TERM");
+    assert_eq!(
+        program.wait_exit(std::time::Duration::from_secs(60)).code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn bad_input_to_run_gets_a_clear_message_and_the_right_exit_code() {
+    // A port in use: exit 2 before anything starts.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("address").to_string();
+    let (dir, pipeline) = embedded_pipeline("port", "");
+    let output = streamvisor()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--http", &address])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+
+    // Properties librdkafka refuses: exit 2 naming them.
+    let (dir, pipeline) = embedded_pipeline(
+        "properties",
+        "[kafka.properties]\n\"fetch.max.bytes\" = \"1000\"",
+    );
+    let output = streamvisor()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--http", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`kafka.properties`: librdkafka refused them")
+            && stderr.contains("fetch.max.bytes"),
+        "{stderr}"
+    );
+
+    // An unreadable file, an unknown flag, a missing argument: exit 2.
+    let missing = streamvisor()
+        .args(["run", "no/such.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read no/such.toml"));
+    let flag = streamvisor()
+        .args(["run", "--colour", "x.toml"])
+        .output()
+        .expect("runs");
+    assert_eq!(flag.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&flag.stderr).contains("--colour"));
+    let produce = streamvisor()
+        .args(["produce", "--topic", "t"])
+        .output()
+        .expect("runs");
+    assert_eq!(produce.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&produce.stderr).contains("--brokers"));
+}
+
+#[test]
+fn a_shutdown_past_its_deadline_exits_1_naming_what_was_left() {
+    use crate::program::Program;
+    let (dir, pipeline) = embedded_pipeline("deadline", "[runtime]\nshutdown_timeout = \"1ms\"");
+    let mut program = Program::start(&dir, &pipeline, None, "deadline");
+    program.wait_ready(std::time::Duration::from_secs(60));
+    program.signal("TERM");
+    let status = program.wait_exit(std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{}", program.log_tail());
+    let log = program.log();
+    assert!(
+        log.contains("error: shutdown passed its deadline of 1ms; still running: [")
+            && log.contains("/pipelines/deadline")
+            && log.contains("replayed at the next start"),
+        "{}",
+        program.log_tail()
+    );
+}
+
+#[test]
+fn produce_names_a_bad_stdin_line_and_exits_2() {
+    use std::io::Write;
+    let broker = crate::tansu::broker();
+    let mut child = streamvisor()
+        .args([
+            "produce",
+            "--brokers",
+            &broker.brokers,
+            "--topic",
+            "cli-bad-lines",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("produce starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{\"key\": \"a\", \"n\": 1}\n\n[1, 2]\n")
+        .expect("lines");
+    let output = child.wait_with_output().expect("produce ends");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "error: stdin line 3: not a JSON object"
+    );
 }

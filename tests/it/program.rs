@@ -92,11 +92,7 @@ impl Program {
             command.env(key, value);
         }
         let child = command.spawn().expect("streamvisor run starts");
-        Program {
-            child,
-            http,
-            log,
-        }
+        Program { child, http, log }
     }
 
     /// Its process id.
