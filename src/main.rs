@@ -98,6 +98,7 @@ fn main() -> ExitCode {
             pipeline: &pipeline,
             brokers,
             http,
+            json_logs: cli.log_format == "json",
         }),
         Command::Produce {
             brokers,

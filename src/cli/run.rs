@@ -22,6 +22,8 @@ pub struct RunArgs<'a> {
     pub brokers: Option<String>,
     /// `--http`.
     pub http: Option<String>,
+    /// `--log-format json`: the exit summary is a JSON log event too.
+    pub json_logs: bool,
 }
 
 /// Runs the pipeline until a signal (or an escalation); returns the exit code.
@@ -34,7 +36,10 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         Ok(auth) => auth,
         Err(error) => return fail(EXIT_CONFIG, error),
     };
-    let address = args.http.unwrap_or_else(|| config.runtime.http.clone());
+    let address = args
+        .http
+        .clone()
+        .unwrap_or_else(|| config.runtime.http.clone());
     // Bound first: a taken port fails before anything starts.
     let binding = match HttpServerBinding::bind(&address) {
         Ok(binding) => binding,
@@ -53,7 +58,10 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             Err(error @ RuntimeError::KafkaProperties(_)) => return fail(EXIT_CONFIG, error),
             Err(error) => return fail(EXIT_FAILURE, error),
         };
-        let listening = binding.local_addr();
+        let listening = binding
+            .local_addr()
+            .map(|address| address.to_string())
+            .unwrap_or(address);
         let api = HttpApi::new(
             runtime.runtime_handle(),
             Some(metrics.clone()),
@@ -66,7 +74,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         let server_handle = server.handle();
         actix_rt::spawn(server);
         tracing::info!(
-            http = ?listening,
+            http = %listening,
             admin = if auth.has_token() { "token" } else { "loopback only" },
             "HTTP listening: /metrics, /health/live, /health/ready, /api/actors, /api/actors/kill"
         );
@@ -74,10 +82,20 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         let code = supervise(runtime).await;
         progress_line.abort();
         server_handle.stop(true).await;
-        eprintln!(
-            "\rsummary: {}",
-            Figures::from_exposition(&metrics.render()).line()
-        );
+        let figures = Figures::from_exposition(&metrics.render());
+        if args.json_logs {
+            tracing::info!(
+                records_in = figures.records_in,
+                records_out = figures.records_out,
+                committed = figures.committed,
+                lag = figures.lag,
+                restarts = figures.restarts,
+                dead_letters = figures.dead_letters,
+                "summary"
+            );
+        } else {
+            eprintln!("\rsummary: {}", figures.line());
+        }
         code
     })
 }
