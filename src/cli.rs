@@ -9,3 +9,9 @@ pub mod run;
 pub const EXIT_FAILURE: u8 = 1;
 /// Usage or configuration error.
 pub const EXIT_CONFIG: u8 = 2;
+
+/// Says `error: ...` on stderr and returns `code`.
+pub fn fail(code: u8, error: impl std::fmt::Display) -> std::process::ExitCode {
+    eprintln!("error: {error}");
+    std::process::ExitCode::from(code)
+}

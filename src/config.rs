@@ -23,7 +23,7 @@ mod model;
 pub use duration::parse_duration;
 pub use model::{
     AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, KafkaConfig, PipelineConfig,
-    RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig,
+    RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig, DEFAULT_HTTP,
 };
 
 use std::path::Path;

@@ -10,12 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use streamvisor::config::PipelineConfig;
+use streamvisor::config::{PipelineConfig, DEFAULT_HTTP};
 
 use cli::{EXIT_CONFIG, EXIT_FAILURE};
-
-/// The HTTP address when neither `--http` nor `[runtime] http` says otherwise.
-const DEFAULT_HTTP: &str = "127.0.0.1:9898";
 
 #[derive(Parser)]
 #[command(

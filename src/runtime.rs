@@ -136,6 +136,23 @@ impl Runtime {
             .map(|(name, source)| (name.clone(), source.clone()))
             .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
         let dead_letter_topic = format!("{}.dead-letters", config.name);
+        // The Kafka settings are checked before anything starts (the brokers come later).
+        let mut settings = KafkaSourceSettings::new(
+            overrides.brokers.clone().unwrap_or_default(),
+            config.group(),
+            source.topic.clone(),
+        );
+        settings.properties = config.kafka.properties.clone();
+        settings.batch_size = config.flow.batch_size;
+        settings.max_unacked = config.flow.max_unacked_per_partition;
+        settings.commit_interval = config.commit.interval;
+        settings.commit_max_records = config.commit.max_records;
+        // A shutdown drains for as long as the runtime's deadline allows: a drain cut short
+        // shows as a shutdown past its deadline (exit 1), never as a clean stop.
+        settings.drain_timeout = config.runtime.shutdown_timeout;
+        settings
+            .check_client_config()
+            .map_err(RuntimeError::KafkaProperties)?;
         let readiness = Readiness::default();
         let acks = AckRouter::default();
         let sink_faults = SinkFaults::default();
@@ -170,16 +187,7 @@ impl Runtime {
             None => None,
         };
 
-        let mut settings =
-            KafkaSourceSettings::new(brokers.clone(), config.group(), source.topic.clone());
-        settings.properties = config.kafka.properties.clone();
-        settings.batch_size = config.flow.batch_size;
-        settings.max_unacked = config.flow.max_unacked_per_partition;
-        settings.commit_interval = config.commit.interval;
-        settings.commit_max_records = config.commit.max_records;
-        settings
-            .check_client_config()
-            .map_err(RuntimeError::KafkaProperties)?;
+        settings.brokers = brokers.clone();
         let (sink_name, sink) = config
             .sinks
             .iter()

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-use super::{EXIT_CONFIG, EXIT_FAILURE};
+use super::{fail, EXIT_CONFIG, EXIT_FAILURE};
 use streamvisor::http::client::{request, Response};
 
 /// One entry of `GET /api/actors`.
@@ -35,7 +35,11 @@ pub fn actors(address: &str) -> ExitCode {
     };
     let mut out = String::new();
     for actor in &actors {
-        let depth = actor.path.matches('/').count().saturating_sub(1);
+        let depth = if actor.path == "/" {
+            0
+        } else {
+            actor.path.matches('/').count()
+        };
         let name = if actor.path == "/" {
             "/"
         } else {
@@ -82,11 +86,6 @@ fn refused(response: &Response) -> ExitCode {
         _ => EXIT_FAILURE,
     };
     fail(code, format!("{} (HTTP {})", message, response.status))
-}
-
-fn fail(code: u8, error: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(code)
 }
 
 #[allow(clippy::print_stdout)]

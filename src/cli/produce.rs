@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -25,17 +26,35 @@ pub enum ProduceError {
     /// The topic could not be made or the producer could not start.
     #[error("{0}")]
     Setup(String),
-    /// A stdin line is not a JSON object.
-    #[error("stdin line {line}: {why}")]
+    /// A stdin line is not a JSON object (the lines before it were written).
+    #[error("stdin line {line}: {why} (the {delivered} records before it were delivered)")]
     BadLine {
         /// Its number (from 1).
         line: usize,
         /// What is wrong.
         why: String,
+        /// Records delivered before it.
+        delivered: u64,
     },
-    /// Reading stdin failed.
-    #[error("reading stdin: {0}")]
-    Stdin(#[from] std::io::Error),
+    /// Reading stdin failed (the lines before were written).
+    #[error("reading stdin: {source} (the {delivered} records before were delivered)")]
+    Stdin {
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+        /// Records delivered before it.
+        delivered: u64,
+    },
+    /// The producer refused a record for a reason a wait does not cure.
+    #[error("record {index}: {error} ({delivered} records before it were delivered)")]
+    Refused {
+        /// The record's number (from 0).
+        index: u64,
+        /// The producer's error.
+        error: String,
+        /// Records delivered before it.
+        delivered: u64,
+    },
     /// Records were not delivered.
     #[error("{failed} of {sent} records were not delivered (first error: {first_error})")]
     Undelivered {
@@ -119,49 +138,17 @@ fn write_all(
         .create_with_context(Reports::default())
         .map_err(|error| ProduceError::Setup(format!("producer for {brokers}: {error}")))?;
     let mut sent = 0u64;
-    match input {
-        Input::Count { count } => {
-            let (mut key, mut value) = (String::new(), String::new());
-            for i in 0..count {
-                use std::fmt::Write as _;
-                key.clear();
-                value.clear();
-                let _ = write!(key, "k{}", i % 1000);
-                let _ = write!(value, "{{\"key\":\"{key}\",\"seq\":{i}}}");
-                let partition = (i % partitions.max(1) as u64) as i32;
-                send(
-                    &producer,
-                    BaseRecord::to(topic)
-                        .key(key.as_str())
-                        .payload(value.as_str())
-                        .partition(partition),
-                )?;
-                sent += 1;
-            }
-        }
-        Input::Stdin => {
-            let stdin = std::io::stdin();
-            for (index, line) in stdin.lock().lines().enumerate() {
-                let line = line?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let key = record_key(&line).map_err(|why| ProduceError::BadLine {
-                    line: index + 1,
-                    why,
-                })?;
-                let record = BaseRecord::to(topic).payload(line.as_str());
-                match key.as_deref() {
-                    Some(key) => send(&producer, record.key(key))?,
-                    None => send(&producer, record)?,
-                }
-                sent += 1;
-            }
-        }
-    }
+    // Whatever stops the input early, what was sent is flushed first and counted in the error.
+    let stopped = match input {
+        Input::Count { count } => write_count(&producer, topic, partitions, count, &mut sent),
+        Input::Stdin => write_stdin(&producer, topic, &mut sent),
+    };
     let flushed = producer.flush(FLUSH_TIMEOUT);
     let reports = producer.context();
     let delivered = reports.delivered.load(Ordering::Relaxed);
+    if let Err(stop) = stopped {
+        return Err(stop.with_delivered(delivered));
+    }
     if flushed.is_err() || delivered != sent {
         let first_error = reports
             .first_error
@@ -179,23 +166,105 @@ fn write_all(
     Ok(delivered)
 }
 
-/// Queues one record, waiting while the producer's queue is full.
+impl ProduceError {
+    fn with_delivered(self, count: u64) -> Self {
+        match self {
+            ProduceError::BadLine { line, why, .. } => ProduceError::BadLine {
+                line,
+                why,
+                delivered: count,
+            },
+            ProduceError::Stdin { source, .. } => ProduceError::Stdin {
+                source,
+                delivered: count,
+            },
+            ProduceError::Refused { index, error, .. } => ProduceError::Refused {
+                index,
+                error,
+                delivered: count,
+            },
+            other => other,
+        }
+    }
+}
+
+fn write_count(
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    partitions: i32,
+    count: u64,
+    sent: &mut u64,
+) -> Result<(), ProduceError> {
+    let (mut key, mut value) = (String::new(), String::new());
+    for i in 0..count {
+        use std::fmt::Write as _;
+        key.clear();
+        value.clear();
+        let _ = write!(key, "k{}", i % 1000);
+        let _ = write!(value, "{{\"key\":\"{key}\",\"seq\":{i}}}");
+        let partition = (i % partitions.max(1) as u64) as i32;
+        let record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(value.as_str())
+            .partition(partition);
+        send(producer, record, *sent)?;
+        *sent += 1;
+    }
+    Ok(())
+}
+
+fn write_stdin(
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    sent: &mut u64,
+) -> Result<(), ProduceError> {
+    let stdin = std::io::stdin();
+    for (index, line) in stdin.lock().lines().enumerate() {
+        let line = line.map_err(|source| ProduceError::Stdin {
+            source,
+            delivered: 0,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let key = record_key(&line).map_err(|why| ProduceError::BadLine {
+            line: index + 1,
+            why,
+            delivered: 0,
+        })?;
+        let record = BaseRecord::to(topic).payload(line.as_str());
+        match key.as_deref() {
+            Some(key) => send(producer, record.key(key), *sent)?,
+            None => send(producer, record, *sent)?,
+        }
+        *sent += 1;
+    }
+    Ok(())
+}
+
+/// Queues record number `index`, waiting while the producer's queue is full; any other refusal
+/// (an unknown partition, a record over the size limit) is an error at once.
 fn send<'a>(
     producer: &ThreadedProducer<Reports>,
     mut record: BaseRecord<'a, str, str>,
+    index: u64,
 ) -> Result<(), ProduceError> {
     let full_since = Instant::now();
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
-            Err((error, returned)) => {
-                if full_since.elapsed() > QUEUE_FULL_LIMIT {
-                    return Err(ProduceError::Setup(format!(
-                        "the producer queue stayed full for {QUEUE_FULL_LIMIT:?}: {error}"
-                    )));
-                }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned))
+                if full_since.elapsed() < QUEUE_FULL_LIMIT =>
+            {
                 record = returned;
                 std::thread::sleep(Duration::from_millis(2));
+            }
+            Err((error, _)) => {
+                return Err(ProduceError::Refused {
+                    index,
+                    error: error.to_string(),
+                    delivered: 0,
+                });
             }
         }
     }

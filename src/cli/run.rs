@@ -12,7 +12,7 @@ use streamvisor::runtime::{Overrides, Runtime, RuntimeError};
 use streamvisor::supervision::StopReason;
 
 use super::progress::{self, Figures};
-use super::{EXIT_CONFIG, EXIT_FAILURE};
+use super::{fail, EXIT_CONFIG, EXIT_FAILURE};
 
 /// What `run` was asked.
 pub struct RunArgs<'a> {
@@ -22,7 +22,7 @@ pub struct RunArgs<'a> {
     pub brokers: Option<String>,
     /// `--http`.
     pub http: Option<String>,
-    /// `--log-format json`: the exit summary is a JSON log event too.
+    /// `--log-format json`: no progress line, and the exit summary is a JSON log event.
     pub json_logs: bool,
 }
 
@@ -69,7 +69,10 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
         );
         let server = match binding.serve(api) {
             Ok(server) => server,
-            Err(error) => return fail(EXIT_CONFIG, error),
+            Err(error) => {
+                let _ = runtime.shutdown().await;
+                return fail(EXIT_CONFIG, error);
+            }
         };
         let server_handle = server.handle();
         actix_rt::spawn(server);
@@ -78,9 +81,13 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             admin = if auth.has_token() { "token" } else { "loopback only" },
             "HTTP listening: /metrics, /health/live, /health/ready, /api/actors, /api/actors/kill"
         );
-        let progress_line = actix_rt::spawn(progress::show(metrics.clone()));
+        // A terminal gets the progress line; JSON logs stay JSON.
+        let progress_line =
+            (!args.json_logs).then(|| actix_rt::spawn(progress::show(metrics.clone())));
         let code = supervise(runtime).await;
-        progress_line.abort();
+        if let Some(progress_line) = progress_line {
+            progress_line.abort();
+        }
         server_handle.stop(true).await;
         let figures = Figures::from_exposition(&metrics.render());
         if args.json_logs {
@@ -130,11 +137,6 @@ async fn supervise(runtime: Runtime) -> ExitCode {
         Err(StopReason::Shutdown) => ExitCode::SUCCESS,
         Err(reason) => fail(EXIT_FAILURE, format!("the runtime stopped: {reason}")),
     }
-}
-
-fn fail(code: u8, error: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {error}");
-    ExitCode::from(code)
 }
 
 /// SIGINT or SIGTERM.

@@ -45,6 +45,9 @@ pub struct PipelineConfig {
     pub sinks: BTreeMap<String, SinkConfig>,
 }
 
+/// The HTTP listener's address when neither `--http` nor `[runtime] http` says otherwise.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:9898";
+
 /// `[runtime]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -62,7 +65,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            http: "127.0.0.1:9898".to_owned(),
+            http: DEFAULT_HTTP.to_owned(),
             on_escalation: OnEscalation::Exit,
             shutdown_timeout: Duration::from_secs(30),
         }

@@ -24,6 +24,12 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
+    /// The token is not UTF-8 text.
+    #[error("the admin token from {origin} is not UTF-8 text")]
+    NotUtf8 {
+        /// Where it came from.
+        origin: String,
+    },
     /// The token is empty.
     #[error("the admin token from {origin} is empty")]
     Empty {
@@ -87,7 +93,10 @@ impl AdminAuth {
     /// The token from `STREAMVISOR_ADMIN_TOKEN` when set, else from `token_file` (trimmed) when
     /// given, else none (loopback only).
     pub fn load(token_file: Option<&Path>) -> Result<Self, AuthError> {
-        if let Ok(token) = std::env::var(TOKEN_ENV) {
+        if let Some(token) = std::env::var_os(TOKEN_ENV) {
+            let token = token.into_string().map_err(|_| AuthError::NotUtf8 {
+                origin: TOKEN_ENV.to_owned(),
+            })?;
             return Self::checked(token.trim(), TOKEN_ENV);
         }
         match token_file {
@@ -125,7 +134,9 @@ impl AdminAuth {
         match &self.token {
             Some(token) => {
                 let offered = authorization
-                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .and_then(|value| value.split_once(' '))
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, token)| token)
                     .ok_or(Refusal::MissingToken)?;
                 if constant_time_eq(offered.trim().as_bytes(), token) {
                     Ok(())
@@ -133,7 +144,7 @@ impl AdminAuth {
                     Err(Refusal::WrongToken)
                 }
             }
-            None if peer.is_some_and(|peer| peer.ip().is_loopback()) => Ok(()),
+            None if peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback()) => Ok(()),
             None => Err(Refusal::NotLoopback),
         }
     }
@@ -182,6 +193,11 @@ mod tests {
             auth.admit(Some("Bearer s3cret"), peer("10.1.2.3:9")),
             Ok(())
         );
+        assert_eq!(
+            auth.admit(Some("bearer s3cret"), local),
+            Ok(()),
+            "the scheme is case-blind"
+        );
     }
 
     #[test]
@@ -189,6 +205,11 @@ mod tests {
         let auth = AdminAuth::loopback_only();
         assert_eq!(auth.admit(None, peer("127.0.0.1:1")), Ok(()));
         assert_eq!(auth.admit(None, peer("[::1]:1")), Ok(()));
+        assert_eq!(
+            auth.admit(None, peer("[::ffff:127.0.0.1]:1")),
+            Ok(()),
+            "mapped IPv4"
+        );
         assert_eq!(
             auth.admit(None, peer("192.168.0.7:1")),
             Err(Refusal::NotLoopback)

@@ -101,10 +101,12 @@ pub fn request(
     })
 }
 
-/// Splits an HTTP/1.1 answer (`Connection: close`, plain or chunked body).
+/// Splits an HTTP/1.1 answer (`Connection: close`, plain or chunked body), on bytes: a chunk's
+/// size counts bytes, whatever the text.
 fn parse(answer: &[u8]) -> Option<Response> {
-    let text = String::from_utf8_lossy(answer);
-    let (head, body) = text.split_once("\r\n\r\n")?;
+    let split = answer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&answer[..split]).ok()?;
+    let body = &answer[split + 4..];
     let status = head
         .lines()
         .next()?
@@ -121,21 +123,26 @@ fn parse(answer: &[u8]) -> Option<Response> {
     let body = if chunked {
         dechunk(body)?
     } else {
-        body.to_owned()
+        body.to_vec()
     };
-    Some(Response { status, body })
+    Some(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
-fn dechunk(mut body: &str) -> Option<String> {
-    let mut out = String::new();
+fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n")?;
+        let line_end = body.windows(2).position(|window| window == b"\r\n")?;
+        let size = std::str::from_utf8(&body[..line_end]).ok()?;
         let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        let rest = &body[line_end + 2..];
         if size == 0 {
             return Some(out);
         }
-        out.push_str(rest.get(..size)?);
-        body = rest.get(size..)?.strip_prefix("\r\n")?;
+        out.extend_from_slice(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix(b"\r\n")?;
     }
 }
 
@@ -153,5 +160,11 @@ mod tests {
         .expect("http");
         assert_eq!((chunked.status, chunked.body.as_str()), (200, "abcde"));
         assert!(parse(b"SSH-2.0-OpenSSH\r\n").is_none());
+        // A chunk boundary inside a two-byte character.
+        let split = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\xc3\r\n1\r\n\xa9\r\n0\r\n\r\n",
+        )
+        .expect("http");
+        assert_eq!(split.body, "\u{e9}");
     }
 }

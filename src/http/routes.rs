@@ -2,40 +2,25 @@
 //! token-or-loopback rule): `GET /api/actors`, `POST /api/actors/kill`.
 
 use actix_web::http::header;
-use actix_web::{error::JsonPayloadError, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use streamvisor_supervision::{KillMode, SupervisionError};
 
 use super::{HttpApi, ADMIN_BODY_LIMIT};
 
-/// Mounts every route with `api` as their state.
+/// Mounts every route with `api` as their state. (Nothing app-wide: a host `App` keeps its own
+/// extractor settings.)
 pub(super) fn configure(api: web::Data<HttpApi>, config: &mut web::ServiceConfig) {
-    let json = web::JsonConfig::default()
-        .limit(ADMIN_BODY_LIMIT)
-        .error_handler(|error, _request| {
-            let status = match &error {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => {
-                    actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                }
-                _ => actix_web::http::StatusCode::BAD_REQUEST,
-            };
-            let message = format!("bad request body: {error}");
-            actix_web::error::InternalError::from_response(
-                error,
-                HttpResponse::build(status).json(json!({ "error": message })),
-            )
-            .into()
-        });
-    config
-        .app_data(api)
-        .app_data(json)
-        .route("/metrics", web::get().to(metrics))
-        .route("/health/live", web::get().to(live))
-        .route("/health/ready", web::get().to(ready))
-        .route("/api/actors", web::get().to(actors))
-        .route("/api/actors/kill", web::post().to(kill));
+    config.service(
+        web::scope("")
+            .app_data(api)
+            .route("/metrics", web::get().to(metrics))
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+            .route("/api/actors", web::get().to(actors))
+            .route("/api/actors/kill", web::post().to(kill)),
+    );
 }
 
 async fn metrics(api: web::Data<HttpApi>) -> HttpResponse {
@@ -126,15 +111,44 @@ struct KillRequest {
     mode: Option<String>,
 }
 
+/// Reads a request body of at most `limit` bytes (413 past it), after the admin check: a client
+/// that may not use the route learns nothing from how its body is parsed.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            HttpResponse::BadRequest()
+                .json(json!({ "error": format!("bad request body: {error}") }))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(HttpResponse::PayloadTooLarge()
+                .json(json!({ "error": format!("the body is over {limit} bytes") })));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn kill(
     api: web::Data<HttpApi>,
     request: HttpRequest,
-    body: web::Json<KillRequest>,
+    payload: web::Payload,
 ) -> HttpResponse {
     if let Some(refused) = refusal(&api, &request) {
         return refused;
     }
-    let KillRequest { path, mode } = body.into_inner();
+    let body = match read_body(payload, ADMIN_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
+    };
+    let KillRequest { path, mode } = match serde_json::from_slice(&body) {
+        Ok(kill) => kill,
+        Err(error) => {
+            return HttpResponse::BadRequest()
+                .json(json!({ "error": format!("bad request body: {error}") }));
+        }
+    };
     let mode = match mode.as_deref().unwrap_or("stop").parse::<KillMode>() {
         Ok(mode) => mode,
         Err(error) => {
@@ -154,12 +168,10 @@ async fn kill(
             tracing::info!(%caller, %path, mode = mode.as_str(), %error, "kill refused");
             let body = json!({ "error": error.to_string() });
             match error {
-                SupervisionError::UnknownPath(_) | SupervisionError::Stopped(_) => {
-                    HttpResponse::NotFound().json(body)
-                }
-                SupervisionError::Restarting(_) | SupervisionError::Busy(_) => {
-                    HttpResponse::Conflict().json(body)
-                }
+                SupervisionError::UnknownPath(_) => HttpResponse::NotFound().json(body),
+                SupervisionError::Restarting(_)
+                | SupervisionError::Stopped(_)
+                | SupervisionError::Busy(_) => HttpResponse::Conflict().json(body),
                 _ => HttpResponse::BadRequest().json(body),
             }
         }

@@ -8,8 +8,9 @@ use streamvisor_actors::pipeline::health::Readiness;
 use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
 use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError, TreeHandle};
 
-/// How long a partition status query may take before it counts as no answer.
-const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a partition status query may take before it counts as no answer (a readiness probe
+/// must answer within a probe's timeout).
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A view of a running pipeline; clones share it. It never keeps the runtime alive.
 #[derive(Clone)]
@@ -28,11 +29,6 @@ pub struct RuntimeHandle {
 }
 
 impl RuntimeHandle {
-    /// A handle on the actor tree.
-    pub fn tree(&self) -> &TreeHandle {
-        &self.tree
-    }
-
     /// Every live actor, supervisors included, sorted by path.
     pub fn actors(&self) -> Vec<ActorInfo> {
         let mut actors = self.tree.registry().list();
@@ -59,7 +55,17 @@ impl RuntimeHandle {
         if !running(pipeline) {
             reasons.push(format!("{pipeline}: not running"));
         }
-        for partition in self.partitions().await {
+        let partitions = match self.partition_states().await {
+            Some(partitions) => partitions,
+            None => {
+                reasons.push(format!(
+                    "{pipeline}/sources/{}: the source does not answer (starting or restarting)",
+                    self.source
+                ));
+                Vec::new()
+            }
+        };
+        for partition in partitions {
             let p = partition.partition;
             let mut subtree = vec![format!("{pipeline}/sources/{}/p{p}", self.source)];
             subtree.extend(
@@ -83,17 +89,20 @@ impl RuntimeHandle {
 
     /// The state of every partition the source has assigned (empty while it restarts).
     pub async fn partitions(&self) -> Vec<PartitionStatus> {
-        let Some(source) = self.acks.source(&self.topic) else {
-            return Vec::new();
-        };
+        self.partition_states().await.unwrap_or_default()
+    }
+
+    /// The state of every partition the source has assigned; none when the source does not
+    /// answer (not started, restarting, or busy past the timeout).
+    async fn partition_states(&self) -> Option<Vec<PartitionStatus>> {
+        let source = self.acks.source(&self.topic)?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         if !source.send(SourceInput::Status(reply)) {
-            return Vec::new();
+            return None;
         }
         tokio::time::timeout(STATUS_TIMEOUT, answer)
             .await
             .ok()
             .and_then(Result::ok)
-            .unwrap_or_default()
     }
 }

@@ -189,6 +189,7 @@ delay_per_batch = "25ms"
 
 #[actix_rt::test]
 async fn with_the_sink_stopped_every_partition_pauses_within_its_cap() {
+    crate::show_warnings();
     let broker = tansu::broker();
     let name = format!("stalled-{}", std::process::id());
     tansu::create_topic(&broker.brokers, &name, PARTITIONS).await;

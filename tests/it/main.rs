@@ -16,6 +16,18 @@ mod sink_outage;
 mod supervision_facade;
 mod tansu;
 
+/// Shows the runtime's warnings and errors in the output of a failing test (the test harness
+/// captures them per test).
+pub fn show_warnings() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,librdkafka=error"))
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 /// Silences the panic hook for the panics kills cause on purpose.
 pub fn quiet_intended_panics() {
     static INSTALL: std::sync::Once = std::sync::Once::new();

@@ -33,14 +33,85 @@ pub fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// How long a short command (`produce`, `actors`, `kill`, `check`) may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `command` to its end with `stdin` as its input, killing it past `within`.
+pub fn output_within(
+    command: &mut Command,
+    stdin: Option<Vec<u8>>,
+    within: Duration,
+) -> std::process::Output {
+    use std::io::{Read, Write};
+    let mut child = command
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let writer = child.stdin.take().zip(stdin).map(|(mut pipe, input)| {
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        })
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let began = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if began.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not finish within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// A command run to its end within [`COMMAND_TIMEOUT`].
+pub trait RunWithin {
+    /// Its output (panics past the timeout).
+    fn output_within_timeout(&mut self) -> std::process::Output;
+}
+
+impl RunWithin for Command {
+    fn output_within_timeout(&mut self) -> std::process::Output {
+        output_within(self, None, COMMAND_TIMEOUT)
+    }
+}
+
 /// `streamvisor produce --count N` into `topic` (made with `partitions`); waits for it.
 pub fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) {
-    let output = streamvisor()
+    let mut command = streamvisor();
+    command
         .args(["produce", "--brokers", brokers, "--topic", topic])
         .args(["--count", &count.to_string()])
-        .args(["--partitions", &partitions.to_string()])
-        .output()
-        .expect("produce runs");
+        .args(["--partitions", &partitions.to_string()]);
+    let output = output_within(&mut command, None, COMMAND_TIMEOUT);
     assert!(
         output.status.success(),
         "produce failed: {}",

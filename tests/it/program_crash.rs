@@ -1,7 +1,8 @@
 //! The crash test: `streamvisor run` works through 100,000 records on tansu and is SIGKILLed at
-//! 5 seeded random points (by lines written), then started again each time (the pipeline lowers
-//! session.timeout.ms so that a restart does not wait out the dead member for long). The last
-//! run ends with SIGTERM (exit 0). Nothing is lost: the file, deduped, holds every record.
+//! 5 seeded random points (lines written by each run), then started again each time (the
+//! pipeline lowers session.timeout.ms so that a restart does not wait out the dead member for
+//! long). Then a SIGTERM mid-run: exit 0, and the committed offsets are exactly what the file
+//! holds. The last run finishes. Nothing is lost: the file, deduped, holds every record.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -61,23 +62,69 @@ delay_per_batch = "25ms"
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
-    // Crash points: lines written, spread over the run.
-    let mut points: Vec<usize> = (0..CRASHES)
-        .map(|_| rng.usize(RECORDS / 20..RECORDS * 9 / 10))
-        .collect();
-    points.sort_unstable();
     let began = Instant::now();
-    for (run, point) in points.iter().enumerate() {
+    // Each run is killed once it has written a seeded random number of lines of its own (it
+    // is ready first): every crash lands while it works.
+    let mut points = Vec::new();
+    let mut restarts = 0;
+    for run in 0..CRASHES {
         let mut program =
             Program::start(&dir, &pipeline, Some(&broker.brokers), &format!("run{run}"));
+        program.wait_ready(WAIT);
+        let from = SinkFile::count_lines(&file);
+        let point = from + rng.usize(2_000..12_000);
+        points.push(point);
         program::wait_until(&format!("{point} lines before crash {run}"), WAIT, || {
             program.assert_alive();
-            SinkFile::count_lines(&file) >= *point
+            SinkFile::count_lines(&file) >= point
         });
         program.signal("KILL");
         let status = program.wait_exit(Duration::from_secs(10));
         assert_eq!(status.code(), None, "killed by a signal");
+        restarts += 1;
     }
+    // A SIGTERM while records flow: the run drains and commits what it wrote, and exits 0.
+    let mut drained = Program::start(&dir, &pipeline, Some(&broker.brokers), "drained");
+    drained.wait_ready(WAIT);
+    let from = SinkFile::count_lines(&file);
+    program::wait_until("records flowing before the SIGTERM", WAIT, || {
+        drained.assert_alive();
+        SinkFile::count_lines(&file) >= from + 3_000
+    });
+    drained.signal("TERM");
+    let status = drained.wait_exit(Duration::from_secs(60));
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIGTERM exits 0; log:\n{}",
+        drained.log_tail()
+    );
+    assert!(
+        SinkFile::read(&file).records.len() < RECORDS,
+        "the SIGTERM landed mid-run"
+    );
+    // Everything this run wrote was acknowledged, and a clean stop commits it: each partition
+    // it wrote is committed exactly past the last offset it wrote (partitions are written in
+    // order).
+    let text = std::fs::read_to_string(&file).expect("the file");
+    let mut last_written: std::collections::BTreeMap<i32, i64> = Default::default();
+    for line in text.lines().skip(from) {
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let partition = record["partition"].as_i64().expect("partition") as i32;
+        let offset = record["offset"].as_i64().expect("offset");
+        last_written.insert(partition, offset);
+    }
+    let committed = program::committed(&broker.brokers, &group, &topic, PARTITIONS);
+    assert!(!last_written.is_empty(), "the drained run wrote records");
+    for (partition, offset) in &last_written {
+        assert_eq!(
+            committed[*partition as usize],
+            offset + 1,
+            "partition {partition}: committed past the last record written before the SIGTERM"
+        );
+    }
+    restarts += 1;
+
     let mut last = Program::start(&dir, &pipeline, Some(&broker.brokers), "final");
     program::wait_until("every record in the file after the crashes", WAIT, || {
         last.assert_alive();
@@ -98,7 +145,7 @@ delay_per_batch = "25ms"
     let output = SinkFile::read(&file);
     let seqs: BTreeSet<i64> = output.records.values().copied().collect();
     println!(
-        "chaos: produced={RECORDS} distinct={} lost={} duplicates={} kills={CRASHES} restarts={CRASHES} points={points:?} seed={seed} took={:?}",
+        "chaos: produced={RECORDS} distinct={} lost={} duplicates={} kills={CRASHES} restarts={restarts} points={points:?} seed={seed} took={:?}",
         output.records.len(),
         RECORDS.saturating_sub(seqs.len()),
         output.lines - output.records.len(),

@@ -346,6 +346,12 @@ impl DriverState {
                         flow.grant(incarnation, records);
                         self.retell.remove(&partition);
                     }
+                } else {
+                    tracing::debug!(
+                        partition,
+                        incarnation,
+                        "grant for a partition not assigned here"
+                    );
                 }
             }
             SourceInput::Ack {
@@ -443,24 +449,31 @@ impl DriverState {
         };
         flow.polled(offset, timestamp, key, value.unwrap_or_default());
         if let Some(batch) = flow.take_batch(false) {
-            self.dispatch(batch);
+            let _ = self.dispatch(batch);
         }
     }
 
     /// The broker had nothing more: partial batches leave (within demand).
     fn flush(&mut self) {
-        let mut batches: Vec<Batch> = Vec::new();
-        for flow in self.flows.values_mut() {
-            while let Some(batch) = flow.take_batch(true) {
-                batches.push(batch);
+        let partitions: Vec<i32> = self.flows.keys().copied().collect();
+        for partition in partitions {
+            // Each batch leaves before the next is taken: a failed dispatch rewinds the
+            // partition, and nothing taken before the rewind may follow it.
+            while let Some(batch) = self
+                .flows
+                .get_mut(&partition)
+                .and_then(|flow| flow.take_batch(true))
+            {
+                if !self.dispatch(batch) {
+                    break;
+                }
             }
-        }
-        for batch in batches {
-            self.dispatch(batch);
         }
     }
 
-    fn dispatch(&mut self, batch: Batch) {
+    /// Hands `batch` to its partition's first actor; false when it could not take it (the
+    /// partition rewound).
+    fn dispatch(&mut self, batch: Batch) -> bool {
         let partition = batch.partition();
         let records = batch.len() as u64;
         if let Err(batch) = self.outlet.dispatch(batch) {
@@ -472,8 +485,10 @@ impl DriverState {
                 "partition actor cannot take a batch; rewinding"
             );
             self.rewind(partition);
+            false
         } else {
             self.metrics.records_in.increment(records);
+            true
         }
     }
 

@@ -22,7 +22,8 @@ pub const RESUME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_mi
 /// What the polling thread must do for this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowAction {
-    /// Stop fetching (no demand, or the unacked cap is reached).
+    /// Stop fetching (the read-ahead is full with no demand, the unacked cap is reached, or a
+    /// record had to be dropped).
     Pause,
     /// Seek to this offset, then fetch again.
     Resume {
@@ -108,8 +109,8 @@ impl PartitionFlow {
     }
 
     /// A record polled from the broker. A record that cannot be taken (fetched before a pause
-    /// took effect, or with the batch full) is dropped and fetched again: the partition pauses and
-    /// resumes from the first offset not taken, so no offset is ever skipped.
+    /// took effect, or with the read-ahead full) is dropped and fetched again: the partition
+    /// pauses and resumes from the first offset not taken, so no offset is ever skipped.
     pub fn polled(
         &mut self,
         offset: i64,
@@ -185,7 +186,11 @@ impl PartitionFlow {
         let waiting = self
             .resume_not_before
             .is_some_and(|at| std::time::Instant::now() < at);
-        if self.paused && !starved && !waiting {
+        // Resume only with room for a whole batch more: resuming at the first free slot would
+        // pause again a few records later, a seek and a refetch per ack under backpressure.
+        let room_for_a_batch =
+            self.pending.len() + self.tracker.unacked() + self.batch_size <= self.max_unacked;
+        if self.paused && room_for_a_batch && !waiting {
             self.paused = false;
             self.must_seek = false;
             return Some(FlowAction::Resume {
@@ -225,8 +230,8 @@ impl PartitionFlow {
     }
 
     /// The rewind rule: forgets what is in flight and pending, bumps the incarnation, drops the
-    /// demand of the failed actors, and returns where to seek. The partition stays paused until
-    /// the restarted actors grant demand.
+    /// demand of the failed actors, and returns where to seek. The partition pauses, resumes
+    /// from there, and reads ahead until the restarted actors grant demand.
     pub fn rewind(&mut self) -> i64 {
         let from = self.tracker.rewind();
         self.head_since = None;

@@ -74,7 +74,8 @@ impl ConsumerContext for DriverContext {
             let drain = if state.shutdown_requested {
                 Duration::ZERO
             } else {
-                state.settings.drain_timeout
+                // Inside poll: a rebalance waits at most a few seconds for acks.
+                state.settings.drain_timeout.min(REVOKE_DRAIN_LIMIT)
             };
             state.drain(drain, Some(&revoked));
             state.commit_partitions(consumer, CommitMode::Sync, Some(&revoked), true);
@@ -168,3 +169,7 @@ fn start_offsets<C: ConsumerContext>(
         })
         .collect()
 }
+
+/// The longest a revoke waits for the acks of what its partitions have in flight (what is not
+/// acknowledged by then is read again by the partitions' next owner).
+const REVOKE_DRAIN_LIMIT: Duration = Duration::from_secs(5);

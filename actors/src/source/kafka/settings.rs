@@ -32,7 +32,8 @@ pub struct KafkaSourceSettings {
     pub commit_max_records: i64,
     /// How long one poll waits for a record (also the latency of partial batches).
     pub poll_timeout: Duration,
-    /// How long revoke and shutdown wait for in-flight records to be acknowledged.
+    /// How long a shutdown waits for in-flight records to be acknowledged (a revoke waits at
+    /// most 5 s of it).
     pub drain_timeout: Duration,
 }
 
