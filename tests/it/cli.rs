@@ -178,6 +178,7 @@ fn a_configured_token_is_required_by_the_admin_commands() {
         None,
         "token",
         &[("STREAMVISOR_ADMIN_TOKEN", "s3cret")],
+        &["--log-format", "json"],
     );
     program.wait_ready(std::time::Duration::from_secs(60));
     let without = admin(&["actors", "--http", &program.http], None);
@@ -200,11 +201,25 @@ fn a_configured_token_is_required_by_the_admin_commands() {
     // Open routes need no token.
     let ready = program.get("/health/ready").expect("answers");
     assert_eq!(ready.status, 200);
-    program.signal("TERM");
+    // SIGINT (Ctrl-C) stops it as SIGTERM does; with JSON logs every line is JSON, the summary
+    // too, and the token appears nowhere.
+    program.signal("INT");
     assert_eq!(
         program.wait_exit(std::time::Duration::from_secs(60)).code(),
         Some(0)
     );
+    let log = program.log();
+    for line in log.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|error| panic!("not a JSON log line ({error}): {line}"));
+        assert!(event["level"].is_string(), "{line}");
+    }
+    assert!(
+        log.lines()
+            .any(|line| line.contains("\"message\":\"summary\"")),
+        "a JSON summary event:\n{log}"
+    );
+    assert!(!log.contains("s3cret"), "the token is never logged");
 }
 
 #[test]

@@ -131,16 +131,17 @@ impl Program {
     /// Starts `streamvisor run pipeline [--brokers brokers] --http <free port>` in `dir`, its
     /// stderr in `dir/<name>.log`.
     pub fn start(dir: &Path, pipeline: &Path, brokers: Option<&str>, name: &str) -> Self {
-        Self::start_with(dir, pipeline, brokers, name, &[])
+        Self::start_with(dir, pipeline, brokers, name, &[], &[])
     }
 
-    /// As [`Program::start`], with extra environment variables.
+    /// As [`Program::start`], with extra environment variables and arguments.
     pub fn start_with(
         dir: &Path,
         pipeline: &Path,
         brokers: Option<&str>,
         name: &str,
         env: &[(&str, &str)],
+        args: &[&str],
     ) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
@@ -159,6 +160,7 @@ impl Program {
         if let Some(brokers) = brokers {
             command.args(["--brokers", brokers]);
         }
+        command.args(args);
         for (key, value) in env {
             command.env(key, value);
         }

@@ -130,6 +130,11 @@ impl PartitionFlow {
         Polled::Accepted
     }
 
+    /// Records read and not yet handed on (the read-ahead).
+    pub fn read_ahead(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether the read-ahead is full: the pending records hold a batch and, with the
     /// unacknowledged ones, reach the cap. Pending plus unacked records stay within
     /// `max_unacked + batch_size`.

@@ -224,6 +224,12 @@ proptest! {
                 downstream.in_flight.push_back(batch);
             }
             prop_assert!(flow.unacked() <= max_unacked.max(BATCH));
+            prop_assert!(
+                flow.read_ahead() + flow.unacked() <= max_unacked + BATCH,
+                "the read-ahead is bounded: {} pending, {} unacked",
+                flow.read_ahead(),
+                flow.unacked()
+            );
             apply(&mut flow, &mut broker);
         }
         // The downstream keeps up from now on: the partition must make progress.
