@@ -63,10 +63,14 @@ fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
         .collect()
 }
 
+// The guard serialises test threads (each test has a runtime of its own): no task of this
+// runtime waits for it.
+#[allow(clippy::await_holding_lock)]
 #[actix_rt::test]
 async fn thirty_kills_lose_nothing_on_a_real_broker() {
     crate::quiet_intended_panics();
     let broker = tansu::broker();
+    let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let topic = format!("chaos-{}", std::process::id());
     let group = format!("chaos-{}", std::process::id());
     tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;

@@ -67,6 +67,7 @@ fn parent(path: &str) -> &str {
 #[test]
 fn thirty_http_kills_and_a_sigterm_lose_nothing() {
     let broker = tansu::broker();
+    let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let dir = program::test_dir("http-chaos");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/passthrough.toml");
     // The first round makes the topic (8 partitions) before the pipeline subscribes.

@@ -18,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(300);
 #[test]
 fn five_sigkills_lose_nothing() {
     let broker = tansu::broker();
+    let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let dir = program::test_dir("crash");
     let topic = format!("crash-{}", std::process::id());
     let group = format!("crash-{}", std::process::id());
@@ -36,8 +37,8 @@ interval = "500ms"
 [kafka]
 group = "{group}"
 [kafka.properties]
-# A killed member leaves the group after 6 s instead of 45 s.
-"session.timeout.ms" = "6000"
+# A killed member leaves the group after 10 s instead of 45 s.
+"session.timeout.ms" = "10000"
 "heartbeat.interval.ms" = "1000"
 [sources.events]
 kind = "kafka"

@@ -16,6 +16,7 @@ const WAIT: Duration = Duration::from_secs(300);
 #[test]
 fn a_second_process_shares_the_partitions_and_takes_them_over_when_the_first_dies() {
     let broker = tansu::broker();
+    let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let dir = program::test_dir("scale");
     let topic = format!("scale-{}", std::process::id());
     let group = format!("scale-{}", std::process::id());
@@ -34,7 +35,7 @@ interval = "500ms"
 [kafka]
 group = "{group}"
 [kafka.properties]
-"session.timeout.ms" = "6000"
+"session.timeout.ms" = "10000"
 "heartbeat.interval.ms" = "1000"
 [sources.events]
 kind = "kafka"
@@ -84,12 +85,28 @@ delay_per_batch = "50ms"
         from_b.records.len()
     );
 
-    program::wait_until("every record in the two files", WAIT, || {
-        a.assert_alive();
-        let mut all = SinkFile::read(&file_a).records;
-        all.extend(SinkFile::read(&file_b).records);
-        all.len() >= RECORDS
-    });
+    program::wait_until_or(
+        "every record in the two files",
+        WAIT,
+        || {
+            a.assert_alive();
+            let mut all = SinkFile::read(&file_a).records;
+            all.extend(SinkFile::read(&file_b).records);
+            all.len() >= RECORDS
+        },
+        || {
+            let tail = |path: std::path::PathBuf| {
+                let text = std::fs::read_to_string(path).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            };
+            format!(
+                "a's log:\n{}\nb's log:\n{}",
+                tail(dir_a.join("a.log")),
+                tail(dir_b.join("b.log"))
+            )
+        },
+    );
     program::wait_until("commits at every partition's end", WAIT, || {
         program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
     });
