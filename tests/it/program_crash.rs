@@ -37,9 +37,11 @@ interval = "500ms"
 [kafka]
 group = "{group}"
 [kafka.properties]
-# A killed member leaves the group after 10 s instead of 45 s.
-"session.timeout.ms" = "10000"
+# A killed member leaves the group after 6 s instead of 45 s, and a rebalance waits at most
+# 10 s for members that do not rejoin (the default, max.poll.interval.ms, is 300 s).
+"session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "1000"
+"max.poll.interval.ms" = "10000"
 [sources.events]
 kind = "kafka"
 topic = "{topic}"

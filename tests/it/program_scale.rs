@@ -35,8 +35,9 @@ interval = "500ms"
 [kafka]
 group = "{group}"
 [kafka.properties]
-"session.timeout.ms" = "10000"
+"session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "1000"
+"max.poll.interval.ms" = "10000"
 [sources.events]
 kind = "kafka"
 topic = "{topic}"
