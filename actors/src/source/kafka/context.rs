@@ -98,6 +98,13 @@ impl ConsumerContext for DriverContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                // librdkafka keeps a partition's pause across a revoke and a new assignment: a
+                // partition paused before it was revoked would come back paused while its new
+                // flow believes it fetches, and never flow again. Every assigned partition
+                // starts resumed, as its flow does.
+                if let Err(error) = consumer.resume(list) {
+                    tracing::warn!(%error, "could not resume newly assigned partitions");
+                }
                 let starts = start_offsets(consumer, list);
                 let mut state = self.lock();
                 for (partition, start) in starts {
