@@ -4,8 +4,9 @@
 //! downstream and under the cap. When the read-ahead is full and there is no demand, or the cap
 //! is reached, the partition is paused, and resumed (from exactly the next offset) when there is
 //! room. (Pausing at the first moment of zero demand instead would make every gap in demand
-//! cost a seek and a fetch round trip: with small batches, a hundredfold slowdown.) Acks feed the offset tracker; a rewind (the
-//! partition's subtree failed) bumps the incarnation and seeks back to the committed offset.
+//! cost a seek and a fetch round trip: with small batches, a hundredfold slowdown.) Acks feed
+//! the offset tracker; a rewind (the partition's subtree failed) bumps the incarnation and seeks
+//! back to the committed offset.
 //!
 //! The flow never touches Kafka: it answers with [`FlowAction`]s that the polling thread carries
 //! out (pause, resume with a seek), so that its rules are tested without a broker.
@@ -178,9 +179,9 @@ impl PartitionFlow {
         Some(batch)
     }
 
-    /// Whether the partition must pause (no demand with the read-ahead full, the unacked cap reached,
-    /// or a record had to be dropped) or may resume (seeking to the first offset not taken). Call it
-    /// after each poll and each grant or ack, and carry out what it says.
+    /// Whether the partition must pause (no demand with the read-ahead full, the unacked cap
+    /// reached, or a record had to be dropped) or may resume (seeking to the first offset not
+    /// taken). Call it after each poll and each grant or ack, and carry out what it says.
     pub fn action(&mut self) -> Option<FlowAction> {
         let starved = self.tracker.unacked() >= self.max_unacked
             || (self.demand.outstanding() == 0 && self.read_ahead_full());
