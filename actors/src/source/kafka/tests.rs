@@ -1,6 +1,7 @@
 //! The polling thread against the embedded broker (rdkafka's mock cluster): every record
 //! delivered in order within demand, commits after acks, rewinds replaying from the committed
-//! offset, nothing delivered without demand.
+//! offset, nothing delivered without demand, a partition paused before its revoke flowing when
+//! it is assigned again.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -19,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(30);
 enum Seen {
     Assigned(i32, u64),
     Rewound(i32, u64),
-    Revoked(#[allow(dead_code)] i32),
+    Revoked(i32),
     Batch(Batch),
 }
 
@@ -304,6 +305,88 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
         vec![30],
         "never ahead of an ack"
     );
+}
+
+/// librdkafka keeps a partition's pause across a revoke and a new assignment: a partition that
+/// was paused (read-ahead full, no demand) when it was revoked must flow when it comes back.
+#[test]
+fn a_partition_paused_before_its_revoke_flows_when_it_is_assigned_again() {
+    let (topic, partitions, group) = ("reassigned", 2, "reassigned");
+    let cluster = cluster_with_topic(topic, partitions);
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, topic, partitions, 2_000);
+    let (tx, seen) = mpsc::channel();
+    let mut source_settings = settings(&brokers, group, topic);
+    source_settings.drain_timeout = Duration::from_millis(200);
+    for (key, value) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+        ("max.poll.interval.ms", "10000"),
+    ] {
+        source_settings
+            .properties
+            .insert(key.to_owned(), value.to_owned());
+    }
+    let source =
+        KafkaSource::start(source_settings, Box::new(ChannelOutlet(tx))).expect("source starts");
+    let handle = source.handle();
+    let mut assigned = 0;
+    while assigned < partitions {
+        match next(&seen, "the first assignment") {
+            Seen::Assigned(_, 1) => assigned += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // No demand: each partition reads ahead to its cap, drops the next record and pauses.
+    std::thread::sleep(Duration::from_millis(500));
+
+    // A second member joins: cooperative-sticky moves one partition to it.
+    let other: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", group)
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("max.poll.interval.ms", "10000")
+        .create()
+        .expect("a second member");
+    other.subscribe(&[topic]).expect("it subscribes");
+    let deadline = Instant::now() + WAIT;
+    while other.assignment().map_or(0, |list| list.count()) == 0 {
+        let _ = other.poll(Duration::from_millis(50));
+        assert!(
+            Instant::now() < deadline,
+            "the second member never got a partition"
+        );
+    }
+    let moved = match next(&seen, "the revoke of one partition") {
+        Seen::Revoked(partition) => partition,
+        other => panic!("unexpected {other:?}"),
+    };
+    // It leaves: the partition comes back, at its next incarnation.
+    drop(other);
+    let incarnation = match next(&seen, "the partition assigned again") {
+        Seen::Assigned(partition, incarnation) if partition == moved => incarnation,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(incarnation, 2);
+    handle.send(SourceInput::Grant {
+        partition: moved,
+        incarnation,
+        records: 100,
+    });
+    let batch = match next(&seen, "records of the partition assigned again") {
+        Seen::Batch(batch) if batch.partition() == moved => batch,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert_eq!(batch.incarnation(), 2);
+    assert_eq!(
+        batch.offsets().next(),
+        Some(0),
+        "nothing was committed: from the start"
+    );
+    source.shutdown().expect("clean shutdown");
 }
 
 #[test]
