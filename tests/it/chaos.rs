@@ -5,16 +5,13 @@
 //! values; each kill restarted its actor once; nothing escalated; commits reach every partition's
 //! end; duplicates stay within what the rewinds could replay.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{ActorState, KillMode, Lifecycle, StopReason};
 
+use crate::program::{self, SinkFile};
 use crate::tansu;
 
 const RECORDS: usize = 100_000;
@@ -22,46 +19,6 @@ const PARTITIONS: i32 = 8;
 const MAX_UNACKED: usize = 2_000;
 const KILLS: usize = 30;
 const WAIT: Duration = Duration::from_secs(240);
-
-/// (partition, offset) -> seq, and the number of lines.
-fn file_contents(path: &Path) -> (BTreeMap<(i64, i64), i64>, usize) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let mut distinct = BTreeMap::new();
-    let mut lines = 0;
-    for line in text.lines() {
-        lines += 1;
-        let record: serde_json::Value = serde_json::from_str(line).expect("every line is JSON");
-        let key = (
-            record["partition"].as_i64().expect("partition"),
-            record["offset"].as_i64().expect("offset"),
-        );
-        distinct.insert(key, record["value"]["seq"].as_i64().expect("seq"));
-    }
-    (distinct, lines)
-}
-
-fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .expect("offset reader");
-    let mut list = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        list.add_partition(topic, partition);
-    }
-    let Ok(offsets) = consumer.committed_offsets(list, Duration::from_secs(10)) else {
-        return Vec::new();
-    };
-    (0..PARTITIONS)
-        .map(
-            |partition| match offsets.find_partition(topic, partition).map(|e| e.offset()) {
-                Some(Offset::Offset(offset)) => offset,
-                _ => -1,
-            },
-        )
-        .collect()
-}
 
 // The guard serialises test threads (each test has a runtime of its own): no task of this
 // runtime waits for it.
@@ -136,7 +93,7 @@ delay_per_batch = "100ms"
     targets.push(format!("{base}/sources/events"));
 
     let began = Instant::now();
-    while file_contents(&file).0.len() < RECORDS / 50 {
+    while SinkFile::read(&file).records.len() < RECORDS / 50 {
         assert!(
             began.elapsed() < WAIT,
             "no records reached the file in {WAIT:?}"
@@ -185,14 +142,14 @@ delay_per_batch = "100ms"
             }
         }
     }
-    let flowed = file_contents(&file).0.len();
+    let flowed = SinkFile::read(&file).records.len();
     assert!(
         flowed < RECORDS,
         "the kills landed while records flowed ({flowed} already written)"
     );
 
     loop {
-        let written = file_contents(&file).0.len();
+        let written = SinkFile::read(&file).records.len();
         if written >= RECORDS {
             break;
         }
@@ -203,19 +160,23 @@ delay_per_batch = "100ms"
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let end = vec![(RECORDS / PARTITIONS as usize) as i64; PARTITIONS as usize];
-    while committed(&broker.brokers, &group, &topic) != end {
+    while program::committed(&broker.brokers, &group, &topic, PARTITIONS) != end {
         assert!(
             began.elapsed() < WAIT,
             "commits never reached every partition's end: {:?}",
-            committed(&broker.brokers, &group, &topic)
+            program::committed(&broker.brokers, &group, &topic, PARTITIONS)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (distinct, lines) = file_contents(&file);
+    let SinkFile {
+        records: distinct,
+        lines,
+        ..
+    } = SinkFile::read(&file);
     for ((partition, offset), seq) in &distinct {
         assert_eq!(
             *seq,
-            offset * i64::from(PARTITIONS) + partition,
+            offset * i64::from(PARTITIONS) + i64::from(*partition),
             "the value at {partition}/{offset}"
         );
     }

@@ -22,12 +22,6 @@ fn out_file() -> std::path::PathBuf {
         .join("out.jsonl")
 }
 
-fn lines(path: &std::path::Path) -> usize {
-    std::fs::read(path)
-        .map(|bytes| bytes.iter().filter(|byte| **byte == b'\n').count())
-        .unwrap_or(0)
-}
-
 async fn start_runtime() -> Runtime {
     let _ = std::fs::remove_file(out_file());
     let text = format!(
@@ -219,7 +213,7 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
 
     // A sink retrying failed writes makes the runtime unready (503 with the reason), then ready.
     let began = Instant::now();
-    while lines(&out_file()) == 0 {
+    while crate::program::SinkFile::count_lines(&out_file()) == 0 {
         assert!(began.elapsed() < WAIT, "no record reached the sink's file");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

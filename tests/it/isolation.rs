@@ -3,7 +3,6 @@
 //! are not revoked (no rebalance: their partition actors keep their incarnation), and partition 3
 //! resumes; the time from the kill to its next record is printed.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,28 +10,13 @@ use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
+use crate::program::SinkFile;
 use crate::tansu;
 
 const RECORDS: usize = 40_000;
 const PARTITIONS: i32 = 4;
 const MAX_UNACKED: usize = 1_000;
 const WAIT: Duration = Duration::from_secs(120);
-
-/// Lines per (partition, offset), and the number of lines.
-fn lines(path: &Path) -> (BTreeMap<(i64, i64), usize>, usize) {
-    let mut seen = BTreeMap::new();
-    let mut total = 0;
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-        let key = (
-            record["partition"].as_i64().expect("partition"),
-            record["offset"].as_i64().expect("offset"),
-        );
-        *seen.entry(key).or_insert(0) += 1;
-        total += 1;
-    }
-    (seen, total)
-}
 
 #[actix_rt::test]
 async fn killing_one_partitions_stage_replays_that_partition_only() {
@@ -75,7 +59,7 @@ delay_per_batch = "25ms"
     .expect("runtime starts");
     let registry = runtime.handle().registry().clone();
     let began = Instant::now();
-    while lines(&file).0.len() < RECORDS / 10 {
+    while SinkFile::read(&file).records.len() < RECORDS / 10 {
         assert!(began.elapsed() < WAIT, "records never reached the file");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -126,25 +110,19 @@ delay_per_batch = "25ms"
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
     loop {
-        let (seen, _) = lines(&file);
-        if seen.len() == RECORDS {
+        let written = SinkFile::read(&file).records.len();
+        if written == RECORDS {
             break;
         }
         assert!(
             began.elapsed() < WAIT,
-            "only {} of {RECORDS} records reached the file",
-            seen.len()
+            "only {written} of {RECORDS} records reached the file"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (seen, _) = lines(&file);
-    let duplicates = |partition: i64| -> usize {
-        seen.iter()
-            .filter(|((p, _), _)| *p == partition)
-            .map(|(_, count)| count - 1)
-            .sum()
-    };
-    for partition in 0..i64::from(PARTITIONS) {
+    let output = SinkFile::read(&file);
+    let duplicates = |partition: i32| output.duplicates(partition);
+    for partition in 0..PARTITIONS {
         if partition != 3 {
             assert_eq!(
                 duplicates(partition),
@@ -258,7 +236,7 @@ path = "{file}"
         );
     }
     assert_eq!(
-        lines(&file).0.len(),
+        SinkFile::read(&file).records.len(),
         0,
         "nothing written while the sink fails"
     );
@@ -266,7 +244,7 @@ path = "{file}"
     // The sink recovers: everything flows, nothing lost.
     runtime.sink_faults().fail_writes_for(Duration::ZERO);
     loop {
-        let written = lines(&file).0.len();
+        let written = SinkFile::read(&file).records.len();
         if written == RECORDS {
             break;
         }

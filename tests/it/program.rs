@@ -1,6 +1,7 @@
 //! Drives the `streamvisor` binary from outside, as an operator would: a `run` child with its
-//! own working directory, HTTP port and log file; signals; `produce`; and readers of what the
-//! pipeline left behind (the sink's file, the group's committed offsets, the topic's ends).
+//! own working directory, HTTP port and log file; signals; `produce`. And, for every test of
+//! this binary, readers of what a pipeline left behind (the sink's file, the group's committed
+//! offsets, the topic's ends) and a bounded wait.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -117,6 +118,72 @@ pub fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) 
         "produce failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// `[kafka.properties]` of the tests that kill group members: a killed member leaves the group
+/// after 6 s instead of 45 s, and a rebalance waits at most 10 s for members that do not rejoin
+/// (the default, max.poll.interval.ms, is 300 s).
+pub const QUICK_GROUP_FAILOVER: &str = r#""session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "1000"
+"max.poll.interval.ms" = "10000""#;
+
+/// A passthrough pipeline file (source `events` -> stage `pass` -> file sink `out`, writing
+/// `out/<name>.jsonl` under the process's working directory), with what a test varies.
+#[derive(Default)]
+pub struct Passthrough<'a> {
+    /// The pipeline's name (and its file's).
+    pub name: &'a str,
+    /// The consumer group.
+    pub group: &'a str,
+    /// The topic read.
+    pub topic: &'a str,
+    /// Tables such as `[flow]` and `[commit]`.
+    pub tables: &'a str,
+    /// Lines of `[kafka.properties]`.
+    pub kafka_properties: &'a str,
+    /// More keys of the source's table.
+    pub source: &'a str,
+    /// More keys of the sink's table.
+    pub sink: &'a str,
+}
+
+impl Passthrough<'_> {
+    /// Writes it to `dir/<name>.toml` and returns that path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let Passthrough {
+            name,
+            group,
+            topic,
+            tables,
+            kafka_properties,
+            source,
+            sink,
+        } = self;
+        let text = format!(
+            r#"name = "{name}"
+{tables}
+[kafka]
+group = "{group}"
+[kafka.properties]
+{kafka_properties}
+[sources.events]
+kind = "kafka"
+topic = "{topic}"
+{source}
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "out/{name}.jsonl"
+{sink}
+"#
+        );
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("pipeline file");
+        path
+    }
 }
 
 /// A running `streamvisor run`, killed (SIGKILL) when dropped if still running.
@@ -281,6 +348,8 @@ pub struct SinkFile {
     pub records: BTreeMap<(i32, i64), i64>,
     /// Lines, duplicates included.
     pub lines: usize,
+    /// Lines per partition, duplicates included.
+    lines_per_partition: BTreeMap<i32, usize>,
 }
 
 impl SinkFile {
@@ -302,8 +371,19 @@ impl SinkFile {
             );
             file.records
                 .insert(key, record["value"]["seq"].as_i64().expect("seq"));
+            *file.lines_per_partition.entry(key.0).or_default() += 1;
         }
         file
+    }
+
+    /// Lines of `partition` beyond one per record: what replays wrote again.
+    pub fn duplicates(&self, partition: i32) -> usize {
+        let distinct = self.records.keys().filter(|(p, _)| *p == partition).count();
+        self.lines_per_partition
+            .get(&partition)
+            .copied()
+            .unwrap_or(0)
+            - distinct
     }
 
     /// Lines in `path` (cheap: counts newlines).

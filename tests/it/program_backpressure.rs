@@ -36,48 +36,32 @@ fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {
     let topic = format!("backpressure-{}", std::process::id());
     let group = format!("backpressure-{}", std::process::id());
     program::produce_count(&broker.brokers, &topic, 0, PARTITIONS);
-    let pipeline = dir.join("backpressure.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"
-name = "backpressure"
-[flow]
-batch_size = 100
-max_unacked_per_partition = 5000
-[commit]
-interval = "200ms"
-[kafka]
-group = "{group}"
-[kafka.properties]
-# A small prefetch: librdkafka holds little beyond what the partitions asked for. (tansu 0.6
-# ignores max.partition.fetch.bytes and answers a fetch with a partition's whole backlog, but
-# honours fetch.max.bytes, which may not be below message.max.bytes.)
-"queued.max.messages.kbytes" = "256"
+    // A small prefetch: librdkafka holds little beyond what the partitions asked for. (tansu
+    // 0.6 ignores max.partition.fetch.bytes and answers a fetch with a partition's whole
+    // backlog, but honours fetch.max.bytes, which may not be below message.max.bytes.)
+    let small_prefetch = r#""queued.max.messages.kbytes" = "256"
 "queued.min.messages" = "100"
 "max.partition.fetch.bytes" = "65536"
 "fetch.max.bytes" = "65536"
-"message.max.bytes" = "65536"
-[sources.events]
-kind = "kafka"
-topic = "{topic}"
-generator = {{ records = {RECORDS}, rate_per_second = {RATE} }}
-[stages.pass]
-inputs = ["events"]
-op = "passthrough"
-[sinks.out]
-inputs = ["pass"]
-kind = "file"
-path = "out/backpressure.jsonl"
-# One batch (at most 100 records) per 500 ms: 200 a second, a tenth of the input, for the
-# first 30 s.
-delay_per_batch = "500ms"
-delay_for = "{slow}s"
-"#,
-            slow = SLOW_FOR.as_secs()
-        ),
-    )
-    .expect("pipeline file");
+"message.max.bytes" = "65536""#;
+    let generator = format!("generator = {{ records = {RECORDS}, rate_per_second = {RATE} }}");
+    // One batch (at most 100 records) per 500 ms: 200 a second, a tenth of the input, for the
+    // first 30 s.
+    let slow_sink = format!(
+        "delay_per_batch = \"500ms\"\ndelay_for = \"{}s\"",
+        SLOW_FOR.as_secs()
+    );
+    let pipeline = program::Passthrough {
+        name: "backpressure",
+        group: &group,
+        topic: &topic,
+        tables: "[flow]\nbatch_size = 100\nmax_unacked_per_partition = 5000\n\
+                 [commit]\ninterval = \"200ms\"",
+        kafka_properties: small_prefetch,
+        source: &generator,
+        sink: &slow_sink,
+    }
+    .write(&dir);
     let file = dir.join("out/backpressure.jsonl");
 
     let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), "run");

@@ -25,41 +25,18 @@ fn five_sigkills_lose_nothing() {
     let topic = format!("crash-{}", std::process::id());
     let group = format!("crash-{}", std::process::id());
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
-    let pipeline = dir.join("crash.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"
-name = "crash"
-[flow]
-batch_size = 500
-max_unacked_per_partition = 2000
-[commit]
-interval = "500ms"
-[kafka]
-group = "{group}"
-[kafka.properties]
-# A killed member leaves the group after 6 s instead of 45 s, and a rebalance waits at most
-# 10 s for members that do not rejoin (the default, max.poll.interval.ms, is 300 s).
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"max.poll.interval.ms" = "10000"
-[sources.events]
-kind = "kafka"
-topic = "{topic}"
-[stages.pass]
-inputs = ["events"]
-op = "passthrough"
-[sinks.out]
-inputs = ["pass"]
-kind = "file"
-path = "out/crash.jsonl"
-# Slow enough that every crash lands mid-run.
-delay_per_batch = "25ms"
-"#
-        ),
-    )
-    .expect("pipeline file");
+    let pipeline = program::Passthrough {
+        name: "crash",
+        group: &group,
+        topic: &topic,
+        tables: "[flow]\nbatch_size = 500\nmax_unacked_per_partition = 2000\n\
+                 [commit]\ninterval = \"500ms\"",
+        kafka_properties: program::QUICK_GROUP_FAILOVER,
+        // Slow enough that every crash lands mid-run.
+        sink: "delay_per_batch = \"25ms\"",
+        ..Default::default()
+    }
+    .write(&dir);
     let file = dir.join("out/crash.jsonl");
 
     let seed = std::env::var("CHAOS_SEED")

@@ -21,39 +21,18 @@ fn a_second_process_shares_the_partitions_and_takes_them_over_when_the_first_die
     let topic = format!("scale-{}", std::process::id());
     let group = format!("scale-{}", std::process::id());
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
-    let pipeline = dir.join("scale.toml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"
-name = "scale"
-[flow]
-batch_size = 250
-max_unacked_per_partition = 1000
-[commit]
-interval = "500ms"
-[kafka]
-group = "{group}"
-[kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-"max.poll.interval.ms" = "10000"
-[sources.events]
-kind = "kafka"
-topic = "{topic}"
-[stages.pass]
-inputs = ["events"]
-op = "passthrough"
-[sinks.out]
-inputs = ["pass"]
-kind = "file"
-path = "out/scale.jsonl"
-# About 5,000 records a second per process: both are still at work when one dies.
-delay_per_batch = "50ms"
-"#
-        ),
-    )
-    .expect("pipeline file");
+    let pipeline = program::Passthrough {
+        name: "scale",
+        group: &group,
+        topic: &topic,
+        tables: "[flow]\nbatch_size = 250\nmax_unacked_per_partition = 1000\n\
+                 [commit]\ninterval = \"500ms\"",
+        kafka_properties: program::QUICK_GROUP_FAILOVER,
+        // About 5,000 records a second per process: both are still at work when one dies.
+        sink: "delay_per_batch = \"50ms\"",
+        ..Default::default()
+    }
+    .write(&dir);
     let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&dir_a).expect("a's folder");
     std::fs::create_dir_all(&dir_b).expect("b's folder");

@@ -10,24 +10,16 @@ use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
+use crate::program::SinkFile;
 use crate::tansu;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;
 const WAIT: Duration = Duration::from_secs(120);
 
-fn distinct(path: &Path) -> BTreeSet<(i64, i64)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|line| {
-            let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-            (
-                record["partition"].as_i64().expect("partition"),
-                record["offset"].as_i64().expect("offset"),
-            )
-        })
-        .collect()
+/// (partition, offset) of every record in the file.
+fn distinct(path: &Path) -> BTreeSet<(i32, i64)> {
+    SinkFile::read(path).records.into_keys().collect()
 }
 
 #[actix_rt::test]
@@ -151,7 +143,7 @@ delay_per_batch = "20ms"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let expected: BTreeSet<(i64, i64)> = (0..i64::from(PARTITIONS))
+    let expected: BTreeSet<(i32, i64)> = (0..PARTITIONS)
         .flat_map(|partition| {
             (0..(RECORDS as i64 / i64::from(PARTITIONS))).map(move |offset| (partition, offset))
         })
