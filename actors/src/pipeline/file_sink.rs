@@ -168,11 +168,11 @@ impl Worker for FileSinkWorker {
         self.file = Some(JsonLinesFile::open(&self.recipe.path)?);
         // A fresh incarnation has not failed a write (the previous one may have died unready).
         self.recipe.readiness.ready(ctx.path().as_str());
-        let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
-        self.recipe
-            .inlets
-            .publish(ctx.path().clone(), Arc::clone(&inlet));
-        self.inlet = Some(inlet);
+        self.inlet = Some(self.recipe.inlets.open(
+            ctx.path().clone(),
+            ctx.myself(),
+            self.recipe.capacity,
+        ));
         self.path = Some(ctx.path().clone());
         Ok(())
     }

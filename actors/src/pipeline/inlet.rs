@@ -107,11 +107,19 @@ pub struct Inlets {
 }
 
 impl Inlets {
-    /// Publishes the inlet of the actor at `path` (replacing an older incarnation's).
-    pub fn publish(&self, path: ActorPath, inlet: Arc<Inlet>) {
-        if let Some(old) = self.by_path.insert(path, inlet) {
+    /// Opens and publishes the inlet of `actor` at `path` with `capacity` records of credit
+    /// (replacing an older incarnation's), and returns it.
+    pub fn open(
+        &self,
+        path: ActorPath,
+        actor: ActorRef<StageMessage>,
+        capacity: u64,
+    ) -> Arc<Inlet> {
+        let inlet = Arc::new(Inlet::new(actor, capacity));
+        if let Some(old) = self.by_path.insert(path, Arc::clone(&inlet)) {
             old.wake_all();
         }
+        inlet
     }
 
     /// Removes the inlet at `path` if it is still `inlet`.

@@ -114,11 +114,11 @@ impl Worker for StageWorker {
             let _ = me.try_send(StageMessage::Wake);
         });
         self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
-        let inlet = Arc::new(Inlet::new(ctx.myself(), self.recipe.capacity));
-        self.recipe
-            .inlets
-            .publish(ctx.path().clone(), Arc::clone(&inlet));
-        self.inlet = Some(inlet);
+        self.inlet = Some(self.recipe.inlets.open(
+            ctx.path().clone(),
+            ctx.myself(),
+            self.recipe.capacity,
+        ));
         self.path = Some(ctx.path().clone());
         Ok(())
     }
