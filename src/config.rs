@@ -19,6 +19,7 @@
 
 mod duration;
 mod model;
+mod sink;
 
 pub use duration::parse_duration;
 pub use model::{

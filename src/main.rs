@@ -129,8 +129,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Checks the file, then what its sinks write to (a database is connected to).
 fn check(pipeline: &std::path::Path) -> ExitCode {
-    match PipelineConfig::load(pipeline) {
+    let checked = PipelineConfig::load(pipeline)
+        .map_err(|error| error.to_string())
+        .and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| format!("cannot start a runtime: {error}"))?;
+            for (name, sink) in &config.sinks {
+                runtime
+                    .block_on(streamvisor::runtime::check_sink(name, sink))
+                    .map_err(|error| format!("{}: {error}", pipeline.display()))?;
+            }
+            Ok(config)
+        });
+    match checked {
         Ok(config) => {
             eprintln!(
                 "{}: pipeline {:?} is valid",

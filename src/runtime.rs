@@ -20,7 +20,7 @@ use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
 use streamvisor_actors::pipeline::stage::Operation;
-use streamvisor_actors::pipeline::PipelineRecipe;
+use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_actors::source::kafka::PartitionStatus;
 use streamvisor_supervision::{
@@ -29,7 +29,7 @@ use streamvisor_supervision::{
 };
 use thiserror::Error;
 
-use crate::config::PipelineConfig;
+use crate::config::{PipelineConfig, SinkConfig};
 
 /// The runtime could not start or stop.
 #[derive(Debug, Error)]
@@ -43,6 +43,31 @@ pub enum RuntimeError {
     /// librdkafka refused the Kafka settings (`[kafka.properties]`).
     #[error("`kafka.properties`: librdkafka refused them: {0}")]
     KafkaProperties(String),
+    /// A sink cannot use its target (wrong credentials, an unknown table, ...).
+    #[error("`sinks.{sink}`: {why}")]
+    Sink {
+        /// The sink's name.
+        sink: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// Checks that the sink can write where it is told to (connects to a database, creates the
+/// table when asked, prepares the insert): wrong credentials or an unknown table are errors at
+/// start, never a retry loop.
+pub async fn check_sink(name: &str, sink: &SinkConfig) -> Result<SinkTarget, RuntimeError> {
+    let failed = |why: String| RuntimeError::Sink {
+        sink: name.to_owned(),
+        why,
+    };
+    let target = sink.target().map_err(failed)?;
+    if let SinkTarget::Postgres(settings) = &target {
+        streamvisor_actors::sink::postgres::check(settings)
+            .await
+            .map_err(|error| failed(error.to_string()))?;
+    }
+    Ok(target)
 }
 
 /// Turns lifecycle events into the restart and escalation counters, on a thread of its own
@@ -153,6 +178,13 @@ impl Runtime {
         settings
             .check_client_config()
             .map_err(RuntimeError::KafkaProperties)?;
+        let (sink_name, sink) = config
+            .sinks
+            .iter()
+            .next()
+            .map(|(name, sink)| (name.clone(), sink.clone()))
+            .ok_or_else(|| RuntimeError::Broker("the pipeline has no sink".to_owned()))?;
+        let sink_target = check_sink(&sink_name, &sink).await?;
         let readiness = Readiness::default();
         let acks = AckRouter::default();
         let sink_faults = SinkFaults::default();
@@ -188,12 +220,6 @@ impl Runtime {
         };
 
         settings.brokers = brokers.clone();
-        let (sink_name, sink) = config
-            .sinks
-            .iter()
-            .next()
-            .map(|(name, sink)| (name.clone(), sink.clone()))
-            .ok_or_else(|| RuntimeError::Broker("the pipeline has no sink".to_owned()))?;
         let stages = config
             .chain()
             .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")))?
@@ -204,7 +230,7 @@ impl Runtime {
             name: config.name.clone(),
             source: (source_name, settings),
             stages,
-            sink: (sink_name, sink.path.clone()),
+            sink: (sink_name, sink_target),
             sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
             sink_delay_for: sink.delay_for,
             format: Format::parse(&source.format).unwrap_or(Format::Json),

@@ -140,7 +140,7 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
         name: "bench".to_owned(),
         source: ("s".to_owned(), source),
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), path.to_path_buf()),
+        sink: ("out".to_owned(), path.to_path_buf().into()),
         sink_delay_per_batch: Duration::ZERO,
         sink_delay_for: None,
         format: Format::Bytes,

@@ -171,6 +171,8 @@ pub struct SinkMetrics {
     pub write_seconds: Histogram,
     /// Retries.
     pub retries: Counter,
+    /// Records the sink's target refused, sent to the dead letters.
+    pub dead_letters: Counter,
 }
 
 impl SinkMetrics {
@@ -179,12 +181,15 @@ impl SinkMetrics {
         let labels = [("pipeline", pipeline.to_owned()), ("sink", sink.to_owned())];
         let records_out = counter!(RECORDS_OUT, &labels);
         let retries = counter!(SINK_RETRIES, &labels);
+        let dead_letters = counter!(DEAD_LETTERS, &labels);
         records_out.increment(0);
         retries.increment(0);
+        dead_letters.increment(0);
         SinkMetrics {
             records_out,
             write_seconds: histogram!(SINK_WRITE_SECONDS, &labels),
             retries,
+            dead_letters,
         }
     }
 }

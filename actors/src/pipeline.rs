@@ -21,6 +21,7 @@ pub mod health;
 pub mod inlet;
 pub mod outlet;
 pub mod partition;
+pub mod postgres_sink;
 pub mod stage;
 pub mod watcher;
 
@@ -35,13 +36,15 @@ use streamvisor_supervision::{
 };
 
 use crate::metrics::{SinkMetrics, SourceMetrics};
+use crate::sink::postgres::PostgresSettings;
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use acks::AckRouter;
-use dead_letters::DeadLetters;
+use dead_letters::{DeadLetterTarget, DeadLetters};
 use file_sink::{FileSinkRecipe, FileSinkWorker};
 use inlet::Inlets;
 use outlet::ActorOutlet;
 use partition::{Incarnations, PartitionRecipe, PartitionWorker};
+use postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
 use stage::{Operation, StageRecipe, StageWorker};
 
 /// A linear pipeline: one Kafka source, stages in order, one file sink.
@@ -53,8 +56,8 @@ pub struct PipelineRecipe {
     pub source: (String, KafkaSourceSettings),
     /// The stages, in flow order.
     pub stages: Vec<(String, Operation)>,
-    /// The sink's name and file.
-    pub sink: (String, PathBuf),
+    /// The sink's name and where it writes.
+    pub sink: (String, SinkTarget),
     /// A delay after each batch the sink writes (0 but in backpressure tests).
     pub sink_delay_per_batch: Duration,
     /// How long after the pipeline's start that delay applies (none: always); then the sink
@@ -72,6 +75,21 @@ pub struct PipelineRecipe {
     pub supervision: SupervisorSettings,
     /// Where sinks acknowledge to; also how to reach the running source (status).
     pub acks: AckRouter,
+}
+
+/// Where a pipeline's sink writes.
+#[derive(Clone, Debug)]
+pub enum SinkTarget {
+    /// A JSON Lines file (DESIGN.md's file sink).
+    File(PathBuf),
+    /// A PostgreSQL table.
+    Postgres(PostgresSettings),
+}
+
+impl From<PathBuf> for SinkTarget {
+    fn from(path: PathBuf) -> Self {
+        SinkTarget::File(path)
+    }
 }
 
 /// What the source supervisor owns: the Kafka client and the rewind watcher.
@@ -96,7 +114,7 @@ impl PipelineRecipe {
     pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
         let pipeline = format!("/pipelines/{}", self.name);
         let (source_name, settings) = &self.source;
-        let (sink_name, sink_file) = &self.sink;
+        let (sink_name, sink_target) = &self.sink;
         let batch = settings.batch_size.max(1) as u64;
         // Room for a few batches per actor: pausing a partition drops what librdkafka prefetched,
         // so a buffer that runs dry at every batch costs refetches.
@@ -106,23 +124,47 @@ impl PipelineRecipe {
         let acks = self.acks.clone();
         let sink_path = format!("{pipeline}/sinks/{sink_name}");
 
-        let sink = FileSinkRecipe {
-            metrics: SinkMetrics::new(&self.name, sink_name),
-            readiness: self.readiness.clone(),
-            faults: self.sink_faults.clone(),
-            path: sink_file.clone(),
-            capacity: sink_capacity,
-            delay_per_batch: self.sink_delay_per_batch,
-            slow_until: self
-                .sink_delay_for
-                .map(|slow_for| std::time::Instant::now() + slow_for),
-            inlets: inlets.clone(),
-            acks: acks.clone(),
+        let sink_metrics = SinkMetrics::new(&self.name, sink_name);
+        let sink_spec = match sink_target {
+            SinkTarget::File(file) => {
+                let sink = FileSinkRecipe {
+                    metrics: sink_metrics,
+                    readiness: self.readiness.clone(),
+                    faults: self.sink_faults.clone(),
+                    path: file.clone(),
+                    capacity: sink_capacity,
+                    delay_per_batch: self.sink_delay_per_batch,
+                    slow_until: self
+                        .sink_delay_for
+                        .map(|slow_for| std::time::Instant::now() + slow_for),
+                    inlets: inlets.clone(),
+                    acks: acks.clone(),
+                };
+                ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
+            }
+            SinkTarget::Postgres(postgres) => {
+                let sink = PostgresSinkRecipe {
+                    settings: postgres.clone(),
+                    capacity: sink_capacity,
+                    inlets: inlets.clone(),
+                    acks: acks.clone(),
+                    metrics: sink_metrics,
+                    readiness: self.readiness.clone(),
+                    dead_letters: DeadLetterTarget {
+                        brokers: settings.brokers.clone(),
+                        properties: settings.properties.clone(),
+                        topic: self.dead_letter_topic.clone(),
+                    },
+                };
+                ChildSpec::worker(sink_name.clone(), move || {
+                    PostgresSinkWorker::new(sink.clone())
+                })
+            }
         };
         let sinks = SupervisorSpec::builder()
             .settings(self.supervision.clone())
             .child(
-                ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
+                sink_spec
                     .kind("sink")
                     .mailbox_capacity(sink_capacity as usize),
             )

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 
 use super::duration::serde_duration;
+pub use super::sink::SinkConfig;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -250,26 +251,7 @@ pub struct StageConfig {
     pub op: String,
 }
 
-/// `[sinks.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
-    /// The source or stage it reads.
-    pub inputs: Vec<String>,
-    /// `"file"` so far.
-    pub kind: String,
-    /// The JSON Lines file.
-    pub path: PathBuf,
-    /// A delay after each batch written: slows the sink on purpose (backpressure tests).
-    #[serde(default, deserialize_with = "optional_duration")]
-    pub delay_per_batch: Option<Duration>,
-    /// How long after the start `delay_per_batch` applies (none: for the whole run); then the
-    /// sink runs at full speed again (a sink that recovers, for backpressure tests).
-    #[serde(default, deserialize_with = "optional_duration")]
-    pub delay_for: Option<Duration>,
-}
-
-fn optional_duration<'de, D: serde::Deserializer<'de>>(
+pub(super) fn optional_duration<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Duration>, D::Error> {
     serde_duration::deserialize(deserializer).map(Some)
@@ -382,12 +364,7 @@ impl PipelineConfig {
                     "a name is letters, digits, '-' or '_'".to_owned(),
                 );
             }
-            if sink.kind != "file" {
-                return bad(
-                    &format!("sinks.{name}.kind"),
-                    format!("{:?}: only \"file\" is supported so far", sink.kind),
-                );
-            }
+            sink.validate(&format!("sinks.{name}"))?;
         }
         self.chain().map(|_| ())
     }

@@ -84,3 +84,43 @@ fn graph_errors_name_the_field_and_line() {
     let error = error_of(&op);
     assert!(error.contains("`stages.pass.op` (line 17)"), "{error}");
 }
+
+#[test]
+fn sink_fields_are_checked_against_the_kind() {
+    let postgres = GOOD.replace(
+        "kind = \"file\"\npath = \"out/demo.jsonl\"",
+        "kind = \"postgres\"\nurl = \"host=127.0.0.1\"\ntable = \"public.events\"\ndedupe = \"key\"\n\
+         retry = { min = \"50ms\", max = \"1s\" }",
+    );
+    let config = PipelineConfig::parse(&postgres, "pg.toml").expect("valid");
+    let streamvisor_actors::pipeline::SinkTarget::Postgres(settings) =
+        config.sinks["out"].target().expect("a target")
+    else {
+        panic!("a PostgreSQL target");
+    };
+    assert_eq!(settings.table, "public.events");
+    assert_eq!(
+        settings.dedupe,
+        streamvisor_actors::sink::postgres::Dedupe::Key
+    );
+    assert_eq!(settings.retry.min, std::time::Duration::from_millis(50));
+    assert_eq!(settings.retry.factor, 2.0);
+
+    let foreign = GOOD.replace("path = \"out/demo.jsonl\"", "path = \"x\"\ntable = \"t\"");
+    assert_eq!(
+        error_of(&foreign),
+        "bad.toml: `sinks.out.table` (line 22): not a setting of a \"file\" sink"
+    );
+    let missing = postgres.replace("table = \"public.events\"\n", "");
+    assert!(
+        error_of(&missing).contains("`sinks.out` (line 18): a \"postgres\" sink needs `table`"),
+        "{}",
+        error_of(&missing)
+    );
+    let bad_table = postgres.replace("public.events", "events; drop");
+    assert!(error_of(&bad_table).contains("`sinks.out.table`"));
+    let bad_dedupe = postgres.replace("dedupe = \"key\"", "dedupe = \"offset\"");
+    assert!(error_of(&bad_dedupe).contains("`sinks.out.dedupe`"));
+    let bad_kind = GOOD.replace("kind = \"file\"", "kind = \"s3\"");
+    assert!(error_of(&bad_kind).contains("`sinks.out.kind`"));
+}

@@ -145,6 +145,8 @@ pub struct Passthrough<'a> {
     pub source: &'a str,
     /// More keys of the sink's table.
     pub sink: &'a str,
+    /// The sink's kind and target (default: `kind = "file"`, `path = "out/<name>.jsonl"`).
+    pub sink_target: Option<String>,
 }
 
 impl Passthrough<'_> {
@@ -158,7 +160,11 @@ impl Passthrough<'_> {
             kafka_properties,
             source,
             sink,
+            sink_target,
         } = self;
+        let target = sink_target
+            .clone()
+            .unwrap_or_else(|| format!("kind = \"file\"\npath = \"out/{name}.jsonl\""));
         let text = format!(
             r#"name = "{name}"
 {tables}
@@ -175,8 +181,7 @@ inputs = ["events"]
 op = "passthrough"
 [sinks.out]
 inputs = ["pass"]
-kind = "file"
-path = "out/{name}.jsonl"
+{target}
 {sink}
 "#
         );

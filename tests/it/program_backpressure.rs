@@ -60,6 +60,7 @@ fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {
         kafka_properties: small_prefetch,
         source: &generator,
         sink: &slow_sink,
+        sink_target: None,
     }
     .write(&dir);
     let file = dir.join("out/backpressure.jsonl");

@@ -53,6 +53,24 @@ impl ProducerContext for DeadLetterContext {
     }
 }
 
+/// Where a pipeline's dead letters go: each actor that sends some makes its own producer.
+#[derive(Clone, Debug)]
+pub struct DeadLetterTarget {
+    /// The brokers.
+    pub brokers: String,
+    /// The pipeline's librdkafka pass-through properties.
+    pub properties: BTreeMap<String, String>,
+    /// The dead-letter topic.
+    pub topic: String,
+}
+
+impl DeadLetterTarget {
+    /// A producer for this target.
+    pub fn producer(&self) -> Result<DeadLetters, rdkafka::error::KafkaError> {
+        DeadLetters::new(&self.brokers, &self.properties, &self.topic)
+    }
+}
+
 /// The dead-letter producer of a pipeline.
 #[derive(Clone)]
 pub struct DeadLetters {

@@ -68,7 +68,7 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         name: "poison".to_owned(),
         source: ("s".to_owned(), source),
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), file.clone()),
+        sink: ("out".to_owned(), file.clone().into()),
         sink_delay_per_batch: Duration::ZERO,
         sink_delay_for: None,
         format: Format::Json,

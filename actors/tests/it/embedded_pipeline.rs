@@ -116,7 +116,7 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         name: "p".to_owned(),
         source: ("s".to_owned(), source),
         stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), file.clone()),
+        sink: ("out".to_owned(), file.clone().into()),
         sink_delay_per_batch: Duration::from_millis(2),
         sink_delay_for: None,
         format: Format::Json,

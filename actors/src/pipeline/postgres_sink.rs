@@ -1,0 +1,383 @@
+//! The PostgreSQL sink actor (`/pipelines/<p>/sinks/<k>`). The actor takes batches within the
+//! credit of its inlet and hands them to its writer, a task on the same arbiter that owns the
+//! connection: it gathers records up to `max_rows` (waiting `linger` for more), writes them in
+//! one transaction, and only after COMMIT acknowledges them and gives the credit back.
+//!
+//! The failure-or-retry rule of DESIGN.md:
+//! - the database away (connection refused or lost, shutting down, starting up): the writer
+//!   holds the records, reports the sink unready, and reconnects with exponential backoff
+//!   (each attempt counted in `streamvisor_sink_retries_total`); no restart;
+//! - a record the database refuses (a bad value, a constraint other than the dedupe key): the
+//!   batch is written again row by row under savepoints, and the refused records go to the dead
+//!   letters with the database's error;
+//! - anything else (wrong credentials, a table gone, a panic, a kill): the actor fails, its
+//!   supervisor restarts it and the partitions it held records of rewind.
+//!
+//! The writer's channel is unbounded in type and bounded by the inlet's credit: nothing is sent
+//! to the actor beyond what it granted.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
+use tokio::sync::mpsc;
+
+use crate::metrics::SinkMetrics;
+use crate::pipeline::acks::AckRouter;
+use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
+use crate::pipeline::health::Readiness;
+use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::record::Batch;
+use crate::sink::postgres::{
+    classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
+};
+
+/// The recipe of a PostgreSQL sink.
+#[derive(Clone, Debug)]
+pub struct PostgresSinkRecipe {
+    /// The database, table and write settings.
+    pub settings: PostgresSettings,
+    /// Records it can hold.
+    pub capacity: u64,
+    /// The pipeline's inlets.
+    pub inlets: Inlets,
+    /// Where acks go.
+    pub acks: AckRouter,
+    /// The sink's metrics.
+    pub metrics: SinkMetrics,
+    /// Where it says it is retrying (unready).
+    pub readiness: Readiness,
+    /// Where refused records go.
+    pub dead_letters: DeadLetterTarget,
+}
+
+/// Why the writer stopped, for the actor to fail with.
+type WriterFailure = Arc<Mutex<Option<String>>>;
+
+/// A PostgreSQL sink actor.
+pub struct PostgresSinkWorker {
+    recipe: PostgresSinkRecipe,
+    path: Option<ActorPath>,
+    inlet: Option<Arc<Inlet>>,
+    to_writer: Option<mpsc::UnboundedSender<Batch>>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+    failure: WriterFailure,
+}
+
+impl PostgresSinkWorker {
+    /// A fresh sink from its recipe (it connects when it starts).
+    pub fn new(recipe: PostgresSinkRecipe) -> Self {
+        PostgresSinkWorker {
+            recipe,
+            path: None,
+            inlet: None,
+            to_writer: None,
+            writer: None,
+            failure: Arc::default(),
+        }
+    }
+
+    fn writer_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for PostgresSinkWorker {
+    fn drop(&mut self) {
+        // A killed or panicked sink leaves nothing writing behind it: an open transaction is
+        // rolled back by the server when the connection drops.
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
+}
+
+impl Worker for PostgresSinkWorker {
+    type Message = StageMessage;
+
+    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
+        let dead_letters = self
+            .recipe
+            .dead_letters
+            .producer()
+            .map_err(|error| Failure::new(format!("dead-letter producer: {error}")))?;
+        let component = ctx.path().to_string();
+        self.recipe.readiness.ready(&component);
+        let inlet = self
+            .recipe
+            .inlets
+            .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
+        let (to_writer, inbox) = mpsc::unbounded_channel();
+        let writer = Writer {
+            settings: self.recipe.settings.clone(),
+            inbox,
+            held: Vec::new(),
+            buffers: RowBuffers::default(),
+            connection: None,
+            failures: 0,
+            component,
+            inlet: Arc::clone(&inlet),
+            acks: self.recipe.acks.clone(),
+            metrics: self.recipe.metrics.clone(),
+            readiness: self.recipe.readiness.clone(),
+            dead_letters,
+        };
+        let failure = Arc::clone(&self.failure);
+        let actor = ctx.myself();
+        self.writer = Some(tokio::task::spawn_local(writer.run(failure, actor)));
+        self.to_writer = Some(to_writer);
+        self.inlet = Some(inlet);
+        self.path = Some(ctx.path().clone());
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        message: StageMessage,
+        _ctx: &mut WorkerContext<'_, Self>,
+    ) -> Result<(), Failure> {
+        if let Some(why) = self.writer_failure() {
+            return Err(Failure::new(why));
+        }
+        if let StageMessage::Batch(batch) = message {
+            let sent = self
+                .to_writer
+                .as_ref()
+                .is_some_and(|writer| writer.send(batch).is_ok());
+            if !sent {
+                return Err(Failure::new(
+                    self.writer_failure()
+                        .unwrap_or_else(|| "the PostgreSQL writer ended".to_owned()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn stopped(&mut self, _reason: &StopReason) {
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
+            self.recipe.inlets.withdraw(path, inlet);
+            // A fresh start says again if it cannot write.
+            self.recipe.readiness.ready(path.as_str());
+        }
+    }
+}
+
+/// The task that owns the connection and writes.
+struct Writer {
+    settings: PostgresSettings,
+    inbox: mpsc::UnboundedReceiver<Batch>,
+    /// Records taken and not yet durable.
+    held: Vec<Batch>,
+    buffers: RowBuffers,
+    connection: Option<Connection>,
+    /// Failed attempts in a row (the backoff's exponent).
+    failures: u32,
+    component: String,
+    inlet: Arc<Inlet>,
+    acks: AckRouter,
+    metrics: SinkMetrics,
+    readiness: Readiness,
+    dead_letters: DeadLetters,
+}
+
+impl Writer {
+    async fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
+        if let Err(why) = self.serve().await {
+            tracing::error!(sink = %self.component, %why, "PostgreSQL sink fails");
+            *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+            // The actor fails at its next message; wake it in case none comes.
+            let _ = actor.try_send(StageMessage::Wake);
+        }
+    }
+
+    /// Writes until the actor stops (`Ok`), or fails with why.
+    async fn serve(&mut self) -> Result<(), String> {
+        loop {
+            self.connect().await?;
+            let Writer {
+                inbox, connection, ..
+            } = self;
+            let Some(connection) = connection.as_mut() else {
+                continue;
+            };
+            let next = tokio::select! {
+                batch = inbox.recv() => Some(batch),
+                _ = &mut connection.closed => None,
+            };
+            match next {
+                Some(Some(batch)) => {
+                    self.held.push(batch);
+                    self.gather().await;
+                    self.write_held().await?;
+                }
+                Some(None) => return Ok(()),
+                None => self.lost("the connection ended".to_owned()).await,
+            }
+        }
+    }
+
+    /// Takes what else is waiting, up to `max_rows` records, waiting `linger` for more.
+    async fn gather(&mut self) {
+        let deadline = tokio::time::Instant::now() + self.settings.linger;
+        let mut records: usize = self.held.iter().map(Batch::len).sum();
+        while records < self.settings.max_rows {
+            let batch = match self.inbox.try_recv() {
+                Ok(batch) => batch,
+                Err(_) if self.settings.linger.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                    Ok(Some(batch)) => batch,
+                    _ => break,
+                },
+            };
+            records += batch.len();
+            self.held.push(batch);
+        }
+    }
+
+    /// Connects when there is no connection, retrying in place while the database is away.
+    async fn connect(&mut self) -> Result<(), String> {
+        while self.connection.is_none() {
+            match Connection::open(&self.settings).await {
+                Ok(connection) => {
+                    if self.failures > 0 {
+                        tracing::info!(sink = %self.component, attempts = self.failures, "PostgreSQL is back");
+                    }
+                    self.readiness.ready(&self.component);
+                    self.connection = Some(connection);
+                    if self.held.is_empty() {
+                        self.failures = 0;
+                    }
+                }
+                Err(error) if error.is_transient() => self.lost(error.to_string()).await,
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The database is away: unready, count the retry, wait the backoff.
+    async fn lost(&mut self, why: String) {
+        self.connection = None;
+        self.failures = self.failures.saturating_add(1);
+        self.metrics.retries.increment(1);
+        let delay = self.settings.retry.delay(self.failures);
+        tracing::warn!(sink = %self.component, %why, attempt = self.failures, retry_in = ?delay, held = self.held.len(), "PostgreSQL unavailable; holding the records");
+        self.readiness
+            .unready(&self.component, format!("retrying PostgreSQL: {why}"));
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Writes the held records until they are durable (retrying in place), then settles them.
+    async fn write_held(&mut self) -> Result<(), String> {
+        loop {
+            self.connect().await?;
+            self.buffers.fill(&self.held, self.settings.dedupe);
+            let rows = self.buffers.rows(&self.held);
+            let Some(connection) = self.connection.as_mut() else {
+                continue;
+            };
+            let began = Instant::now();
+            let written = if rows.is_empty() {
+                Ok(Vec::new())
+            } else {
+                match connection.write(&rows).await {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(error) if classify(&error) == ErrorClass::Record => {
+                        tracing::warn!(sink = %self.component, error = %describe(&error), "PostgreSQL refused a record; writing the batch row by row");
+                        connection.write_isolating(&rows).await
+                    }
+                    Err(error) => Err(error),
+                }
+            };
+            drop(rows);
+            match written {
+                Ok(rejected) => {
+                    self.metrics
+                        .write_seconds
+                        .record(began.elapsed().as_secs_f64());
+                    self.failures = 0;
+                    return self.settle(rejected).await;
+                }
+                Err(error) if classify(&error) == ErrorClass::Transient => {
+                    self.lost(describe(&error)).await;
+                }
+                Err(error) => return Err(format!("PostgreSQL write failed: {}", describe(&error))),
+            }
+        }
+    }
+
+    /// Acknowledges what is durable, sends what was refused to the dead letters, gives the
+    /// credit back.
+    async fn settle(&mut self, rejected: Vec<(usize, String)>) -> Result<(), String> {
+        let mut refused: Vec<(usize, i64, String)> = self.buffers.refused().to_vec();
+        refused.extend(rejected.into_iter().map(|(row, why)| {
+            let (batch, offset) = self.buffers.origin(row);
+            (batch, offset, why)
+        }));
+        let mut records = 0u64;
+        for (index, batch) in self.held.iter().enumerate() {
+            records += batch.len() as u64;
+            let dead: HashSet<i64> = refused
+                .iter()
+                .filter(|(of, _, _)| *of == index)
+                .map(|(_, offset, _)| *offset)
+                .collect();
+            if dead.is_empty() {
+                self.acks.ack(batch);
+            } else {
+                let offsets = batch.offsets().filter(|o| !dead.contains(o)).collect();
+                self.acks.ack_offsets(batch, offsets);
+            }
+        }
+        for (index, offset, why) in &refused {
+            self.dead_letter(*index, *offset, why).await?;
+        }
+        self.metrics
+            .records_out
+            .increment(records - refused.len() as u64);
+        self.held.clear();
+        self.inlet.grant(records);
+        Ok(())
+    }
+
+    /// Sends record `offset` of held batch `index` to the dead letters (acknowledged when the
+    /// broker has it).
+    async fn dead_letter(&self, index: usize, offset: i64, why: &str) -> Result<(), String> {
+        let batch = &self.held[index];
+        let Some(record) = batch.iter().find(|record| record.offset == offset) else {
+            return Ok(());
+        };
+        let Some(source) = self.acks.source(batch.topic()) else {
+            // The source stopped: the record is replayed by whoever reads the partition next.
+            return Ok(());
+        };
+        tracing::warn!(sink = %self.component, partition = batch.partition(), offset, %why, "record refused by PostgreSQL; sent to the dead letters");
+        loop {
+            let origin = DeadLetterOrigin {
+                source: source.clone(),
+                partition: batch.partition(),
+                incarnation: batch.incarnation(),
+                offset,
+            };
+            match self
+                .dead_letters
+                .send(batch.topic(), &record, origin, why, &self.component)
+            {
+                Ok(()) => {
+                    self.metrics.dead_letters.increment(1);
+                    return Ok(());
+                }
+                Err(None) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(Some(why)) => return Err(why),
+            }
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The PostgreSQL target of the PostgreSQL sink: its settings, the table layout, the one
+//! statement that writes records (a multi-row INSERT over `unnest` arrays, inside a
+//! transaction: durable when COMMIT returns), and how its errors are classed (retry in place,
+//! reject the record, fail the actor).
+//!
+//! The table holds one row per record: `topic text, partition integer, "offset" bigint,
+//! key text, value jsonb, timestamp_ms bigint`. The value is the payload as JSON when it is JSON,
+//! else a JSON string, else `{"base64": ...}` (the file sink's encoding of DESIGN.md).
+//! Deduplication (the upsert that makes replays harmless):
+//! - [`Dedupe::Origin`] (default): primary key `(topic, partition, "offset")`; a replayed record
+//!   is the same row, `ON CONFLICT DO NOTHING`.
+//! - [`Dedupe::Key`]: primary key `key`, the latest record per key wins (a compacted table); a
+//!   replay never moves a key back to an older offset of the same partition.
+//! - [`Dedupe::None`]: plain inserts, no key; a replay after a failure may duplicate rows.
+
+mod rows;
+
+pub use rows::{RowBuffers, Rows};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use crate::error::PostgresError;
+
+/// Which key makes a replayed record land on its earlier row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Dedupe {
+    /// `(topic, partition, "offset")`: each record once.
+    #[default]
+    Origin,
+    /// The record's Kafka key: the latest record per key.
+    Key,
+    /// No dedupe: plain inserts (replays may duplicate).
+    None,
+}
+
+impl FromStr for Dedupe {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "origin" => Ok(Dedupe::Origin),
+            "key" => Ok(Dedupe::Key),
+            "none" => Ok(Dedupe::None),
+            other => Err(format!(
+                "{other:?}: expected \"origin\", \"key\" or \"none\""
+            )),
+        }
+    }
+}
+
+/// Exponential backoff between retries in place: `min`, times `factor` per failure, at most `max`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBackoff {
+    /// The first wait.
+    pub min: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// Growth per failure (at least 1).
+    pub factor: f64,
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        RetryBackoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            factor: 2.0,
+        }
+    }
+}
+
+impl RetryBackoff {
+    /// The wait after the `failures`-th failure in a row (1-based).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(64) as i32;
+        let millis = self.min.as_secs_f64() * 1000.0 * self.factor.max(1.0).powi(exponent);
+        Duration::from_secs_f64((millis / 1000.0).min(self.max.as_secs_f64()))
+    }
+}
+
+/// Where and how the sink writes.
+#[derive(Clone, Debug)]
+pub struct PostgresSettings {
+    /// The connection string (`host=... port=... user=... dbname=...` or `postgres://...`).
+    pub url: String,
+    /// The password, when not in the connection string (read from the environment or a file).
+    pub password: Option<String>,
+    /// The table, optionally schema-qualified (`schema.table`).
+    pub table: String,
+    /// Create the table (the layout above) when it is missing.
+    pub create_table: bool,
+    /// The dedupe key.
+    pub dedupe: Dedupe,
+    /// Most records per transaction.
+    pub max_rows: usize,
+    /// How long to wait for more records before writing fewer than `max_rows`.
+    pub linger: Duration,
+    /// Backoff between retries in place.
+    pub retry: RetryBackoff,
+    /// How long a connection attempt may take.
+    pub connect_timeout: Duration,
+}
+
+impl PostgresSettings {
+    /// Settings with defaults for `url` and `table`.
+    pub fn new(url: impl Into<String>, table: impl Into<String>) -> Self {
+        PostgresSettings {
+            url: url.into(),
+            password: None,
+            table: table.into(),
+            create_table: false,
+            dedupe: Dedupe::Origin,
+            max_rows: 5000,
+            linger: Duration::from_millis(5),
+            retry: RetryBackoff::default(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The table name, quoted (`"schema"."table"`); an error when it is not one or two plain
+    /// identifiers.
+    pub fn quoted_table(&self) -> Result<String, PostgresError> {
+        let parts: Vec<&str> = self.table.split('.').collect();
+        let plain = |part: &&str| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(first) if first.is_ascii_alphabetic() || first == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && part.len() <= 63
+        };
+        if parts.is_empty() || parts.len() > 2 || !parts.iter().all(plain) {
+            return Err(PostgresError::BadTable(self.table.clone()));
+        }
+        Ok(parts
+            .iter()
+            .map(|part| format!("\"{part}\""))
+            .collect::<Vec<_>>()
+            .join("."))
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the layout and dedupe key.
+    pub fn create_sql(&self) -> Result<String, PostgresError> {
+        let table = self.quoted_table()?;
+        let (key_null, primary) = match self.dedupe {
+            Dedupe::Origin => ("", ", PRIMARY KEY (topic, partition, \"offset\")"),
+            Dedupe::Key => (" NOT NULL", ", PRIMARY KEY (key)"),
+            Dedupe::None => ("", ""),
+        };
+        Ok(format!(
+            "CREATE TABLE IF NOT EXISTS {table} (topic text NOT NULL, partition integer NOT NULL, \
+             \"offset\" bigint NOT NULL, key text{key_null}, value jsonb, timestamp_ms bigint{primary})"
+        ))
+    }
+
+    /// The statement that writes rows given as six arrays (see [`Rows`]).
+    pub fn insert_sql(&self) -> Result<String, PostgresError> {
+        let table = self.quoted_table()?;
+        let conflict = match self.dedupe {
+            Dedupe::Origin => " ON CONFLICT (topic, partition, \"offset\") DO NOTHING".to_owned(),
+            Dedupe::Key => " ON CONFLICT (key) DO UPDATE SET topic = EXCLUDED.topic, \
+                 partition = EXCLUDED.partition, \"offset\" = EXCLUDED.\"offset\", \
+                 value = EXCLUDED.value, timestamp_ms = EXCLUDED.timestamp_ms \
+                 WHERE target.topic <> EXCLUDED.topic OR target.partition <> EXCLUDED.partition \
+                 OR target.\"offset\" <= EXCLUDED.\"offset\""
+                .to_owned(),
+            Dedupe::None => String::new(),
+        };
+        Ok(format!(
+            "INSERT INTO {table} AS target (topic, partition, \"offset\", key, value, timestamp_ms) \
+             SELECT r.topic, r.partition, r.\"offset\", r.key, r.value::jsonb, r.timestamp_ms \
+             FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::int8[]) \
+             AS r(topic, partition, \"offset\", key, value, timestamp_ms){conflict}"
+        ))
+    }
+
+    fn config(&self) -> Result<Config, PostgresError> {
+        let mut config = Config::from_str(&self.url).map_err(|source| PostgresError::Url {
+            why: source.to_string(),
+        })?;
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        config.connect_timeout(self.connect_timeout);
+        config.application_name("streamvisor");
+        Ok(config)
+    }
+}
+
+/// How a PostgreSQL error is handled (DESIGN.md's failure-or-retry rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The database is away or busy: retry in place with backoff, holding the records.
+    Transient,
+    /// The database refuses one record (a bad value, a constraint): dead letters.
+    Record,
+    /// Anything else: fail the actor (a fresh start, then escalation if it repeats).
+    Fatal,
+}
+
+/// The class of `error`.
+pub fn classify(error: &tokio_postgres::Error) -> ErrorClass {
+    let Some(code) = error.code() else {
+        // No SQLSTATE: the socket, a timeout, or a closed connection.
+        return ErrorClass::Transient;
+    };
+    let class = &code.code()[..2];
+    let transient = matches!(class, "08" | "53" | "58")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ]
+        .contains(code);
+    if transient {
+        ErrorClass::Transient
+    } else if matches!(class, "22" | "23" | "54") || *code == SqlState::DATATYPE_MISMATCH {
+        ErrorClass::Record
+    } else {
+        ErrorClass::Fatal
+    }
+}
+
+/// The error's text as the database gave it (SQLSTATE, message, detail).
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!(
+                "{} {}: {} ({detail})",
+                db.severity(),
+                db.code().code(),
+                db.message()
+            ),
+            None => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// An open connection with the insert statement prepared.
+pub struct Connection {
+    client: Client,
+    insert: Statement,
+    /// Resolves when the connection ends (the server went away, or the client was dropped).
+    pub closed: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects, creates the table when asked, and prepares the insert (which checks that the
+    /// table exists with the layout's columns and the dedupe key's unique index). The
+    /// connection's I/O runs on a task spawned on the current (local) runtime.
+    pub async fn open(settings: &PostgresSettings) -> Result<Self, PostgresError> {
+        let (client, connection) = settings
+            .config()?
+            .connect(NoTls)
+            .await
+            .map_err(PostgresError::connect)?;
+        let (closed_tx, closed) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_local(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "PostgreSQL connection ended");
+            }
+            let _ = closed_tx.send(());
+        });
+        if settings.create_table {
+            client
+                .batch_execute(&settings.create_sql()?)
+                .await
+                .map_err(|source| PostgresError::statement("create the table", source))?;
+        }
+        let insert = client
+            .prepare(&settings.insert_sql()?)
+            .await
+            .map_err(|source| {
+                PostgresError::statement("prepare the insert into the table", source)
+            })?;
+        Ok(Connection {
+            client,
+            insert,
+            closed,
+        })
+    }
+
+    /// Writes `rows` in one transaction: `Ok` once COMMIT returned (durable).
+    pub async fn write(&mut self, rows: &Rows<'_>) -> Result<(), tokio_postgres::Error> {
+        let transaction = self.client.transaction().await?;
+        transaction.execute(&self.insert, &rows.params()).await?;
+        transaction.commit().await
+    }
+
+    /// Writes `rows` one by one in one transaction, each under a savepoint: the rows the
+    /// database rejects ([`ErrorClass::Record`]) are left out and returned (index, error);
+    /// the others are durable once this returns `Ok`.
+    pub async fn write_isolating(
+        &mut self,
+        rows: &Rows<'_>,
+    ) -> Result<Vec<(usize, String)>, tokio_postgres::Error> {
+        let mut rejected = Vec::new();
+        let mut transaction = self.client.transaction().await?;
+        for index in 0..rows.len() {
+            let single = rows.single(index);
+            let savepoint = transaction.savepoint("streamvisor_row").await?;
+            match savepoint.execute(&self.insert, &single.params()).await {
+                Ok(_) => savepoint.commit().await?,
+                Err(error) if classify(&error) == ErrorClass::Record => {
+                    rejected.push((index, describe(&error)));
+                    savepoint.rollback().await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        transaction.commit().await?;
+        Ok(rejected)
+    }
+
+    /// True once the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Checks `settings` against the database (connect, create when asked, prepare the insert):
+/// what `streamvisor check` and the runtime's start report.
+pub async fn check(settings: &PostgresSettings) -> Result<(), PostgresError> {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async { Connection::open(settings).await.map(drop) })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_by_its_factor_up_to_its_max() {
+        let backoff = RetryBackoff {
+            min: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            factor: 2.0,
+        };
+        let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn table_names_are_plain_identifiers_quoted() {
+        let mut settings = PostgresSettings::new("host=x", "public.events_1");
+        assert_eq!(
+            settings.quoted_table().expect("valid"),
+            "\"public\".\"events_1\""
+        );
+        for bad in ["", "a.b.c", "1abc", "x;drop", "a\"b", "a b"] {
+            settings.table = bad.to_owned();
+            assert!(settings.quoted_table().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn the_dedupe_key_decides_the_conflict_clause_and_primary_key() {
+        let mut settings = PostgresSettings::new("host=x", "t");
+        assert!(settings.insert_sql().expect("sql").ends_with("DO NOTHING"));
+        assert!(settings
+            .create_sql()
+            .expect("sql")
+            .contains("PRIMARY KEY (topic, partition, \"offset\")"));
+        settings.dedupe = Dedupe::Key;
+        assert!(settings
+            .insert_sql()
+            .expect("sql")
+            .contains("ON CONFLICT (key) DO UPDATE"));
+        assert!(settings
+            .create_sql()
+            .expect("sql")
+            .contains("PRIMARY KEY (key)"));
+        settings.dedupe = Dedupe::None;
+        assert!(!settings.insert_sql().expect("sql").contains("ON CONFLICT"));
+        assert!(!settings.create_sql().expect("sql").contains("PRIMARY KEY"));
+    }
+}

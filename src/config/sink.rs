@@ -1,0 +1,199 @@
+//! `[sinks.<name>]`: one table for every kind of sink, each field checked against the kind
+//! (a field of another kind is an error naming it), and turned into the actors' [`SinkTarget`].
+//!
+//! ```toml
+//! [sinks.out]                  # the JSON Lines file of DESIGN.md
+//! inputs = ["pass"]
+//! kind = "file"
+//! path = "out/events.jsonl"
+//!
+//! [sinks.db]                   # a PostgreSQL table
+//! inputs = ["pass"]
+//! kind = "postgres"
+//! url = "host=127.0.0.1 port=5432 user=streamvisor dbname=streamvisor"
+//! password_file = "/run/secrets/pg"   # or the PGPASSWORD environment variable
+//! table = "events"
+//! create_table = true          # the layout of the docs, when missing
+//! dedupe = "origin"            # origin (default) | key | none
+//! max_rows = 5000              # records per transaction
+//! linger = "5ms"               # wait for more before writing fewer
+//! retry = { min = "100ms", max = "5s", factor = 2.0 }
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use streamvisor_actors::pipeline::SinkTarget;
+use streamvisor_actors::sink::postgres::{Dedupe, PostgresSettings, RetryBackoff};
+
+use super::model::{optional_duration, Invalid};
+
+/// `[sinks.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The source or stage it reads.
+    pub inputs: Vec<String>,
+    /// `"file"` or `"postgres"`.
+    pub kind: String,
+    /// file: the JSON Lines file.
+    pub path: Option<PathBuf>,
+    /// file: a delay after each batch written: slows the sink on purpose (backpressure tests).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub delay_per_batch: Option<Duration>,
+    /// file: how long after the start `delay_per_batch` applies (none: for the whole run).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub delay_for: Option<Duration>,
+    /// postgres: the connection string (libpq `key=value` pairs or a `postgres://` URL).
+    pub url: Option<String>,
+    /// postgres: a file holding the password (else `PGPASSWORD`, else none).
+    pub password_file: Option<PathBuf>,
+    /// postgres: the table (`table` or `schema.table`).
+    pub table: Option<String>,
+    /// postgres: create the table when it is missing.
+    pub create_table: Option<bool>,
+    /// postgres: `origin` (default), `key` or `none`.
+    pub dedupe: Option<String>,
+    /// postgres: most records per transaction.
+    pub max_rows: Option<usize>,
+    /// postgres: how long to wait for more records before writing fewer than `max_rows`.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub linger: Option<Duration>,
+    /// postgres: backoff between retries while the database is away.
+    pub retry: Option<RetryConfig>,
+}
+
+/// `retry = { min, max, factor }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// The first wait.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub min: Option<Duration>,
+    /// The longest wait.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub max: Option<Duration>,
+    /// Growth per failure.
+    pub factor: Option<f64>,
+}
+
+impl RetryConfig {
+    fn backoff(&self) -> RetryBackoff {
+        let defaults = RetryBackoff::default();
+        RetryBackoff {
+            min: self.min.unwrap_or(defaults.min),
+            max: self.max.unwrap_or(defaults.max),
+            factor: self.factor.unwrap_or(defaults.factor),
+        }
+    }
+}
+
+impl SinkConfig {
+    /// Checks the fields against the kind; `field` is the table's TOML path (`sinks.out`).
+    pub(super) fn validate(&self, field: &str) -> Result<(), Invalid> {
+        let bad = |name: &str, why: String| Err((format!("{field}.{name}"), why));
+        let file_fields = [
+            ("path", self.path.is_some()),
+            ("delay_per_batch", self.delay_per_batch.is_some()),
+            ("delay_for", self.delay_for.is_some()),
+        ];
+        let postgres_fields = [
+            ("url", self.url.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("table", self.table.is_some()),
+            ("create_table", self.create_table.is_some()),
+            ("dedupe", self.dedupe.is_some()),
+            ("max_rows", self.max_rows.is_some()),
+            ("linger", self.linger.is_some()),
+            ("retry", self.retry.is_some()),
+        ];
+        type Fields<'a> = &'a [(&'a str, bool)];
+        let (own, foreign, required): (Fields<'_>, Fields<'_>, &[&str]) = match self.kind.as_str() {
+            "file" => (&file_fields, &postgres_fields, &["path"]),
+            "postgres" => (&postgres_fields, &file_fields, &["url", "table"]),
+            other => {
+                return bad(
+                    "kind",
+                    format!("{other:?}: expected \"file\" or \"postgres\""),
+                )
+            }
+        };
+        if let Some((name, _)) = foreign.iter().find(|(_, set)| *set) {
+            return bad(name, format!("not a setting of a {:?} sink", self.kind));
+        }
+        for name in required {
+            if !own.iter().any(|(own, set)| own == name && *set) {
+                return Err((
+                    field.to_owned(),
+                    format!("a {:?} sink needs `{name}`", self.kind),
+                ));
+            }
+        }
+        if self.kind == "postgres" {
+            let settings = self.postgres_settings(None);
+            if let Err(error) = settings.quoted_table() {
+                return bad("table", error.to_string());
+            }
+            if let Some(dedupe) = &self.dedupe {
+                if let Err(why) = dedupe.parse::<Dedupe>() {
+                    return bad("dedupe", why);
+                }
+            }
+            if settings.max_rows == 0 {
+                return bad("max_rows", "must be at least 1".to_owned());
+            }
+            let retry = settings.retry;
+            if retry.min.is_zero()
+                || retry.max < retry.min
+                || !retry.factor.is_finite()
+                || retry.factor < 1.0
+            {
+                return bad("retry", "needs 0 < min <= max and factor >= 1".to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// The PostgreSQL settings of a `postgres` sink (the password as given).
+    fn postgres_settings(&self, password: Option<String>) -> PostgresSettings {
+        let mut settings = PostgresSettings::new(
+            self.url.clone().unwrap_or_default(),
+            self.table.clone().unwrap_or_default(),
+        );
+        settings.password = password;
+        settings.create_table = self.create_table.unwrap_or(false);
+        settings.dedupe = self
+            .dedupe
+            .as_deref()
+            .and_then(|dedupe| dedupe.parse().ok())
+            .unwrap_or_default();
+        settings.max_rows = self.max_rows.unwrap_or(settings.max_rows);
+        settings.linger = self.linger.unwrap_or(settings.linger);
+        if let Some(retry) = &self.retry {
+            settings.retry = retry.backoff();
+        }
+        settings
+    }
+
+    /// Where the sink writes, reading a password file when there is one.
+    pub fn target(&self) -> Result<SinkTarget, String> {
+        match self.kind.as_str() {
+            "postgres" => {
+                let password = match &self.password_file {
+                    Some(file) => Some(
+                        std::fs::read_to_string(file)
+                            .map_err(|error| {
+                                format!("cannot read password_file {}: {error}", file.display())
+                            })?
+                            .trim_end_matches(['\r', '\n'])
+                            .to_owned(),
+                    ),
+                    None => std::env::var("PGPASSWORD").ok(),
+                };
+                Ok(SinkTarget::Postgres(self.postgres_settings(password)))
+            }
+            _ => Ok(SinkTarget::File(self.path.clone().unwrap_or_default())),
+        }
+    }
+}
