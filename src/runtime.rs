@@ -195,14 +195,26 @@ impl Runtime {
         {
             Some(brokers) => {
                 topics::ensure(&brokers, &config.kafka.properties, &dead_letter_topic, 1).await?;
+                if let SinkTarget::Kafka(output) = &sink_target {
+                    topics::ensure(
+                        &brokers,
+                        &config.kafka.properties,
+                        &output.topic,
+                        source.partitions,
+                    )
+                    .await?;
+                }
                 (None, brokers)
             }
             None => {
-                let broker = EmbeddedBroker::start(&[
+                let mut topics = vec![
                     (source.topic.clone(), source.partitions),
                     (dead_letter_topic.clone(), 1),
-                ])
-                .map_err(RuntimeError::Broker)?;
+                ];
+                if let SinkTarget::Kafka(output) = &sink_target {
+                    topics.push((output.topic.clone(), source.partitions));
+                }
+                let broker = EmbeddedBroker::start(&topics).map_err(RuntimeError::Broker)?;
                 tracing::warn!(
                     brokers = %broker.bootstrap_servers(),
                     "no brokers configured: running on the embedded in-process broker (in memory only; \

@@ -19,6 +19,7 @@ pub mod file_sink;
 pub mod forwarder;
 pub mod health;
 pub mod inlet;
+pub mod kafka_sink;
 pub mod outlet;
 pub mod partition;
 pub mod postgres_sink;
@@ -42,6 +43,7 @@ use acks::AckRouter;
 use dead_letters::{DeadLetterTarget, DeadLetters};
 use file_sink::{FileSinkRecipe, FileSinkWorker};
 use inlet::Inlets;
+use kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
 use outlet::ActorOutlet;
 use partition::{Incarnations, PartitionRecipe, PartitionWorker};
 use postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
@@ -84,6 +86,8 @@ pub enum SinkTarget {
     File(PathBuf),
     /// A PostgreSQL table.
     Postgres(PostgresSettings),
+    /// A Kafka topic (the pipeline's brokers; its properties add to the pipeline's).
+    Kafka(KafkaSinkSettings),
 }
 
 impl From<PathBuf> for SinkTarget {
@@ -158,6 +162,24 @@ impl PipelineRecipe {
                 };
                 ChildSpec::worker(sink_name.clone(), move || {
                     PostgresSinkWorker::new(sink.clone())
+                })
+            }
+            SinkTarget::Kafka(kafka) => {
+                let mut properties = settings.properties.clone();
+                properties.extend(kafka.properties.clone());
+                let sink = KafkaSinkRecipe {
+                    settings: KafkaSinkSettings {
+                        brokers: settings.brokers.clone(),
+                        topic: kafka.topic.clone(),
+                        properties,
+                    },
+                    capacity: sink_capacity,
+                    inlets: inlets.clone(),
+                    acks: acks.clone(),
+                    metrics: sink_metrics,
+                };
+                ChildSpec::worker(sink_name.clone(), move || {
+                    KafkaSinkWorker::new(sink.clone())
                 })
             }
         };

@@ -20,10 +20,12 @@
 //! retry = { min = "100ms", max = "5s", factor = 2.0 }
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use streamvisor_actors::pipeline::kafka_sink::KafkaSinkSettings;
 use streamvisor_actors::pipeline::SinkTarget;
 use streamvisor_actors::sink::postgres::{Dedupe, PostgresSettings, RetryBackoff};
 
@@ -62,6 +64,10 @@ pub struct SinkConfig {
     pub linger: Option<Duration>,
     /// postgres: backoff between retries while the database is away.
     pub retry: Option<RetryConfig>,
+    /// kafka: the output topic (created when missing, with the source's partition count).
+    pub topic: Option<String>,
+    /// kafka: librdkafka producer properties, added to `[kafka.properties]`.
+    pub properties: Option<BTreeMap<String, String>>,
 }
 
 /// `retry = { min, max, factor }`.
@@ -109,17 +115,27 @@ impl SinkConfig {
             ("retry", self.retry.is_some()),
         ];
         type Fields<'a> = &'a [(&'a str, bool)];
-        let (own, foreign, required): (Fields<'_>, Fields<'_>, &[&str]) = match self.kind.as_str() {
-            "file" => (&file_fields, &postgres_fields, &["path"]),
-            "postgres" => (&postgres_fields, &file_fields, &["url", "table"]),
+        let kafka_fields = [
+            ("topic", self.topic.is_some()),
+            ("properties", self.properties.is_some()),
+        ];
+        let (own, required): (Fields<'_>, &[&str]) = match self.kind.as_str() {
+            "file" => (&file_fields, &["path"]),
+            "postgres" => (&postgres_fields, &["url", "table"]),
+            "kafka" => (&kafka_fields, &["topic"]),
             other => {
                 return bad(
                     "kind",
-                    format!("{other:?}: expected \"file\" or \"postgres\""),
+                    format!("{other:?}: expected \"file\", \"postgres\" or \"kafka\""),
                 )
             }
         };
-        if let Some((name, _)) = foreign.iter().find(|(_, set)| *set) {
+        let foreign = file_fields
+            .iter()
+            .chain(&postgres_fields)
+            .chain(&kafka_fields)
+            .filter(|(name, _)| !own.iter().any(|(own, _)| own == name));
+        if let Some((name, _)) = foreign.into_iter().find(|(_, set)| *set) {
             return bad(name, format!("not a setting of a {:?} sink", self.kind));
         }
         for name in required {
@@ -193,6 +209,11 @@ impl SinkConfig {
                 };
                 Ok(SinkTarget::Postgres(self.postgres_settings(password)))
             }
+            "kafka" => Ok(SinkTarget::Kafka(KafkaSinkSettings {
+                brokers: String::new(),
+                topic: self.topic.clone().unwrap_or_default(),
+                properties: self.properties.clone().unwrap_or_default(),
+            })),
             _ => Ok(SinkTarget::File(self.path.clone().unwrap_or_default())),
         }
     }

@@ -12,6 +12,7 @@ mod program;
 mod program_backpressure;
 mod program_chaos;
 mod program_crash;
+mod program_kafka_sink;
 mod program_postgres;
 mod program_scale;
 mod runtime_embedded;
