@@ -195,11 +195,11 @@ impl Runtime {
         {
             Some(brokers) => {
                 topics::ensure(&brokers, &config.kafka.properties, &dead_letter_topic, 1).await?;
-                if let SinkTarget::Kafka(output) = &sink_target {
+                if let Some(output) = sink_target.kafka_topic() {
                     topics::ensure(
                         &brokers,
                         &config.kafka.properties,
-                        &output.topic,
+                        output,
                         source.partitions,
                     )
                     .await?;
@@ -211,8 +211,8 @@ impl Runtime {
                     (source.topic.clone(), source.partitions),
                     (dead_letter_topic.clone(), 1),
                 ];
-                if let SinkTarget::Kafka(output) = &sink_target {
-                    topics.push((output.topic.clone(), source.partitions));
+                if let Some(output) = sink_target.kafka_topic() {
+                    topics.push((output.to_owned(), source.partitions));
                 }
                 let broker = EmbeddedBroker::start(&topics).map_err(RuntimeError::Broker)?;
                 tracing::warn!(

@@ -24,6 +24,7 @@ pub mod outlet;
 pub mod partition;
 pub mod postgres_sink;
 pub mod stage;
+pub mod transactional_sink;
 pub mod watcher;
 
 use std::path::PathBuf;
@@ -48,6 +49,7 @@ use outlet::ActorOutlet;
 use partition::{Incarnations, PartitionRecipe, PartitionWorker};
 use postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
 use stage::{Operation, StageRecipe, StageWorker};
+use transactional_sink::{TransactionalSinkRecipe, TransactionalSinkWorker};
 
 /// A linear pipeline: one Kafka source, stages in order, one file sink.
 #[derive(Clone)]
@@ -88,6 +90,27 @@ pub enum SinkTarget {
     Postgres(PostgresSettings),
     /// A Kafka topic (the pipeline's brokers; its properties add to the pipeline's).
     Kafka(KafkaSinkSettings),
+    /// A Kafka topic written in transactions with the consumed offsets (exactly once).
+    KafkaExactlyOnce {
+        /// Where it writes.
+        settings: KafkaSinkSettings,
+        /// Records per transaction, at most.
+        max_records: usize,
+        /// How long a transaction gathers records.
+        interval: Duration,
+    },
+}
+
+impl SinkTarget {
+    /// The output topic of a Kafka sink.
+    pub fn kafka_topic(&self) -> Option<&str> {
+        match self {
+            SinkTarget::Kafka(settings) | SinkTarget::KafkaExactlyOnce { settings, .. } => {
+                Some(&settings.topic)
+            }
+            SinkTarget::File(_) | SinkTarget::Postgres(_) => None,
+        }
+    }
 }
 
 impl From<PathBuf> for SinkTarget {
@@ -182,6 +205,37 @@ impl PipelineRecipe {
                     KafkaSinkWorker::new(sink.clone())
                 })
             }
+            SinkTarget::KafkaExactlyOnce {
+                settings: kafka,
+                max_records,
+                interval,
+            } => {
+                let mut properties = settings.properties.clone();
+                properties.extend(kafka.properties.clone());
+                let sink = TransactionalSinkRecipe {
+                    settings: KafkaSinkSettings {
+                        brokers: settings.brokers.clone(),
+                        topic: kafka.topic.clone(),
+                        properties,
+                    },
+                    transactional_id: format!(
+                        "streamvisor-{}-{}-{sink_name}-{}",
+                        settings.group,
+                        self.name,
+                        std::process::id()
+                    ),
+                    max_records: *max_records,
+                    interval: *interval,
+                    fence: settings.fence.clone(),
+                    capacity: sink_capacity,
+                    inlets: inlets.clone(),
+                    acks: acks.clone(),
+                    metrics: sink_metrics,
+                };
+                ChildSpec::worker(sink_name.clone(), move || {
+                    TransactionalSinkWorker::new(sink.clone())
+                })
+            }
         };
         let sinks = SupervisorSpec::builder()
             .settings(self.supervision.clone())
@@ -226,6 +280,10 @@ impl PipelineRecipe {
         let mut source_settings = settings.clone();
         source_settings.pipeline = self.name.clone();
         source_settings.source = source_name.clone();
+        // An exactly-once sink commits the offsets in its transactions.
+        if matches!(sink_target, SinkTarget::KafkaExactlyOnce { .. }) {
+            source_settings.commit_offsets = false;
+        }
         let source_metrics = SourceMetrics::new(&self.name, source_name, &settings.topic);
         let owner_pipeline = pipeline.clone();
         let format = self.format;

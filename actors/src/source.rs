@@ -1,4 +1,5 @@
 //! Sources: how records get from Kafka into a pipeline, per partition, under demand.
 
+pub mod fence;
 pub mod kafka;
 pub mod partition_flow;

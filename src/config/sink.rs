@@ -68,6 +68,12 @@ pub struct SinkConfig {
     pub topic: Option<String>,
     /// kafka: librdkafka producer properties, added to `[kafka.properties]`.
     pub properties: Option<BTreeMap<String, String>>,
+    /// kafka: write in transactions with the consumed offsets (read_committed readers see
+    /// each record once).
+    pub exactly_once: Option<bool>,
+    /// kafka, exactly once: how long a transaction gathers records (default 100 ms).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub transaction_interval: Option<Duration>,
 }
 
 /// `retry = { min, max, factor }`.
@@ -118,6 +124,8 @@ impl SinkConfig {
         let kafka_fields = [
             ("topic", self.topic.is_some()),
             ("properties", self.properties.is_some()),
+            ("exactly_once", self.exactly_once.is_some()),
+            ("transaction_interval", self.transaction_interval.is_some()),
         ];
         let (own, required): (Fields<'_>, &[&str]) = match self.kind.as_str() {
             "file" => (&file_fields, &["path"]),
@@ -209,11 +217,24 @@ impl SinkConfig {
                 };
                 Ok(SinkTarget::Postgres(self.postgres_settings(password)))
             }
-            "kafka" => Ok(SinkTarget::Kafka(KafkaSinkSettings {
-                brokers: String::new(),
-                topic: self.topic.clone().unwrap_or_default(),
-                properties: self.properties.clone().unwrap_or_default(),
-            })),
+            "kafka" => {
+                let settings = KafkaSinkSettings {
+                    brokers: String::new(),
+                    topic: self.topic.clone().unwrap_or_default(),
+                    properties: self.properties.clone().unwrap_or_default(),
+                };
+                Ok(if self.exactly_once == Some(true) {
+                    SinkTarget::KafkaExactlyOnce {
+                        settings,
+                        max_records: 10_000,
+                        interval: self
+                            .transaction_interval
+                            .unwrap_or(Duration::from_millis(100)),
+                    }
+                } else {
+                    SinkTarget::Kafka(settings)
+                })
+            }
             _ => Ok(SinkTarget::File(self.path.clone().unwrap_or_default())),
         }
     }

@@ -4,6 +4,7 @@
 
 mod chaos;
 mod cli;
+mod exactly_once;
 mod http_routes;
 mod isolation;
 mod kills;

@@ -313,12 +313,18 @@ struct DriverState {
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
+    /// Inputs taken out of turn (a rewind takes the acks first), handled next.
+    deferred: std::collections::VecDeque<SourceInput>,
     shutdown_requested: bool,
 }
 
 impl DriverState {
     fn take_inputs(&mut self) -> Inputs {
-        while let Ok(input) = self.inputs.try_recv() {
+        while let Some(input) = self
+            .deferred
+            .pop_front()
+            .or_else(|| self.inputs.try_recv().ok())
+        {
             self.handle(input);
         }
         if self.shutdown_requested {
@@ -390,9 +396,28 @@ impl DriverState {
     }
 
     fn rewind(&mut self, partition: i32) {
+        // Under the fence, after the acks already sent: records a transaction committed are
+        // in the acknowledged prefix before the partition seeks back to it.
+        let fence = self.settings.fence.clone();
+        let mut fence = fence.lock();
+        while let Ok(input) = self.inputs.try_recv() {
+            match input {
+                SourceInput::Ack {
+                    partition,
+                    incarnation,
+                    offsets,
+                } => {
+                    if let Some(flow) = self.flows.get_mut(&partition) {
+                        flow.ack(incarnation, offsets);
+                    }
+                }
+                other => self.deferred.push_back(other),
+            }
+        }
         if let Some(flow) = self.flows.get_mut(&partition) {
             let from = flow.rewind();
             let incarnation = flow.incarnation();
+            fence.set(partition, incarnation);
             tracing::info!(partition, from, incarnation, "partition rewinds");
             if !self.outlet.rewound(partition, incarnation) {
                 self.retell.insert(partition);
@@ -573,7 +598,8 @@ impl DriverState {
                 }
             }
         }
-        if offsets.count() == 0 {
+        // With an exactly-once sink, its transactions commit the offsets.
+        if offsets.count() == 0 || !self.settings.commit_offsets {
             return;
         }
         if let Err(error) = consumer.commit(&offsets, mode) {

@@ -205,7 +205,11 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         });
         assert!(present, "{name} is emitted");
     }
-    assert_eq!(value(DEAD_LETTERS, &pipeline), Some(poisoned.len() as f64));
+    // Undecodable records are the source's dead letters (the sink's count refusals).
+    assert_eq!(
+        value(DEAD_LETTERS, &[("pipeline", "poison"), ("source", "s")]),
+        Some(poisoned.len() as f64)
+    );
     assert_eq!(
         value(RECORDS_OUT, &pipeline),
         Some((RECORDS - poisoned.len()) as f64)

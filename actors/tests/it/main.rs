@@ -4,6 +4,7 @@
 
 mod dead_letters;
 mod embedded_pipeline;
+mod embedded_transactions;
 
 use std::sync::OnceLock;
 

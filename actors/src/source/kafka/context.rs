@@ -44,6 +44,7 @@ impl DriverContext {
                 flows: BTreeMap::new(),
                 outlet,
                 inputs,
+                deferred: std::collections::VecDeque::new(),
                 shutdown_requested: false,
             }),
         }
@@ -79,6 +80,13 @@ impl ConsumerContext for DriverContext {
             };
             state.drain(drain, Some(&revoked));
             state.commit_partitions(consumer, CommitMode::Sync, Some(&revoked), true);
+            let fence = state.settings.fence.clone();
+            let mut fence = fence.lock();
+            for partition in &revoked {
+                fence.revoke(*partition);
+            }
+            fence.set_metadata(consumer.group_metadata());
+            drop(fence);
             for partition in revoked {
                 state.partition_metrics.remove(&partition);
                 if let Some(flow) = state.flows.remove(&partition) {
@@ -105,15 +113,24 @@ impl ConsumerContext for DriverContext {
                 if let Err(error) = consumer.resume(list) {
                     tracing::warn!(%error, "could not resume newly assigned partitions");
                 }
+                // Under the fence: a transaction that commits offsets of these partitions does
+                // it before their start is looked up, or is refused (not current).
+                let fence = self.lock().settings.fence.clone();
+                let mut fence = fence.lock();
+                fence.set_metadata(consumer.group_metadata());
                 let starts = start_offsets(consumer, list);
                 let mut state = self.lock();
-                for (partition, start) in starts {
+                for (partition, looked_up) in starts {
+                    let start = fence.start(partition, looked_up);
                     // Incarnations go on counting across assignments of the same partition, so
                     // that actors of an earlier assignment cannot pass for current ones.
-                    let first = state
-                        .last_incarnation
-                        .get(&partition)
-                        .map_or(1, |last| last + 1);
+                    let first = fence.assign(
+                        partition,
+                        state
+                            .last_incarnation
+                            .get(&partition)
+                            .map_or(1, |last| last + 1),
+                    );
                     let flow = PartitionFlow::with_incarnation(
                         Arc::clone(&state.topic),
                         partition,
@@ -122,7 +139,7 @@ impl ConsumerContext for DriverContext {
                         state.settings.max_unacked,
                         first,
                     );
-                    tracing::info!(partition, start, "partition assigned");
+                    tracing::info!(partition, start, looked_up, "partition assigned");
                     let incarnation = flow.incarnation();
                     state.flows.insert(partition, flow);
                     let gauges = state.metrics.partition(partition);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use crate::source::fence::TransactionFence;
+
 /// Settings of one Kafka source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceSettings {
@@ -35,6 +37,11 @@ pub struct KafkaSourceSettings {
     /// How long a shutdown waits for in-flight records to be acknowledged (a revoke waits at
     /// most 5 s of it).
     pub drain_timeout: Duration,
+    /// Commit offsets to the group (false when an exactly-once sink commits them in its
+    /// transactions).
+    pub commit_offsets: bool,
+    /// Shared with an exactly-once sink (see [`TransactionFence`]).
+    pub fence: TransactionFence,
 }
 
 impl KafkaSourceSettings {
@@ -57,6 +64,8 @@ impl KafkaSourceSettings {
             commit_max_records: 5_000,
             poll_timeout: Duration::from_millis(10),
             drain_timeout: Duration::from_secs(5),
+            commit_offsets: true,
+            fence: TransactionFence::default(),
         }
     }
 

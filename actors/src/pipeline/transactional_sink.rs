@@ -1,0 +1,395 @@
+//! The exactly-once Kafka sink (`kind = "kafka"`, `exactly_once = true`): Kafka to Kafka in
+//! transactions. The actor hands batches (within its inlet's credit) to a thread that owns a
+//! transactional producer, since every transaction call blocks. Per transaction the thread:
+//! begins, sends the records (origin headers as in the at-least-once sink), flushes, then under
+//! the [`TransactionFence`] checks that every batch belongs to its partition's current
+//! incarnation, sends the partitions' next offsets with the consumer's group metadata, commits,
+//! and acknowledges. A batch that is no longer current (its partition rewound or moved) is
+//! dropped and the transaction aborted: the rewind replays those records, and a
+//! `read_committed` reader sees each input record once. The source commits no offsets of its
+//! own in this mode.
+//!
+//! Limits: both topics on one cluster; dead letters are written outside the transactions
+//! (at-least-once); an abortable transaction error is retried, a fatal one fails the actor
+//! (its restart makes a new producer with the same `transactional.id`, fencing the old one).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
+
+use crate::metrics::SinkMetrics;
+use crate::pipeline::acks::AckRouter;
+use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::pipeline::kafka_sink::KafkaSinkSettings;
+use crate::record::Batch;
+use crate::source::fence::TransactionFence;
+
+/// How long one transaction call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The recipe of an exactly-once Kafka sink.
+#[derive(Clone, Debug)]
+pub struct TransactionalSinkRecipe {
+    /// Where it writes.
+    pub settings: KafkaSinkSettings,
+    /// The producer's `transactional.id` (stable for the process: a restarted sink fences its
+    /// predecessor).
+    pub transactional_id: String,
+    /// Records per transaction, at most.
+    pub max_records: usize,
+    /// How long a transaction gathers records.
+    pub interval: Duration,
+    /// Shared with the source.
+    pub fence: TransactionFence,
+    /// Records it can hold.
+    pub capacity: u64,
+    /// The pipeline's inlets.
+    pub inlets: Inlets,
+    /// Where acks go.
+    pub acks: AckRouter,
+    /// The sink's metrics.
+    pub metrics: SinkMetrics,
+}
+
+/// Why the writer thread stopped, for the actor to fail with.
+type WriterFailure = Arc<Mutex<Option<String>>>;
+
+/// An exactly-once Kafka sink actor.
+pub struct TransactionalSinkWorker {
+    recipe: TransactionalSinkRecipe,
+    path: Option<ActorPath>,
+    inlet: Option<Arc<Inlet>>,
+    to_writer: Option<mpsc::Sender<Batch>>,
+    failure: WriterFailure,
+    /// False once the actor stops or dies: its thread writes no further transaction.
+    alive: Arc<AtomicBool>,
+}
+
+impl TransactionalSinkWorker {
+    /// A fresh sink from its recipe (its thread starts with the actor).
+    pub fn new(recipe: TransactionalSinkRecipe) -> Self {
+        TransactionalSinkWorker {
+            recipe,
+            path: None,
+            inlet: None,
+            to_writer: None,
+            failure: Arc::default(),
+            alive: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    fn writer_failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Worker for TransactionalSinkWorker {
+    type Message = StageMessage;
+
+    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
+        let inlet = self
+            .recipe
+            .inlets
+            .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
+        let (to_writer, inbox) = mpsc::channel();
+        let writer = Writer {
+            recipe: self.recipe.clone(),
+            inbox,
+            inlet: Arc::clone(&inlet),
+            pending: Vec::new(),
+            alive: Arc::clone(&self.alive),
+        };
+        let failure = Arc::clone(&self.failure);
+        let actor = ctx.myself();
+        std::thread::Builder::new()
+            .name("kafka-txn-sink".to_owned())
+            .spawn(move || writer.run(failure, actor))
+            .map_err(|error| Failure::new(format!("exactly-once sink thread: {error}")))?;
+        self.to_writer = Some(to_writer);
+        self.inlet = Some(inlet);
+        self.path = Some(ctx.path().clone());
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        message: StageMessage,
+        _ctx: &mut WorkerContext<'_, Self>,
+    ) -> Result<(), Failure> {
+        if let Some(why) = self.writer_failure() {
+            return Err(Failure::new(why));
+        }
+        if let StageMessage::Batch(batch) = message {
+            let sent = self
+                .to_writer
+                .as_ref()
+                .is_some_and(|writer| writer.send(batch).is_ok());
+            if !sent {
+                return Err(Failure::new(self.writer_failure().unwrap_or_else(|| {
+                    "the exactly-once sink's thread ended".to_owned()
+                })));
+            }
+        }
+        Ok(())
+    }
+
+    fn stopped(&mut self, _reason: &StopReason) {
+        self.alive.store(false, Ordering::Release);
+        self.to_writer = None;
+        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
+            self.recipe.inlets.withdraw(path, inlet);
+        }
+    }
+}
+
+impl Drop for TransactionalSinkWorker {
+    fn drop(&mut self) {
+        // After a panic `stopped` does not run.
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
+/// The thread that owns the transactional producer.
+struct Writer {
+    recipe: TransactionalSinkRecipe,
+    inbox: Receiver<Batch>,
+    inlet: Arc<Inlet>,
+    /// Batches taken and not yet committed.
+    pending: Vec<Batch>,
+    alive: Arc<AtomicBool>,
+}
+
+/// How a transaction ended.
+enum Outcome {
+    /// Committed: its batches are acknowledged.
+    Committed,
+    /// Nothing current to write (records of rewound partitions were dropped).
+    Stale,
+    /// The actor is gone.
+    Gone,
+}
+
+impl Writer {
+    fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
+        if let Err(why) = self.serve() {
+            tracing::error!(%why, "exactly-once Kafka sink fails");
+            *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+            let _ = actor.try_send(StageMessage::Wake);
+        }
+    }
+
+    fn producer(&self) -> Result<ThreadedProducer<DefaultProducerContext>, String> {
+        let settings = &self.recipe.settings;
+        let mut config = ClientConfig::new();
+        for (key, value) in &settings.properties {
+            if !key.starts_with("session.")
+                && !key.starts_with("heartbeat.")
+                && !key.starts_with("group.")
+                && !key.starts_with("max.poll.")
+            {
+                config.set(key, value);
+            }
+        }
+        let producer: ThreadedProducer<DefaultProducerContext> = config
+            .set("bootstrap.servers", &settings.brokers)
+            .set("transactional.id", &self.recipe.transactional_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()
+            .map_err(|error| format!("transactional producer: {error}"))?;
+        // Under the fence: a predecessor's transaction in progress ends first (this call would
+        // abort it, and aborted records show on the embedded broker).
+        let fence = self.recipe.fence.clone();
+        let _fence = fence.lock();
+        producer
+            .init_transactions(CALL_TIMEOUT)
+            .map_err(|error| format!("init_transactions: {error}"))?;
+        Ok(producer)
+    }
+
+    fn serve(&mut self) -> Result<(), String> {
+        let producer = self.producer()?;
+        loop {
+            if !self.gather() && self.pending.is_empty() {
+                return Ok(());
+            }
+            if self.pending.is_empty() {
+                continue;
+            }
+            match self.transaction(&producer) {
+                Ok(Outcome::Committed) | Ok(Outcome::Stale) => {}
+                Ok(Outcome::Gone) => return Ok(()),
+                Err(KafkaError::Transaction(error)) if error.txn_requires_abort() => {
+                    tracing::warn!(%error, "transaction aborted; retrying its records");
+                    producer
+                        .abort_transaction(CALL_TIMEOUT)
+                        .map_err(|error| format!("abort_transaction: {error}"))?;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(KafkaError::Transaction(error)) if error.is_retriable() => {
+                    tracing::warn!(%error, "transaction call failed; retrying");
+                    let _ = producer.abort_transaction(CALL_TIMEOUT);
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(error) => return Err(format!("transaction failed: {error}")),
+            }
+        }
+    }
+
+    /// Takes batches for the next transaction: blocks for the first, then gathers for the
+    /// interval (or up to `max_records`). False once the actor is gone.
+    fn gather(&mut self) -> bool {
+        let mut records: usize = self.pending.iter().map(Batch::len).sum();
+        if records == 0 {
+            match self.inbox.recv_timeout(Duration::from_millis(200)) {
+                Ok(batch) => {
+                    records += batch.len();
+                    self.pending.push(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        let deadline = Instant::now() + self.recipe.interval;
+        while records < self.recipe.max_records {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(left) {
+                Ok(batch) => {
+                    records += batch.len();
+                    self.pending.push(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        true
+    }
+
+    /// One transaction over the pending batches, all of it under the fence: records of
+    /// rewound partitions are dropped before it begins (never sent, so never aborted: the
+    /// embedded broker would show aborted records to `read_committed` readers), and no
+    /// partition can rewind or be assigned while it runs.
+    fn transaction(
+        &mut self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+    ) -> Result<Outcome, KafkaError> {
+        let began = Instant::now();
+        let fence = self.recipe.fence.clone();
+        let mut fence = fence.lock();
+        if !self.alive.load(Ordering::Acquire) {
+            // The actor is gone: its successor (or the rewind its death causes) takes over.
+            self.pending.clear();
+            return Ok(Outcome::Gone);
+        }
+        let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
+        self.pending = current;
+        if !stale.is_empty() {
+            let records: usize = stale.iter().map(Batch::len).sum();
+            tracing::info!(
+                batches = stale.len(),
+                records,
+                "dropped records of rewound partitions before a transaction; they are replayed"
+            );
+            self.inlet.grant(records as u64);
+        }
+        if self.pending.is_empty() {
+            return Ok(Outcome::Stale);
+        }
+        let Some(metadata) = fence.metadata() else {
+            drop(fence);
+            std::thread::sleep(Duration::from_millis(100));
+            return Ok(Outcome::Stale);
+        };
+        producer.begin_transaction()?;
+        let topic = self.recipe.settings.topic.as_str();
+        for batch in &self.pending {
+            let partition = batch.partition().to_string();
+            for record in batch.iter() {
+                let offset = record.offset.to_string();
+                let headers = OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: "streamvisor.origin.topic",
+                        value: Some(batch.topic().as_ref()),
+                    })
+                    .insert(Header {
+                        key: "streamvisor.origin.partition",
+                        value: Some(partition.as_str()),
+                    })
+                    .insert(Header {
+                        key: "streamvisor.origin.offset",
+                        value: Some(offset.as_str()),
+                    });
+                let mut message: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(topic).payload(record.value).headers(headers);
+                if let Some(key) = record.key {
+                    message = message.key(key);
+                }
+                loop {
+                    match producer.send(message) {
+                        Ok(()) => break,
+                        Err((error, returned))
+                            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                        {
+                            message = returned;
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err((error, _)) => return Err(error),
+                    }
+                }
+            }
+        }
+        producer.flush(CALL_TIMEOUT)?;
+        let current = std::mem::take(&mut self.pending);
+        let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
+        for batch in &current {
+            if let Some(last) = batch.offsets().last() {
+                let entry = next
+                    .entry((Arc::clone(batch.topic()), batch.partition()))
+                    .or_default();
+                *entry = (*entry).max(last + 1);
+            }
+        }
+        let mut offsets = TopicPartitionList::new();
+        for ((topic, partition), offset) in &next {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        }
+        if let Err(error) = producer
+            .send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT)
+            .and_then(|()| producer.commit_transaction(CALL_TIMEOUT))
+        {
+            self.pending = current;
+            return Err(error);
+        }
+
+        for ((_, partition), offset) in &next {
+            fence.committed(*partition, *offset);
+        }
+        let mut records = 0u64;
+        for batch in &current {
+            self.recipe.acks.ack(batch);
+            records += batch.len() as u64;
+        }
+        drop(fence);
+        self.recipe.metrics.records_out.increment(records);
+        self.recipe
+            .metrics
+            .write_seconds
+            .record(began.elapsed().as_secs_f64());
+        self.inlet.grant(records);
+        Ok(Outcome::Committed)
+    }
+}
