@@ -39,10 +39,11 @@ use streamvisor_supervision::{
 
 use crate::metrics::{SinkMetrics, SourceMetrics};
 use crate::sink::postgres::PostgresSettings;
+use crate::sink::rolling::RollingSettings;
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use acks::AckRouter;
 use dead_letters::{DeadLetterTarget, DeadLetters};
-use file_sink::{FileSinkRecipe, FileSinkWorker};
+use file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
 use inlet::Inlets;
 use kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
 use outlet::ActorOutlet;
@@ -86,6 +87,8 @@ pub struct PipelineRecipe {
 pub enum SinkTarget {
     /// A JSON Lines file (DESIGN.md's file sink).
     File(PathBuf),
+    /// Rolled-over files (JSON Lines or MessagePack, optionally by date and partition).
+    RollingFiles(RollingSettings),
     /// A PostgreSQL table.
     Postgres(PostgresSettings),
     /// A Kafka topic (the pipeline's brokers; its properties add to the pipeline's).
@@ -108,7 +111,7 @@ impl SinkTarget {
             SinkTarget::Kafka(settings) | SinkTarget::KafkaExactlyOnce { settings, .. } => {
                 Some(&settings.topic)
             }
-            SinkTarget::File(_) | SinkTarget::Postgres(_) => None,
+            SinkTarget::File(_) | SinkTarget::RollingFiles(_) | SinkTarget::Postgres(_) => None,
         }
     }
 }
@@ -137,6 +140,31 @@ impl Drop for SourceResource {
 }
 
 impl PipelineRecipe {
+    /// A file sink's spec.
+    fn file_sink(
+        &self,
+        name: &str,
+        output: FileOutput,
+        metrics: SinkMetrics,
+        capacity: u64,
+        inlets: &Inlets,
+    ) -> ChildSpec {
+        let sink = FileSinkRecipe {
+            metrics,
+            readiness: self.readiness.clone(),
+            faults: self.sink_faults.clone(),
+            output,
+            capacity,
+            delay_per_batch: self.sink_delay_per_batch,
+            slow_until: self
+                .sink_delay_for
+                .map(|slow_for| std::time::Instant::now() + slow_for),
+            inlets: inlets.clone(),
+            acks: self.acks.clone(),
+        };
+        ChildSpec::worker(name.to_owned(), move || FileSinkWorker::new(sink.clone()))
+    }
+
     /// The pipeline's supervisor, to start under `/pipelines`.
     pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
         let pipeline = format!("/pipelines/{}", self.name);
@@ -153,22 +181,20 @@ impl PipelineRecipe {
 
         let sink_metrics = SinkMetrics::new(&self.name, sink_name);
         let sink_spec = match sink_target {
-            SinkTarget::File(file) => {
-                let sink = FileSinkRecipe {
-                    metrics: sink_metrics,
-                    readiness: self.readiness.clone(),
-                    faults: self.sink_faults.clone(),
-                    path: file.clone(),
-                    capacity: sink_capacity,
-                    delay_per_batch: self.sink_delay_per_batch,
-                    slow_until: self
-                        .sink_delay_for
-                        .map(|slow_for| std::time::Instant::now() + slow_for),
-                    inlets: inlets.clone(),
-                    acks: acks.clone(),
-                };
-                ChildSpec::worker(sink_name.clone(), move || FileSinkWorker::new(sink.clone()))
-            }
+            SinkTarget::File(file) => self.file_sink(
+                sink_name,
+                FileOutput::Single(file.clone()),
+                sink_metrics,
+                sink_capacity,
+                &inlets,
+            ),
+            SinkTarget::RollingFiles(settings) => self.file_sink(
+                sink_name,
+                FileOutput::Rolling(settings.clone()),
+                sink_metrics,
+                sink_capacity,
+                &inlets,
+            ),
             SinkTarget::Postgres(postgres) => {
                 let sink = PostgresSinkRecipe {
                     settings: postgres.clone(),

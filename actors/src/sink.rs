@@ -3,3 +3,4 @@
 pub mod file;
 pub mod json_lines;
 pub mod postgres;
+pub mod rolling;

@@ -7,6 +7,24 @@
 //! kind = "file"
 //! path = "out/events.jsonl"
 //!
+//! [sinks.archive]              # opt-in: rolled-over files, by date and partition
+//! inputs = ["pass"]
+//! kind = "file"
+//! path = "out/archive"         # a folder with this layout
+//! format = "msgpack"           # jsonl (default) | msgpack
+//! layout = "date-partition"    # single (default) | date-partition
+//! rotate_bytes = 134217728     # roll over at 128 MiB
+//! rotate_interval = "1h"       # or after an hour
+//!
+//! [sinks.events]               # a Kafka topic (at-least-once, or exactly once)
+//! inputs = ["pass"]
+//! kind = "kafka"
+//! topic = "events-out"
+//! exactly_once = true          # transactions with the consumed offsets
+//! transaction_interval = "100ms"
+//! [sinks.events.properties]    # producer properties, added to [kafka.properties]
+//! "linger.ms" = "5"
+//!
 //! [sinks.db]                   # a PostgreSQL table
 //! inputs = ["pass"]
 //! kind = "postgres"
@@ -29,7 +47,25 @@ use streamvisor_actors::pipeline::kafka_sink::KafkaSinkSettings;
 use streamvisor_actors::pipeline::SinkTarget;
 use streamvisor_actors::sink::postgres::{Dedupe, PostgresSettings, RetryBackoff};
 
+use streamvisor_actors::sink::rolling::{FileFormat, FileLayout, RollingSettings};
+
 use super::model::{optional_duration, Invalid};
+
+fn file_format(name: &str) -> Option<FileFormat> {
+    match name {
+        "jsonl" => Some(FileFormat::JsonLines),
+        "msgpack" => Some(FileFormat::MessagePack),
+        _ => None,
+    }
+}
+
+fn file_layout(name: &str) -> Option<FileLayout> {
+    match name {
+        "single" => Some(FileLayout::Single),
+        "date-partition" => Some(FileLayout::DatePartition),
+        _ => None,
+    }
+}
 
 /// `[sinks.<name>]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +77,15 @@ pub struct SinkConfig {
     pub kind: String,
     /// file: the JSON Lines file.
     pub path: Option<PathBuf>,
+    /// file: `jsonl` (default) or `msgpack`.
+    pub format: Option<String>,
+    /// file: `single` (default) or `date-partition` (`path` is then a folder).
+    pub layout: Option<String>,
+    /// file: roll a file over once it holds this many bytes.
+    pub rotate_bytes: Option<u64>,
+    /// file: roll a file over once it is this old.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub rotate_interval: Option<Duration>,
     /// file: a delay after each batch written: slows the sink on purpose (backpressure tests).
     #[serde(default, deserialize_with = "optional_duration")]
     pub delay_per_batch: Option<Duration>,
@@ -107,6 +152,10 @@ impl SinkConfig {
         let bad = |name: &str, why: String| Err((format!("{field}.{name}"), why));
         let file_fields = [
             ("path", self.path.is_some()),
+            ("format", self.format.is_some()),
+            ("layout", self.layout.is_some()),
+            ("rotate_bytes", self.rotate_bytes.is_some()),
+            ("rotate_interval", self.rotate_interval.is_some()),
             ("delay_per_batch", self.delay_per_batch.is_some()),
             ("delay_for", self.delay_for.is_some()),
         ];
@@ -152,6 +201,33 @@ impl SinkConfig {
                     field.to_owned(),
                     format!("a {:?} sink needs `{name}`", self.kind),
                 ));
+            }
+        }
+        if self.kind == "file" {
+            if let Some(format) = &self.format {
+                if file_format(format).is_none() {
+                    return bad(
+                        "format",
+                        format!("{format:?}: expected \"jsonl\" or \"msgpack\""),
+                    );
+                }
+            }
+            if let Some(layout) = &self.layout {
+                if file_layout(layout).is_none() {
+                    return bad(
+                        "layout",
+                        format!("{layout:?}: expected \"single\" or \"date-partition\""),
+                    );
+                }
+            }
+            if self.rotate_bytes == Some(0) {
+                return bad("rotate_bytes", "must be at least 1".to_owned());
+            }
+            if self
+                .rotate_interval
+                .is_some_and(|interval| interval.is_zero())
+            {
+                return bad("rotate_interval", "must be above zero".to_owned());
             }
         }
         if self.kind == "postgres" {
@@ -235,7 +311,26 @@ impl SinkConfig {
                     SinkTarget::Kafka(settings)
                 })
             }
-            _ => Ok(SinkTarget::File(self.path.clone().unwrap_or_default())),
+            _ => {
+                let path = self.path.clone().unwrap_or_default();
+                let format = self.format.as_deref().and_then(file_format);
+                let layout = self.layout.as_deref().and_then(file_layout);
+                let rolling = format.is_some_and(|format| format != FileFormat::JsonLines)
+                    || layout.is_some_and(|layout| layout != FileLayout::Single)
+                    || self.rotate_bytes.is_some()
+                    || self.rotate_interval.is_some();
+                Ok(if rolling {
+                    SinkTarget::RollingFiles(RollingSettings {
+                        path,
+                        format: format.unwrap_or_default(),
+                        layout: layout.unwrap_or_default(),
+                        max_bytes: self.rotate_bytes,
+                        max_age: self.rotate_interval,
+                    })
+                } else {
+                    SinkTarget::File(path)
+                })
+            }
         }
     }
 }

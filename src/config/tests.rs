@@ -124,3 +124,38 @@ fn sink_fields_are_checked_against_the_kind() {
     let bad_kind = GOOD.replace("kind = \"file\"", "kind = \"s3\"");
     assert!(error_of(&bad_kind).contains("`sinks.out.kind`"));
 }
+
+#[test]
+fn file_options_choose_rolling_files_and_kafka_options_exactly_once() {
+    use streamvisor_actors::pipeline::SinkTarget;
+    use streamvisor_actors::sink::rolling::{FileFormat, FileLayout};
+    let config = PipelineConfig::parse(GOOD, "demo.toml").expect("valid");
+    assert!(matches!(
+        config.sinks["out"].target(),
+        Ok(SinkTarget::File(_))
+    ));
+    let rolling = GOOD.replace(
+        "path = \"out/demo.jsonl\"",
+        "path = \"out/archive\"\nformat = \"msgpack\"\nlayout = \"date-partition\"\nrotate_interval = \"1h\"",
+    );
+    let config = PipelineConfig::parse(&rolling, "rolling.toml").expect("valid");
+    let Ok(SinkTarget::RollingFiles(settings)) = config.sinks["out"].target() else {
+        panic!("rolling files");
+    };
+    assert_eq!(settings.format, FileFormat::MessagePack);
+    assert_eq!(settings.layout, FileLayout::DatePartition);
+    assert_eq!(settings.max_age, Some(std::time::Duration::from_secs(3600)));
+    assert!(error_of(&rolling.replace("msgpack", "avro")).contains("`sinks.out.format`"));
+    assert!(error_of(&rolling.replace("date-partition", "hourly")).contains("`sinks.out.layout`"));
+
+    let kafka = GOOD.replace(
+        "kind = \"file\"\npath = \"out/demo.jsonl\"",
+        "kind = \"kafka\"\ntopic = \"out\"\nexactly_once = true",
+    );
+    let config = PipelineConfig::parse(&kafka, "kafka.toml").expect("valid");
+    assert!(matches!(
+        config.sinks["out"].target(),
+        Ok(SinkTarget::KafkaExactlyOnce { .. })
+    ));
+    assert!(error_of(&kafka.replace("topic = \"out\"\n", "")).contains("needs `topic`"));
+}

@@ -79,3 +79,100 @@ path = "{}"
     assert_eq!(distinct, (0..5000).collect::<BTreeSet<i64>>());
     runtime.shutdown().await.expect("clean shutdown");
 }
+
+/// Every file under `dir`.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[actix_rt::test]
+async fn rolled_message_pack_files_by_date_and_partition_hold_every_record() {
+    let dir = std::env::temp_dir().join(format!("streamvisor-rolling-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = format!(
+        r#"
+name = "archive"
+[sources.events]
+kind = "kafka"
+topic = "events"
+partitions = 4
+generator = {{ records = 3000 }}
+[stages.pass]
+inputs = ["events"]
+op = "passthrough"
+[sinks.out]
+inputs = ["pass"]
+kind = "file"
+path = "{}"
+format = "msgpack"
+layout = "date-partition"
+rotate_bytes = 20000
+"#,
+        dir.display()
+    );
+    let config = PipelineConfig::parse(&text, "archive.toml").expect("valid pipeline");
+    let runtime = Runtime::start(config, Overrides::default())
+        .await
+        .expect("runtime starts");
+    let read_all = || -> Vec<(i64, std::path::PathBuf)> {
+        let mut records = Vec::new();
+        for file in files_under(&dir) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            let mut cursor = std::io::Cursor::new(&bytes[..]);
+            while (cursor.position() as usize) < bytes.len() {
+                let record: serde_json::Value =
+                    rmp_serde::from_read(&mut cursor).expect("a MessagePack record");
+                records.push((record["value"]["seq"].as_i64().expect("seq"), file.clone()));
+            }
+        }
+        records
+    };
+    let began = Instant::now();
+    while read_all().len() < 3000 {
+        assert!(
+            began.elapsed() < WAIT,
+            "only {} of 3000 records",
+            read_all().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    runtime.shutdown().await.expect("clean shutdown");
+    let records = read_all();
+    let seqs: BTreeSet<i64> = records.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(records.len(), 3000, "each record once");
+    assert_eq!(seqs, (0..3000).collect::<BTreeSet<i64>>());
+    let folders: BTreeSet<String> = records
+        .iter()
+        .filter_map(|(_, file)| {
+            let partition = file.parent()?.file_name()?.to_str()?.to_owned();
+            let date = file.parent()?.parent()?.file_name()?.to_str()?.to_owned();
+            Some(format!("{date}/{partition}"))
+        })
+        .collect();
+    let partitions: BTreeSet<&str> = folders
+        .iter()
+        .filter_map(|folder| folder.split('/').nth(1))
+        .collect();
+    assert_eq!(
+        partitions,
+        BTreeSet::from(["partition=0", "partition=1", "partition=2", "partition=3"]),
+        "{folders:?}"
+    );
+    assert!(
+        folders.iter().all(|folder| folder.starts_with("date=20")),
+        "{folders:?}"
+    );
+    assert!(files_under(&dir).len() > 4, "files rolled over at 20 kB");
+}

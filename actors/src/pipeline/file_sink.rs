@@ -1,4 +1,5 @@
-//! The file sink actor (`/pipelines/<p>/sinks/<k>`): appends each batch to its JSON Lines file,
+//! The file sink actor (`/pipelines/<p>/sinks/<k>`): appends each batch to its JSON Lines file
+//! (or, opt-in, to rolled-over JSON Lines or MessagePack files, see [`crate::sink::rolling`]),
 //! fsyncs, and only then acknowledges the records to their source and gives credit back. A write
 //! that fails is retried in place with backoff, holding the records (the failure-or-retry rule);
 //! a failure to open the file fails the actor (a fresh start may cure it).
@@ -17,12 +18,46 @@ use crate::pipeline::health::{Readiness, SinkFaults};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::record::Batch;
 use crate::sink::file::JsonLinesFile;
+use crate::sink::rolling::{RollingFiles, RollingSettings};
+
+/// Where a file sink writes.
+#[derive(Clone, Debug)]
+pub enum FileOutput {
+    /// One JSON Lines file (DESIGN.md's default).
+    Single(PathBuf),
+    /// Rolled-over files, JSON Lines or MessagePack, optionally by date and partition.
+    Rolling(RollingSettings),
+}
+
+/// An open output.
+enum OpenOutput {
+    Single(JsonLinesFile),
+    Rolling(RollingFiles),
+}
+
+impl OpenOutput {
+    fn open(output: &FileOutput) -> Result<Self, SinkError> {
+        Ok(match output {
+            FileOutput::Single(path) => OpenOutput::Single(JsonLinesFile::open(path)?),
+            FileOutput::Rolling(settings) => {
+                OpenOutput::Rolling(RollingFiles::open(settings.clone())?)
+            }
+        })
+    }
+
+    fn write(&mut self, batches: &[&Batch]) -> Result<(), SinkError> {
+        match self {
+            OpenOutput::Single(file) => file.write_batches(batches.iter().copied()),
+            OpenOutput::Rolling(files) => files.write_batches(batches),
+        }
+    }
+}
 
 /// The recipe of a file sink.
 #[derive(Clone, Debug)]
 pub struct FileSinkRecipe {
-    /// The file.
-    pub path: PathBuf,
+    /// Where it writes.
+    pub output: FileOutput,
     /// Records it can hold.
     pub capacity: u64,
     /// Sleep after each batch written (for backpressure tests: a slow sink).
@@ -44,7 +79,7 @@ pub struct FileSinkRecipe {
 /// A file sink actor.
 pub struct FileSinkWorker {
     recipe: FileSinkRecipe,
-    file: Option<JsonLinesFile>,
+    file: Option<OpenOutput>,
     path: Option<ActorPath>,
     inlet: Option<Arc<Inlet>>,
     queue: VecDeque<Batch>,
@@ -102,7 +137,8 @@ impl FileSinkWorker {
         let written = if self.recipe.faults.failing() {
             Err(SinkError::Injected)
         } else {
-            file.write_batches(self.queue.iter().take(count))
+            let batches: Vec<&Batch> = self.queue.iter().take(count).collect();
+            file.write(&batches)
         };
         let component = self
             .path
@@ -165,7 +201,7 @@ impl Worker for FileSinkWorker {
     type Message = StageMessage;
 
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
-        self.file = Some(JsonLinesFile::open(&self.recipe.path)?);
+        self.file = Some(OpenOutput::open(&self.recipe.output)?);
         // A fresh incarnation has not failed a write (the previous one may have died unready).
         self.recipe.readiness.ready(ctx.path().as_str());
         self.inlet = Some(self.recipe.inlets.open(
