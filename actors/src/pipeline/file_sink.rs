@@ -85,6 +85,8 @@ pub struct FileSinkWorker {
     queue: VecDeque<Batch>,
     failures: u32,
     retry_scheduled: bool,
+    /// A `Wake` to itself is queued behind the batches: they are written together then.
+    write_scheduled: bool,
     /// With a per-batch delay: no write before this.
     next_write: Option<std::time::Instant>,
 }
@@ -100,6 +102,7 @@ impl FileSinkWorker {
             queue: VecDeque::new(),
             failures: 0,
             retry_scheduled: false,
+            write_scheduled: false,
             next_write: None,
         }
     }
@@ -219,9 +222,20 @@ impl Worker for FileSinkWorker {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
         match message {
-            StageMessage::Batch(batch) => self.queue.push_back(batch),
+            StageMessage::Batch(batch) => {
+                self.queue.push_back(batch);
+                // Write once the batches already in the mailbox are queued too: one write and
+                // one fsync for all of them (a full mailbox: write now).
+                if self.write_scheduled {
+                    return Ok(());
+                }
+                if ctx.myself().try_send(StageMessage::Wake).is_ok() {
+                    self.write_scheduled = true;
+                    return Ok(());
+                }
+            }
             StageMessage::Retry => self.retry_scheduled = false,
-            StageMessage::Wake => {}
+            StageMessage::Wake => self.write_scheduled = false,
         }
         self.flush(ctx);
         Ok(())
