@@ -50,6 +50,8 @@ pub enum RuntimeError {
         sink: String,
         /// What is wrong.
         why: String,
+        /// The target is away (a retry later may succeed), rather than misconfigured.
+        transient: bool,
     },
 }
 
@@ -57,15 +59,16 @@ pub enum RuntimeError {
 /// table when asked, prepares the insert): wrong credentials or an unknown table are errors at
 /// start, never a retry loop.
 pub async fn check_sink(name: &str, sink: &SinkConfig) -> Result<SinkTarget, RuntimeError> {
-    let failed = |why: String| RuntimeError::Sink {
+    let failed = |why: String, transient: bool| RuntimeError::Sink {
         sink: name.to_owned(),
         why,
+        transient,
     };
-    let target = sink.target().map_err(failed)?;
+    let target = sink.target().map_err(|why| failed(why, false))?;
     if let SinkTarget::Postgres(settings) = &target {
         streamvisor_actors::sink::postgres::check(settings)
             .await
-            .map_err(|error| failed(error.to_string()))?;
+            .map_err(|error| failed(error.to_string(), error.is_transient()))?;
     }
     Ok(target)
 }

@@ -252,11 +252,11 @@ fn postgres_sink(url: &str, inlets: &Inlets) -> ChildSpec {
         acks: AckRouter::default(),
         metrics: SinkMetrics::new("bench", "out"),
         readiness: Default::default(),
-        dead_letters: DeadLetterTarget {
-            brokers: "127.0.0.1:1".to_owned(),
-            properties: Default::default(),
-            topic: "bench.dead-letters".to_owned(),
-        },
+        dead_letters: DeadLetterTarget::new(
+            "127.0.0.1:1",
+            &Default::default(),
+            "bench.dead-letters",
+        ),
     };
     ChildSpec::worker("out", move || PostgresSinkWorker::new(recipe.clone()))
         .mailbox_capacity(CAPACITY as usize)

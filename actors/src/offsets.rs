@@ -130,6 +130,14 @@ impl OffsetTracker {
         self.unacked = 0;
         self.position
     }
+
+    /// Like [`OffsetTracker::rewind`], but never back before `at_least` (what an exactly-once
+    /// sink's transactions committed: those records are written, whatever was acknowledged).
+    pub fn rewind_past(&mut self, at_least: i64) -> i64 {
+        self.rewind();
+        self.position = self.position.max(at_least);
+        self.position
+    }
 }
 
 #[cfg(test)]

@@ -203,11 +203,11 @@ impl PipelineRecipe {
                     acks: acks.clone(),
                     metrics: sink_metrics,
                     readiness: self.readiness.clone(),
-                    dead_letters: DeadLetterTarget {
-                        brokers: settings.brokers.clone(),
-                        properties: settings.properties.clone(),
-                        topic: self.dead_letter_topic.clone(),
-                    },
+                    dead_letters: DeadLetterTarget::new(
+                        &settings.brokers,
+                        &settings.properties,
+                        &self.dead_letter_topic,
+                    ),
                 };
                 ChildSpec::worker(sink_name.clone(), move || {
                     PostgresSinkWorker::new(sink.clone())

@@ -55,9 +55,12 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
     actix::System::new().block_on(async move {
         let runtime = match Runtime::start(config, overrides).await {
             Ok(runtime) => runtime,
-            Err(error @ (RuntimeError::KafkaProperties(_) | RuntimeError::Sink { .. })) => {
-                return fail(EXIT_CONFIG, error)
-            }
+            Err(
+                error @ (RuntimeError::KafkaProperties(_)
+                | RuntimeError::Sink {
+                    transient: false, ..
+                }),
+            ) => return fail(EXIT_CONFIG, error),
             Err(error) => return fail(EXIT_FAILURE, error),
         };
         let listening = binding

@@ -108,7 +108,7 @@ name = "archive"
 kind = "kafka"
 topic = "events"
 partitions = 4
-generator = {{ records = 3000 }}
+generator = {{ records = 3000, rate_per_second = 3000 }}
 [stages.pass]
 inputs = ["events"]
 op = "passthrough"
@@ -118,7 +118,7 @@ kind = "file"
 path = "{}"
 format = "msgpack"
 layout = "date-partition"
-rotate_bytes = 20000
+rotate_bytes = 2000
 "#,
         dir.display()
     );
@@ -174,5 +174,5 @@ rotate_bytes = 20000
         folders.iter().all(|folder| folder.starts_with("date=20")),
         "{folders:?}"
     );
-    assert!(files_under(&dir).len() > 4, "files rolled over at 20 kB");
+    assert!(files_under(&dir).len() > 4, "files rolled over at 2 kB");
 }

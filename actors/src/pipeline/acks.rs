@@ -24,6 +24,13 @@ impl AckRouter {
         self.sources.get(topic).map(|source| source.clone())
     }
 
+    /// Asks every running source to rewind all its partitions (a new exactly-once sink starts).
+    pub fn rewind_all(&self) {
+        for source in self.sources.iter() {
+            source.send(SourceInput::RewindAll);
+        }
+    }
+
     /// Acknowledges every record of `batch` (durable now) to its source.
     pub fn ack(&self, batch: &Batch) {
         self.ack_offsets(batch, batch.offsets().collect());

@@ -4,7 +4,7 @@
 //! rewinds its partition (it will be tried again).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
@@ -53,21 +53,47 @@ impl ProducerContext for DeadLetterContext {
     }
 }
 
-/// Where a pipeline's dead letters go: each actor that sends some makes its own producer.
-#[derive(Clone, Debug)]
+/// Where a sink's dead letters go: one producer, made on first use and shared by the sink's
+/// incarnations (a producer dropped on an arbiter would block it while it closes).
+#[derive(Clone)]
 pub struct DeadLetterTarget {
-    /// The brokers.
-    pub brokers: String,
-    /// The pipeline's librdkafka pass-through properties.
-    pub properties: BTreeMap<String, String>,
-    /// The dead-letter topic.
-    pub topic: String,
+    brokers: String,
+    properties: BTreeMap<String, String>,
+    topic: String,
+    producer: Arc<Mutex<Option<DeadLetters>>>,
+}
+
+impl std::fmt::Debug for DeadLetterTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetterTarget")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DeadLetterTarget {
-    /// A producer for this target.
+    /// A target on `brokers` (with the pipeline's pass-through properties) for `topic`.
+    pub fn new(brokers: &str, properties: &BTreeMap<String, String>, topic: &str) -> Self {
+        DeadLetterTarget {
+            brokers: brokers.to_owned(),
+            properties: properties.clone(),
+            topic: topic.to_owned(),
+            producer: Arc::default(),
+        }
+    }
+
+    /// The shared producer, made on first use.
     pub fn producer(&self) -> Result<DeadLetters, rdkafka::error::KafkaError> {
-        DeadLetters::new(&self.brokers, &self.properties, &self.topic)
+        let mut producer = self
+            .producer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = producer.as_ref() {
+            return Ok(existing.clone());
+        }
+        let made = DeadLetters::new(&self.brokers, &self.properties, &self.topic)?;
+        *producer = Some(made.clone());
+        Ok(made)
     }
 }
 

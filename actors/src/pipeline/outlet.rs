@@ -104,6 +104,18 @@ impl PartitionOutlet for ActorOutlet {
                 }
             }
         }
+        // A partition actor that could not start at its assignment (its supervisor was not
+        // listed yet, or was restarting) starts now.
+        let path = format!("{}/{name}", self.source_path);
+        let registry = self.tree.registry();
+        if registry.get(&path).is_none() && registry.get(&self.source_path).is_some() {
+            if let Err(error) = self
+                .tree
+                .start_child_detached(&self.source_path, self.partition.named(name))
+            {
+                tracing::warn!(partition, %error, "could not start the partition actor again");
+            }
+        }
         // A restarted actor reads the incarnation at start; a live one learns it here. Not
         // delivered (no live actor listed, or a full mailbox): the polling thread tries again.
         self.partition_actor(partition).is_some_and(|actor| {

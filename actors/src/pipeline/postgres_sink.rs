@@ -285,19 +285,27 @@ impl Writer {
                 continue;
             };
             let began = Instant::now();
+            let limit = self.settings.write_timeout;
             let written = if rows.is_empty() {
-                Ok(Vec::new())
+                Some(Ok(Vec::new()))
             } else {
-                match connection.write(&rows).await {
-                    Ok(()) => Ok(Vec::new()),
-                    Err(error) if classify(&error) == ErrorClass::Record => {
+                match connection.write_within(&rows, limit).await {
+                    Some(Ok(())) => Some(Ok(Vec::new())),
+                    Some(Err(error)) if classify(&error) == ErrorClass::Record => {
                         tracing::warn!(sink = %self.component, error = %describe(&error), "PostgreSQL refused a record; writing the batch row by row");
-                        connection.write_isolating(&rows).await
+                        tokio::time::timeout(limit, connection.write_isolating(&rows))
+                            .await
+                            .ok()
                     }
-                    Err(error) => Err(error),
+                    Some(Err(error)) => Some(Err(error)),
+                    None => None,
                 }
             };
             drop(rows);
+            let Some(written) = written else {
+                self.lost(format!("a write took over {limit:?}")).await;
+                continue;
+            };
             match written {
                 Ok(rejected) => {
                     self.metrics

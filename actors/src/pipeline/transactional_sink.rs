@@ -1,13 +1,18 @@
 //! The exactly-once Kafka sink (`kind = "kafka"`, `exactly_once = true`): Kafka to Kafka in
 //! transactions. The actor hands batches (within its inlet's credit) to a thread that owns a
 //! transactional producer, since every transaction call blocks. Per transaction the thread:
-//! begins, sends the records (origin headers as in the at-least-once sink), flushes, then under
-//! the [`TransactionFence`] checks that every batch belongs to its partition's current
-//! incarnation, sends the partitions' next offsets with the consumer's group metadata, commits,
-//! and acknowledges. A batch that is no longer current (its partition rewound or moved) is
-//! dropped and the transaction aborted: the rewind replays those records, and a
+//! takes the [`TransactionFence`], drops batches that are not their partition's current
+//! incarnation (their partition rewound or moved: the rewind replays them), begins, sends the
+//! records (origin headers as in the at-least-once sink), flushes, sends the partitions' next
+//! offsets with the consumer's group metadata, commits, acknowledges, and lets the fence go. A
 //! `read_committed` reader sees each input record once. The source commits no offsets of its
-//! own in this mode.
+//! own in this mode, and a new sink makes every incarnation stale and rewinds every partition
+//! (its predecessor may have died holding records of any of them).
+//!
+//! Costs: the source's polling thread waits for a transaction in progress when it rewinds or
+//! gets partitions assigned (a transaction lasts `transaction_interval` plus a flush and a
+//! commit). After a process crash its open transaction holds the committed offsets until the
+//! broker aborts it (`transaction.timeout.ms`, 10 s by default here).
 //!
 //! Limits: both topics on one cluster; dead letters are written outside the transactions
 //! (at-least-once); an abortable transaction error is retried, a fatal one fails the actor
@@ -161,6 +166,22 @@ impl Drop for TransactionalSinkWorker {
     }
 }
 
+/// Commits the open transaction, retrying a commit librdkafka says may be retried (it may have
+/// reached the broker already: aborting it instead could write its records twice).
+fn commit(producer: &ThreadedProducer<DefaultProducerContext>) -> Result<(), KafkaError> {
+    let mut attempts = 0;
+    loop {
+        match producer.commit_transaction(CALL_TIMEOUT) {
+            Err(KafkaError::Transaction(error)) if error.is_retriable() && attempts < 10 => {
+                attempts += 1;
+                tracing::warn!(%error, attempts, "commit_transaction failed; retrying the commit");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The thread that owns the transactional producer.
 struct Writer {
     recipe: TransactionalSinkRecipe,
@@ -205,6 +226,15 @@ impl Writer {
         let producer: ThreadedProducer<DefaultProducerContext> = config
             .set("bootstrap.servers", &settings.brokers)
             .set("transactional.id", &self.recipe.transactional_id)
+            // A crashed process's open transaction blocks its partitions' committed offsets
+            // until the broker aborts it: keep that short (overridable in `properties`).
+            .set(
+                "transaction.timeout.ms",
+                settings
+                    .properties
+                    .get("transaction.timeout.ms")
+                    .map_or("10000", String::as_str),
+            )
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create()
@@ -212,10 +242,14 @@ impl Writer {
         // Under the fence: a predecessor's transaction in progress ends first (this call would
         // abort it, and aborted records show on the embedded broker).
         let fence = self.recipe.fence.clone();
-        let _fence = fence.lock();
+        let mut fence = fence.lock();
         producer
             .init_transactions(CALL_TIMEOUT)
             .map_err(|error| format!("init_transactions: {error}"))?;
+        // A predecessor may have died holding records of any partition: nothing current may
+        // commit past such a gap before it is replayed.
+        fence.invalidate_all();
+        self.recipe.acks.rewind_all();
         Ok(producer)
     }
 
@@ -338,6 +372,9 @@ impl Writer {
                 if let Some(key) = record.key {
                     message = message.key(key);
                 }
+                if let Some(timestamp) = record.timestamp_ms {
+                    message = message.timestamp(timestamp);
+                }
                 loop {
                     match producer.send(message) {
                         Ok(()) => break,
@@ -369,7 +406,7 @@ impl Writer {
         }
         if let Err(error) = producer
             .send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT)
-            .and_then(|()| producer.commit_transaction(CALL_TIMEOUT))
+            .and_then(|()| commit(producer))
         {
             self.pending = current;
             return Err(error);

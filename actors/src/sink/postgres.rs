@@ -83,7 +83,7 @@ impl RetryBackoff {
 }
 
 /// Where and how the sink writes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PostgresSettings {
     /// The connection string (`host=... port=... user=... dbname=...` or `postgres://...`).
     pub url: String,
@@ -103,6 +103,23 @@ pub struct PostgresSettings {
     pub retry: RetryBackoff,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
+    /// How long a write (one transaction) may take before the connection counts as lost.
+    pub write_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &self.url)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("table", &self.table)
+            .field("create_table", &self.create_table)
+            .field("dedupe", &self.dedupe)
+            .field("max_rows", &self.max_rows)
+            .field("linger", &self.linger)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PostgresSettings {
@@ -118,6 +135,7 @@ impl PostgresSettings {
             linger: Duration::from_millis(5),
             retry: RetryBackoff::default(),
             connect_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(60),
         }
     }
 
@@ -203,8 +221,22 @@ pub enum ErrorClass {
 /// The class of `error`.
 pub fn classify(error: &tokio_postgres::Error) -> ErrorClass {
     let Some(code) = error.code() else {
-        // No SQLSTATE: the socket, a timeout, or a closed connection.
-        return ErrorClass::Transient;
+        // No SQLSTATE: the socket, a timeout or a closed connection may pass; a bad setting,
+        // a refused authentication or a protocol error will not.
+        let text = error.to_string();
+        let away = error.is_closed()
+            || [
+                "error communicating with the server",
+                "error connecting to server",
+                "timeout waiting for server",
+            ]
+            .iter()
+            .any(|prefix| text.starts_with(prefix));
+        return if away {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Fatal
+        };
     };
     let class = &code.code()[..2];
     let transient = matches!(class, "08" | "53" | "58")
@@ -215,6 +247,9 @@ pub fn classify(error: &tokio_postgres::Error) -> ErrorClass {
             SqlState::T_R_SERIALIZATION_FAILURE,
             SqlState::T_R_DEADLOCK_DETECTED,
             SqlState::LOCK_NOT_AVAILABLE,
+            // A statement timeout, or a server that turned read-only (a failover).
+            SqlState::QUERY_CANCELED,
+            SqlState::READ_ONLY_SQL_TRANSACTION,
         ]
         .contains(code);
     if transient {
@@ -285,6 +320,21 @@ impl Connection {
             .map_err(|source| {
                 PostgresError::statement("prepare the insert into the table", source)
             })?;
+        // Planning resolves `ON CONFLICT` against the table's unique indexes: run the insert
+        // once with no rows (and roll back) so that a missing dedupe index fails here.
+        let mut client = client;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|source| PostgresError::statement("begin a transaction", source))?;
+        transaction
+            .execute(&insert, &Rows::default().params())
+            .await
+            .map_err(|source| PostgresError::statement("plan the insert into the table", source))?;
+        transaction
+            .rollback()
+            .await
+            .map_err(|source| PostgresError::statement("roll back the check", source))?;
         Ok(Connection {
             client,
             insert,
@@ -297,6 +347,17 @@ impl Connection {
         let transaction = self.client.transaction().await?;
         transaction.execute(&self.insert, &rows.params()).await?;
         transaction.commit().await
+    }
+
+    /// [`Connection::write`] within `limit`: `None` when it took longer (the connection is
+    /// suspect: drop it and retry; the transaction did not commit, or committed the same rows,
+    /// which the retry writes again harmlessly under a dedupe key).
+    pub async fn write_within(
+        &mut self,
+        rows: &Rows<'_>,
+        limit: Duration,
+    ) -> Option<Result<(), tokio_postgres::Error>> {
+        tokio::time::timeout(limit, self.write(rows)).await.ok()
     }
 
     /// Writes `rows` one by one in one transaction, each under a savepoint: the rows the

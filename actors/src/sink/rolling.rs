@@ -85,7 +85,14 @@ struct OpenFile {
     file: File,
     len: u64,
     opened: Instant,
+    /// When it was last written (the least recently written closes first).
+    used: Instant,
 }
+
+/// Files kept open at once (a backfill over many dates must not run out of descriptors); a
+/// closed file is complete (every write is fsynced), and its key gets a new file when written
+/// to again.
+const MAX_OPEN_FILES: usize = 64;
 
 /// Rolling files of one sink.
 pub struct RollingFiles {
@@ -109,7 +116,7 @@ impl RollingFiles {
         let root = root(&settings);
         std::fs::create_dir_all(&root)
             .map_err(|source| SinkError::io("create the folder", &root, source))?;
-        repair_tree(&root, settings.format)?;
+        repair_own_files(&settings, &root)?;
         Ok(RollingFiles {
             settings,
             open: HashMap::new(),
@@ -156,6 +163,7 @@ impl RollingFiles {
                 continue;
             };
             touched.push((key.clone(), open.len));
+            open.used = Instant::now();
             let written = open
                 .file
                 .write_all(buffer)
@@ -196,6 +204,16 @@ impl RollingFiles {
         if !due {
             return Ok(());
         }
+        if self.open.len() >= MAX_OPEN_FILES && !self.open.contains_key(key) {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, open)| open.used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                self.open.remove(&oldest);
+            }
+        }
         let path = self.next_path(key);
         let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
         std::fs::create_dir_all(&folder)
@@ -225,6 +243,7 @@ impl RollingFiles {
                 file,
                 len,
                 opened: Instant::now(),
+                used: Instant::now(),
             },
         );
         Ok(())
@@ -324,25 +343,74 @@ fn encode(format: FileFormat, out: &mut Vec<u8>, batch: &Batch, record: &RecordR
     }
 }
 
-/// Cuts a torn tail off every file of the sink's folder (recursively).
-fn repair_tree(dir: &Path, format: FileFormat) -> Result<(), SinkError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| SinkError::io("list", dir, source))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            repair_tree(&path, format)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == format.extension())
-        {
-            let cut = repair_file(&path, format)
-                .map_err(|source| SinkError::io("repair", &path, source))?;
-            if cut > 0 {
-                tracing::warn!(path = %path.display(), bytes = cut, "cut off a torn tail");
+/// Cuts a torn tail off the sink's own files (named as it names them; other files in its
+/// folders are left alone).
+fn repair_own_files(settings: &RollingSettings, root: &Path) -> Result<(), SinkError> {
+    let extension = settings.format.extension();
+    let mut files = Vec::new();
+    match settings.layout {
+        FileLayout::Single => {
+            let stem = settings
+                .path
+                .file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "part".to_owned());
+            files.extend(own_files(root, &format!("{stem}-"), extension)?);
+        }
+        FileLayout::DatePartition => {
+            for date in sub_folders(root, "date=")? {
+                for partition in sub_folders(&date, "partition=")? {
+                    files.extend(own_files(&partition, "part-", extension)?);
+                }
             }
         }
     }
+    for path in files {
+        let cut = repair_file(&path, settings.format)
+            .map_err(|source| SinkError::io("repair", &path, source))?;
+        if cut > 0 {
+            tracing::warn!(path = %path.display(), bytes = cut, "cut off a torn tail");
+        }
+    }
     Ok(())
+}
+
+fn sub_folders(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, SinkError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| SinkError::io("list", dir, source))?;
+    Ok(entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir() && name_of(path).starts_with(prefix))
+        .collect())
+}
+
+/// Files of `dir` named `<prefix><ms>-<n>.<extension>`.
+fn own_files(dir: &Path, prefix: &str, extension: &str) -> Result<Vec<PathBuf>, SinkError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| SinkError::io("list", dir, source))?;
+    Ok(entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = name_of(path);
+            let Some(stamp) = name
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(&format!(".{extension}")))
+            else {
+                return false;
+            };
+            path.is_file()
+                && stamp.split('-').count() == 2
+                && stamp
+                    .split('-')
+                    .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect())
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Truncates `path` after its last whole record; returns how many bytes were cut.

@@ -9,6 +9,10 @@
 //! - the sink takes the lock, checks that every batch of its transaction is current, commits,
 //!   and sends its acks before it lets go.
 //!
+//! A new sink makes every incarnation stale and asks for a rewind of every partition: its
+//! predecessor may have died holding records of any of them, and records after such a gap must
+//! not commit before the gap is replayed.
+//!
 //! Incarnations here go on counting across sources (a restarted source supervisor), so that
 //! records of an earlier source cannot pass for current ones. The fence also keeps the
 //! consumer's group metadata (its generation changes at each rebalance), which a transaction
@@ -74,6 +78,13 @@ impl FenceState {
         self.current.insert(partition, incarnation);
         let last = self.last.entry(partition).or_default();
         *last = (*last).max(incarnation);
+    }
+
+    /// Makes every partition's current incarnation stale (a new exactly-once sink starts: its
+    /// predecessor may have died holding records of any of them, and a rewind of every
+    /// partition, which it asks for, makes the replays current).
+    pub fn invalidate_all(&mut self) {
+        self.current.clear();
     }
 
     /// `partition` is not read here any more.

@@ -415,7 +415,7 @@ impl DriverState {
             }
         }
         if let Some(flow) = self.flows.get_mut(&partition) {
-            let from = flow.rewind();
+            let from = flow.rewind_past(fence.start(partition, i64::MIN));
             let incarnation = flow.incarnation();
             fence.set(partition, incarnation);
             tracing::info!(partition, from, incarnation, "partition rewinds");

@@ -239,7 +239,13 @@ impl PartitionFlow {
     /// demand of the failed actors, and returns where to seek. The partition pauses, resumes
     /// from there, and reads ahead until the restarted actors grant demand.
     pub fn rewind(&mut self) -> i64 {
-        let from = self.tracker.rewind();
+        self.rewind_past(i64::MIN)
+    }
+
+    /// Like [`PartitionFlow::rewind`], never back before `at_least` (see
+    /// [`crate::offsets::OffsetTracker::rewind_past`]).
+    pub fn rewind_past(&mut self, at_least: i64) -> i64 {
+        let from = self.tracker.rewind_past(at_least);
         self.head_since = None;
         self.demand.reset();
         self.pending = Batch::new(

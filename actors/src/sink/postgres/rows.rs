@@ -2,6 +2,7 @@
 //! encoded into buffers reused from write to write (no allocation per record), and [`Rows`]:
 //! the arrays borrowed from them as statement parameters.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tokio_postgres::types::ToSql;
@@ -38,14 +39,16 @@ impl RowBuffers {
         self.timestamps.clear();
         self.batches.clear();
         self.refused.clear();
-        let last_of_key: HashMap<&[u8], (usize, i64)> = match dedupe {
+        // Keys as the table holds them (text: bytes that are not UTF-8 are replaced), so that
+        // two keys that become one row are one key here too.
+        let last_of_key: HashMap<Cow<'_, str>, (usize, i64)> = match dedupe {
             Dedupe::Key => batches
                 .iter()
                 .enumerate()
                 .flat_map(|(index, batch)| {
-                    batch
-                        .iter()
-                        .filter_map(move |record| Some((record.key?, (index, record.offset))))
+                    batch.iter().filter_map(move |record| {
+                        Some((String::from_utf8_lossy(record.key?), (index, record.offset)))
+                    })
                 })
                 .collect(),
             Dedupe::Origin | Dedupe::None => HashMap::new(),
@@ -62,7 +65,10 @@ impl RowBuffers {
                             ));
                             continue;
                         }
-                        Some(key) if last_of_key.get(key) != Some(&(index, record.offset)) => {
+                        Some(key)
+                            if last_of_key.get(&String::from_utf8_lossy(key))
+                                != Some(&(index, record.offset)) =>
+                        {
                             continue;
                         }
                         Some(_) => {}
@@ -232,5 +238,17 @@ mod tests {
         assert_eq!(buffers.refused().len(), 1);
         assert_eq!(buffers.refused()[0].0, 0);
         assert_eq!(buffers.refused()[0].1, 2);
+    }
+
+    #[test]
+    fn keys_that_become_one_text_are_one_key() {
+        let mut batch = Batch::new(Arc::from("t"), 0, 1, 2);
+        batch.push(1, None, Some(&[0xff]), b"1");
+        batch.push(2, None, Some(&[0xfe]), b"2");
+        let batches = vec![batch];
+        let mut buffers = RowBuffers::default();
+        buffers.fill(&batches, Dedupe::Key);
+        let rows = buffers.rows(&batches);
+        assert_eq!(rows.values, vec!["2"], "one row for U+FFFD");
     }
 }

@@ -173,3 +173,26 @@ fn a_torn_message_pack_tail_is_cut_when_the_sink_opens_again() {
     let _reopened = RollingFiles::open(settings).expect("reopen");
     assert_eq!(std::fs::read(&file).expect("read"), whole);
 }
+
+#[test]
+fn files_the_sink_did_not_name_are_left_alone() {
+    let dir = temp_dir("foreign");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let foreign = dir.join("notes.jsonl");
+    std::fs::write(&foreign, b"{\"no newline\": true}").expect("write");
+    let torn_own = dir.join("events-1764230400000-0.jsonl");
+    std::fs::write(&torn_own, b"{\"a\":1}\n{\"b\"").expect("write");
+    let _sink = RollingFiles::open(RollingSettings {
+        path: dir.join("events.jsonl"),
+        format: FileFormat::JsonLines,
+        layout: FileLayout::Single,
+        max_bytes: Some(1_000),
+        max_age: None,
+    })
+    .expect("open");
+    assert_eq!(
+        std::fs::read(&foreign).expect("read"),
+        b"{\"no newline\": true}"
+    );
+    assert_eq!(std::fs::read(&torn_own).expect("read"), b"{\"a\":1}\n");
+}

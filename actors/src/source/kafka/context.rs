@@ -146,6 +146,10 @@ impl ConsumerContext for DriverContext {
                     gauges.committed_offset.set(start as f64);
                     state.partition_metrics.insert(partition, gauges);
                     state.outlet.assigned(partition, incarnation);
+                    // Until its first actor grants demand, the polling thread checks that the
+                    // partition's actors run (one may not have started: its supervisor was not
+                    // listed yet) and tells them their incarnation.
+                    state.retell.insert(partition);
                 }
             }
             Rebalance::Revoke(_) => {}
@@ -172,7 +176,17 @@ fn start_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     list: &TopicPartitionList,
 ) -> Vec<(i32, i64)> {
-    let committed = consumer.committed_offsets(list.clone(), LOOKUP_TIMEOUT);
+    // A failed lookup is tried again before falling back to the low watermark (which replays
+    // the partition): an exactly-once sink's open transaction can hold it for a while.
+    let mut committed = consumer.committed_offsets(list.clone(), LOOKUP_TIMEOUT);
+    for attempt in 2..=LOOKUP_ATTEMPTS {
+        let Err(error) = &committed else { break };
+        tracing::warn!(%error, attempt, "committed offsets lookup failed; trying again");
+        committed = consumer.committed_offsets(list.clone(), LOOKUP_TIMEOUT);
+    }
+    if let Err(error) = &committed {
+        tracing::error!(%error, "committed offsets unknown: starting from the low watermark (records are read again)");
+    }
     list.elements()
         .iter()
         .map(|element| {
@@ -193,6 +207,9 @@ fn start_offsets<C: ConsumerContext>(
         })
         .collect()
 }
+
+/// Committed-offset lookups before falling back to the low watermark.
+const LOOKUP_ATTEMPTS: u32 = 3;
 
 /// The longest a revoke waits for the acks of what its partitions have in flight (what is not
 /// acknowledged by then is read again by the partitions' next owner).
