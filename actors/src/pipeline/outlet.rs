@@ -104,18 +104,6 @@ impl PartitionOutlet for ActorOutlet {
                 }
             }
         }
-        // A partition actor that could not start at its assignment (its supervisor was not
-        // listed yet, or was restarting) starts now.
-        let path = format!("{}/{name}", self.source_path);
-        let registry = self.tree.registry();
-        if registry.get(&path).is_none() && registry.get(&self.source_path).is_some() {
-            if let Err(error) = self
-                .tree
-                .start_child_detached(&self.source_path, self.partition.named(name))
-            {
-                tracing::warn!(partition, %error, "could not start the partition actor again");
-            }
-        }
         // A restarted actor reads the incarnation at start; a live one learns it here. Not
         // delivered (no live actor listed, or a full mailbox): the polling thread tries again.
         self.partition_actor(partition).is_some_and(|actor| {
@@ -123,6 +111,42 @@ impl PartitionOutlet for ActorOutlet {
                 .try_send(PartitionMessage::Incarnation(incarnation))
                 .is_ok()
         })
+    }
+
+    fn confirm_assigned(&mut self, partition: i32, _incarnation: u64) -> bool {
+        let name = format!("p{partition}");
+        let registry = self.tree.registry();
+        if registry
+            .get(&format!("{}/{name}", self.source_path))
+            .is_some()
+        {
+            return true;
+        }
+        if registry.get(&self.source_path).is_none() {
+            // The source supervisor is not listed yet: next time.
+            return false;
+        }
+        tracing::info!(
+            partition,
+            "starting the partition actor that could not start at its assignment"
+        );
+        for (parent, recipe) in self.stages.iter().rev() {
+            if registry.get(&format!("{parent}/{name}")).is_none() {
+                if let Err(error) = self
+                    .tree
+                    .start_child_detached(parent, recipe.named(name.clone()))
+                {
+                    tracing::warn!(%parent, partition, %error, "could not start a stage actor");
+                }
+            }
+        }
+        if let Err(error) = self
+            .tree
+            .start_child_detached(&self.source_path, self.partition.named(name))
+        {
+            tracing::warn!(partition, %error, "could not start the partition actor");
+        }
+        false
     }
 
     fn revoked(&mut self, partition: i32) {

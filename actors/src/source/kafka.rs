@@ -98,6 +98,12 @@ pub trait PartitionOutlet: Send + 'static {
     fn rewound(&mut self, partition: i32, incarnation: u64) -> bool;
     /// `partition` was revoked (its acknowledged offsets are committed): stop its actors.
     fn revoked(&mut self, partition: i32);
+    /// Called until it returns true after `partition` was assigned (and its first actor has
+    /// not granted demand yet): starts the partition's actors that could not start at the
+    /// assignment (their supervisor was not listed yet). True when they run.
+    fn confirm_assigned(&mut self, _partition: i32, _incarnation: u64) -> bool {
+        true
+    }
     /// Hands a batch to the partition's first actor (always within its granted demand).
     /// `Err` gives the batch back when that actor is gone; a rewind replays it.
     fn dispatch(&mut self, batch: Batch) -> Result<(), Batch>;
@@ -310,6 +316,8 @@ struct DriverState {
     paused_seconds: f64,
     /// Partitions whose first actor has not been told its incarnation yet.
     retell: std::collections::BTreeSet<i32>,
+    /// Partitions assigned whose actors are not known to run yet.
+    unconfirmed: std::collections::BTreeSet<i32>,
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
@@ -427,6 +435,17 @@ impl DriverState {
 
     /// Tells partitions' first actors their incarnation again where it did not reach them.
     fn retell(&mut self) {
+        let unconfirmed: Vec<i32> = self.unconfirmed.iter().copied().collect();
+        for partition in unconfirmed {
+            let Some(incarnation) = self.flows.get(&partition).map(PartitionFlow::incarnation)
+            else {
+                self.unconfirmed.remove(&partition);
+                continue;
+            };
+            if self.outlet.confirm_assigned(partition, incarnation) {
+                self.unconfirmed.remove(&partition);
+            }
+        }
         let partitions: Vec<i32> = self.retell.iter().copied().collect();
         for partition in partitions {
             let Some(incarnation) = self.flows.get(&partition).map(PartitionFlow::incarnation)

@@ -40,6 +40,7 @@ impl DriverContext {
                 retry_commit_at: None,
                 paused_seconds: 0.0,
                 retell: Default::default(),
+                unconfirmed: Default::default(),
                 settings,
                 flows: BTreeMap::new(),
                 outlet,
@@ -146,10 +147,9 @@ impl ConsumerContext for DriverContext {
                     gauges.committed_offset.set(start as f64);
                     state.partition_metrics.insert(partition, gauges);
                     state.outlet.assigned(partition, incarnation);
-                    // Until its first actor grants demand, the polling thread checks that the
-                    // partition's actors run (one may not have started: its supervisor was not
-                    // listed yet) and tells them their incarnation.
-                    state.retell.insert(partition);
+                    // The polling thread checks that the partition's actors run (one may not
+                    // have started: its supervisor was not listed yet).
+                    state.unconfirmed.insert(partition);
                 }
             }
             Rebalance::Revoke(_) => {}
