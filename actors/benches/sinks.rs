@@ -15,7 +15,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -28,6 +27,7 @@ use streamvisor_actors::pipeline::kafka_sink::{
     KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker,
 };
 use streamvisor_actors::pipeline::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
+use streamvisor_actors::pipeline::produce::origin_headers;
 use streamvisor_actors::record::Batch;
 use streamvisor_actors::sink::json_lines::encode_line;
 use streamvisor_actors::sink::postgres::{Connection, PostgresSettings, RowBuffers};
@@ -278,19 +278,7 @@ fn kafka_plain(brokers: &str, batches: &[Batch]) -> Duration {
         let partition = batch.partition().to_string();
         for record in batch.iter() {
             let offset = record.offset.to_string();
-            let headers = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: "streamvisor.origin.topic",
-                    value: Some("bench"),
-                })
-                .insert(Header {
-                    key: "streamvisor.origin.partition",
-                    value: Some(partition.as_str()),
-                })
-                .insert(Header {
-                    key: "streamvisor.origin.offset",
-                    value: Some(offset.as_str()),
-                });
+            let headers = origin_headers("bench", &partition, &offset, 0);
             let mut message = BaseRecord::<[u8], [u8]>::to("plain-out")
                 .payload(record.value)
                 .headers(headers);

@@ -23,9 +23,11 @@ pub mod kafka_sink;
 pub mod outlet;
 pub mod partition;
 pub mod postgres_sink;
+pub mod produce;
 pub mod stage;
 pub mod transactional_sink;
 pub mod watcher;
+pub mod writer_failure;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -81,7 +81,7 @@ fn read_output(brokers: &str, topic: &str, ends: &[i64]) -> BTreeMap<(i32, i64),
 
 #[test]
 fn kills_lose_nothing_on_the_way_to_the_output_topic() {
-    let broker = tansu::broker();
+    let broker = tansu::private();
     let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let dir = program::test_dir("kafka-sink");
     program::produce_count(&broker.brokers, "ks-in", 0, 4);

@@ -55,7 +55,7 @@ fn rows(pg: &Postgres) -> (i64, i64) {
 fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
     const RECORDS: usize = 100_000;
     const KILLS: usize = 30;
-    let broker = tansu::broker();
+    let broker = tansu::sinks_broker();
     let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let pg = Postgres::start("chaos");
     let dir = program::test_dir("pg-chaos");
@@ -118,7 +118,7 @@ fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
 #[test]
 fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
     const ROUND: usize = 20_000;
-    let broker = tansu::broker();
+    let broker = tansu::sinks_broker();
     let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let pg = Postgres::start("outage");
     let dir = program::test_dir("pg-outage");
@@ -208,7 +208,7 @@ fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
 
 #[test]
 fn a_refused_record_goes_to_the_dead_letters_and_bad_settings_fail_at_start() {
-    let broker = tansu::broker();
+    let broker = tansu::sinks_broker();
     let _one_at_a_time = tansu::group_tests_one_at_a_time();
     let pg = Postgres::start("bad-input");
     let dir = program::test_dir("pg-bad-input");

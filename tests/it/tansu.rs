@@ -33,6 +33,27 @@ pub fn broker() -> &'static Tansu {
     BROKER.get_or_init(start)
 }
 
+/// A broker of one test's own, stopped when dropped. (The Kafka sink's test leaves tansu
+/// answering groups late for minutes: nobody else uses that broker.)
+pub fn private() -> Tansu {
+    start()
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        // The watchdog stops the broker within a second.
+        let _ = std::fs::write(self.dir.join("stop"), b"");
+    }
+}
+
+/// The sinks' tests' broker: a second one, fresh, started on first use. (Seen here: after the
+/// rest of the suite has loaded the shared broker, its group coordinator can stop answering
+/// heartbeats for 45 s at a time, and a group that lost its session may stay unassigned.)
+pub fn sinks_broker() -> &'static Tansu {
+    static BROKER: OnceLock<Tansu> = OnceLock::new();
+    BROKER.get_or_init(start)
+}
+
 fn start() -> Tansu {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -45,7 +66,7 @@ fn start() -> Tansu {
     let script = format!(
         "tansu broker --listener-url {listener} --advertised-listener-url {listener} \
          --storage-engine sqlite://tansu.db > tansu.log 2>&1 & broker=$!; \
-         while kill -0 {parent} 2>/dev/null && kill -0 $broker 2>/dev/null; do sleep 1; done; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $broker 2>/dev/null && [ ! -e stop ]; do sleep 1; done; \
          kill $broker 2>/dev/null",
         parent = std::process::id()
     );

@@ -6,10 +6,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::Header;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 
+use crate::pipeline::produce::{origin_headers, producer_config};
 use crate::record::RecordRef;
 use crate::source::kafka::{SourceHandle, SourceInput};
 
@@ -119,18 +120,7 @@ impl DeadLetters {
         properties: &BTreeMap<String, String>,
         topic: &str,
     ) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut config = ClientConfig::new();
-        for (key, value) in properties {
-            // Consumer-only properties would only draw warnings here.
-            if !key.starts_with("session.")
-                && !key.starts_with("heartbeat.")
-                && !key.starts_with("group.")
-            {
-                config.set(key, value);
-            }
-        }
-        let producer = config
-            .set("bootstrap.servers", brokers)
+        let producer = producer_config(brokers, properties)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create_with_context(DeadLetterContext)?;
@@ -158,19 +148,7 @@ impl DeadLetters {
     ) -> Result<(), Option<String>> {
         let partition = origin.partition.to_string();
         let offset = record.offset.to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "streamvisor.origin.topic",
-                value: Some(topic),
-            })
-            .insert(Header {
-                key: "streamvisor.origin.partition",
-                value: Some(partition.as_str()),
-            })
-            .insert(Header {
-                key: "streamvisor.origin.offset",
-                value: Some(offset.as_str()),
-            })
+        let headers = origin_headers(topic, &partition, &offset, 2)
             .insert(Header {
                 key: "streamvisor.error",
                 value: Some(error),

@@ -15,15 +15,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::ClientContext;
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::pipeline::produce::{origin_headers, producer_config};
 use crate::record::Batch;
 use crate::source::kafka::SourceInput;
 
@@ -141,19 +141,7 @@ impl KafkaSinkWorker {
             let partition = batch.partition().to_string();
             for record in batch.iter().skip(sending.sent) {
                 let offset = record.offset.to_string();
-                let headers = OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: "streamvisor.origin.topic",
-                        value: Some(batch.topic().as_ref()),
-                    })
-                    .insert(Header {
-                        key: "streamvisor.origin.partition",
-                        value: Some(partition.as_str()),
-                    })
-                    .insert(Header {
-                        key: "streamvisor.origin.offset",
-                        value: Some(offset.as_str()),
-                    });
+                let headers = origin_headers(batch.topic(), &partition, &offset, 0);
                 let mut message: BaseRecord<'_, [u8], [u8], Arc<InFlight>> =
                     BaseRecord::with_opaque_to(topic, Arc::clone(&sending.in_flight))
                         .payload(record.value)
@@ -197,19 +185,7 @@ impl Worker for KafkaSinkWorker {
             .inlets
             .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
         let settings = &self.recipe.settings;
-        let mut config = ClientConfig::new();
-        for (key, value) in &settings.properties {
-            // Consumer-only properties would only draw warnings here.
-            if !key.starts_with("session.")
-                && !key.starts_with("heartbeat.")
-                && !key.starts_with("group.")
-                && !key.starts_with("max.poll.")
-            {
-                config.set(key, value);
-            }
-        }
-        let producer = config
-            .set("bootstrap.servers", &settings.brokers)
+        let producer = producer_config(&settings.brokers, &settings.properties)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create_with_context(Deliveries {

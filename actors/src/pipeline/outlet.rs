@@ -3,7 +3,7 @@
 //! rewind it tells the partition actor its new incarnation, and it dispatches batches to the
 //! partition actor. It never waits: rebalance callbacks run inside `poll`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use streamvisor_supervision::{ActorRef, ChildSpec, TreeHandle};
 
@@ -24,6 +24,8 @@ pub struct ActorOutlet {
     /// The partitions' incarnations, shared with the partition actors.
     pub incarnations: Incarnations,
     refs: HashMap<i32, ActorRef<PartitionMessage>>,
+    /// Partitions whose partition actor could not start at their assignment.
+    unstarted: HashSet<i32>,
 }
 
 impl ActorOutlet {
@@ -42,6 +44,7 @@ impl ActorOutlet {
             stages,
             incarnations,
             refs: HashMap::new(),
+            unstarted: HashSet::new(),
         }
     }
 
@@ -77,11 +80,15 @@ impl PartitionOutlet for ActorOutlet {
                 tracing::error!(%parent, partition, %error, "could not start a stage actor");
             }
         }
+        self.unstarted.remove(&partition);
         if let Err(error) = self
             .tree
             .start_child_detached(&self.source_path, self.partition.named(name))
         {
-            tracing::error!(partition, %error, "could not start the partition actor");
+            // Its supervisor is not listed yet (an assignment can come that fast): the polling
+            // thread asks again (`PartitionOutlet::confirm_assigned`).
+            tracing::info!(partition, %error, "the partition actor could not start yet");
+            self.unstarted.insert(partition);
         }
     }
 
@@ -114,43 +121,30 @@ impl PartitionOutlet for ActorOutlet {
     }
 
     fn confirm_assigned(&mut self, partition: i32, _incarnation: u64) -> bool {
-        let name = format!("p{partition}");
-        let registry = self.tree.registry();
-        if registry
-            .get(&format!("{}/{name}", self.source_path))
-            .is_some()
-        {
+        if !self.unstarted.contains(&partition) {
             return true;
         }
-        if registry.get(&self.source_path).is_none() {
-            // The source supervisor is not listed yet: next time.
-            return false;
-        }
-        tracing::info!(
-            partition,
-            "starting the partition actor that could not start at its assignment"
-        );
-        for (parent, recipe) in self.stages.iter().rev() {
-            if registry.get(&format!("{parent}/{name}")).is_none() {
-                if let Err(error) = self
-                    .tree
-                    .start_child_detached(parent, recipe.named(name.clone()))
-                {
-                    tracing::warn!(%parent, partition, %error, "could not start a stage actor");
-                }
-            }
-        }
-        if let Err(error) = self
+        let name = format!("p{partition}");
+        match self
             .tree
             .start_child_detached(&self.source_path, self.partition.named(name))
         {
-            tracing::warn!(partition, %error, "could not start the partition actor");
+            Ok(()) => {
+                tracing::info!(
+                    partition,
+                    "started the partition actor that could not start at its assignment"
+                );
+                self.unstarted.remove(&partition);
+                true
+            }
+            // Its supervisor is still not listed: next time.
+            Err(_) => false,
         }
-        false
     }
 
     fn revoked(&mut self, partition: i32) {
         self.refs.remove(&partition);
+        self.unstarted.remove(&partition);
         let name = format!("p{partition}");
         if let Err(error) = self.tree.stop_child_detached(&self.source_path, &name) {
             tracing::warn!(partition, %error, "could not stop the partition actor");

@@ -17,7 +17,7 @@
 //! to the actor beyond what it granted.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
@@ -28,6 +28,7 @@ use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
 use crate::pipeline::health::Readiness;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
+use crate::pipeline::writer_failure::WriterFailure;
 use crate::record::Batch;
 use crate::sink::postgres::{
     classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
@@ -52,9 +53,6 @@ pub struct PostgresSinkRecipe {
     pub dead_letters: DeadLetterTarget,
 }
 
-/// Why the writer stopped, for the actor to fail with.
-type WriterFailure = Arc<Mutex<Option<String>>>;
-
 /// A PostgreSQL sink actor.
 pub struct PostgresSinkWorker {
     recipe: PostgresSinkRecipe,
@@ -74,15 +72,12 @@ impl PostgresSinkWorker {
             inlet: None,
             to_writer: None,
             writer: None,
-            failure: Arc::default(),
+            failure: WriterFailure::default(),
         }
     }
 
     fn writer_failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.failure.get()
     }
 }
 
@@ -126,7 +121,7 @@ impl Worker for PostgresSinkWorker {
             readiness: self.recipe.readiness.clone(),
             dead_letters,
         };
-        let failure = Arc::clone(&self.failure);
+        let failure = self.failure.clone();
         let actor = ctx.myself();
         self.writer = Some(tokio::task::spawn_local(writer.run(failure, actor)));
         self.to_writer = Some(to_writer);
@@ -192,7 +187,7 @@ impl Writer {
     async fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
         if let Err(why) = self.serve().await {
             tracing::error!(sink = %self.component, %why, "PostgreSQL sink fails");
-            *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+            failure.set(why);
             // The actor fails at its next message; wake it in case none comes.
             let _ = actor.try_send(StageMessage::Wake);
         }

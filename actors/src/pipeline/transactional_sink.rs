@@ -21,20 +21,21 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
 
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::pipeline::kafka_sink::KafkaSinkSettings;
+use crate::pipeline::produce::{origin_headers, producer_config};
+use crate::pipeline::writer_failure::WriterFailure;
 use crate::record::Batch;
 use crate::source::fence::TransactionFence;
 
@@ -65,9 +66,6 @@ pub struct TransactionalSinkRecipe {
     pub metrics: SinkMetrics,
 }
 
-/// Why the writer thread stopped, for the actor to fail with.
-type WriterFailure = Arc<Mutex<Option<String>>>;
-
 /// An exactly-once Kafka sink actor.
 pub struct TransactionalSinkWorker {
     recipe: TransactionalSinkRecipe,
@@ -87,16 +85,13 @@ impl TransactionalSinkWorker {
             path: None,
             inlet: None,
             to_writer: None,
-            failure: Arc::default(),
+            failure: WriterFailure::default(),
             alive: Arc::new(AtomicBool::new(true)),
         }
     }
 
     fn writer_failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.failure.get()
     }
 }
 
@@ -116,7 +111,7 @@ impl Worker for TransactionalSinkWorker {
             pending: Vec::new(),
             alive: Arc::clone(&self.alive),
         };
-        let failure = Arc::clone(&self.failure);
+        let failure = self.failure.clone();
         let actor = ctx.myself();
         std::thread::Builder::new()
             .name("kafka-txn-sink".to_owned())
@@ -206,39 +201,29 @@ impl Writer {
     fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
         if let Err(why) = self.serve() {
             tracing::error!(%why, "exactly-once Kafka sink fails");
-            *failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+            failure.set(why);
             let _ = actor.try_send(StageMessage::Wake);
         }
     }
 
     fn producer(&self) -> Result<ThreadedProducer<DefaultProducerContext>, String> {
         let settings = &self.recipe.settings;
-        let mut config = ClientConfig::new();
-        for (key, value) in &settings.properties {
-            if !key.starts_with("session.")
-                && !key.starts_with("heartbeat.")
-                && !key.starts_with("group.")
-                && !key.starts_with("max.poll.")
-            {
-                config.set(key, value);
-            }
-        }
-        let producer: ThreadedProducer<DefaultProducerContext> = config
-            .set("bootstrap.servers", &settings.brokers)
-            .set("transactional.id", &self.recipe.transactional_id)
-            // A crashed process's open transaction blocks its partitions' committed offsets
-            // until the broker aborts it: keep that short (overridable in `properties`).
-            .set(
-                "transaction.timeout.ms",
-                settings
-                    .properties
-                    .get("transaction.timeout.ms")
-                    .map_or("10000", String::as_str),
-            )
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()
-            .map_err(|error| format!("transactional producer: {error}"))?;
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            producer_config(&settings.brokers, &settings.properties)
+                .set("transactional.id", &self.recipe.transactional_id)
+                // A crashed process's open transaction blocks its partitions' committed offsets
+                // until the broker aborts it: keep that short (overridable in `properties`).
+                .set(
+                    "transaction.timeout.ms",
+                    settings
+                        .properties
+                        .get("transaction.timeout.ms")
+                        .map_or("10000", String::as_str),
+                )
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .create()
+                .map_err(|error| format!("transactional producer: {error}"))?;
         // Under the fence: a predecessor's transaction in progress ends first (this call would
         // abort it, and aborted records show on the embedded broker).
         let fence = self.recipe.fence.clone();
@@ -354,19 +339,7 @@ impl Writer {
             let partition = batch.partition().to_string();
             for record in batch.iter() {
                 let offset = record.offset.to_string();
-                let headers = OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: "streamvisor.origin.topic",
-                        value: Some(batch.topic().as_ref()),
-                    })
-                    .insert(Header {
-                        key: "streamvisor.origin.partition",
-                        value: Some(partition.as_str()),
-                    })
-                    .insert(Header {
-                        key: "streamvisor.origin.offset",
-                        value: Some(offset.as_str()),
-                    });
+                let headers = origin_headers(batch.topic(), &partition, &offset, 0);
                 let mut message: BaseRecord<'_, [u8], [u8]> =
                     BaseRecord::to(topic).payload(record.value).headers(headers);
                 if let Some(key) = record.key {

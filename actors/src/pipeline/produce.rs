@@ -1,0 +1,42 @@
+//! What every producer of a pipeline shares (dead letters, the Kafka sinks): its client
+//! settings, and the headers that say where a record came from.
+
+use std::collections::BTreeMap;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::ClientConfig;
+
+/// A producer's settings: `brokers` and the pipeline's pass-through `properties`, less the
+/// consumer-only ones (which would only draw warnings).
+pub fn producer_config(brokers: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in properties {
+        if !key.starts_with("session.")
+            && !key.starts_with("heartbeat.")
+            && !key.starts_with("group.")
+            && !key.starts_with("max.poll.")
+        {
+            config.set(key, value);
+        }
+    }
+    config.set("bootstrap.servers", brokers);
+    config
+}
+
+/// `streamvisor.origin.topic`, `.partition` and `.offset` (DESIGN.md's dead-letter headers,
+/// also carried by the Kafka sinks' records); `extra` room for more.
+pub fn origin_headers(topic: &str, partition: &str, offset: &str, extra: usize) -> OwnedHeaders {
+    OwnedHeaders::new_with_capacity(3 + extra)
+        .insert(Header {
+            key: "streamvisor.origin.topic",
+            value: Some(topic),
+        })
+        .insert(Header {
+            key: "streamvisor.origin.partition",
+            value: Some(partition),
+        })
+        .insert(Header {
+            key: "streamvisor.origin.offset",
+            value: Some(offset),
+        })
+}
