@@ -28,7 +28,7 @@ use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
 use crate::pipeline::health::Readiness;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
-use crate::pipeline::writer_failure::WriterFailure;
+use crate::pipeline::writer_failure::{forward, WriterFailure};
 use crate::record::Batch;
 use crate::sink::postgres::{
     classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
@@ -74,10 +74,6 @@ impl PostgresSinkWorker {
             writer: None,
             failure: WriterFailure::default(),
         }
-    }
-
-    fn writer_failure(&self) -> Option<String> {
-        self.failure.get()
     }
 }
 
@@ -135,22 +131,12 @@ impl Worker for PostgresSinkWorker {
         message: StageMessage,
         _ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
-        if let Some(why) = self.writer_failure() {
-            return Err(Failure::new(why));
-        }
-        if let StageMessage::Batch(batch) = message {
-            let sent = self
-                .to_writer
-                .as_ref()
-                .is_some_and(|writer| writer.send(batch).is_ok());
-            if !sent {
-                return Err(Failure::new(
-                    self.writer_failure()
-                        .unwrap_or_else(|| "the PostgreSQL writer ended".to_owned()),
-                ));
-            }
-        }
-        Ok(())
+        forward(
+            &self.failure,
+            self.to_writer.as_ref(),
+            message,
+            "PostgreSQL writer",
+        )
     }
 
     fn stopped(&mut self, _reason: &StopReason) {

@@ -35,7 +35,7 @@ use crate::pipeline::acks::AckRouter;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::pipeline::kafka_sink::KafkaSinkSettings;
 use crate::pipeline::produce::{origin_headers, producer_config};
-use crate::pipeline::writer_failure::WriterFailure;
+use crate::pipeline::writer_failure::{forward, WriterFailure};
 use crate::record::Batch;
 use crate::source::fence::TransactionFence;
 
@@ -89,10 +89,6 @@ impl TransactionalSinkWorker {
             alive: Arc::new(AtomicBool::new(true)),
         }
     }
-
-    fn writer_failure(&self) -> Option<String> {
-        self.failure.get()
-    }
 }
 
 impl Worker for TransactionalSinkWorker {
@@ -128,21 +124,12 @@ impl Worker for TransactionalSinkWorker {
         message: StageMessage,
         _ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
-        if let Some(why) = self.writer_failure() {
-            return Err(Failure::new(why));
-        }
-        if let StageMessage::Batch(batch) = message {
-            let sent = self
-                .to_writer
-                .as_ref()
-                .is_some_and(|writer| writer.send(batch).is_ok());
-            if !sent {
-                return Err(Failure::new(self.writer_failure().unwrap_or_else(|| {
-                    "the exactly-once sink's thread ended".to_owned()
-                })));
-            }
-        }
-        Ok(())
+        forward(
+            &self.failure,
+            self.to_writer.as_ref(),
+            message,
+            "exactly-once sink's thread",
+        )
     }
 
     fn stopped(&mut self, _reason: &StopReason) {
