@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
@@ -72,19 +71,7 @@ fn read_committed(brokers: &str) -> BTreeMap<(i32, i64), usize> {
             continue;
         };
         let message = message.expect("reading `out`");
-        let headers = message.headers().expect("origin headers");
-        let header = |name: &str| -> i64 {
-            headers
-                .iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .and_then(|value| std::str::from_utf8(value).ok()?.parse().ok())
-                .unwrap_or(-1)
-        };
-        let origin = (
-            header("streamvisor.origin.partition") as i32,
-            header("streamvisor.origin.offset"),
-        );
+        let origin = crate::program::origin_of(&message);
         *seen.entry(origin).or_default() += 1;
         last_new = Instant::now();
     }

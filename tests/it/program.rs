@@ -18,6 +18,28 @@ pub fn streamvisor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamvisor"))
 }
 
+/// The origin (partition, offset) a sink wrote into a Kafka record's headers (-1 for a header
+/// that is missing or not a number).
+pub fn origin_of(message: &rdkafka::message::BorrowedMessage<'_>) -> (i32, i64) {
+    use rdkafka::message::{Headers, Message};
+    let header = |name: &str| -> i64 {
+        message
+            .headers()
+            .and_then(|headers| {
+                headers
+                    .iter()
+                    .find(|header| header.key == name)
+                    .and_then(|header| header.value)
+            })
+            .and_then(|value| std::str::from_utf8(value).ok()?.parse().ok())
+            .unwrap_or(-1)
+    };
+    (
+        header("streamvisor.origin.partition") as i32,
+        header("streamvisor.origin.offset"),
+    )
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::kills;
@@ -49,15 +49,6 @@ fn read_output(brokers: &str, topic: &str, ends: &[i64]) -> BTreeMap<(i32, i64),
             };
             let message = message.expect("reading the output");
             next = message.offset() + 1;
-            let headers = message.headers().expect("origin headers");
-            let header = |name: &str| -> i64 {
-                headers
-                    .iter()
-                    .find(|header| header.key == name)
-                    .and_then(|header| header.value)
-                    .and_then(|value| std::str::from_utf8(value).ok()?.parse().ok())
-                    .unwrap_or(-1)
-            };
             let payload: serde_json::Value =
                 serde_json::from_slice(message.payload().unwrap_or_default())
                     .expect("JSON payload");
@@ -69,10 +60,7 @@ fn read_output(brokers: &str, topic: &str, ends: &[i64]) -> BTreeMap<(i32, i64),
                 Some(format!("k{}", seq % 1000)),
                 "the key travels with the record"
             );
-            let origin = (
-                header("streamvisor.origin.partition") as i32,
-                header("streamvisor.origin.offset"),
-            );
+            let origin = crate::program::origin_of(&message);
             seen.entry(origin).or_insert((0, seq)).0 += 1;
         }
     }

@@ -147,8 +147,9 @@ impl DeadLetters {
         actor: &str,
     ) -> Result<(), Option<String>> {
         let partition = origin.partition.to_string();
-        let offset = record.offset.to_string();
-        let headers = origin_headers(topic, &partition, &offset, 2)
+        let mut digits = itoa::Buffer::new();
+        let offset = digits.format(record.offset);
+        let headers = origin_headers(topic, &partition, offset, 2)
             .insert(Header {
                 key: "streamvisor.error",
                 value: Some(error),

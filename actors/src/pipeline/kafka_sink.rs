@@ -140,8 +140,9 @@ impl KafkaSinkWorker {
             let batch = &sending.in_flight.batch;
             let partition = batch.partition().to_string();
             for record in batch.iter().skip(sending.sent) {
-                let offset = record.offset.to_string();
-                let headers = origin_headers(batch.topic(), &partition, &offset, 0);
+                let mut digits = itoa::Buffer::new();
+                let offset = digits.format(record.offset);
+                let headers = origin_headers(batch.topic(), &partition, offset, 0);
                 let mut message: BaseRecord<'_, [u8], [u8], Arc<InFlight>> =
                     BaseRecord::with_opaque_to(topic, Arc::clone(&sending.in_flight))
                         .payload(record.value)
@@ -206,11 +207,6 @@ impl Worker for KafkaSinkWorker {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
         match message {
-            StageMessage::Batch(batch) if batch.is_empty() => {
-                if let Some(inlet) = &self.inlet {
-                    inlet.grant(0);
-                }
-            }
             StageMessage::Batch(batch) => self.queue.push_back(Sending {
                 in_flight: Arc::new(InFlight {
                     remaining: AtomicUsize::new(batch.len()),

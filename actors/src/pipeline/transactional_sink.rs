@@ -325,8 +325,9 @@ impl Writer {
         for batch in &self.pending {
             let partition = batch.partition().to_string();
             for record in batch.iter() {
-                let offset = record.offset.to_string();
-                let headers = origin_headers(batch.topic(), &partition, &offset, 0);
+                let mut digits = itoa::Buffer::new();
+                let offset = digits.format(record.offset);
+                let headers = origin_headers(batch.topic(), &partition, offset, 0);
                 let mut message: BaseRecord<'_, [u8], [u8]> =
                     BaseRecord::to(topic).payload(record.value).headers(headers);
                 if let Some(key) = record.key {

@@ -77,7 +77,11 @@ pub struct RollingSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum FileKey {
     Single,
-    DatePartition { date: String, partition: i32 },
+    /// The UTC day (days since the Unix epoch) and the partition: no string per record.
+    DatePartition {
+        day: i64,
+        partition: i32,
+    },
 }
 
 struct OpenFile {
@@ -137,7 +141,7 @@ impl RollingFiles {
                 let key = match self.settings.layout {
                     FileLayout::Single => FileKey::Single,
                     FileLayout::DatePartition => FileKey::DatePartition {
-                        date: utc_date(record.timestamp_ms.unwrap_or(now_ms)),
+                        day: record.timestamp_ms.unwrap_or(now_ms).div_euclid(MS_PER_DAY),
                         partition: batch.partition(),
                     },
                 };
@@ -264,10 +268,10 @@ impl RollingFiles {
                     .unwrap_or_else(|| "part".to_owned());
                 root(&self.settings).join(format!("{stem}-{stamp}.{extension}"))
             }
-            FileKey::DatePartition { date, partition } => self
+            FileKey::DatePartition { day, partition } => self
                 .settings
                 .path
-                .join(format!("date={date}"))
+                .join(format!("date={}", utc_date(*day)))
                 .join(format!("partition={partition}"))
                 .join(format!("part-{stamp}.{extension}")),
         }
@@ -460,9 +464,10 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time in milliseconds (Howard Hinnant's civil_from_days).
-fn utc_date(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// `YYYY-MM-DD` of a day since the Unix epoch (Howard Hinnant's civil_from_days).
+fn utc_date(days: i64) -> String {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

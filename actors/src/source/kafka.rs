@@ -268,6 +268,20 @@ fn run(
     }
 }
 
+/// Calls `done(partition, incarnation)` for each partition of `pending` still assigned, and
+/// keeps those it is not done with yet.
+fn until_done(
+    pending: &mut std::collections::BTreeSet<i32>,
+    flows: &std::collections::BTreeMap<i32, PartitionFlow>,
+    mut done: impl FnMut(i32, u64) -> bool,
+) {
+    pending.retain(|partition| {
+        flows
+            .get(partition)
+            .is_some_and(|flow| !done(*partition, flow.incarnation()))
+    });
+}
+
 /// Shutdown: pause everything, wait for acks of what is in flight (the drain timeout at most),
 /// commit synchronously.
 fn shut_down(
@@ -410,15 +424,7 @@ impl DriverState {
         let mut fence = fence.lock();
         while let Ok(input) = self.inputs.try_recv() {
             match input {
-                SourceInput::Ack {
-                    partition,
-                    incarnation,
-                    offsets,
-                } => {
-                    if let Some(flow) = self.flows.get_mut(&partition) {
-                        flow.ack(incarnation, offsets);
-                    }
-                }
+                ack @ SourceInput::Ack { .. } => self.handle(ack),
                 other => self.deferred.push_back(other),
             }
         }
@@ -434,29 +440,17 @@ impl DriverState {
     }
 
     /// Tells partitions' first actors their incarnation again where it did not reach them.
+    /// Also starts partitions' actors that could not start at their assignment.
     fn retell(&mut self) {
-        let unconfirmed: Vec<i32> = self.unconfirmed.iter().copied().collect();
-        for partition in unconfirmed {
-            let Some(incarnation) = self.flows.get(&partition).map(PartitionFlow::incarnation)
-            else {
-                self.unconfirmed.remove(&partition);
-                continue;
-            };
-            if self.outlet.confirm_assigned(partition, incarnation) {
-                self.unconfirmed.remove(&partition);
-            }
-        }
-        let partitions: Vec<i32> = self.retell.iter().copied().collect();
-        for partition in partitions {
-            let Some(incarnation) = self.flows.get(&partition).map(PartitionFlow::incarnation)
-            else {
-                self.retell.remove(&partition);
-                continue;
-            };
-            if self.outlet.rewound(partition, incarnation) {
-                self.retell.remove(&partition);
-            }
-        }
+        let outlet = &mut self.outlet;
+        until_done(
+            &mut self.unconfirmed,
+            &self.flows,
+            |partition, incarnation| outlet.confirm_assigned(partition, incarnation),
+        );
+        until_done(&mut self.retell, &self.flows, |partition, incarnation| {
+            outlet.rewound(partition, incarnation)
+        });
     }
 
     /// Waits (at most `timeout`) until nothing is unacknowledged in `only` (or in any partition).

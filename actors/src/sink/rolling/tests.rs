@@ -38,10 +38,11 @@ fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
 
 #[test]
 fn utc_dates() {
-    assert_eq!(utc_date(0), "1970-01-01");
-    assert_eq!(utc_date(1_764_230_400_000), "2025-11-27");
-    assert_eq!(utc_date(951_782_400_000), "2000-02-29");
-    assert_eq!(utc_date(-86_400_000), "1969-12-31");
+    let date = |ms: i64| utc_date(ms.div_euclid(MS_PER_DAY));
+    assert_eq!(date(0), "1970-01-01");
+    assert_eq!(date(1_764_230_400_000), "2025-11-27");
+    assert_eq!(date(951_782_400_000), "2000-02-29");
+    assert_eq!(date(-86_400_000), "1969-12-31");
 }
 
 #[test]
