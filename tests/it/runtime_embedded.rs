@@ -108,7 +108,7 @@ name = "archive"
 kind = "kafka"
 topic = "events"
 partitions = 4
-generator = {{ records = 3000, rate_per_second = 3000 }}
+generator = {{ records = 3000, rate_per_second = 1000 }}
 [stages.pass]
 inputs = ["events"]
 op = "passthrough"

@@ -43,7 +43,9 @@ pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
                 None => Rewinds::All,
             };
         }
-        if rest.starts_with("/sinks/") {
+        // A sink, or the sinks' supervisor (whose failure stops the sink without a failure
+        // of its own): what the sink held is lost, every partition rewinds.
+        if rest == "/sinks" || rest.starts_with("/sinks/") {
             return Rewinds::All;
         }
     }
@@ -121,6 +123,10 @@ mod tests {
         );
         assert_eq!(
             rewinds_for("/pipelines/p/sinks/out", pipeline, source),
+            Rewinds::All
+        );
+        assert_eq!(
+            rewinds_for("/pipelines/p/sinks", pipeline, source),
             Rewinds::All
         );
         assert_eq!(
