@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod metrics;
 pub mod offsets;
+pub mod operators;
 pub mod pipeline;
 pub mod record;
 pub mod sink;

@@ -1,0 +1,21 @@
+//! Operators: the pure logic of stream operators, apart from the actors that run them (so each
+//! can be tested with exact inputs and outputs, and clocks passed in rather than read).
+//!
+//! - [`window`]: keyed aggregation in tumbling, sliding and session windows over event time,
+//!   with watermarks, allowed lateness and an idle timeout.
+//! - [`aggregate`]: count, sum, min, max and mean.
+//! - [`buffer`]: a bounded buffer with an [`buffer::OverflowStrategy`].
+//! - [`throttle`]: a token bucket (rate, burst).
+//! - [`grouped_within`]: groups of at most n items or what arrived within a time.
+//! - [`map_async`]: bounded parallelism, results in order or as they complete.
+//! - [`json`]: JSON field paths, predicates and projections for the TOML built-in operators.
+//! - [`error`]: invalid operator settings.
+
+pub mod aggregate;
+pub mod buffer;
+pub mod error;
+pub mod grouped_within;
+pub mod json;
+pub mod map_async;
+pub mod throttle;
+pub mod window;
