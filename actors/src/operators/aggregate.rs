@@ -1,1 +1,225 @@
-//! (to be written)
+//! Aggregates of `f64` values: [`Aggregate`] keeps count, sum, min and max in constant space (so
+//! that two of them merge, as session windows need), and [`AggregateFn`] names the figure a
+//! pipeline wants out of it.
+//!
+//! An empty aggregate (no value added) has count 0, sum 0, min `+inf`, max `-inf` and mean NaN:
+//! the identities of each figure, so that merging with an empty aggregate changes nothing. Windows
+//! never emit an empty aggregate.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::operators::error::OperatorError;
+
+/// Count, sum, min and max of the values added so far.
+///
+/// A NaN value is counted and makes the sum (and the mean) NaN; min and max pass over it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aggregate {
+    /// How many values were added.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest (`+inf` when empty).
+    pub min: f64,
+    /// The largest (`-inf` when empty).
+    pub max: f64,
+}
+
+impl Aggregate {
+    /// The aggregate of no values.
+    pub const EMPTY: Aggregate = Aggregate {
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// Whether no value was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds one value.
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+    }
+
+    /// Adds every value of `other` (as if they had been added one by one, up to the rounding of
+    /// the sum).
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    /// The mean of the values; NaN when empty.
+    pub fn mean(&self) -> f64 {
+        if self.is_empty() {
+            f64::NAN
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate::EMPTY
+    }
+}
+
+/// The figure taken out of an [`Aggregate`], as named in a pipeline's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggregateFn {
+    /// How many values (`"count"`); 0 when empty.
+    Count,
+    /// Their sum (`"sum"`); 0 when empty.
+    Sum,
+    /// The smallest (`"min"`); `+inf` when empty.
+    Min,
+    /// The largest (`"max"`); `-inf` when empty.
+    Max,
+    /// Their mean (`"mean"`); NaN when empty.
+    Mean,
+}
+
+impl AggregateFn {
+    /// Every function, in the order their names are listed in errors.
+    pub const ALL: [AggregateFn; 5] = [
+        AggregateFn::Count,
+        AggregateFn::Sum,
+        AggregateFn::Min,
+        AggregateFn::Max,
+        AggregateFn::Mean,
+    ];
+
+    /// The name it is parsed from.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFn::Count => "count",
+            AggregateFn::Sum => "sum",
+            AggregateFn::Min => "min",
+            AggregateFn::Max => "max",
+            AggregateFn::Mean => "mean",
+        }
+    }
+
+    /// This function's figure of `aggregate` (a count as `f64`: exact up to 2^53).
+    pub fn value(&self, aggregate: &Aggregate) -> f64 {
+        match self {
+            AggregateFn::Count => aggregate.count as f64,
+            AggregateFn::Sum => aggregate.sum,
+            AggregateFn::Min => aggregate.min,
+            AggregateFn::Max => aggregate.max,
+            AggregateFn::Mean => aggregate.mean(),
+        }
+    }
+}
+
+impl fmt::Display for AggregateFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AggregateFn {
+    type Err = OperatorError;
+
+    /// Parses a name (exact, lower case); an unknown one gives [`OperatorError::Invalid`] naming
+    /// it and the valid ones.
+    fn from_str(word: &str) -> Result<Self, Self::Err> {
+        AggregateFn::ALL
+            .into_iter()
+            .find(|function| function.name() == word)
+            .ok_or_else(|| OperatorError::Invalid {
+                operator: "aggregate",
+                why: format!(
+                    "unknown aggregate function {word:?}: expected one of {}",
+                    AggregateFn::ALL.map(AggregateFn::name).join(", ")
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(values: &[f64]) -> Aggregate {
+        let mut aggregate = Aggregate::EMPTY;
+        values.iter().for_each(|&value| aggregate.add(value));
+        aggregate
+    }
+
+    #[test]
+    fn adds_values() {
+        let aggregate = of(&[3.0, -1.0, 4.0]);
+        assert_eq!(
+            aggregate,
+            Aggregate {
+                count: 3,
+                sum: 6.0,
+                min: -1.0,
+                max: 4.0
+            }
+        );
+        assert_eq!(aggregate.mean(), 2.0);
+    }
+
+    #[test]
+    fn merge_equals_adding_all_values() {
+        let mut left = of(&[1.0, 5.0]);
+        left.merge(&of(&[-2.0, 8.0]));
+        assert_eq!(left, of(&[1.0, 5.0, -2.0, 8.0]));
+        left.merge(&Aggregate::EMPTY);
+        assert_eq!(left, of(&[1.0, 5.0, -2.0, 8.0]));
+    }
+
+    #[test]
+    fn empty_aggregate_figures() {
+        let empty = Aggregate::default();
+        assert!(empty.is_empty());
+        assert_eq!(AggregateFn::Count.value(&empty), 0.0);
+        assert_eq!(AggregateFn::Sum.value(&empty), 0.0);
+        assert_eq!(AggregateFn::Min.value(&empty), f64::INFINITY);
+        assert_eq!(AggregateFn::Max.value(&empty), f64::NEG_INFINITY);
+        assert!(AggregateFn::Mean.value(&empty).is_nan());
+    }
+
+    #[test]
+    fn nan_is_counted_and_spoils_the_sum_only() {
+        let aggregate = of(&[1.0, f64::NAN, 3.0]);
+        assert_eq!(aggregate.count, 3);
+        assert!(aggregate.sum.is_nan());
+        assert_eq!((aggregate.min, aggregate.max), (1.0, 3.0));
+    }
+
+    #[test]
+    fn functions_take_their_figure() {
+        let aggregate = of(&[2.0, 4.0, 9.0]);
+        let figures = AggregateFn::ALL.map(|function| function.value(&aggregate));
+        assert_eq!(figures, [3.0, 15.0, 2.0, 9.0, 5.0]);
+    }
+
+    #[test]
+    fn parses_names_and_names_the_bad_word() {
+        for function in AggregateFn::ALL {
+            assert_eq!(function.name().parse::<AggregateFn>(), Ok(function));
+            assert_eq!(function.to_string(), function.name());
+        }
+        assert_eq!(
+            "avg".parse::<AggregateFn>(),
+            Err(OperatorError::Invalid {
+                operator: "aggregate",
+                why:
+                    "unknown aggregate function \"avg\": expected one of count, sum, min, max, mean"
+                        .to_string(),
+            })
+        );
+    }
+}
