@@ -18,13 +18,16 @@
 //! ```
 
 mod duration;
+mod ingest;
 mod model;
 mod sink;
 
 pub use duration::parse_duration;
+pub use ingest::{Framing, IngestKind, ValueFormat, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD};
 pub use model::{
-    AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, KafkaConfig, PipelineConfig,
-    RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig, DEFAULT_HTTP,
+    AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig, KafkaConfig,
+    PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig,
+    DEFAULT_HTTP,
 };
 
 use std::path::Path;

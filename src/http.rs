@@ -1,10 +1,12 @@
 //! The HTTP interface (actix-web) of DESIGN.md: `GET /metrics`, `GET /health/live`,
-//! `GET /health/ready`, and the admin routes `GET /api/actors` and `POST /api/actors/kill`
-//! behind the token-or-loopback rule. [`HttpApi::configure`] mounts the routes into any actix-web
+//! `GET /health/ready`, the admin routes `GET /api/actors` and `POST /api/actors/kill`
+//! behind the token-or-loopback rule, and `POST /api/ingest/{source}`. [`HttpApi::configure`] mounts the routes into any actix-web
 //! `App`; [`HttpServerBinding`] runs them on a listener of their own (what the CLI does).
 
 mod auth;
+mod body;
 pub mod client;
+mod ingest;
 mod routes;
 
 pub use auth::{AdminAuth, AuthError, Refusal, TOKEN_ENV};

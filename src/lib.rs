@@ -5,11 +5,12 @@
 //! - [`supervision`] (`streamvisor-supervision`): supervisors, strategies, restart intensity,
 //!   backoff, actor paths, the registry, kill.
 //! - [`actors`] (`streamvisor-actors`): the stage actors (Kafka source, processors, sinks).
-//! - this crate: the pipeline file, runtime bootstrap, the Prometheus exporter, HTTP, CLI.
+//! - this crate: the pipeline file, runtime bootstrap, the Prometheus exporter, HTTP, ingest (REST and sockets), CLI.
 
 pub mod config;
 pub mod exporter;
 pub mod http;
+pub mod ingest;
 pub mod runtime;
 
 pub use streamvisor_actors as actors;

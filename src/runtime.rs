@@ -29,7 +29,36 @@ use streamvisor_supervision::{
 };
 use thiserror::Error;
 
-use crate::config::{PipelineConfig, SinkConfig};
+use crate::config::{IngestKind, PipelineConfig, SinkConfig};
+use crate::ingest::Ingests;
+
+/// Binds the socket of every socket ingest and serves it on a task of its own (ended at
+/// shutdown); a taken address fails the start.
+async fn socket_listeners(
+    ingests: &Ingests,
+) -> Result<Vec<tokio::task::JoinHandle<()>>, RuntimeError> {
+    let mut tasks = Vec::new();
+    for (name, point) in ingests.iter() {
+        if point.config.kind != IngestKind::Socket {
+            continue;
+        }
+        let address = point.config.listen.clone().unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|error| {
+                RuntimeError::Ingest(format!(
+                    "`ingest.{name}.listen`: cannot listen on {address}: {error}"
+                ))
+            })?;
+        tracing::info!(ingest = %name, %address, topic = point.source.topic(), "socket ingest listening");
+        tasks.push(tokio::spawn(crate::ingest::socket::serve(
+            name.clone(),
+            listener,
+            point.clone(),
+        )));
+    }
+    Ok(tasks)
+}
 
 /// The runtime could not start or stop.
 #[derive(Debug, Error)]
@@ -43,6 +72,9 @@ pub enum RuntimeError {
     /// librdkafka refused the Kafka settings (`[kafka.properties]`).
     #[error("`kafka.properties`: librdkafka refused them: {0}")]
     KafkaProperties(String),
+    /// An ingest source could not start (its producer, or its socket's address).
+    #[error("{0}")]
+    Ingest(String),
     /// A sink cannot use its target (wrong credentials, an unknown table, ...).
     #[error("`sinks.{sink}`: {why}")]
     Sink {
@@ -152,6 +184,8 @@ pub struct Runtime {
     brokers: String,
     generator: Option<Generator>,
     broker: Option<EmbeddedBroker>,
+    /// The socket ingest listeners.
+    listeners: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -198,6 +232,15 @@ impl Runtime {
         {
             Some(brokers) => {
                 topics::ensure(&brokers, &config.kafka.properties, &dead_letter_topic, 1).await?;
+                for ingest in config.ingest.values() {
+                    topics::ensure(
+                        &brokers,
+                        &config.kafka.properties,
+                        &ingest.topic,
+                        ingest.partitions,
+                    )
+                    .await?;
+                }
                 if let Some(output) = sink_target.kafka_topic() {
                     topics::ensure(
                         &brokers,
@@ -217,6 +260,11 @@ impl Runtime {
                 if let Some(output) = sink_target.kafka_topic() {
                     topics.push((output.to_owned(), source.partitions));
                 }
+                for ingest in config.ingest.values() {
+                    if !topics.iter().any(|(topic, _)| *topic == ingest.topic) {
+                        topics.push((ingest.topic.clone(), ingest.partitions));
+                    }
+                }
                 let broker = EmbeddedBroker::start(&topics).map_err(RuntimeError::Broker)?;
                 tracing::warn!(
                     brokers = %broker.bootstrap_servers(),
@@ -234,6 +282,18 @@ impl Runtime {
             None => None,
         };
 
+        let ingests = {
+            let (configs, brokers, properties) = (
+                config.ingest.clone(),
+                brokers.clone(),
+                config.kafka.properties.clone(),
+            );
+            tokio::task::spawn_blocking(move || Ingests::start(&configs, &brokers, &properties))
+                .await
+                .map_err(|error| RuntimeError::Ingest(error.to_string()))?
+                .map_err(RuntimeError::Ingest)?
+        };
+        let listeners = socket_listeners(&ingests).await?;
         settings.brokers = brokers.clone();
         let stages = config
             .chain()
@@ -282,6 +342,7 @@ impl Runtime {
             pipeline_path: format!("/pipelines/{}", config.name),
             source: config.sources.keys().next().cloned().unwrap_or_default(),
             stages: config.chain().unwrap_or_default(),
+            ingests,
         };
         Ok(Runtime {
             sampling,
@@ -292,6 +353,7 @@ impl Runtime {
             brokers,
             generator,
             broker,
+            listeners,
         })
     }
 
@@ -344,6 +406,9 @@ impl Runtime {
     /// `shutdown_timeout`.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
         self.sampling.store(false, Ordering::Release);
+        for listener in self.listeners.drain(..) {
+            listener.abort();
+        }
         if let Some(generator) = self.generator.take() {
             // Its flush may block for seconds: never on the arbiter thread.
             let _ = tokio::task::spawn_blocking(move || generator.stop()).await;

@@ -43,6 +43,10 @@ pub const STAGE_LATENCY: &str = "streamvisor_stage_latency_seconds";
 pub const MAILBOX_MESSAGES: &str = "streamvisor_mailbox_messages";
 /// Ingest requests (REST and sockets), by outcome.
 pub const INGEST_REQUESTS: &str = "streamvisor_ingest_requests_total";
+/// Records ingest wrote to Kafka (acknowledged by the broker).
+pub const INGEST_RECORDS: &str = "streamvisor_ingest_records_total";
+/// Bytes ingest read from request bodies and socket connections.
+pub const INGEST_BYTES: &str = "streamvisor_ingest_bytes_total";
 
 /// Explicit buckets for write latencies (seconds): 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -95,6 +99,21 @@ pub fn describe() {
         ESCALATIONS,
         Unit::Count,
         "Supervisors that passed their restart intensity, by actor kind."
+    );
+    describe_counter!(
+        INGEST_REQUESTS,
+        Unit::Count,
+        "Ingest requests (REST requests, socket batches) by source and outcome (reason)."
+    );
+    describe_counter!(
+        INGEST_RECORDS,
+        Unit::Count,
+        "Records ingest wrote to Kafka, acknowledged by the broker."
+    );
+    describe_counter!(
+        INGEST_BYTES,
+        Unit::Bytes,
+        "Bytes ingest read from request bodies and socket connections."
     );
 }
 
@@ -213,4 +232,88 @@ pub fn stage_latency(pipeline: &str, stage: &str) -> Histogram {
 pub fn mailbox_messages(pipeline: &str, kind: &'static str, messages: usize) {
     gauge!(MAILBOX_MESSAGES, "pipeline" => pipeline.to_owned(), "kind" => kind)
         .set(messages as f64);
+}
+
+/// Why an ingest request ended as it did (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IngestOutcome {
+    /// Every record was acknowledged by the broker.
+    Accepted,
+    /// The producer's in-flight budget was full (429).
+    Busy,
+    /// The body was over its limit (413).
+    TooLarge,
+    /// The body or a record was malformed (400).
+    BadRequest,
+    /// The content type is not one ingest reads (415).
+    UnsupportedType,
+    /// The broker is away (503).
+    Unready,
+    /// The broker refused or lost records (503).
+    Failed,
+}
+
+impl IngestOutcome {
+    /// Every outcome, in label order.
+    pub const ALL: [IngestOutcome; 7] = [
+        IngestOutcome::Accepted,
+        IngestOutcome::Busy,
+        IngestOutcome::TooLarge,
+        IngestOutcome::BadRequest,
+        IngestOutcome::UnsupportedType,
+        IngestOutcome::Unready,
+        IngestOutcome::Failed,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            IngestOutcome::Accepted => "accepted",
+            IngestOutcome::Busy => "busy",
+            IngestOutcome::TooLarge => "too_large",
+            IngestOutcome::BadRequest => "bad_request",
+            IngestOutcome::UnsupportedType => "unsupported_type",
+            IngestOutcome::Unready => "unready",
+            IngestOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// An ingest source's handles.
+#[derive(Clone, Debug)]
+pub struct IngestMetrics {
+    requests: [Counter; 7],
+    /// Records acknowledged by the broker.
+    pub records: Counter,
+    /// Bytes read.
+    pub bytes: Counter,
+}
+
+impl IngestMetrics {
+    /// Handles for ingest `source` (every counter appears at zero).
+    pub fn new(source: &str) -> Self {
+        let requests = IngestOutcome::ALL.map(|outcome| {
+            let requests = counter!(INGEST_REQUESTS, "source" => source.to_owned(), "reason" => outcome.label());
+            requests.increment(0);
+            requests
+        });
+        let records = counter!(INGEST_RECORDS, "source" => source.to_owned());
+        let bytes = counter!(INGEST_BYTES, "source" => source.to_owned());
+        records.increment(0);
+        bytes.increment(0);
+        IngestMetrics {
+            requests,
+            records,
+            bytes,
+        }
+    }
+
+    /// Counts a request that ended with `outcome`.
+    pub fn request(&self, outcome: IngestOutcome) {
+        let index = IngestOutcome::ALL
+            .iter()
+            .position(|candidate| *candidate == outcome)
+            .unwrap_or(0);
+        self.requests[index].increment(1);
+    }
 }

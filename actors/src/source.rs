@@ -3,3 +3,4 @@
 pub mod fence;
 pub mod kafka;
 pub mod partition_flow;
+pub mod push;

@@ -57,6 +57,7 @@ pub fn run(args: RunArgs<'_>) -> ExitCode {
             Ok(runtime) => runtime,
             Err(
                 error @ (RuntimeError::KafkaProperties(_)
+                | RuntimeError::Ingest(_)
                 | RuntimeError::Sink {
                     transient: false, ..
                 }),

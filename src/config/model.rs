@@ -9,6 +9,7 @@ use serde::Deserialize;
 use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 
 use super::duration::serde_duration;
+pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 
 /// A whole pipeline file.
@@ -44,6 +45,9 @@ pub struct PipelineConfig {
     /// Sinks by name.
     #[serde(default)]
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// Ingest (REST, sockets) into Kafka topics, by name.
+    #[serde(default)]
+    pub ingest: BTreeMap<String, IngestConfig>,
 }
 
 /// The HTTP listener's address when neither `--http` nor `[runtime] http` says otherwise.
@@ -365,6 +369,15 @@ impl PipelineConfig {
                 );
             }
             sink.validate(&format!("sinks.{name}"))?;
+        }
+        for (name, ingest) in &self.ingest {
+            if !is_name(name) {
+                return bad(
+                    &format!("ingest.{name}"),
+                    "a name is letters, digits, '-' or '_'".to_owned(),
+                );
+            }
+            ingest.validate(&format!("ingest.{name}"))?;
         }
         self.chain().map(|_| ())
     }

@@ -1,5 +1,6 @@
 //! The route handlers. Open: `/metrics`, `/health/live`, `/health/ready`. Admin (the
-//! token-or-loopback rule): `GET /api/actors`, `POST /api/actors/kill`.
+//! token-or-loopback rule): `GET /api/actors`, `POST /api/actors/kill`. Ingest:
+//! `POST /api/ingest/{source}` (see [`super::ingest`]).
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,7 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use streamvisor_supervision::{KillMode, SupervisionError};
 
-use super::{HttpApi, ADMIN_BODY_LIMIT};
+use super::body::{read_body, BodyRefused};
+use super::{ingest, HttpApi, ADMIN_BODY_LIMIT};
+
+/// The answer to a body that was not read whole.
+pub(super) fn refused_body(refused: &BodyRefused) -> HttpResponse {
+    let body = json!({ "error": refused.message() });
+    match refused {
+        BodyRefused::TooLarge { .. } => HttpResponse::PayloadTooLarge().json(body),
+        BodyRefused::Broken(_) => HttpResponse::BadRequest().json(body),
+    }
+}
 
 /// Mounts every route with `api` as their state. (Nothing app-wide: a host `App` keeps its own
 /// extractor settings.)
@@ -19,7 +30,8 @@ pub(super) fn configure(api: web::Data<HttpApi>, config: &mut web::ServiceConfig
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
             .route("/api/actors", web::get().to(actors))
-            .route("/api/actors/kill", web::post().to(kill)),
+            .route("/api/actors/kill", web::post().to(kill))
+            .route("/api/ingest/{source}", web::post().to(ingest::ingest)),
     );
 }
 
@@ -111,36 +123,19 @@ struct KillRequest {
     mode: Option<String>,
 }
 
-/// Reads a request body of at most `limit` bytes (413 past it), after the admin check: a client
-/// that may not use the route learns nothing from how its body is parsed.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, HttpResponse> {
-    use futures_util::StreamExt;
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            HttpResponse::BadRequest()
-                .json(json!({ "error": format!("bad request body: {error}") }))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(HttpResponse::PayloadTooLarge()
-                .json(json!({ "error": format!("the body is over {limit} bytes") })));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 async fn kill(
     api: web::Data<HttpApi>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
+    // After the admin check: a client that may not use the route learns nothing from how its
+    // body is parsed.
     if let Some(refused) = refusal(&api, &request) {
         return refused;
     }
-    let body = match read_body(payload, ADMIN_BODY_LIMIT).await {
+    let body = match read_body(&request, payload, ADMIN_BODY_LIMIT, &mut 0).await {
         Ok(body) => body,
-        Err(answer) => return answer,
+        Err(refused) => return refused_body(&refused),
     };
     let KillRequest { path, mode } = match serde_json::from_slice(&body) {
         Ok(kill) => kill,

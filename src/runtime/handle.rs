@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::ingest::Ingests;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::health::Readiness;
 use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
@@ -26,9 +27,16 @@ pub struct RuntimeHandle {
     pub(super) source: String,
     /// The stages, in order.
     pub(super) stages: Vec<String>,
+    /// The ingest sources.
+    pub(super) ingests: Ingests,
 }
 
 impl RuntimeHandle {
+    /// The ingest sources (REST and sockets).
+    pub fn ingests(&self) -> &Ingests {
+        &self.ingests
+    }
+
     /// Every live actor, supervisors included, sorted by path.
     pub fn actors(&self) -> Vec<ActorInfo> {
         let mut actors = self.tree.registry().list();
@@ -80,6 +88,7 @@ impl RuntimeHandle {
             }
         }
         reasons.extend(self.readiness.check().err().unwrap_or_default());
+        reasons.extend(self.ingests.unready());
         if reasons.is_empty() {
             Ok(())
         } else {

@@ -13,6 +13,7 @@ mod program;
 mod program_backpressure;
 mod program_chaos;
 mod program_crash;
+mod program_ingest;
 mod program_kafka_sink;
 mod program_postgres;
 mod program_scale;

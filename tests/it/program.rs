@@ -495,3 +495,62 @@ pub fn wait_until_or(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Every record of `topic` (each partition read from its start to its current end; one at a
+/// time: tansu serves a fetch of several partitions from one of them only): (partition, key,
+/// payload), in partition and offset order.
+pub fn read_topic(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
+    use rdkafka::message::Message;
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("{topic}-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a reader");
+    let mut records = Vec::new();
+    for (partition, end) in ends(brokers, topic, partitions).into_iter().enumerate() {
+        let partition = partition as i32;
+        assert!(end >= 0, "no high watermark for {topic}/{partition}");
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("a partition");
+        reader.assign(&assignment).expect("assign");
+        let began = Instant::now();
+        let mut next = 0;
+        while next < end {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "partition {partition} of {topic}: read to {next} of {end} in 60 s"
+            );
+            let Some(message) = reader.poll(Duration::from_millis(500)) else {
+                continue;
+            };
+            let message = message.expect("reading the topic");
+            next = message.offset() + 1;
+            records.push((
+                partition,
+                message.key().map(<[u8]>::to_vec),
+                message.payload().unwrap_or_default().to_vec(),
+            ));
+        }
+    }
+    records
+}
+
+/// The resident set of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

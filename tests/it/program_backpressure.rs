@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::program::{self, Program, SinkFile};
+use crate::program::{self, rss_kib, Program, SinkFile};
 use crate::tansu;
 
 const PARTITIONS: i32 = 4;
@@ -15,19 +15,6 @@ const RATE: u64 = 2_000;
 const RECORDS: u64 = 60_000;
 const SLOW_FOR: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(240);
-
-/// The resident set of `pid` in KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
 
 #[test]
 fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {

@@ -39,6 +39,21 @@ pub fn private() -> Tansu {
     start()
 }
 
+impl Tansu {
+    /// Sends `signal` (`STOP`, `CONT`) to the broker process (not its watchdog).
+    pub fn signal(&self, signal: &str) {
+        let pattern = format!("^tansu broker --listener-url tcp://{} ", self.brokers);
+        let status = Command::new("pkill")
+            .args([&format!("-{signal}"), "-f", &pattern])
+            .status()
+            .expect("pkill runs");
+        assert!(
+            status.success(),
+            "no tansu broker matched {pattern:?} for SIG{signal}"
+        );
+    }
+}
+
 impl Drop for Tansu {
     fn drop(&mut self) {
         // The watchdog stops the broker within a second.

@@ -1,0 +1,341 @@
+//! [`PushSource`]: where records pushed from outside enter (REST requests, socket connections;
+//! the transports live in the root crate): an idempotent Kafka producer writing into the ingest
+//! topic, under an in-flight budget. DESIGN.md: ingest lands in Kafka first, so every record a
+//! pipeline processes is replayable; ingest depends only on its own producer.
+//!
+//! A caller reserves room for its records first: [`PushSource::try_reserve`] answers at once
+//! (REST: a full budget is a 429), [`PushSource::reserve`] waits (a socket stops reading, so
+//! its sender feels TCP backpressure). [`Reservation::send`] then hands the records to the
+//! producer and resolves once the broker acknowledged every one of them; the budget comes back
+//! as deliveries complete, even when the caller stopped waiting.
+
+mod probe;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use thiserror::Error;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics::IngestMetrics;
+use crate::pipeline::produce::producer_config;
+use probe::BrokerProbe;
+
+/// How long the broker may take to acknowledge a record pushed by a client that waits for the
+/// answer (REST); past it the request fails (503).
+pub const CLIENT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A push source's settings.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// The ingest source's name (metrics, logs).
+    pub name: String,
+    /// The brokers.
+    pub brokers: String,
+    /// librdkafka properties passed through (the pipeline's and the source's own).
+    pub properties: BTreeMap<String, String>,
+    /// The topic written.
+    pub topic: String,
+    /// Records handed to the producer and not yet acknowledged, at most.
+    pub max_in_flight: usize,
+    /// How long the producer tries to deliver a record before failing it (`message.timeout.ms`
+    /// unless the properties set it); zero: it keeps trying while the process lives (a socket
+    /// has nobody to tell about a failure).
+    pub delivery_timeout: Duration,
+}
+
+/// The push source could not start.
+#[derive(Debug, Error)]
+pub enum PushStartError {
+    /// librdkafka refused the producer settings.
+    #[error("ingest `{source_name}`: producer settings refused: {error}")]
+    Producer {
+        /// The source.
+        source_name: String,
+        /// librdkafka's error.
+        error: KafkaError,
+    },
+    /// A budget of zero could never accept a record.
+    #[error("ingest `{0}`: max_in_flight must be greater than zero")]
+    ZeroBudget(String),
+}
+
+/// Why records were not taken; nothing was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PushRefused {
+    /// The in-flight budget is full now: try again shortly.
+    #[error("the producer's in-flight budget is full: try again shortly")]
+    Busy,
+    /// More records than the whole budget: they could never be taken at once.
+    #[error("{records} records exceed the in-flight budget of {max} records: send fewer at once")]
+    TooMany {
+        /// Records asked for.
+        records: usize,
+        /// The budget.
+        max: usize,
+    },
+    /// The broker does not answer.
+    #[error("the broker is away: {0}")]
+    BrokerAway(String),
+}
+
+/// Why records sent were not all acknowledged. Some may have been written: a retry may
+/// duplicate them.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PushFailed {
+    /// The broker refused a record for what it is (too large, ...): retrying will not help.
+    #[error("record {index}: {why}")]
+    Rejected {
+        /// The record's index in what was sent.
+        index: usize,
+        /// The broker's or the producer's reason.
+        why: String,
+    },
+    /// The broker did not acknowledge in time, or is away.
+    #[error("the broker did not acknowledge every record: {0}")]
+    NotAcknowledged(String),
+}
+
+struct Shared {
+    producer: FutureProducer,
+    topic: String,
+    budget: Arc<Semaphore>,
+    max_in_flight: usize,
+    probe: BrokerProbe,
+    metrics: IngestMetrics,
+}
+
+/// A running push source; clones share it.
+#[derive(Clone)]
+pub struct PushSource {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for PushSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSource")
+            .field("topic", &self.shared.topic)
+            .field("max_in_flight", &self.shared.max_in_flight)
+            .field("available", &self.shared.budget.available_permits())
+            .finish()
+    }
+}
+
+impl PushSource {
+    /// Starts the producer and its broker probe (a blocking call: it asks the broker once).
+    pub fn start(settings: PushSettings) -> Result<Self, PushStartError> {
+        if settings.max_in_flight == 0 {
+            return Err(PushStartError::ZeroBudget(settings.name));
+        }
+        let mut config = producer_config(&settings.brokers, &settings.properties);
+        config.set("enable.idempotence", "true").set("acks", "all");
+        if !settings.properties.contains_key("message.timeout.ms") {
+            config.set(
+                "message.timeout.ms",
+                settings.delivery_timeout.as_millis().to_string(),
+            );
+        }
+        // The budget, not librdkafka's queue, is what refuses records.
+        let queue = settings.max_in_flight.max(100_000);
+        config.set("queue.buffering.max.messages", queue.to_string());
+        let producer: FutureProducer =
+            config.create().map_err(|error| PushStartError::Producer {
+                source_name: settings.name.clone(),
+                error,
+            })?;
+        let probe = BrokerProbe::start(&settings.name, producer.clone(), &settings.topic);
+        Ok(PushSource {
+            shared: Arc::new(Shared {
+                producer,
+                topic: settings.topic,
+                budget: Arc::new(Semaphore::new(settings.max_in_flight)),
+                max_in_flight: settings.max_in_flight,
+                probe,
+                metrics: IngestMetrics::new(&settings.name),
+            }),
+        })
+    }
+
+    /// The topic written.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The in-flight budget, in records.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight
+    }
+
+    /// Records that may be reserved now.
+    pub fn available(&self) -> usize {
+        self.shared.budget.available_permits()
+    }
+
+    /// This source's metric handles.
+    pub fn metrics(&self) -> &IngestMetrics {
+        &self.shared.metrics
+    }
+
+    /// `Ok` while the broker answers; else what the last probe saw.
+    pub fn broker_status(&self) -> Result<(), String> {
+        self.shared.probe.status()
+    }
+
+    fn check(&self, records: usize) -> Result<u32, PushRefused> {
+        self.broker_status().map_err(PushRefused::BrokerAway)?;
+        if records > self.shared.max_in_flight {
+            return Err(PushRefused::TooMany {
+                records,
+                max: self.shared.max_in_flight,
+            });
+        }
+        u32::try_from(records).map_err(|_| PushRefused::TooMany {
+            records,
+            max: self.shared.max_in_flight,
+        })
+    }
+
+    /// Room for `records` now, or why not.
+    pub fn try_reserve(&self, records: usize) -> Result<Reservation, PushRefused> {
+        let count = self.check(records)?;
+        let permit = Arc::clone(&self.shared.budget)
+            .try_acquire_many_owned(count)
+            .map_err(|_| PushRefused::Busy)?;
+        Ok(self.reservation(permit))
+    }
+
+    /// Room for `records`, waiting for the budget while it is full.
+    pub async fn reserve(&self, records: usize) -> Result<Reservation, PushRefused> {
+        let count = self.check(records)?;
+        let permit = Arc::clone(&self.shared.budget)
+            .acquire_many_owned(count)
+            .await
+            .map_err(|_| PushRefused::BrokerAway("the push source stopped".to_owned()))?;
+        Ok(self.reservation(permit))
+    }
+
+    fn reservation(&self, permit: OwnedSemaphorePermit) -> Reservation {
+        Reservation {
+            source: self.clone(),
+            permit,
+        }
+    }
+}
+
+/// Room for some records in the in-flight budget.
+#[derive(Debug)]
+pub struct Reservation {
+    source: PushSource,
+    permit: OwnedSemaphorePermit,
+}
+
+/// A record to push: its Kafka key and value.
+pub type PushRecord<'a> = (Option<&'a [u8]>, &'a [u8]);
+
+impl Reservation {
+    /// Hands `records` (at most as many as reserved) to the producer; the returned future
+    /// resolves when the broker acknowledged all of them, or with the first failure. Must be
+    /// called inside a tokio runtime: the wait for the deliveries is a task of its own, which returns
+    /// the budget as they complete even if the caller stops waiting.
+    pub fn send<'a>(self, records: impl IntoIterator<Item = PushRecord<'a>>) -> Pending {
+        let shared = Arc::clone(&self.source.shared);
+        let mut deliveries: Vec<DeliveryFuture> = Vec::new();
+        let mut refused = None;
+        for (index, (key, value)) in records.into_iter().enumerate() {
+            if deliveries.len() >= self.permit.num_permits() {
+                refused = Some(PushFailed::Rejected {
+                    index,
+                    why: "more records than reserved".to_owned(),
+                });
+                break;
+            }
+            let mut record = FutureRecord::<[u8], [u8]>::to(&shared.topic).payload(value);
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            match shared.producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    refused = Some(send_refused(index, error));
+                    break;
+                }
+            }
+        }
+        let (done, result) = oneshot::channel();
+        let permit = self.permit;
+        tokio::spawn(async move {
+            let outcome = acknowledged(deliveries, refused).await;
+            if let Ok(records) = outcome {
+                shared.metrics.records.increment(records as u64);
+            }
+            drop(permit);
+            let _ = done.send(outcome);
+        });
+        Pending { result }
+    }
+}
+
+/// Records handed to the producer, waiting for the broker's acknowledgements.
+#[derive(Debug)]
+pub struct Pending {
+    result: oneshot::Receiver<Result<usize, PushFailed>>,
+}
+
+impl Pending {
+    /// How many records the broker acknowledged (all that were sent), or the first failure.
+    pub async fn acknowledged(self) -> Result<usize, PushFailed> {
+        self.result
+            .await
+            .unwrap_or_else(|_| Err(PushFailed::NotAcknowledged("the wait was cut".into())))
+    }
+}
+
+/// Waits for every delivery; the first failure wins (`refused` if the producer refused one).
+async fn acknowledged(
+    deliveries: Vec<DeliveryFuture>,
+    refused: Option<PushFailed>,
+) -> Result<usize, PushFailed> {
+    let count = deliveries.len();
+    let mut failure = refused;
+    for (index, delivery) in deliveries.into_iter().enumerate() {
+        let outcome = match delivery.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err((error, _))) => delivery_failed(index, error),
+            Err(_) => PushFailed::NotAcknowledged("the producer stopped".to_owned()),
+        };
+        failure.get_or_insert(outcome);
+    }
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(count),
+    }
+}
+
+/// A record the producer would not queue.
+fn send_refused(index: usize, error: KafkaError) -> PushFailed {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge) | Some(RDKafkaErrorCode::InvalidArgument) => {
+            PushFailed::Rejected {
+                index,
+                why: error.to_string(),
+            }
+        }
+        _ => PushFailed::NotAcknowledged(error.to_string()),
+    }
+}
+
+/// A record the broker did not acknowledge.
+fn delivery_failed(index: usize, error: KafkaError) -> PushFailed {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+        | Some(RDKafkaErrorCode::InvalidRecord)
+        | Some(RDKafkaErrorCode::InvalidMessage) => PushFailed::Rejected {
+            index,
+            why: error.to_string(),
+        },
+        _ => PushFailed::NotAcknowledged(error.to_string()),
+    }
+}

@@ -1,0 +1,128 @@
+//! `POST /api/ingest/{source}`: a JSON array, NDJSON or a MessagePack array of records into the
+//! source's Kafka topic. Answers, each with a JSON body:
+//!
+//! - 202 `{"accepted": n}` once the broker acknowledged every record;
+//! - 400 naming what is wrong (the body, or a record by its index or line);
+//! - 404 for an unknown source; 413 for a body over the limit (refused before buffering it)
+//!   or more records than the whole in-flight budget; 415 for another content type;
+//! - 429 with `Retry-After` while the producer's in-flight budget is full;
+//! - 503 while the broker is away, or when it did not acknowledge every record (some may have
+//!   been written: a retry may duplicate them).
+//!
+//! Open like `/metrics`: ingest is a data route, not an admin one; put it behind the host's
+//! own authentication when embedding, or keep the listener on loopback.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+use streamvisor_actors::metrics::IngestOutcome;
+use streamvisor_actors::source::push::{PushFailed, PushRefused};
+
+use super::body::{read_body, BodyRefused};
+use super::routes::refused_body;
+use super::HttpApi;
+use crate::ingest::records::{BodyFormat, Encoded};
+
+/// Seconds a client is told to wait after a 429.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+pub(super) async fn ingest(
+    api: web::Data<HttpApi>,
+    source: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let ingests = api.runtime.ingests();
+    let Some(point) = ingests.http(&source) else {
+        return HttpResponse::NotFound()
+            .json(json!({ "error": format!("no REST ingest called {:?}", source.as_str()) }));
+    };
+    let metrics = point.source.metrics();
+    let answer =
+        |outcome: IngestOutcome, mut response: actix_web::HttpResponseBuilder, why: String| {
+            metrics.request(outcome);
+            response.json(json!({ "error": why }))
+        };
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let Some(format) = BodyFormat::from_content_type(content_type) else {
+        return answer(
+            IngestOutcome::UnsupportedType,
+            HttpResponse::UnsupportedMediaType(),
+            format!(
+                "content type {content_type:?}: expected application/json (an array), \
+                 application/x-ndjson or application/msgpack (an array)"
+            ),
+        );
+    };
+    if let Err(why) = point.source.broker_status() {
+        return answer(
+            IngestOutcome::Unready,
+            HttpResponse::ServiceUnavailable(),
+            format!("the broker is away: {why}"),
+        );
+    }
+    let mut read = 0;
+    let body = read_body(&request, payload, point.config.body_limit(), &mut read).await;
+    metrics.bytes.increment(read as u64);
+    let body = match body {
+        Ok(body) => body,
+        Err(refused) => {
+            metrics.request(match refused {
+                BodyRefused::TooLarge { .. } => IngestOutcome::TooLarge,
+                BodyRefused::Broken(_) => IngestOutcome::BadRequest,
+            });
+            return refused_body(&refused);
+        }
+    };
+    let mut records = Encoded::default();
+    if let Err(error) = point.encoder.body(format, &body, &mut records) {
+        return answer(
+            IngestOutcome::BadRequest,
+            HttpResponse::BadRequest(),
+            error.to_string(),
+        );
+    }
+    let reservation = match point.source.try_reserve(records.len()) {
+        Ok(reservation) => reservation,
+        Err(refused @ PushRefused::Busy) => {
+            metrics.request(IngestOutcome::Busy);
+            return HttpResponse::TooManyRequests()
+                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
+                .json(json!({ "error": refused.to_string() }));
+        }
+        Err(refused @ PushRefused::TooMany { .. }) => {
+            return answer(
+                IngestOutcome::TooLarge,
+                HttpResponse::PayloadTooLarge(),
+                refused.to_string(),
+            )
+        }
+        Err(refused @ PushRefused::BrokerAway(_)) => {
+            return answer(
+                IngestOutcome::Unready,
+                HttpResponse::ServiceUnavailable(),
+                refused.to_string(),
+            )
+        }
+    };
+    match reservation.send(records.records()).acknowledged().await {
+        Ok(accepted) => {
+            metrics.request(IngestOutcome::Accepted);
+            HttpResponse::Accepted().json(json!({ "accepted": accepted }))
+        }
+        Err(failed @ PushFailed::Rejected { .. }) => answer(
+            IngestOutcome::BadRequest,
+            HttpResponse::BadRequest(),
+            format!("{failed} (the records before it may have been written)"),
+        ),
+        Err(failed @ PushFailed::NotAcknowledged(_)) => answer(
+            IngestOutcome::Failed,
+            HttpResponse::ServiceUnavailable(),
+            format!("{failed} (some records may have been written: a retry may duplicate them)"),
+        ),
+    }
+}

@@ -1,0 +1,219 @@
+//! The socket listener of an ingest source: NDJSON lines or length-prefixed MessagePack
+//! records on TCP connections, in batches into the push source. A batch is read only once the
+//! push source has room for the one before it, so while the producer's in-flight budget is
+//! full (or the broker is away) the listener stops reading: senders feel TCP backpressure and
+//! memory stays bounded by the budget.
+//!
+//! There is no answer on the connection: a record that is not valid JSON (or MessagePack) is
+//! logged and counted (`streamvisor_ingest_requests_total{reason="bad_request"}`) and skipped;
+//! an NDJSON line over `max_record` is skipped to its end; a MessagePack frame over it ends the
+//! connection (the stream cannot be resynchronised).
+
+use std::time::Duration;
+
+use streamvisor_actors::metrics::IngestOutcome;
+use streamvisor_actors::source::push::PushRefused;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::records::Encoded;
+use super::IngestPoint;
+use crate::config::Framing;
+
+/// Records gathered into one batch, at most.
+const BATCH: usize = 1024;
+/// How long to wait before asking again while the broker is away.
+const AWAY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Serves `listener` for `point` until the task is dropped.
+pub async fn serve(name: String, listener: TcpListener, point: IngestPoint) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tracing::debug!(ingest = %name, %peer, "socket ingest connection");
+                let point = point.clone();
+                let name = name.clone();
+                tokio::spawn(async move {
+                    if let Err(why) = connection(stream, &point).await {
+                        tracing::warn!(ingest = %name, %peer, %why, "socket ingest connection ended");
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(ingest = %name, %error, "socket ingest could not accept");
+                tokio::time::sleep(AWAY_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Reads one connection to its end.
+async fn connection(stream: TcpStream, point: &IngestPoint) -> Result<(), String> {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let framing = point.config.framing.unwrap_or_default();
+    let limit = point.config.record_limit();
+    let mut batch = Encoded::default();
+    let mut record = Vec::new();
+    loop {
+        batch.clear();
+        // One record (waiting for it), then those already buffered.
+        let mut open = true;
+        while batch.len() < BATCH {
+            if !batch.is_empty() && !complete_record_buffered(&reader, framing) {
+                break;
+            }
+            match next_record(&mut reader, framing, limit, &mut record).await? {
+                Frame::End => {
+                    open = false;
+                    break;
+                }
+                Frame::TooLong => {
+                    point.source.metrics().request(IngestOutcome::TooLarge);
+                    tracing::warn!(
+                        topic = point.source.topic(),
+                        limit,
+                        "socket record over max_record: skipped"
+                    );
+                }
+                Frame::Record => {
+                    let added = match framing {
+                        Framing::Ndjson => point.encoder.json(&record, &mut batch),
+                        Framing::Msgpack => point.encoder.msgpack(&record, &mut batch),
+                    };
+                    if let Err(why) = added {
+                        point.source.metrics().request(IngestOutcome::BadRequest);
+                        tracing::warn!(topic = point.source.topic(), %why, "socket record skipped");
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            push(point, &batch).await;
+        }
+        if !open {
+            return Ok(());
+        }
+    }
+}
+
+/// Hands a batch to the push source, waiting (not reading) while it has no room.
+async fn push(point: &IngestPoint, batch: &Encoded) {
+    let reservation = loop {
+        match point.source.reserve(batch.len()).await {
+            Ok(reservation) => break reservation,
+            Err(PushRefused::BrokerAway(why)) => {
+                tracing::debug!(%why, "socket ingest waits for its broker");
+                tokio::time::sleep(AWAY_PAUSE).await;
+            }
+            Err(refused) => {
+                // A batch is never larger than the budget's floor of BATCH... unless the budget
+                // is smaller: then records go one reservation at a time.
+                tracing::debug!(%refused, "socket batch larger than the budget");
+                tokio::time::sleep(AWAY_PAUSE).await;
+            }
+        }
+    };
+    let pending = reservation.send(batch.records());
+    let metrics = point.source.metrics().clone();
+    tokio::spawn(async move {
+        match pending.acknowledged().await {
+            Ok(_) => metrics.request(IngestOutcome::Accepted),
+            Err(why) => {
+                metrics.request(IngestOutcome::Failed);
+                tracing::error!(%why, "socket ingest records not acknowledged by the broker");
+            }
+        }
+    });
+}
+
+enum Frame {
+    Record,
+    TooLong,
+    End,
+}
+
+/// Whether a whole record is in the read buffer (so reading it will not wait).
+fn complete_record_buffered<R: tokio::io::AsyncRead>(
+    reader: &BufReader<R>,
+    framing: Framing,
+) -> bool {
+    let buffered = reader.buffer();
+    match framing {
+        Framing::Ndjson => buffered.contains(&b'\n'),
+        Framing::Msgpack => {
+            buffered.len() >= 4
+                && buffered.len() - 4
+                    >= u32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]])
+                        as usize
+        }
+    }
+}
+
+/// Reads the next record into `record`.
+async fn next_record<R>(
+    reader: &mut BufReader<R>,
+    framing: Framing,
+    limit: usize,
+    record: &mut Vec<u8>,
+) -> Result<Frame, String>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    record.clear();
+    match framing {
+        Framing::Ndjson => loop {
+            let available = reader.fill_buf().await.map_err(|e| e.to_string())?;
+            if available.is_empty() {
+                return Ok(if record.iter().all(u8::is_ascii_whitespace) {
+                    Frame::End
+                } else if record.len() > limit {
+                    Frame::TooLong
+                } else {
+                    Frame::Record
+                });
+            }
+            let (line, ends) = match available.iter().position(|byte| *byte == b'\n') {
+                Some(at) => (&available[..at], Some(at + 1)),
+                None => (available, None),
+            };
+            if record.len() <= limit {
+                let room = (limit + 1 - record.len()).min(line.len());
+                record.extend_from_slice(&line[..room]);
+            }
+            let consumed = ends.unwrap_or(available.len());
+            reader.consume(consumed);
+            if ends.is_some() {
+                if record.len() > limit {
+                    return Ok(Frame::TooLong);
+                }
+                if record.iter().all(u8::is_ascii_whitespace) {
+                    record.clear();
+                    continue; // a blank line
+                }
+                return Ok(Frame::Record);
+            }
+        },
+        Framing::Msgpack => {
+            let mut length = [0u8; 4];
+            match reader.read_exact(&mut length).await {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(Frame::End)
+                }
+                Err(error) => return Err(error.to_string()),
+            }
+            let length = u32::from_be_bytes(length) as usize;
+            if length > limit {
+                return Err(format!(
+                    "a MessagePack frame of {length} bytes is over max_record ({limit})"
+                ));
+            }
+            record.resize(length, 0);
+            reader
+                .read_exact(record)
+                .await
+                .map_err(|error| format!("a frame cut short: {error}"))?;
+            Ok(Frame::Record)
+        }
+    }
+}
