@@ -21,6 +21,7 @@ mod duration;
 mod ingest;
 mod model;
 mod sink;
+mod stage;
 
 pub use duration::parse_duration;
 pub use ingest::{Framing, IngestKind, ValueFormat, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD};

@@ -19,7 +19,6 @@ use std::time::Duration;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
-use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_actors::source::kafka::PartitionStatus;
@@ -299,8 +298,13 @@ impl Runtime {
             .chain()
             .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")))?
             .into_iter()
-            .map(|name| (name, Operation::Passthrough))
-            .collect();
+            .map(|name| {
+                let operation = config.stages[&name]
+                    .operation(&format!("stages.{name}"))
+                    .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")));
+                operation.map(|operation| (name, operation))
+            })
+            .collect::<Result<_, _>>()?;
         let recipe = PipelineRecipe {
             name: config.name.clone(),
             source: (source_name, settings),

@@ -275,6 +275,11 @@ impl PipelineRecipe {
             .build()?;
 
         // Each stage sends to the next stage's actor of the same partition, the last to the sink.
+        let stage_dead_letters = DeadLetterTarget::new(
+            &settings.brokers,
+            &settings.properties,
+            &self.dead_letter_topic,
+        );
         let mut stage_recipes = Vec::new();
         for (index, (stage_name, operation)) in self.stages.iter().enumerate() {
             let next = match self.stages.get(index + 1) {
@@ -286,6 +291,8 @@ impl PipelineRecipe {
                 next,
                 capacity,
                 inlets: inlets.clone(),
+                acks: acks.clone(),
+                dead_letters: stage_dead_letters.clone(),
             };
             let spec = ChildSpec::worker("p", move || StageWorker::new(recipe.clone()))
                 .kind("stage")

@@ -49,7 +49,14 @@ pub struct Batch {
     incarnation: u64,
     entries: Vec<Entry>,
     data: Vec<u8>,
+    /// Offsets acknowledged with the batch that have no record of their own (records a window
+    /// absorbed into the aggregates of this batch).
+    covered: Vec<i64>,
 }
+
+/// The offset of a record that stands for no single source record (an aggregate): acknowledging
+/// it acknowledges nothing (its sources ride in [`Batch::covered`]).
+pub const NO_OFFSET: i64 = -1;
 
 impl Batch {
     /// An empty batch for `topic`/`partition` read by `incarnation`, with room for `records`.
@@ -60,7 +67,26 @@ impl Batch {
             incarnation,
             entries: Vec::with_capacity(records),
             data: Vec::new(),
+            covered: Vec::new(),
         }
+    }
+
+    /// Adds offsets acknowledged with this batch though no record of it has them.
+    pub fn cover(&mut self, offsets: impl IntoIterator<Item = i64>) {
+        self.covered.extend(offsets);
+    }
+
+    /// The offsets acknowledged with this batch besides its records'.
+    pub fn covered(&self) -> &[i64] {
+        &self.covered
+    }
+
+    /// Every source offset that acknowledging this batch acknowledges: its records' (but
+    /// [`NO_OFFSET`]) and those it covers.
+    pub fn ack_offsets(&self) -> impl Iterator<Item = i64> + '_ {
+        self.offsets()
+            .filter(|offset| *offset != NO_OFFSET)
+            .chain(self.covered.iter().copied())
     }
 
     /// Appends a record.
@@ -150,6 +176,8 @@ impl Batch {
             let target = if i < count { &mut front } else { &mut back };
             target.push(record.offset, record.timestamp_ms, record.key, record.value);
         }
+        // Covered offsets go with the last records: acknowledged once all of them are.
+        back.covered = std::mem::take(&mut self.covered);
         *self = back;
         front
     }

@@ -11,6 +11,7 @@ use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 use super::duration::serde_duration;
 pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
+pub use super::stage::StageConfig;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -245,16 +246,6 @@ pub struct GeneratorConfig {
     pub rate_per_second: Option<u64>,
 }
 
-/// `[stages.<name>]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StageConfig {
-    /// The source or stage it reads.
-    pub inputs: Vec<String>,
-    /// The operation: `"passthrough"` so far.
-    pub op: String,
-}
-
 pub(super) fn optional_duration<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Duration>, D::Error> {
@@ -345,12 +336,7 @@ impl PipelineConfig {
                     "a name is letters, digits, '-' or '_'".to_owned(),
                 );
             }
-            if stage.op != "passthrough" {
-                return bad(
-                    &format!("stages.{name}.op"),
-                    format!("{:?}: only \"passthrough\" is supported so far", stage.op),
-                );
-            }
+            stage.operation(&format!("stages.{name}"))?;
         }
         if self.sinks.len() != 1 {
             return bad(
@@ -369,6 +355,24 @@ impl PipelineConfig {
                 );
             }
             sink.validate(&format!("sinks.{name}"))?;
+            if self.stages.values().any(StageConfig::is_window) {
+                if sink.exactly_once == Some(true) {
+                    return bad(
+                        &format!("sinks.{name}.exactly_once"),
+                        "not with a window stage yet: its transactions commit offsets per \
+                         record, and a window releases records out of order"
+                            .to_owned(),
+                    );
+                }
+                if sink.kind == "postgres" {
+                    return bad(
+                        &format!("sinks.{name}.kind"),
+                        "not after a window stage yet: an aggregate has no single origin to \
+                         dedupe on (use a file or Kafka sink)"
+                            .to_owned(),
+                    );
+                }
+            }
         }
         for (name, ingest) in &self.ingest {
             if !is_name(name) {

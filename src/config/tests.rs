@@ -159,3 +159,61 @@ fn file_options_choose_rolling_files_and_kafka_options_exactly_once() {
     ));
     assert!(error_of(&kafka.replace("topic = \"out\"\n", "")).contains("needs `topic`"));
 }
+
+#[test]
+fn operators_are_checked_field_by_field() {
+    let with = |stage: &str| GOOD.replace("op = \"passthrough\"", stage);
+    let window = "op = \"window\"\nwindow = \"sliding\"\nsize = \"10s\"\nslide = \"1s\"\nkey = \"card\"\nvalue = \"amount\"";
+    PipelineConfig::parse(&with(window), "ok.toml").expect("a sliding window");
+    PipelineConfig::parse(
+        &with("op = \"filter\"\nwhere = { field = \"amount\", gt = 1000 }"),
+        "ok.toml",
+    )
+    .expect("a filter");
+    PipelineConfig::parse(
+        &with("op = \"project\"\nfields = [\"card.id\", \"amount\"]"),
+        "ok.toml",
+    )
+    .expect("a projection");
+    for (stage, expected) in [
+        (
+            "op = \"explode\"",
+            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\" or \"window\" (other operators are written in Rust with the builder)",
+        ),
+        (
+            "op = \"filter\"\nfields = [\"a\"]",
+            "bad.toml: `stages.pass.fields` (line 18): the filter operator takes no `fields`",
+        ),
+        (
+            "op = \"filter\"\nwhere = { field = \"amount\", above = 3 }",
+            "bad.toml: `stages.pass.where` (line 18): predicate: unknown key `above`, expected `field` and one of eq, ne, gt, ge, lt, le",
+        ),
+        (
+            "op = \"window\"\nwindow = \"sliding\"\nsize = \"1s\"\nslide = \"10s\"",
+            "bad.toml: `stages.pass.window` (line 18): window: window size 1s is shorter than its slide 10s",
+        ),
+        (
+            "op = \"window\"\nwindow = \"session\"\ngap = \"0s\"",
+            "bad.toml: `stages.pass.window` (line 18): window: gap must be greater than zero",
+        ),
+        (
+            "op = \"window\"\nwindow = \"tumbling\"\nsize = \"10s\"\ngap = \"1s\"",
+            "bad.toml: `stages.pass.gap` (line 20): a tumbling window takes no `gap`",
+        ),
+        (
+            "op = \"window\"\nwindow = \"tumbling\"",
+            "bad.toml: `stages.pass.size` (line 15): a tumbling window needs `size`",
+        ),
+    ] {
+        assert_eq!(error_of(&with(stage)), expected, "{stage}");
+    }
+    let exactly_once = with(window).replace(
+        "kind = \"file\"\npath = \"out/demo.jsonl\"",
+        "kind = \"kafka\"\ntopic = \"out\"\nexactly_once = true",
+    );
+    assert!(
+        error_of(&exactly_once).contains("`sinks.out.exactly_once`"),
+        "{}",
+        error_of(&exactly_once)
+    );
+}

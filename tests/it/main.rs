@@ -17,6 +17,7 @@ mod program_ingest;
 mod program_kafka_sink;
 mod program_postgres;
 mod program_scale;
+mod program_windows;
 mod runtime_embedded;
 mod sink_outage;
 mod supervision_facade;

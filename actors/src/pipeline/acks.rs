@@ -31,12 +31,24 @@ impl AckRouter {
         }
     }
 
-    /// Acknowledges every record of `batch` (durable now) to its source.
+    /// Acknowledges every record of `batch` (durable now) to its source, with the offsets it
+    /// covers.
     pub fn ack(&self, batch: &Batch) {
-        self.ack_offsets(batch, batch.offsets().collect());
+        self.ack_offsets(batch, batch.ack_offsets().collect());
     }
 
-    /// Acknowledges `offsets` of `batch`'s partition and incarnation.
+    /// Acknowledges `offsets` of `batch`'s partition and incarnation (some of its records: the
+    /// others went to the dead letters, acknowledged on delivery), with the offsets the batch
+    /// covers (the sources of its aggregates: settled with the batch).
+    pub fn ack_some(&self, batch: &Batch, offsets: impl Iterator<Item = i64>) {
+        let offsets = offsets
+            .filter(|offset| *offset != crate::record::NO_OFFSET)
+            .chain(batch.covered().iter().copied())
+            .collect();
+        self.ack_offsets(batch, offsets);
+    }
+
+    /// Acknowledges exactly `offsets` of `batch`'s partition and incarnation.
     pub fn ack_offsets(&self, batch: &Batch, offsets: Vec<i64>) {
         match self.sources.get(batch.topic()) {
             Some(source) => {

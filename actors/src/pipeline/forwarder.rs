@@ -31,7 +31,8 @@ pub struct Forwarder {
     inlets: Inlets,
     waker: Waker,
     cached: Option<Arc<Inlet>>,
-    queue: VecDeque<Batch>,
+    /// Batches waiting, each with the input credit it gives back once sent.
+    queue: VecDeque<(Batch, u64)>,
     /// A retry timer is pending.
     pub retry_scheduled: bool,
 }
@@ -58,28 +59,34 @@ impl Forwarder {
         }
     }
 
-    /// Queues a batch behind those waiting.
+    /// Queues a batch behind those waiting; once sent it gives back credit for its records.
     pub fn push(&mut self, batch: Batch) {
-        self.queue.push_back(batch);
+        let credit = batch.len() as u64;
+        self.queue.push_back((batch, credit));
     }
 
-    /// Sends what credit allows, in order; returns the sizes of the batches sent and what the
-    /// rest waits for.
+    /// Queues a batch that gives back `credit` once sent (an operator's output, whose size is
+    /// not its input's).
+    pub fn push_with_credit(&mut self, batch: Batch, credit: u64) {
+        self.queue.push_back((batch, credit));
+    }
+
+    /// Sends what credit allows, in order; returns the credit of the batches sent and what
+    /// the rest waits for.
     pub fn pump(&mut self) -> (Vec<usize>, Waiting) {
         let mut sent = Vec::new();
-        while let Some(batch) = self.queue.pop_front() {
-            let records = batch.len();
+        while let Some((batch, credit)) = self.queue.pop_front() {
             match self
                 .inlets
                 .send(&self.target, &mut self.cached, batch, &self.waker)
             {
-                Ok(()) => sent.push(records),
+                Ok(()) => sent.push(credit as usize),
                 Err(SendRefused::NoCredit(batch)) => {
-                    self.queue.push_front(batch);
+                    self.queue.push_front((batch, credit));
                     return (sent, Waiting::ForCredit);
                 }
                 Err(SendRefused::Gone(batch)) => {
-                    self.queue.push_front(batch);
+                    self.queue.push_front((batch, credit));
                     return (sent, Waiting::ForActor);
                 }
             }
@@ -89,9 +96,14 @@ impl Forwarder {
 
     /// Drops queued batches of incarnations before `incarnation` (they will be replayed).
     pub fn drop_older_than(&mut self, incarnation: u64) -> usize {
-        let before: usize = self.queue.iter().map(Batch::len).sum();
+        let before: usize = self.queue.iter().map(|(batch, _)| batch.len()).sum();
         self.queue
-            .retain(|batch| batch.incarnation() >= incarnation);
-        before - self.queue.iter().map(Batch::len).sum::<usize>()
+            .retain(|(batch, _)| batch.incarnation() >= incarnation);
+        before
+            - self
+                .queue
+                .iter()
+                .map(|(batch, _)| batch.len())
+                .sum::<usize>()
     }
 }

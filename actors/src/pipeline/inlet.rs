@@ -20,6 +20,8 @@ pub enum StageMessage {
     Retry,
     /// Credit came back downstream: try now.
     Wake,
+    /// A timer: advance the windows (window stages).
+    Tick,
 }
 
 /// How a blocked sender is woken when credit comes back (it sends itself a retry).

@@ -217,7 +217,7 @@ impl Worker for KafkaSinkWorker {
                 sent: 0,
             }),
             StageMessage::Retry => self.retry_scheduled = false,
-            StageMessage::Wake => {}
+            StageMessage::Wake | StageMessage::Tick => {}
         }
         self.send_queued(ctx)
     }

@@ -322,8 +322,8 @@ impl Writer {
             if dead.is_empty() {
                 self.acks.ack(batch);
             } else {
-                let offsets = batch.offsets().filter(|o| !dead.contains(o)).collect();
-                self.acks.ack_offsets(batch, offsets);
+                self.acks
+                    .ack_some(batch, batch.offsets().filter(|o| !dead.contains(o)));
             }
         }
         for (index, offset, why) in &refused {

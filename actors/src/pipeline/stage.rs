@@ -2,18 +2,31 @@
 //! applies its operation to each batch and forwards the result, within the credit of the next
 //! actor; its own inlet gets credit back as batches leave. User code runs under the supervision
 //! crate's panic containment: a panic fails the actor, which rewinds the partition.
+//!
+//! Records a filter drops are acknowledged at once (deliberately filtered); records a window
+//! absorbs are acknowledged with the emissions that release them ([`windowed`]); records a
+//! window cannot read, and late ones (its side output), go to the dead letters.
+
+pub mod windowed;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
+use crate::pipeline::acks::AckRouter;
+use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget};
 use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
 use crate::record::{Batch, RecordRef};
+use windowed::{Rejected, WindowRecipe, Windowed};
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
 /// call).
 pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) + Send + Sync;
+
+/// A filter: true keeps the record.
+pub type FilterFn = dyn Fn(&RecordRef<'_>) -> bool + Send + Sync;
 
 /// What a stage does to each record.
 #[derive(Clone)]
@@ -22,6 +35,21 @@ pub enum Operation {
     Passthrough,
     /// Each value is replaced by the function's output.
     Map(Arc<MapFn>),
+    /// Records the function refuses are dropped (and acknowledged).
+    Filter(Arc<FilterFn>),
+    /// Keyed aggregation in windows over event time.
+    Window(Box<WindowRecipe>),
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operation::Passthrough => f.write_str("Passthrough"),
+            Operation::Map(_) => f.write_str("Map"),
+            Operation::Filter(_) => f.write_str("Filter"),
+            Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
+        }
+    }
 }
 
 /// The recipe of a stage actor (shared by its partitions).
@@ -36,6 +64,10 @@ pub struct StageRecipe {
     pub capacity: u64,
     /// The pipeline's inlets.
     pub inlets: Inlets,
+    /// Where dropped records are acknowledged.
+    pub acks: AckRouter,
+    /// Where records a window cannot take go.
+    pub dead_letters: DeadLetterTarget,
 }
 
 /// A stage actor.
@@ -46,6 +78,12 @@ pub struct StageWorker {
     out: Option<Forwarder>,
     value: Vec<u8>,
     latency: Option<metrics::Histogram>,
+    windowed: Option<Windowed>,
+    rejected: Vec<Rejected>,
+    /// A window tick timer is pending.
+    ticking: bool,
+    /// What the source was last told the windows hold: (incarnation, records).
+    reported_held: (u64, usize),
 }
 
 impl StageWorker {
@@ -58,12 +96,73 @@ impl StageWorker {
             out: None,
             value: Vec::new(),
             latency: None,
+            windowed: None,
+            rejected: Vec::new(),
+            ticking: false,
+            reported_held: (0, 0),
         }
     }
 
-    fn apply(&mut self, batch: Batch) -> Batch {
+    /// Tells the source how many records the windows hold, when that changed (a drain does
+    /// not wait for them).
+    fn report_held(&mut self) {
+        let Some(windowed) = &self.windowed else {
+            return;
+        };
+        let now = (windowed.incarnation(), windowed.held());
+        if now == self.reported_held {
+            return;
+        }
+        let Some((topic, partition)) = windowed.last_input() else {
+            return;
+        };
+        if let Some(source) = self.recipe.acks.source(&topic) {
+            source.send(crate::source::kafka::SourceInput::HeldInWindows {
+                partition,
+                incarnation: now.0,
+                records: now.1,
+            });
+            self.reported_held = now;
+        }
+    }
+
+    /// Applies the operation to `batch`; what goes downstream (none: nothing).
+    fn apply(&mut self, batch: Batch, actor: &str) -> Result<Option<Batch>, Failure> {
         match &self.recipe.operation {
-            Operation::Passthrough => batch,
+            Operation::Passthrough => Ok(Some(batch)),
+            Operation::Filter(keep) => {
+                if batch.iter().all(|record| keep(&record)) {
+                    return Ok(Some(batch));
+                }
+                let mut kept = Batch::new(
+                    Arc::clone(batch.topic()),
+                    batch.partition(),
+                    batch.incarnation(),
+                    batch.len(),
+                );
+                let mut dropped = Vec::new();
+                for record in batch.iter() {
+                    if keep(&record) {
+                        kept.push(record.offset, record.timestamp_ms, record.key, record.value);
+                    } else {
+                        dropped.push(record.offset);
+                    }
+                }
+                self.recipe.acks.ack_offsets(&batch, dropped);
+                Ok((!kept.is_empty()).then_some(kept))
+            }
+            Operation::Window(_) => {
+                let Some(windowed) = self.windowed.as_mut() else {
+                    return Ok(None);
+                };
+                let now = Instant::now();
+                self.rejected.clear();
+                windowed
+                    .absorb(&batch, now, &mut self.rejected)
+                    .map_err(|error| Failure::new(error.to_string()))?;
+                self.dead_letter(&batch, actor)?;
+                Ok(windowed_emit(self.windowed.as_mut(), &batch, now))
+            }
             Operation::Map(map) => {
                 let mut mapped = Batch::new(
                     Arc::clone(batch.topic()),
@@ -76,8 +175,65 @@ impl StageWorker {
                     map(&record, &mut self.value);
                     mapped.push(record.offset, record.timestamp_ms, record.key, &self.value);
                 }
-                mapped
+                Ok(Some(mapped))
             }
+        }
+    }
+
+    /// Sends the records of `batch` the window rejected to the dead letters (acknowledged on
+    /// delivery). A full producer queue fails the actor: the partition rewinds and they come
+    /// again.
+    fn dead_letter(&self, batch: &Batch, actor: &str) -> Result<(), Failure> {
+        if self.rejected.is_empty() {
+            return Ok(());
+        }
+        let Some(source) = self.recipe.acks.source(batch.topic()) else {
+            return Ok(()); // the source stopped: replayed by the partition's next reader
+        };
+        let producer = self
+            .recipe
+            .dead_letters
+            .producer()
+            .map_err(|error| Failure::new(format!("dead-letter producer: {error}")))?;
+        let mut rejected = self.rejected.iter().peekable();
+        for (index, record) in batch.iter().enumerate() {
+            let Some(refused) = rejected.next_if(|refused| refused.index == index) else {
+                continue;
+            };
+            tracing::debug!(partition = batch.partition(), offset = record.offset, why = %refused.why, "record to the dead letters");
+            let origin = DeadLetterOrigin {
+                source: source.clone(),
+                partition: batch.partition(),
+                incarnation: batch.incarnation(),
+                offset: record.offset,
+            };
+            producer
+                .send(batch.topic(), &record, origin, &refused.why, actor)
+                .map_err(|why| {
+                    Failure::new(why.unwrap_or_else(|| "the dead-letter queue is full".to_owned()))
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Advances the windows on the timer; keeps the timer going.
+    fn tick(&mut self, ctx: &mut WorkerContext<'_, Self>) {
+        self.ticking = false;
+        if let (Some(windowed), Some(out)) = (self.windowed.as_mut(), self.out.as_mut()) {
+            if let Some((topic, partition)) = windowed.last_input() {
+                if let Some(emitted) = windowed.emit(&topic, partition, Instant::now()) {
+                    out.push_with_credit(emitted, 0);
+                }
+            }
+        }
+        self.report_held();
+        self.schedule_tick(ctx);
+    }
+
+    fn schedule_tick(&mut self, ctx: &mut WorkerContext<'_, Self>) {
+        if let (Operation::Window(recipe), false) = (&self.recipe.operation, self.ticking) {
+            self.ticking = true;
+            ctx.send_later(StageMessage::Tick, recipe.tick());
         }
     }
 
@@ -96,6 +252,13 @@ impl StageWorker {
             ctx.send_later(StageMessage::Retry, RETRY_AFTER);
         }
     }
+}
+
+/// The windows' emissions after `input`, remembering where it came from (for the timer).
+fn windowed_emit(windowed: Option<&mut Windowed>, input: &Batch, now: Instant) -> Option<Batch> {
+    let windowed = windowed?;
+    windowed.remember_input(input);
+    windowed.emit(input.topic(), input.partition(), now)
 }
 
 impl Worker for StageWorker {
@@ -120,6 +283,13 @@ impl Worker for StageWorker {
             self.recipe.capacity,
         ));
         self.path = Some(ctx.path().clone());
+        if let Operation::Window(recipe) = &self.recipe.operation {
+            self.windowed = Some(
+                Windowed::new((**recipe).clone())
+                    .map_err(|error| Failure::new(error.to_string()))?,
+            );
+            self.schedule_tick(ctx);
+        }
         Ok(())
     }
 
@@ -130,15 +300,25 @@ impl Worker for StageWorker {
     ) -> Result<(), Failure> {
         match message {
             StageMessage::Batch(batch) => {
-                let began = std::time::Instant::now();
-                let batch = self.apply(batch);
+                let began = Instant::now();
+                let records = batch.len() as u64;
+                let actor = ctx.path().to_string();
+                let output = self.apply(batch, &actor)?;
+                self.report_held();
                 if let Some(latency) = &self.latency {
                     latency.record(began.elapsed().as_secs_f64());
                 }
-                if let Some(out) = self.out.as_mut() {
-                    out.push(batch);
+                // The input's credit comes back when its output leaves (at once if none).
+                match (output, self.out.as_mut()) {
+                    (Some(output), Some(out)) => out.push_with_credit(output, records),
+                    _ => {
+                        if let Some(inlet) = &self.inlet {
+                            inlet.grant(records);
+                        }
+                    }
                 }
             }
+            StageMessage::Tick => self.tick(ctx),
             StageMessage::Retry => {
                 if let Some(out) = self.out.as_mut() {
                     out.retry_scheduled = false;

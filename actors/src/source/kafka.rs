@@ -57,6 +57,15 @@ pub enum SourceInput {
         /// The offsets.
         offsets: Vec<i64>,
     },
+    /// The window stages of `partition`'s `incarnation` hold `records` in open windows.
+    HeldInWindows {
+        /// The partition.
+        partition: i32,
+        /// The incarnation they serve.
+        incarnation: u64,
+        /// Records held.
+        records: usize,
+    },
     /// An actor holding records of `partition` failed: replay from the committed offset.
     Rewind {
         /// The partition.
@@ -391,6 +400,15 @@ impl DriverState {
                     flow.ack(incarnation, offsets);
                 }
             }
+            SourceInput::HeldInWindows {
+                partition,
+                incarnation,
+                records,
+            } => {
+                if let Some(flow) = self.flows.get_mut(&partition) {
+                    flow.held_in_windows(incarnation, records);
+                }
+            }
             SourceInput::Rewind { partition } => self.rewind(partition),
             SourceInput::RewindAll => {
                 let partitions: Vec<i32> = self.flows.keys().copied().collect();
@@ -453,7 +471,8 @@ impl DriverState {
         });
     }
 
-    /// Waits (at most `timeout`) until nothing is unacknowledged in `only` (or in any partition).
+    /// Waits (at most `timeout`) until nothing is unacknowledged in `only` (or in any partition)
+    /// but what window stages hold in open windows.
     fn drain(&mut self, timeout: Duration, only: Option<&[i32]>) {
         let deadline = Instant::now() + timeout;
         loop {
@@ -461,7 +480,7 @@ impl DriverState {
                 .flows
                 .iter()
                 .filter(|(partition, _)| only.is_none_or(|only| only.contains(partition)))
-                .map(|(_, flow)| flow.unacked())
+                .map(|(_, flow)| flow.draining())
                 .sum();
             if unacked == 0 {
                 return;

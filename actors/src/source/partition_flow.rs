@@ -63,6 +63,9 @@ pub struct PartitionFlow {
     /// Since when the oldest unacknowledged record has waited (the head of the in-flight
     /// records: set when records go out with none in flight, and when the acked prefix moves).
     head_since: Option<std::time::Instant>,
+    /// Records of the current incarnation that window stages hold in open windows (they wait
+    /// for their windows to close, not for a sink: a drain does not wait for them).
+    held_in_windows: usize,
 }
 
 impl PartitionFlow {
@@ -106,7 +109,21 @@ impl PartitionFlow {
             must_seek: false,
             head_since: None,
             resume_not_before: None,
+            held_in_windows: 0,
         }
+    }
+
+    /// Window stages of `incarnation` hold `records` of this partition in open windows.
+    pub fn held_in_windows(&mut self, incarnation: u64, records: usize) {
+        if incarnation == self.tracker.incarnation() {
+            self.held_in_windows = records;
+        }
+    }
+
+    /// Records dispatched and not acknowledged that a drain waits for: all but those held in
+    /// open windows (replayed from the committed offset by the partition's next reader).
+    pub fn draining(&self) -> usize {
+        self.unacked().saturating_sub(self.held_in_windows)
     }
 
     /// A record polled from the broker. A record that cannot be taken (fetched before a pause
@@ -247,6 +264,7 @@ impl PartitionFlow {
     pub fn rewind_past(&mut self, at_least: i64) -> i64 {
         let from = self.tracker.rewind_past(at_least);
         self.head_since = None;
+        self.held_in_windows = 0;
         self.demand.reset();
         self.pending = Batch::new(
             Arc::clone(&self.topic),

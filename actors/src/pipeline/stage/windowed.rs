@@ -1,0 +1,254 @@
+//! [`Windowed`]: the state of a window stage actor for one partition: reads each record's key,
+//! event time and value (JSON field paths, or the Kafka key and timestamp), feeds the keyed
+//! windows, and turns their emissions into output records.
+//!
+//! Delivery (DESIGN.md): a record absorbed into open windows is not acknowledged until every
+//! window holding it has emitted and that emission is persisted: each output batch *covers* the
+//! offsets its emissions released (acknowledged with it). An aggregate has no single origin:
+//! its record's offset is [`NO_OFFSET`] and its identity is (stage, key, window start, window
+//! end); its Kafka key is the window's key. After a rewind (a newer incarnation) the state is
+//! dropped and rebuilt by the replay.
+//!
+//! Output value (JSON): `{"key", "start_ms", "end_ms", "count", "sum", "min", "max", "mean",
+//! "update"}` (`sum` to `mean` only when a value field is set; `update` when the same window
+//! was emitted before and a late record changed it).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::operators::error::OperatorError;
+use crate::operators::json::FieldPath;
+use crate::operators::window::{Emission, Insert, KeyedWindows, WindowSettings};
+use crate::record::{Batch, RecordRef, NO_OFFSET};
+
+/// How a window stage reads records.
+#[derive(Clone, Debug)]
+pub struct WindowRecipe {
+    /// The windows.
+    pub settings: WindowSettings,
+    /// The key: this JSON field (a string or a number); none: the Kafka key.
+    pub key: Option<FieldPath>,
+    /// The event time in milliseconds: this JSON field; none: the Kafka timestamp.
+    pub time: Option<FieldPath>,
+    /// The aggregated value: this JSON field (a number); none: records are only counted.
+    pub value: Option<FieldPath>,
+}
+
+impl WindowRecipe {
+    /// How often the windows are advanced without input (idle timeout, late watermarks).
+    pub fn tick(&self) -> Duration {
+        self.settings
+            .idle_timeout
+            .map(|idle| (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// A record the windows did not take, and why (it goes to the dead letters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// Its index in the batch.
+    pub index: usize,
+    /// Why.
+    pub why: String,
+}
+
+/// One partition's windows.
+pub struct Windowed {
+    recipe: WindowRecipe,
+    windows: KeyedWindows,
+    incarnation: u64,
+    key: Vec<u8>,
+    emissions: Vec<Emission>,
+    /// The topic and partition of the input (the timer's emissions go there).
+    input: Option<(Arc<str>, i32)>,
+}
+
+impl std::fmt::Debug for Windowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Windowed")
+            .field("incarnation", &self.incarnation)
+            .field("held", &self.windows.held())
+            .field("open_windows", &self.windows.open_windows())
+            .finish()
+    }
+}
+
+impl Windowed {
+    /// Empty windows.
+    pub fn new(recipe: WindowRecipe) -> Result<Self, OperatorError> {
+        let windows = KeyedWindows::new(recipe.settings)?;
+        Ok(Windowed {
+            recipe,
+            windows,
+            incarnation: 0,
+            key: Vec::new(),
+            emissions: Vec::new(),
+            input: None,
+        })
+    }
+
+    /// Remembers where `batch` came from (the timer's emissions go the same way).
+    pub fn remember_input(&mut self, batch: &Batch) {
+        if self.input.is_none() {
+            self.input = Some((Arc::clone(batch.topic()), batch.partition()));
+        }
+    }
+
+    /// The topic and partition of the input, once a batch came.
+    pub fn last_input(&self) -> Option<(Arc<str>, i32)> {
+        self.input.clone()
+    }
+
+    /// Records held in open windows (not acknowledged yet).
+    pub fn held(&self) -> usize {
+        self.windows.held()
+    }
+
+    /// The partition incarnation served (0 before the first batch).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
+    }
+
+    /// Feeds `batch`; records it cannot take go to `rejected`. A batch of an older incarnation
+    /// is ignored (replayed anyway); a newer one drops the state first.
+    pub fn absorb(
+        &mut self,
+        batch: &Batch,
+        now: Instant,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<(), OperatorError> {
+        if batch.incarnation() < self.incarnation {
+            return Ok(());
+        }
+        if batch.incarnation() > self.incarnation {
+            if self.incarnation != 0 {
+                self.windows = KeyedWindows::new(self.recipe.settings)?;
+            }
+            self.incarnation = batch.incarnation();
+        }
+        for (index, record) in batch.iter().enumerate() {
+            match self.read(&record) {
+                Ok((time, value)) => {
+                    let inserted = self
+                        .windows
+                        .insert(&self.key, time, value, record.offset, now);
+                    if inserted == Insert::Late {
+                        rejected.push(Rejected {
+                            index,
+                            why: format!(
+                                "late record: event time {time} ms is past its windows' allowed \
+                                 lateness (watermark {} ms)",
+                                self.windows.watermark().unwrap_or(i64::MIN)
+                            ),
+                        });
+                    }
+                }
+                Err(why) => rejected.push(Rejected { index, why }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the key (into `self.key`), event time and value of `record`.
+    fn read(&mut self, record: &RecordRef<'_>) -> Result<(i64, f64), String> {
+        self.key.clear();
+        let needs_json =
+            self.recipe.key.is_some() || self.recipe.time.is_some() || self.recipe.value.is_some();
+        let json: Value = if needs_json {
+            serde_json::from_slice(record.value)
+                .map_err(|error| format!("window: the record is not JSON: {error}"))?
+        } else {
+            Value::Null
+        };
+        match &self.recipe.key {
+            Some(path) => {
+                if !crate::operators::json::write_key(&json, path, &mut self.key) {
+                    return Err(format!(
+                        "window: key field `{path}` is missing or neither a string nor a number"
+                    ));
+                }
+            }
+            None => self.key.extend_from_slice(record.key.unwrap_or_default()),
+        }
+        let time = match &self.recipe.time {
+            Some(path) => match path.get(&json).and_then(Value::as_i64) {
+                Some(time) => time,
+                None => {
+                    return Err(format!(
+                        "window: time field `{path}` is missing or not an integer of milliseconds"
+                    ))
+                }
+            },
+            None => record
+                .timestamp_ms
+                .ok_or_else(|| "window: the record has no Kafka timestamp".to_owned())?,
+        };
+        let value = match &self.recipe.value {
+            Some(path) => crate::operators::json::number_of(&json, path).ok_or_else(|| {
+                format!("window: value field `{path}` is missing or not a number")
+            })?,
+            None => 0.0,
+        };
+        Ok((time, value))
+    }
+
+    /// Advances the windows; the emissions as one output batch of `topic`/`partition`
+    /// covering the offsets they released (none when nothing was emitted).
+    pub fn emit(&mut self, topic: &Arc<str>, partition: i32, now: Instant) -> Option<Batch> {
+        self.emissions.clear();
+        self.emissions.extend(self.windows.advance(now));
+        if self.emissions.is_empty() {
+            return None;
+        }
+        let mut batch = Batch::new(
+            Arc::clone(topic),
+            partition,
+            self.incarnation,
+            self.emissions.len(),
+        );
+        let mut value = Vec::new();
+        for emission in &self.emissions {
+            value.clear();
+            let aggregate = &emission.aggregate;
+            let mut fields = serde_json::Map::new();
+            fields.insert(
+                "key".into(),
+                Value::String(String::from_utf8_lossy(&emission.key).into_owned()),
+            );
+            fields.insert("start_ms".into(), emission.start_ms.into());
+            fields.insert("end_ms".into(), emission.end_ms.into());
+            fields.insert("count".into(), aggregate.count.into());
+            if self.recipe.value.is_some() {
+                fields.insert("sum".into(), number(aggregate.sum));
+                fields.insert("min".into(), number(aggregate.min));
+                fields.insert("max".into(), number(aggregate.max));
+                fields.insert("mean".into(), number(aggregate.mean()));
+            }
+            fields.insert("update".into(), emission.update.into());
+            if serde_json::to_writer(&mut value, &Value::Object(fields)).is_err() {
+                continue; // a map of plain values always serialises
+            }
+            batch.push(
+                NO_OFFSET,
+                Some(emission.end_ms),
+                Some(&emission.key),
+                &value,
+            );
+            batch.cover(emission.released.iter().copied());
+        }
+        Some(batch)
+    }
+}
+
+/// A JSON number (null for a value JSON cannot hold).
+fn number(value: f64) -> Value {
+    serde_json::Number::from_f64(value)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! `[stages.<name>]`: the built-in operators of a TOML pipeline, each field checked against the
+//! operator (a field of another operator is an error naming it), and turned into the actors'
+//! [`Operation`]. Built-in operators take JSON field paths (`card.id`) and a fixed set of
+//! functions; anything else is written in Rust with the builder.
+//!
+//! ```toml
+//! [stages.pass]
+//! inputs = ["payments"]
+//! op = "passthrough"
+//!
+//! [stages.big]                  # keeps records whose field compares true
+//! inputs = ["payments"]
+//! op = "filter"
+//! where = { field = "amount", gt = 1000 }   # eq | ne | gt | ge | lt | le
+//!
+//! [stages.slim]                 # keeps only these fields
+//! inputs = ["big"]
+//! op = "project"
+//! fields = ["card.id", "amount"]
+//!
+//! [stages.spend]                # count, sum, min, max and mean per key and window
+//! inputs = ["slim"]
+//! op = "window"
+//! window = "sliding"            # tumbling | sliding | session
+//! size = "10m"                  # tumbling and sliding
+//! slide = "1m"                  # sliding
+//! # gap = "30m"                 # session
+//! key = "card.id"               # default: the Kafka key
+//! time = "ts"                   # milliseconds; default: the Kafka timestamp
+//! value = "amount"              # default: records are only counted
+//! out_of_orderness = "5s"       # the watermark stays this far behind (default 0s)
+//! allowed_lateness = "0s"       # late records within it update their window (default 0s)
+//! idle_timeout = "10s"          # an idle partition's watermark follows the clock (default 10s)
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
+use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
+use streamvisor_actors::pipeline::stage::windowed::WindowRecipe;
+use streamvisor_actors::pipeline::stage::Operation;
+
+use super::model::{optional_duration, Invalid};
+
+/// The idle timeout of a window stage unless its table says otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[stages.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// The source or stage it reads.
+    pub inputs: Vec<String>,
+    /// `passthrough`, `filter`, `project` or `window`.
+    pub op: String,
+    /// `filter`: `{ field = "...", <comparison> = <value> }`.
+    #[serde(rename = "where")]
+    pub condition: Option<Map<String, Value>>,
+    /// `project`: the fields kept.
+    pub fields: Option<Vec<String>>,
+    /// `window`: `tumbling`, `sliding` or `session`.
+    pub window: Option<String>,
+    /// `window`: a tumbling or sliding window's length.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub size: Option<Duration>,
+    /// `window`: how far a sliding window moves.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub slide: Option<Duration>,
+    /// `window`: the silence that ends a session.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub gap: Option<Duration>,
+    /// `window`: the key field (default: the Kafka key).
+    pub key: Option<String>,
+    /// `window`: the event-time field, in milliseconds (default: the Kafka timestamp).
+    pub time: Option<String>,
+    /// `window`: the aggregated field (default: count only).
+    pub value: Option<String>,
+    /// `window`: how far behind the largest event time the watermark stays.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub out_of_orderness: Option<Duration>,
+    /// `window`: how long after its end a window takes late records.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub allowed_lateness: Option<Duration>,
+    /// `window`: after this long without records the watermark follows the clock.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub idle_timeout: Option<Duration>,
+}
+
+impl StageConfig {
+    /// The fields set, by name, for the check against the operator.
+    fn set_fields(&self) -> [(&'static str, bool); 12] {
+        [
+            ("where", self.condition.is_some()),
+            ("fields", self.fields.is_some()),
+            ("window", self.window.is_some()),
+            ("size", self.size.is_some()),
+            ("slide", self.slide.is_some()),
+            ("gap", self.gap.is_some()),
+            ("key", self.key.is_some()),
+            ("time", self.time.is_some()),
+            ("value", self.value.is_some()),
+            ("out_of_orderness", self.out_of_orderness.is_some()),
+            ("allowed_lateness", self.allowed_lateness.is_some()),
+            ("idle_timeout", self.idle_timeout.is_some()),
+        ]
+    }
+
+    /// Whether this stage holds records in windows.
+    pub fn is_window(&self) -> bool {
+        self.op == "window"
+    }
+
+    /// The operation, or the field at fault (`table` is `stages.<name>`) and why.
+    pub fn operation(&self, table: &str) -> Result<Operation, Invalid> {
+        let bad = |key: &str, why: String| (format!("{table}.{key}"), why);
+        let allowed: &[&str] = match self.op.as_str() {
+            "passthrough" => &[],
+            "filter" => &["where"],
+            "project" => &["fields"],
+            "window" => &[
+                "window",
+                "size",
+                "slide",
+                "gap",
+                "key",
+                "time",
+                "value",
+                "out_of_orderness",
+                "allowed_lateness",
+                "idle_timeout",
+            ],
+            other => {
+                return Err(bad(
+                    "op",
+                    format!(
+                    "{other:?}: expected \"passthrough\", \"filter\", \"project\" or \"window\" \
+                         (other operators are written in Rust with the builder)"
+                ),
+                ))
+            }
+        };
+        for (field, set) in self.set_fields() {
+            if set && !allowed.contains(&field) {
+                return Err(bad(
+                    field,
+                    format!("the {} operator takes no `{field}`", self.op),
+                ));
+            }
+        }
+        match self.op.as_str() {
+            "filter" => {
+                let condition = self
+                    .condition
+                    .as_ref()
+                    .ok_or_else(|| bad("where", "a filter needs a condition".to_owned()))?;
+                let predicate = Predicate::from_table(condition)
+                    .map_err(|error| bad("where", error.to_string()))?;
+                Ok(Operation::Filter(Arc::new(move |record| {
+                    serde_json::from_slice::<Value>(record.value)
+                        .is_ok_and(|value| predicate.matches(&value))
+                })))
+            }
+            "project" => {
+                let fields = self
+                    .fields
+                    .as_ref()
+                    .ok_or_else(|| bad("fields", "a projection needs fields".to_owned()))?;
+                let projection = Projection::parse(fields.iter().map(String::as_str))
+                    .map_err(|error| bad("fields", error.to_string()))?;
+                Ok(Operation::Map(Arc::new(move |record, out| {
+                    let projected = serde_json::from_slice::<Value>(record.value)
+                        .map(|value| projection.apply(&value))
+                        .unwrap_or(Value::Object(Map::new()));
+                    let _ = serde_json::to_writer(out, &projected);
+                })))
+            }
+            "window" => self
+                .window_recipe(table)
+                .map(|recipe| Operation::Window(Box::new(recipe))),
+            _ => Ok(Operation::Passthrough),
+        }
+    }
+
+    fn window_recipe(&self, table: &str) -> Result<WindowRecipe, Invalid> {
+        let bad = |key: &str, why: String| (format!("{table}.{key}"), why);
+        let need = |key: &str, value: Option<Duration>, kind: &str| {
+            value.ok_or_else(|| bad(key, format!("a {kind} window needs `{key}`")))
+        };
+        let kind = match self.window.as_deref() {
+            Some("tumbling") => {
+                self.only(table, &["slide", "gap"], "tumbling")?;
+                WindowKind::Tumbling {
+                    size: need("size", self.size, "tumbling")?,
+                }
+            }
+            Some("sliding") => {
+                self.only(table, &["gap"], "sliding")?;
+                WindowKind::Sliding {
+                    size: need("size", self.size, "sliding")?,
+                    slide: need("slide", self.slide, "sliding")?,
+                }
+            }
+            Some("session") => {
+                self.only(table, &["size", "slide"], "session")?;
+                WindowKind::Session {
+                    gap: need("gap", self.gap, "session")?,
+                }
+            }
+            other => {
+                return Err(bad(
+                    "window",
+                    format!("{other:?}: expected \"tumbling\", \"sliding\" or \"session\""),
+                ))
+            }
+        };
+        let settings = WindowSettings {
+            kind,
+            out_of_orderness: self.out_of_orderness.unwrap_or(Duration::ZERO),
+            allowed_lateness: self.allowed_lateness.unwrap_or(Duration::ZERO),
+            idle_timeout: Some(self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)),
+        };
+        settings
+            .validate()
+            .map_err(|error| bad("window", error.to_string()))?;
+        let path = |key: &str, value: &Option<String>| -> Result<Option<FieldPath>, Invalid> {
+            value
+                .as_deref()
+                .map(FieldPath::parse)
+                .transpose()
+                .map_err(|error| bad(key, error.to_string()))
+        };
+        Ok(WindowRecipe {
+            settings,
+            key: path("key", &self.key)?,
+            time: path("time", &self.time)?,
+            value: path("value", &self.value)?,
+        })
+    }
+
+    /// Refuses `fields` that a `kind` window does not take.
+    fn only(&self, table: &str, refused: &[&str], kind: &str) -> Result<(), Invalid> {
+        for (field, set) in self.set_fields() {
+            if set && refused.contains(&field) {
+                return Err((
+                    format!("{table}.{field}"),
+                    format!("a {kind} window takes no `{field}`"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
