@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod exporter;
+pub mod graph;
 pub mod http;
 pub mod ingest;
 pub mod runtime;
