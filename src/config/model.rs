@@ -12,6 +12,7 @@ use super::duration::serde_duration;
 pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
+use crate::graph::{Graph, GraphError, Pipeline};
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -386,86 +387,91 @@ impl PipelineConfig {
         self.chain().map(|_| ())
     }
 
-    /// The stages in flow order, from the source to the sink, checking that the graph is one line.
-    pub fn chain(&self) -> Result<Vec<String>, Invalid> {
-        let mut inputs_of: BTreeMap<&str, (&str, &Vec<String>)> = BTreeMap::new();
+    /// The pipeline's graph (sources, stages and sinks wired by their `inputs`), checked by the
+    /// graph's rules.
+    pub fn graph(&self) -> Result<Graph<(), ()>, GraphError> {
+        let mut builder = Pipeline::builder();
+        for name in self.sources.keys() {
+            builder = builder.source(name.as_str());
+        }
         for (name, stage) in &self.stages {
-            inputs_of.insert(name, ("stages", &stage.inputs));
+            builder = builder.stage(name.as_str(), stage.inputs.iter().map(String::as_str), ());
         }
         for (name, sink) in &self.sinks {
-            inputs_of.insert(name, ("sinks", &sink.inputs));
+            builder = builder.sink(name.as_str(), sink.inputs.iter().map(String::as_str), ());
         }
-        let mut consumers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for (name, (table, inputs)) in &inputs_of {
-            let field = format!("{table}.{name}.inputs");
-            if inputs.len() != 1 {
+        builder.build()
+    }
+
+    /// The table of a node (`sources`, `stages` or `sinks`).
+    fn table_of(&self, node: &str) -> &'static str {
+        if self.sources.contains_key(node) {
+            "sources"
+        } else if self.stages.contains_key(node) {
+            "stages"
+        } else {
+            "sinks"
+        }
+    }
+
+    /// The stages in flow order, from the source to the sink: the graph's rules, and one line
+    /// (the runtime runs no fan-out or merge yet).
+    pub fn chain(&self) -> Result<Vec<String>, Invalid> {
+        let graph = self.graph().map_err(|error| {
+            let field = match &error {
+                GraphError::NoInputs { node, .. }
+                | GraphError::DanglingInput { node, .. }
+                | GraphError::InputIsSink { node, .. }
+                | GraphError::DuplicateInput { node, .. } => {
+                    format!("{}.{node}.inputs", self.table_of(node))
+                }
+                GraphError::NoSinkDownstream { node } => format!("{}.{node}", self.table_of(node)),
+                GraphError::Cycle { path } => {
+                    let first = path.first().map(String::as_str).unwrap_or_default();
+                    format!("{}.{first}.inputs", self.table_of(first))
+                }
+                GraphError::DuplicateName { name, .. } | GraphError::BadName { name, .. } => {
+                    format!("{}.{name}", self.table_of(name))
+                }
+                _ => "stages".to_owned(),
+            };
+            (field, error.to_string())
+        })?;
+        if let Some(line) = graph.linear_chain() {
+            return Ok(line
+                .stages
+                .iter()
+                .map(|stage| stage.name().to_owned())
+                .collect());
+        }
+        for node in graph.topological() {
+            let name = node.name();
+            let inputs = graph.inputs(name).unwrap_or_default();
+            if inputs.len() > 1 {
                 return Err((
-                    field,
+                    format!("{}.{name}.inputs", self.table_of(name)),
                     format!(
-                        "exactly one input is supported so far, found {}",
+                        "merges {} inputs: the runtime runs one line from the source to the sink \
+                         so far (fan-in and fan-out come with the graph runtime)",
                         inputs.len()
                     ),
                 ));
             }
-            let input = inputs[0].as_str();
-            if !self.sources.contains_key(input) && !self.stages.contains_key(input) {
-                return Err((field, format!("{input:?} is neither a source nor a stage")));
-            }
-            consumers.entry(input).or_default().push(name);
-        }
-        let mut order = Vec::new();
-        let mut current = self
-            .sources
-            .keys()
-            .next()
-            .map(String::as_str)
-            .unwrap_or_default();
-        loop {
-            let next = consumers.get(current).cloned().unwrap_or_default();
-            match next.as_slice() {
-                [] => {
-                    let table = if self.stages.contains_key(current) {
-                        "stages"
-                    } else {
-                        "sources"
-                    };
-                    return Err((
-                        format!("{table}.{current}"),
-                        "nothing reads it: every branch must end in a sink".to_owned(),
-                    ));
-                }
-                [one] if self.sinks.contains_key(*one) => break,
-                [one] => {
-                    if order.iter().any(|seen: &String| seen == one) {
-                        return Err((
-                            format!("stages.{one}.inputs"),
-                            "the stages form a cycle".to_owned(),
-                        ));
-                    }
-                    order.push((*one).to_owned());
-                    current = one;
-                }
-                many => {
-                    return Err((
-                        format!("stages.{}.inputs", many[1]),
-                        format!("{current:?} feeds {many:?}: fan-out is not supported so far"),
-                    ))
-                }
+            let consumers = graph.consumers(name).unwrap_or_default();
+            if consumers.len() > 1 {
+                return Err((
+                    format!("{}.{}.inputs", self.table_of(&consumers[1]), consumers[1]),
+                    format!(
+                        "{name:?} feeds {consumers:?}: the runtime runs one line from the source \
+                         to the sink so far (fan-out and fan-in come with the graph runtime)"
+                    ),
+                ));
             }
         }
-        if order.len() != self.stages.len() {
-            let stray = self
-                .stages
-                .keys()
-                .find(|name| !order.contains(name))
-                .cloned()
-                .unwrap_or_default();
-            return Err((
-                format!("stages.{stray}"),
-                "not on the line from the source to the sink".to_owned(),
-            ));
-        }
-        Ok(order)
+        Err((
+            "stages".to_owned(),
+            "not one line from the source to the sink".to_owned(),
+        ))
     }
 
     /// The consumer group: `[kafka] group`, else the pipeline's name.

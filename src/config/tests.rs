@@ -58,8 +58,26 @@ fn graph_errors_name_the_field_and_line() {
     let error = error_of(&dangling);
     assert!(error.contains("`sinks.out.inputs` (line 19)"), "{error}");
     assert!(
-        error.contains("\"nowhere\" is neither a source nor a stage"),
+        error.contains("`out` reads from `nowhere`, which names no source or stage"),
         "{error}"
+    );
+    let fan_out = format!(
+        "{GOOD}[sinks.copy]\ninputs = [\"pass\"]\nkind = \"file\"\npath = \"out/copy.jsonl\"\n"
+    );
+    assert_eq!(
+        error_of(&fan_out),
+        "bad.toml: `sinks` (line 0): exactly one sink is supported so far, found 2"
+    );
+    let fan_out = format!("{GOOD}[stages.other]\ninputs = [\"events\"]\nop = \"passthrough\"\n")
+        .replace("inputs = [\"pass\"]", "inputs = [\"pass\", \"other\"]");
+    assert_eq!(
+        error_of(&fan_out),
+        "bad.toml: `stages.pass.inputs` (line 16): \"events\" feeds [\"other\", \"pass\"]: the runtime runs one line from the source to the sink so far (fan-out and fan-in come with the graph runtime)"
+    );
+    let cycle = GOOD.replace("inputs = [\"events\"]", "inputs = [\"pass\"]");
+    assert_eq!(
+        error_of(&cycle),
+        "bad.toml: `stages.pass.inputs` (line 16): the graph has a cycle: pass -> pass"
     );
 
     let window = GOOD.replace("within = \"10s\"", "within = \"0s\"");
