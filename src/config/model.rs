@@ -338,6 +338,17 @@ impl PipelineConfig {
                 );
             }
             stage.operation(&format!("stages.{name}"))?;
+            if stage.is_window()
+                && self
+                    .stages
+                    .iter()
+                    .any(|(other, o)| other < name && o.is_window())
+            {
+                return bad(
+                    &format!("stages.{name}.op"),
+                    "one window stage per pipeline so far".to_owned(),
+                );
+            }
         }
         if self.sinks.len() != 1 {
             return bad(

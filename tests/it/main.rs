@@ -5,6 +5,7 @@
 mod chaos;
 mod cli;
 mod exactly_once;
+mod examples;
 mod http_routes;
 mod isolation;
 mod kills;

@@ -148,8 +148,15 @@ impl StageWorker {
                         dropped.push(record.offset);
                     }
                 }
+                if kept.is_empty() {
+                    // Nothing goes on: what the batch covers is settled with the dropped records.
+                    self.recipe.acks.ack_some(&batch, dropped.into_iter());
+                    return Ok(None);
+                }
+                // What the batch covers goes on with the records kept.
+                kept.cover(batch.covered().iter().copied());
                 self.recipe.acks.ack_offsets(&batch, dropped);
-                Ok((!kept.is_empty()).then_some(kept))
+                Ok(Some(kept))
             }
             Operation::Window(_) => {
                 let Some(windowed) = self.windowed.as_mut() else {
@@ -175,6 +182,7 @@ impl StageWorker {
                     map(&record, &mut self.value);
                     mapped.push(record.offset, record.timestamp_ms, record.key, &self.value);
                 }
+                mapped.cover(batch.covered().iter().copied());
                 Ok(Some(mapped))
             }
         }
