@@ -26,9 +26,9 @@ mod stage;
 pub use duration::parse_duration;
 pub use ingest::{Framing, IngestKind, ValueFormat, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD};
 pub use model::{
-    AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig, KafkaConfig,
-    PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig,
-    DEFAULT_HTTP,
+    parse_fan_out, AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig,
+    KafkaConfig, PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig,
+    SupervisionConfig, DEFAULT_HTTP,
 };
 
 use std::path::Path;

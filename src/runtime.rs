@@ -19,6 +19,7 @@ use std::time::Duration;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
+use streamvisor_actors::pipeline::topology::{NodeOutputs, SinkNode, StageNode, Topology};
 use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_actors::source::kafka::PartitionStatus;
@@ -102,6 +103,53 @@ pub async fn check_sink(name: &str, sink: &SinkConfig) -> Result<SinkTarget, Run
             .map_err(|error| failed(error.to_string(), error.is_transient()))?;
     }
     Ok(target)
+}
+
+/// The graph after the source, as the actors run it: stages in flow order with their
+/// operations and consumers, and the sinks.
+fn topology(
+    config: &PipelineConfig,
+    source: &str,
+    sinks: Vec<SinkNode>,
+) -> Result<Topology, RuntimeError> {
+    let invalid =
+        |(field, why): (String, String)| RuntimeError::Broker(format!("`{field}`: {why}"));
+    let fan_out = |setting: &Option<String>| {
+        setting
+            .as_deref()
+            .map(crate::config::parse_fan_out)
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    let source_fan_out = fan_out(&config.sources[source].fan_out)
+        .map_err(|why| invalid((format!("sources.{source}.fan_out"), why)))?;
+    let mut stages = Vec::new();
+    for name in config.stages_in_order().map_err(invalid)? {
+        let stage = &config.stages[&name];
+        stages.push(StageNode {
+            operation: stage
+                .operation(&format!("stages.{name}"))
+                .map_err(invalid)?,
+            outputs: NodeOutputs {
+                consumers: config.consumers_of(&name),
+                fan_out: fan_out(&stage.fan_out)
+                    .map_err(|why| invalid((format!("stages.{name}.fan_out"), why)))?,
+            },
+            name,
+        });
+    }
+    let topology = Topology {
+        source_outputs: NodeOutputs {
+            consumers: config.consumers_of(source),
+            fan_out: source_fan_out,
+        },
+        stages,
+        sinks,
+    };
+    topology
+        .paths()
+        .map_err(|error| RuntimeError::Broker(error.to_string()))?;
+    Ok(topology)
 }
 
 /// Turns lifecycle events into the restart and escalation counters, on a thread of its own
@@ -214,13 +262,19 @@ impl Runtime {
         settings
             .check_client_config()
             .map_err(RuntimeError::KafkaProperties)?;
-        let (sink_name, sink) = config
-            .sinks
+        let mut sinks = Vec::new();
+        for (name, sink) in &config.sinks {
+            sinks.push(SinkNode {
+                name: name.clone(),
+                target: check_sink(name, sink).await?,
+                delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+                delay_for: sink.delay_for,
+            });
+        }
+        let outputs: Vec<String> = sinks
             .iter()
-            .next()
-            .map(|(name, sink)| (name.clone(), sink.clone()))
-            .ok_or_else(|| RuntimeError::Broker("the pipeline has no sink".to_owned()))?;
-        let sink_target = check_sink(&sink_name, &sink).await?;
+            .filter_map(|sink| sink.target.kafka_topic().map(str::to_owned))
+            .collect();
         let readiness = Readiness::default();
         let acks = AckRouter::default();
         let sink_faults = SinkFaults::default();
@@ -240,7 +294,7 @@ impl Runtime {
                     )
                     .await?;
                 }
-                if let Some(output) = sink_target.kafka_topic() {
+                for output in &outputs {
                     topics::ensure(
                         &brokers,
                         &config.kafka.properties,
@@ -256,8 +310,8 @@ impl Runtime {
                     (source.topic.clone(), source.partitions),
                     (dead_letter_topic.clone(), 1),
                 ];
-                if let Some(output) = sink_target.kafka_topic() {
-                    topics.push((output.to_owned(), source.partitions));
+                for output in &outputs {
+                    topics.push((output.clone(), source.partitions));
                 }
                 for ingest in config.ingest.values() {
                     if !topics.iter().any(|(topic, _)| *topic == ingest.topic) {
@@ -294,24 +348,11 @@ impl Runtime {
         };
         let listeners = socket_listeners(&ingests).await?;
         settings.brokers = brokers.clone();
-        let stages = config
-            .chain()
-            .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")))?
-            .into_iter()
-            .map(|name| {
-                let operation = config.stages[&name]
-                    .operation(&format!("stages.{name}"))
-                    .map_err(|(field, why)| RuntimeError::Broker(format!("`{field}`: {why}")));
-                operation.map(|operation| (name, operation))
-            })
-            .collect::<Result<_, _>>()?;
+        let topology = topology(&config, &source_name, sinks)?;
         let recipe = PipelineRecipe {
             name: config.name.clone(),
             source: (source_name, settings),
-            stages,
-            sink: (sink_name, sink_target),
-            sink_delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
-            sink_delay_for: sink.delay_for,
+            topology,
             format: Format::parse(&source.format).unwrap_or(Format::Json),
             dead_letter_topic: dead_letter_topic.clone(),
             readiness: readiness.clone(),
@@ -345,7 +386,7 @@ impl Runtime {
             topic: source.topic.clone(),
             pipeline_path: format!("/pipelines/{}", config.name),
             source: config.sources.keys().next().cloned().unwrap_or_default(),
-            stages: config.chain().unwrap_or_default(),
+            stages: config.stages_in_order().unwrap_or_default(),
             ingests,
         };
         Ok(Runtime {

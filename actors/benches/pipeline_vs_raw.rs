@@ -20,6 +20,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::topology::Topology;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::record::RecordRef;
 use streamvisor_actors::sink::json_lines::encode_line;
@@ -139,10 +140,10 @@ async fn streamvisor(brokers: &str, path: &Path, expected_bytes: u64) -> (Durati
     let recipe = PipelineRecipe {
         name: "bench".to_owned(),
         source: ("s".to_owned(), source),
-        stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), path.to_path_buf().into()),
-        sink_delay_per_batch: Duration::ZERO,
-        sink_delay_for: None,
+        topology: Topology::line(
+            vec![("pass".to_owned(), Operation::Passthrough)],
+            ("out".to_owned(), path.to_path_buf().into()),
+        ),
         format: Format::Bytes,
         dead_letter_topic: "bench.dead-letters".to_owned(),
         readiness: Default::default(),

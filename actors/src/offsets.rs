@@ -24,9 +24,13 @@ pub struct OffsetTracker {
     position: i64,
     /// The last position handed out by [`OffsetTracker::take_commit`].
     committed: i64,
-    /// Dispatched records not yet released into `position`, in offset order, with their ack flag.
-    in_flight: VecDeque<(i64, bool)>,
+    /// Dispatched records not yet released into `position`, in offset order, with the acks
+    /// each still waits for (0: acknowledged).
+    in_flight: VecDeque<(i64, u32)>,
     unacked: usize,
+    /// Acks a record needs: one per path from the source to a sink (a record that fans out is
+    /// acknowledged when all its children are).
+    required_acks: u32,
 }
 
 impl OffsetTracker {
@@ -45,7 +49,14 @@ impl OffsetTracker {
             committed,
             in_flight: VecDeque::new(),
             unacked: 0,
+            required_acks: 1,
         }
+    }
+
+    /// Records dispatched from now on need `acks` acknowledgements (at least 1): one per path
+    /// from the source to a sink.
+    pub fn set_required_acks(&mut self, acks: u32) {
+        self.required_acks = acks.max(1);
     }
 
     /// The current incarnation: records dispatched now carry it.
@@ -81,13 +92,19 @@ impl OffsetTracker {
         if offset < self.next_offset() {
             return false;
         }
-        self.in_flight.push_back((offset, false));
+        self.in_flight.push_back((offset, self.required_acks));
         self.unacked += 1;
         true
     }
 
-    /// Acknowledges `offset`, dispatched in `incarnation`.
+    /// Acknowledges `offset`, dispatched in `incarnation`, for one path to a sink.
     pub fn ack(&mut self, incarnation: u64, offset: i64) -> AckOutcome {
+        self.ack_paths(incarnation, offset, 1)
+    }
+
+    /// Acknowledges `offset`, dispatched in `incarnation`, for `paths` paths to a sink at once
+    /// (a record dropped, or sent to the dead letters, before the graph fans out).
+    pub fn ack_paths(&mut self, incarnation: u64, offset: i64, paths: u32) -> AckOutcome {
         if incarnation != self.incarnation {
             return AckOutcome::Stale;
         }
@@ -95,12 +112,15 @@ impl OffsetTracker {
             return AckOutcome::Unknown;
         };
         let entry = &mut self.in_flight[index];
-        if entry.1 {
+        if entry.1 == 0 {
             return AckOutcome::Unknown;
         }
-        entry.1 = true;
+        entry.1 = entry.1.saturating_sub(paths.max(1));
+        if entry.1 > 0 {
+            return AckOutcome::Accepted;
+        }
         self.unacked -= 1;
-        while let Some((offset, true)) = self.in_flight.front().copied() {
+        while let Some((offset, 0)) = self.in_flight.front().copied() {
             self.in_flight.pop_front();
             self.position = offset + 1;
         }

@@ -21,10 +21,12 @@ pub mod health;
 pub mod inlet;
 pub mod kafka_sink;
 pub mod outlet;
+pub mod outputs;
 pub mod partition;
 pub mod postgres_sink;
 pub mod produce;
 pub mod stage;
+pub mod topology;
 pub mod transactional_sink;
 pub mod watcher;
 pub mod writer_failure;
@@ -51,25 +53,19 @@ use kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
 use outlet::ActorOutlet;
 use partition::{Incarnations, PartitionRecipe, PartitionWorker};
 use postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
-use stage::{Operation, StageRecipe, StageWorker};
+use stage::{StageRecipe, StageWorker};
+use topology::{NodeOutputs, SinkNode, StageNode, Topology};
 use transactional_sink::{TransactionalSinkRecipe, TransactionalSinkWorker};
 
-/// A linear pipeline: one Kafka source, stages in order, one file sink.
+/// A pipeline: one Kafka source, then a graph of stages and sinks ([`Topology`]).
 #[derive(Clone)]
 pub struct PipelineRecipe {
     /// The pipeline's name (`/pipelines/<name>`).
     pub name: String,
     /// The source's name and settings.
     pub source: (String, KafkaSourceSettings),
-    /// The stages, in flow order.
-    pub stages: Vec<(String, Operation)>,
-    /// The sink's name and where it writes.
-    pub sink: (String, SinkTarget),
-    /// A delay after each batch the sink writes (0 but in backpressure tests).
-    pub sink_delay_per_batch: Duration,
-    /// How long after the pipeline's start that delay applies (none: always); then the sink
-    /// recovers its full speed (backpressure tests: slow, then drain).
-    pub sink_delay_for: Option<Duration>,
+    /// The stages and sinks after the source.
+    pub topology: Topology,
     /// The source's record format.
     pub format: decode::Format,
     /// The dead-letter topic (DESIGN.md's default: `<pipeline>.dead-letters`).
@@ -145,7 +141,7 @@ impl PipelineRecipe {
     /// A file sink's spec.
     fn file_sink(
         &self,
-        name: &str,
+        node: &SinkNode,
         output: FileOutput,
         metrics: SinkMetrics,
         capacity: u64,
@@ -157,45 +153,50 @@ impl PipelineRecipe {
             faults: self.sink_faults.clone(),
             output,
             capacity,
-            delay_per_batch: self.sink_delay_per_batch,
-            slow_until: self
-                .sink_delay_for
+            delay_per_batch: node.delay_per_batch,
+            slow_until: node
+                .delay_for
                 .map(|slow_for| std::time::Instant::now() + slow_for),
             inlets: inlets.clone(),
             acks: self.acks.clone(),
         };
-        ChildSpec::worker(name.to_owned(), move || FileSinkWorker::new(sink.clone()))
+        ChildSpec::worker(node.name.clone(), move || FileSinkWorker::new(sink.clone()))
     }
 
-    /// The pipeline's supervisor, to start under `/pipelines`.
-    pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
-        let pipeline = format!("/pipelines/{}", self.name);
-        let (source_name, settings) = &self.source;
-        let (sink_name, sink_target) = &self.sink;
-        let batch = settings.batch_size.max(1) as u64;
-        // Room for a few batches per actor: pausing a partition drops what librdkafka prefetched,
-        // so a buffer that runs dry at every batch costs refetches.
-        let capacity = batch * 4;
-        let sink_capacity = batch * 16;
-        let inlets = Inlets::default();
-        let acks = self.acks.clone();
-        let sink_path = format!("{pipeline}/sinks/{sink_name}");
+    /// The path pattern of the actor of `node` (a stage's per partition: `{p}`).
+    fn path_of(&self, pipeline: &str, node: &str) -> String {
+        if self.topology.stages.iter().any(|stage| stage.name == node) {
+            format!("{pipeline}/stages/{node}/{{p}}")
+        } else {
+            format!("{pipeline}/sinks/{node}")
+        }
+    }
 
-        let sink_metrics = SinkMetrics::new(&self.name, sink_name);
-        let sink_spec = match sink_target {
+    /// The spec of the sink `node`.
+    fn sink_spec(
+        &self,
+        node: &SinkNode,
+        settings: &KafkaSourceSettings,
+        sink_capacity: u64,
+        inlets: &Inlets,
+    ) -> ChildSpec {
+        let sink_metrics = SinkMetrics::new(&self.name, &node.name);
+        let sink_name = &node.name;
+        let acks = self.acks.clone();
+        match &node.target {
             SinkTarget::File(file) => self.file_sink(
-                sink_name,
+                node,
                 FileOutput::Single(file.clone()),
                 sink_metrics,
                 sink_capacity,
-                &inlets,
+                inlets,
             ),
             SinkTarget::RollingFiles(settings) => self.file_sink(
-                sink_name,
+                node,
                 FileOutput::Rolling(settings.clone()),
                 sink_metrics,
                 sink_capacity,
-                &inlets,
+                inlets,
             ),
             SinkTarget::Postgres(postgres) => {
                 let sink = PostgresSinkRecipe {
@@ -264,31 +265,59 @@ impl PipelineRecipe {
                     TransactionalSinkWorker::new(sink.clone())
                 })
             }
+        }
+    }
+
+    /// The pipeline's supervisor, to start under `/pipelines`.
+    pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
+        let pipeline = format!("/pipelines/{}", self.name);
+        let (source_name, settings) = &self.source;
+        let (source_paths, paths) =
+            self.topology
+                .paths()
+                .map_err(|error| SupervisionError::InvalidSetting {
+                    setting: "pipeline graph",
+                    why: error.to_string(),
+                })?;
+        let batch = settings.batch_size.max(1) as u64;
+        // Room for a few batches per actor: pausing a partition drops what librdkafka prefetched,
+        // so a buffer that runs dry at every batch costs refetches.
+        let capacity = batch * 4;
+        let sink_capacity = batch * 16;
+        let inlets = Inlets::default();
+        let acks = self.acks.clone();
+        let targets = |outputs: &NodeOutputs| -> Vec<String> {
+            outputs
+                .consumers
+                .iter()
+                .map(|consumer| self.path_of(&pipeline, consumer))
+                .collect()
         };
-        let sinks = SupervisorSpec::builder()
-            .settings(self.supervision.clone())
-            .child(
-                sink_spec
+
+        let mut sinks = SupervisorSpec::builder().settings(self.supervision.clone());
+        for node in &self.topology.sinks {
+            sinks = sinks.child(
+                self.sink_spec(node, settings, sink_capacity, &inlets)
                     .kind("sink")
                     .mailbox_capacity(sink_capacity as usize),
-            )
-            .build()?;
+            );
+        }
+        let sinks = sinks.build()?;
 
-        // Each stage sends to the next stage's actor of the same partition, the last to the sink.
+        // Each stage sends to its consumers' actors of the same partition (a sink: the sink).
         let stage_dead_letters = DeadLetterTarget::new(
             &settings.brokers,
             &settings.properties,
             &self.dead_letter_topic,
         );
         let mut stage_recipes = Vec::new();
-        for (index, (stage_name, operation)) in self.stages.iter().enumerate() {
-            let next = match self.stages.get(index + 1) {
-                Some((next_stage, _)) => format!("{pipeline}/stages/{next_stage}/{{p}}"),
-                None => sink_path.clone(),
-            };
+        for node in &self.topology.stages {
+            let stage_name = &node.name;
             let recipe = StageRecipe {
-                operation: operation.clone(),
-                next,
+                operation: node.operation.clone(),
+                next: targets(&node.outputs),
+                fan_out: node.outputs.fan_out,
+                paths_to_sinks: paths.get(stage_name).copied().unwrap_or(1),
                 capacity,
                 inlets: inlets.clone(),
                 acks: acks.clone(),
@@ -300,7 +329,7 @@ impl PipelineRecipe {
             stage_recipes.push((format!("{pipeline}/stages/{stage_name}"), spec));
         }
         let mut stages = SupervisorSpec::builder().settings(self.supervision.clone());
-        for (name, _) in &self.stages {
+        for StageNode { name, .. } in &self.topology.stages {
             let group = SupervisorSpec::builder()
                 .settings(self.supervision.clone())
                 .build()?;
@@ -308,15 +337,19 @@ impl PipelineRecipe {
         }
         let stages = stages.build()?;
 
-        let first_hop = match self.stages.first() {
-            Some((first, _)) => format!("{pipeline}/stages/{first}/{{p}}"),
-            None => sink_path,
-        };
+        let first_hops = targets(&self.topology.source_outputs);
+        let source_fan_out = self.topology.source_outputs.fan_out;
         let mut source_settings = settings.clone();
         source_settings.pipeline = self.name.clone();
         source_settings.source = source_name.clone();
+        source_settings.paths_to_sinks = source_paths;
         // An exactly-once sink commits the offsets in its transactions.
-        if matches!(sink_target, SinkTarget::KafkaExactlyOnce { .. }) {
+        if self
+            .topology
+            .sinks
+            .iter()
+            .any(|sink| matches!(sink.target, SinkTarget::KafkaExactlyOnce { .. }))
+        {
             source_settings.commit_offsets = false;
         }
         let source_metrics = SourceMetrics::new(&self.name, source_name, &settings.topic);
@@ -338,7 +371,9 @@ impl PipelineRecipe {
                 let partition = PartitionRecipe {
                     source: handle.clone(),
                     incarnations: Arc::clone(&incarnations),
-                    next: first_hop.clone(),
+                    next: first_hops.clone(),
+                    fan_out: source_fan_out,
+                    paths_to_sinks: source_paths,
                     capacity,
                     inlets: inlets.clone(),
                     format,

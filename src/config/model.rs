@@ -13,6 +13,7 @@ pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
 use crate::graph::{Graph, GraphError, Pipeline};
+use streamvisor_actors::pipeline::outputs::FanOut;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +228,9 @@ pub struct SourceConfig {
     pub partitions: i32,
     /// Load written into the topic while the pipeline runs (quickstart, load tests).
     pub generator: Option<GeneratorConfig>,
+    /// How the source's consumers share its records when it has several: `broadcast`
+    /// (default), `balance` or `partition_by_key`.
+    pub fan_out: Option<String>,
 }
 
 fn default_format() -> String {
@@ -350,14 +354,13 @@ impl PipelineConfig {
                 );
             }
         }
-        if self.sinks.len() != 1 {
-            return bad(
-                "sinks",
-                format!(
-                    "exactly one sink is supported so far, found {}",
-                    self.sinks.len()
-                ),
-            );
+        if self.sinks.is_empty() {
+            return bad("sinks", "a pipeline needs a sink".to_owned());
+        }
+        for (name, source) in &self.sources {
+            if let Some(fan_out) = &source.fan_out {
+                parse_fan_out(fan_out).map_err(|why| (format!("sources.{name}.fan_out"), why))?;
+            }
         }
         for (name, sink) in &self.sinks {
             if !is_name(name) {
@@ -367,6 +370,14 @@ impl PipelineConfig {
                 );
             }
             sink.validate(&format!("sinks.{name}"))?;
+            if sink.exactly_once == Some(true) && self.sinks.len() > 1 {
+                return bad(
+                    &format!("sinks.{name}.exactly_once"),
+                    "an exactly-once sink must be the pipeline's only sink (its transactions \
+                     commit the consumed offsets)"
+                        .to_owned(),
+                );
+            }
             if self.stages.values().any(StageConfig::is_window) {
                 if sink.exactly_once == Some(true) {
                     return bad(
@@ -395,7 +406,7 @@ impl PipelineConfig {
             }
             ingest.validate(&format!("ingest.{name}"))?;
         }
-        self.chain().map(|_| ())
+        self.stages_in_order().map(|_| ())
     }
 
     /// The pipeline's graph (sources, stages and sinks wired by their `inputs`), checked by the
@@ -425,9 +436,8 @@ impl PipelineConfig {
         }
     }
 
-    /// The stages in flow order, from the source to the sink: the graph's rules, and one line
-    /// (the runtime runs no fan-out or merge yet).
-    pub fn chain(&self) -> Result<Vec<String>, Invalid> {
+    /// The stages in flow order (each after the nodes that feed it), checking the graph's rules.
+    pub fn stages_in_order(&self) -> Result<Vec<String>, Invalid> {
         let graph = self.graph().map_err(|error| {
             let field = match &error {
                 GraphError::NoInputs { node, .. }
@@ -448,41 +458,25 @@ impl PipelineConfig {
             };
             (field, error.to_string())
         })?;
-        if let Some(line) = graph.linear_chain() {
-            return Ok(line
-                .stages
-                .iter()
-                .map(|stage| stage.name().to_owned())
-                .collect());
-        }
-        for node in graph.topological() {
-            let name = node.name();
-            let inputs = graph.inputs(name).unwrap_or_default();
-            if inputs.len() > 1 {
-                return Err((
-                    format!("{}.{name}.inputs", self.table_of(name)),
-                    format!(
-                        "merges {} inputs: the runtime runs one line from the source to the sink \
-                         so far (fan-in and fan-out come with the graph runtime)",
-                        inputs.len()
-                    ),
-                ));
-            }
-            let consumers = graph.consumers(name).unwrap_or_default();
-            if consumers.len() > 1 {
-                return Err((
-                    format!("{}.{}.inputs", self.table_of(&consumers[1]), consumers[1]),
-                    format!(
-                        "{name:?} feeds {consumers:?}: the runtime runs one line from the source \
-                         to the sink so far (fan-out and fan-in come with the graph runtime)"
-                    ),
-                ));
-            }
-        }
-        Err((
-            "stages".to_owned(),
-            "not one line from the source to the sink".to_owned(),
-        ))
+        Ok(graph
+            .stages()
+            .map(|stage| stage.name().to_owned())
+            .collect())
+    }
+
+    /// The consumers of `node` (stages and sinks that list it in their `inputs`), by name.
+    pub fn consumers_of(&self, node: &str) -> Vec<String> {
+        let stages = self
+            .stages
+            .iter()
+            .filter(|(_, stage)| stage.inputs.iter().any(|input| input == node))
+            .map(|(name, _)| name.clone());
+        let sinks = self
+            .sinks
+            .iter()
+            .filter(|(_, sink)| sink.inputs.iter().any(|input| input == node))
+            .map(|(name, _)| name.clone());
+        stages.chain(sinks).collect()
     }
 
     /// The consumer group: `[kafka] group`, else the pipeline's name.
@@ -499,4 +493,16 @@ fn is_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Parses a `fan_out` setting.
+pub fn parse_fan_out(text: &str) -> Result<FanOut, String> {
+    match text {
+        "broadcast" => Ok(FanOut::Broadcast),
+        "balance" => Ok(FanOut::Balance),
+        "partition_by_key" => Ok(FanOut::PartitionByKey),
+        other => Err(format!(
+            "{other:?}: expected \"broadcast\", \"balance\" or \"partition_by_key\""
+        )),
+    }
 }

@@ -7,6 +7,7 @@
 //! [stages.pass]
 //! inputs = ["payments"]
 //! op = "passthrough"
+//! fan_out = "broadcast"         # with several consumers: broadcast (default) | balance | partition_by_key
 //!
 //! [stages.big]                  # keeps records whose field compares true
 //! inputs = ["payments"]
@@ -56,6 +57,9 @@ pub struct StageConfig {
     pub inputs: Vec<String>,
     /// `passthrough`, `filter`, `project` or `window`.
     pub op: String,
+    /// How its consumers share its output when it has several: `broadcast` (default),
+    /// `balance` or `partition_by_key` (by Kafka key).
+    pub fan_out: Option<String>,
     /// `filter`: `{ field = "...", <comparison> = <value> }`.
     #[serde(rename = "where")]
     pub condition: Option<Map<String, Value>>,
@@ -149,6 +153,9 @@ impl StageConfig {
                     format!("the {} operator takes no `{field}`", self.op),
                 ));
             }
+        }
+        if let Some(fan_out) = &self.fan_out {
+            super::model::parse_fan_out(fan_out).map_err(|why| bad("fan_out", why))?;
         }
         match self.op.as_str() {
             "filter" => {

@@ -31,7 +31,7 @@ fn a_good_file_loads_with_defaults() {
     assert_eq!(config.commit.max_records, 5_000);
     assert_eq!(config.sources["events"].format, "json");
     assert_eq!(config.kafka.properties["session.timeout.ms"], "6000");
-    assert_eq!(config.chain().expect("a line"), ["pass"]);
+    assert_eq!(config.stages_in_order().expect("a graph"), ["pass"]);
     assert_eq!(
         config.supervision.settings().backoff.max,
         std::time::Duration::from_secs(1)
@@ -61,18 +61,26 @@ fn graph_errors_name_the_field_and_line() {
         error.contains("`out` reads from `nowhere`, which names no source or stage"),
         "{error}"
     );
+    // Fan-out to two sinks, and a merge: graphs the runtime runs.
     let fan_out = format!(
         "{GOOD}[sinks.copy]\ninputs = [\"pass\"]\nkind = \"file\"\npath = \"out/copy.jsonl\"\n"
     );
-    assert_eq!(
-        error_of(&fan_out),
-        "bad.toml: `sinks` (line 0): exactly one sink is supported so far, found 2"
-    );
-    let fan_out = format!("{GOOD}[stages.other]\ninputs = [\"events\"]\nop = \"passthrough\"\n")
+    let config = PipelineConfig::parse(&fan_out, "fan-out.toml").expect("broadcast to two sinks");
+    assert_eq!(config.consumers_of("pass"), ["copy", "out"]);
+    let merge = format!("{GOOD}[stages.other]\ninputs = [\"events\"]\nop = \"passthrough\"\n")
         .replace("inputs = [\"pass\"]", "inputs = [\"pass\", \"other\"]");
+    let config = PipelineConfig::parse(&merge, "merge.toml").expect("fan-out then merge");
     assert_eq!(
-        error_of(&fan_out),
-        "bad.toml: `stages.pass.inputs` (line 16): \"events\" feeds [\"other\", \"pass\"]: the runtime runs one line from the source to the sink so far (fan-out and fan-in come with the graph runtime)"
+        config.stages_in_order().expect("a graph"),
+        ["other", "pass"]
+    );
+    let balance = merge.replace(
+        "topic = \"events\"",
+        "topic = \"events\"\nfan_out = \"round_robin\"",
+    );
+    assert_eq!(
+        error_of(&balance),
+        "bad.toml: `sources.events.fan_out` (line 15): \"round_robin\": expected \"broadcast\", \"balance\" or \"partition_by_key\""
     );
     let cycle = GOOD.replace("inputs = [\"events\"]", "inputs = [\"pass\"]");
     assert_eq!(

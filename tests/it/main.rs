@@ -12,6 +12,7 @@ mod kills;
 mod postgres;
 mod program;
 mod program_backpressure;
+mod program_broadcast;
 mod program_chaos;
 mod program_crash;
 mod program_ingest;

@@ -40,22 +40,30 @@ impl AckRouter {
     /// Acknowledges `offsets` of `batch`'s partition and incarnation (some of its records: the
     /// others went to the dead letters, acknowledged on delivery), with the offsets the batch
     /// covers (the sources of its aggregates: settled with the batch).
-    pub fn ack_some(&self, batch: &Batch, offsets: impl Iterator<Item = i64>) {
+    /// Each ack stands for `paths` paths to a sink (1 from a sink).
+    pub fn ack_some(&self, batch: &Batch, offsets: impl Iterator<Item = i64>, paths: u32) {
         let offsets = offsets
             .filter(|offset| *offset != crate::record::NO_OFFSET)
             .chain(batch.covered().iter().copied())
             .collect();
-        self.ack_offsets(batch, offsets);
+        self.ack_paths(batch, offsets, paths);
     }
 
-    /// Acknowledges exactly `offsets` of `batch`'s partition and incarnation.
+    /// Acknowledges exactly `offsets` of `batch`'s partition and incarnation (one path each).
     pub fn ack_offsets(&self, batch: &Batch, offsets: Vec<i64>) {
+        self.ack_paths(batch, offsets, 1);
+    }
+
+    /// Acknowledges `offsets` of `batch`'s partition and incarnation for `paths` paths to a sink
+    /// each (records an operator dropped: every path after it).
+    pub fn ack_paths(&self, batch: &Batch, offsets: Vec<i64>, paths: u32) {
         match self.sources.get(batch.topic()) {
             Some(source) => {
                 source.send(SourceInput::Ack {
                     partition: batch.partition(),
                     incarnation: batch.incarnation(),
                     offsets,
+                    paths,
                 });
             }
             None => {

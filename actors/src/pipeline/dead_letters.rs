@@ -25,6 +25,8 @@ pub struct DeadLetterOrigin {
     pub incarnation: u64,
     /// Its offset.
     pub offset: i64,
+    /// The paths to a sink its delivery acknowledges (every path after the actor that sent it).
+    pub paths: u32,
 }
 
 /// Acknowledges dead letters when the broker has them.
@@ -42,6 +44,7 @@ impl ProducerContext for DeadLetterContext {
                     partition: origin.partition,
                     incarnation: origin.incarnation,
                     offsets: vec![origin.offset],
+                    paths: origin.paths,
                 });
             }
             Err((error, _)) => {

@@ -59,6 +59,11 @@ impl Forwarder {
         }
     }
 
+    /// Batches waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Queues a batch behind those waiting; once sent it gives back credit for its records.
     pub fn push(&mut self, batch: Batch) {
         let credit = batch.len() as u64;
@@ -94,16 +99,17 @@ impl Forwarder {
         (sent, Waiting::No)
     }
 
-    /// Drops queued batches of incarnations before `incarnation` (they will be replayed).
-    pub fn drop_older_than(&mut self, incarnation: u64) -> usize {
-        let before: usize = self.queue.iter().map(|(batch, _)| batch.len()).sum();
-        self.queue
-            .retain(|(batch, _)| batch.incarnation() >= incarnation);
-        before
-            - self
-                .queue
-                .iter()
-                .map(|(batch, _)| batch.len())
-                .sum::<usize>()
+    /// Drops queued batches of incarnations before `incarnation` (they will be replayed);
+    /// returns the credit of each batch dropped.
+    pub fn drop_older_than(&mut self, incarnation: u64) -> Vec<u64> {
+        let mut dropped = Vec::new();
+        self.queue.retain(|(batch, credit)| {
+            let keep = batch.incarnation() >= incarnation;
+            if !keep {
+                dropped.push(*credit);
+            }
+            keep
+        });
+        dropped
     }
 }

@@ -8,14 +8,16 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
+use streamvisor_supervision::{Failure, Worker, WorkerContext};
 
 use crate::flow::InputBuffer;
 use crate::metrics::SourceMetrics;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
 use crate::pipeline::decode::Format;
-use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
+use crate::pipeline::forwarder::{Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlets, Waker};
+use crate::pipeline::outputs::{FanOut, Outputs};
+use crate::pipeline::stage::outputs_to;
 use crate::record::Batch;
 use crate::source::kafka::{SourceHandle, SourceInput};
 
@@ -44,8 +46,11 @@ pub struct PartitionRecipe {
     pub source: SourceHandle,
     /// The partitions' incarnations.
     pub incarnations: Incarnations,
-    /// The next actor's path; `{p}` is replaced by this actor's name (`p3`).
-    pub next: String,
+    /// The paths of the source's consumers' actors; `{p}` is replaced by this actor's name
+    /// (`p3`).
+    pub next: Vec<String>,
+    /// How the consumers share the records.
+    pub fan_out: FanOut,
     /// Records it can hold.
     pub capacity: u64,
     /// The pipeline's inlets.
@@ -56,6 +61,8 @@ pub struct PartitionRecipe {
     pub dead_letters: DeadLetters,
     /// The source's metrics.
     pub metrics: SourceMetrics,
+    /// The paths from the source to a sink (what a dead letter sent here acknowledges).
+    pub paths_to_sinks: u32,
 }
 
 /// A partition actor.
@@ -64,7 +71,7 @@ pub struct PartitionWorker {
     partition: i32,
     incarnation: u64,
     buffer: InputBuffer,
-    out: Option<Forwarder>,
+    out: Option<Outputs>,
     /// Dead letters the producer could not take yet, with their errors.
     dead_waiting: Option<(Batch, Vec<String>)>,
     /// A dead-letter retry timer is pending.
@@ -170,6 +177,7 @@ impl PartitionWorker {
             partition: batch.partition(),
             incarnation: batch.incarnation(),
             offset: record.offset,
+            paths: self.recipe.paths_to_sinks,
         };
         match self
             .recipe
@@ -265,12 +273,17 @@ impl Worker for PartitionWorker {
             .strip_prefix('p')
             .and_then(|number| number.parse().ok())
             .ok_or_else(|| Failure::new(format!("partition actor named {name:?}, not p<N>")))?;
-        let next = ActorPath::parse(&self.recipe.next.replace("{p}", name))?;
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
             let _ = me.try_send(PartitionMessage::Wake);
         });
-        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
+        self.out = Some(outputs_to(
+            &self.recipe.next,
+            name,
+            self.recipe.fan_out,
+            &self.recipe.inlets,
+            &waker,
+        )?);
         let incarnation = self
             .recipe
             .incarnations

@@ -323,7 +323,7 @@ impl Writer {
                 self.acks.ack(batch);
             } else {
                 self.acks
-                    .ack_some(batch, batch.offsets().filter(|o| !dead.contains(o)));
+                    .ack_some(batch, batch.offsets().filter(|o| !dead.contains(o)), 1);
             }
         }
         for (index, offset, why) in &refused {
@@ -355,6 +355,7 @@ impl Writer {
                 partition: batch.partition(),
                 incarnation: batch.incarnation(),
                 offset,
+                paths: 1,
             };
             match self
                 .dead_letters

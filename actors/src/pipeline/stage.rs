@@ -18,6 +18,7 @@ use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget};
 use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
+use crate::pipeline::outputs::{FanOut, Outputs};
 use crate::record::{Batch, RecordRef};
 use windowed::{Rejected, WindowRecipe, Windowed};
 
@@ -57,9 +58,14 @@ impl std::fmt::Debug for Operation {
 pub struct StageRecipe {
     /// What it does.
     pub operation: Operation,
-    /// The path of the next actor (another stage's partition actor, or the sink); `{p}` is
+    /// The paths of its consumers' actors (stages' partition actors, or sinks); `{p}` is
     /// replaced by the partition actor's own name (`p3`).
-    pub next: String,
+    pub next: Vec<String>,
+    /// How the consumers share the output.
+    pub fan_out: FanOut,
+    /// The paths from this stage to a sink (what acknowledging a record dropped here stands
+    /// for).
+    pub paths_to_sinks: u32,
     /// Records it can hold.
     pub capacity: u64,
     /// The pipeline's inlets.
@@ -75,7 +81,7 @@ pub struct StageWorker {
     recipe: StageRecipe,
     path: Option<ActorPath>,
     inlet: Option<Arc<Inlet>>,
-    out: Option<Forwarder>,
+    out: Option<Outputs>,
     value: Vec<u8>,
     latency: Option<metrics::Histogram>,
     windowed: Option<Windowed>,
@@ -150,12 +156,16 @@ impl StageWorker {
                 }
                 if kept.is_empty() {
                     // Nothing goes on: what the batch covers is settled with the dropped records.
-                    self.recipe.acks.ack_some(&batch, dropped.into_iter());
+                    let paths = self.recipe.paths_to_sinks;
+                    self.recipe
+                        .acks
+                        .ack_some(&batch, dropped.into_iter(), paths);
                     return Ok(None);
                 }
                 // What the batch covers goes on with the records kept.
                 kept.cover(batch.covered().iter().copied());
-                self.recipe.acks.ack_offsets(&batch, dropped);
+                let paths = self.recipe.paths_to_sinks;
+                self.recipe.acks.ack_paths(&batch, dropped, paths);
                 Ok(Some(kept))
             }
             Operation::Window(_) => {
@@ -214,6 +224,7 @@ impl StageWorker {
                 partition: batch.partition(),
                 incarnation: batch.incarnation(),
                 offset: record.offset,
+                paths: self.recipe.paths_to_sinks,
             };
             producer
                 .send(batch.topic(), &record, origin, &refused.why, actor)
@@ -262,6 +273,24 @@ impl StageWorker {
     }
 }
 
+/// Outputs to the actors at `targets` (`{p}` replaced by `partition`, the actor's name).
+pub fn outputs_to(
+    targets: &[String],
+    partition: &str,
+    fan_out: FanOut,
+    inlets: &Inlets,
+    waker: &Waker,
+) -> Result<Outputs, Failure> {
+    let forwarders = targets
+        .iter()
+        .map(|target| {
+            ActorPath::parse(&target.replace("{p}", partition))
+                .map(|path| Forwarder::new(path, inlets.clone(), Arc::clone(waker)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Outputs::new(forwarders, fan_out))
+}
+
 /// The windows' emissions after `input`, remembering where it came from (for the timer).
 fn windowed_emit(windowed: Option<&mut Windowed>, input: &Batch, now: Instant) -> Option<Batch> {
     let windowed = windowed?;
@@ -273,8 +302,6 @@ impl Worker for StageWorker {
     type Message = StageMessage;
 
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
-        let next = self.recipe.next.replace("{p}", ctx.path().name());
-        let next = ActorPath::parse(&next)?;
         // /pipelines/<p>/stages/<st>/p<N>
         let segments: Vec<&str> = ctx.path().as_str().split('/').collect();
         if let (Some(pipeline), Some(stage)) = (segments.get(2), segments.get(4)) {
@@ -284,7 +311,13 @@ impl Worker for StageWorker {
         let waker: Waker = Arc::new(move || {
             let _ = me.try_send(StageMessage::Wake);
         });
-        self.out = Some(Forwarder::new(next, self.recipe.inlets.clone(), waker));
+        self.out = Some(outputs_to(
+            &self.recipe.next,
+            ctx.path().name(),
+            self.recipe.fan_out,
+            &self.recipe.inlets,
+            &waker,
+        )?);
         self.inlet = Some(self.recipe.inlets.open(
             ctx.path().clone(),
             ctx.myself(),

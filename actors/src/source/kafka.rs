@@ -56,6 +56,9 @@ pub enum SourceInput {
         incarnation: u64,
         /// The offsets.
         offsets: Vec<i64>,
+        /// The paths to a sink each ack stands for (1 from a sink; a record dropped before
+        /// the graph fans out stands for every path after it).
+        paths: u32,
     },
     /// The window stages of `partition`'s `incarnation` hold `records` in open windows.
     HeldInWindows {
@@ -395,9 +398,10 @@ impl DriverState {
                 partition,
                 incarnation,
                 offsets,
+                paths,
             } => {
                 if let Some(flow) = self.flows.get_mut(&partition) {
-                    flow.ack(incarnation, offsets);
+                    flow.ack_paths(incarnation, offsets, paths);
                 }
             }
             SourceInput::HeldInWindows {

@@ -113,6 +113,12 @@ impl PartitionFlow {
         }
     }
 
+    /// Records dispatched from now on need `acks` acknowledgements: one per path from the
+    /// source to a sink.
+    pub fn set_required_acks(&mut self, acks: u32) {
+        self.tracker.set_required_acks(acks);
+    }
+
     /// Window stages of `incarnation` hold `records` of this partition in open windows.
     pub fn held_in_windows(&mut self, incarnation: u64, records: usize) {
         if incarnation == self.tracker.incarnation() {
@@ -232,10 +238,22 @@ impl PartitionFlow {
 
     /// Acknowledges offsets read by `incarnation`; stale acks are ignored.
     pub fn ack(&mut self, incarnation: u64, offsets: impl IntoIterator<Item = i64>) -> usize {
+        self.ack_paths(incarnation, offsets, 1)
+    }
+
+    /// Like [`PartitionFlow::ack`], each ack standing for `paths` paths to a sink.
+    pub fn ack_paths(
+        &mut self,
+        incarnation: u64,
+        offsets: impl IntoIterator<Item = i64>,
+        paths: u32,
+    ) -> usize {
         let before = self.tracker.position();
         let accepted = offsets
             .into_iter()
-            .filter(|offset| self.tracker.ack(incarnation, *offset) == AckOutcome::Accepted)
+            .filter(|offset| {
+                self.tracker.ack_paths(incarnation, *offset, paths) == AckOutcome::Accepted
+            })
             .count();
         if self.tracker.unacked() == 0 {
             self.head_since = None;

@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::topology::Topology;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_supervision::{ChildSpec, RuntimeSettings, SupervisionRuntime, SupervisorSpec};
@@ -67,10 +68,10 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
     let recipe = PipelineRecipe {
         name: "poison".to_owned(),
         source: ("s".to_owned(), source),
-        stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), file.clone().into()),
-        sink_delay_per_batch: Duration::ZERO,
-        sink_delay_for: None,
+        topology: Topology::line(
+            vec![("pass".to_owned(), Operation::Passthrough)],
+            ("out".to_owned(), file.clone().into()),
+        ),
         format: Format::Json,
         dead_letter_topic: "poison.dead-letters".to_owned(),
         readiness: Default::default(),

@@ -12,6 +12,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::topology::Topology;
 use streamvisor_actors::pipeline::PipelineRecipe;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_supervision::{
@@ -115,10 +116,11 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
     let recipe = PipelineRecipe {
         name: "p".to_owned(),
         source: ("s".to_owned(), source),
-        stages: vec![("pass".to_owned(), Operation::Passthrough)],
-        sink: ("out".to_owned(), file.clone().into()),
-        sink_delay_per_batch: Duration::from_millis(2),
-        sink_delay_for: None,
+        topology: Topology::line(
+            vec![("pass".to_owned(), Operation::Passthrough)],
+            ("out".to_owned(), file.clone().into()),
+        )
+        .with_sink_delay(Duration::from_millis(2), None),
         format: Format::Json,
         dead_letter_topic: "p.dead-letters".to_owned(),
         readiness: Default::default(),

@@ -132,7 +132,7 @@ impl ConsumerContext for DriverContext {
                             .get(&partition)
                             .map_or(1, |last| last + 1),
                     );
-                    let flow = PartitionFlow::with_incarnation(
+                    let mut flow = PartitionFlow::with_incarnation(
                         Arc::clone(&state.topic),
                         partition,
                         start,
@@ -140,6 +140,7 @@ impl ConsumerContext for DriverContext {
                         state.settings.max_unacked,
                         first,
                     );
+                    flow.set_required_acks(state.settings.paths_to_sinks);
                     tracing::info!(partition, start, looked_up, "partition assigned");
                     let incarnation = flow.incarnation();
                     state.flows.insert(partition, flow);

@@ -28,6 +28,8 @@ pub struct KafkaSourceSettings {
     pub batch_size: usize,
     /// Unacknowledged records per partition before it pauses.
     pub max_unacked: usize,
+    /// Acks a record needs: one per path from the source to a sink (1 for a line).
+    pub paths_to_sinks: u32,
     /// Commit at least this often.
     pub commit_interval: Duration,
     /// Commit as soon as this many acknowledged records are uncommitted.
@@ -60,6 +62,7 @@ impl KafkaSourceSettings {
             properties: BTreeMap::new(),
             batch_size: 1024,
             max_unacked: 10_000,
+            paths_to_sinks: 1,
             commit_interval: Duration::from_secs(1),
             commit_max_records: 5_000,
             poll_timeout: Duration::from_millis(10),

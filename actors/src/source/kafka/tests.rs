@@ -171,6 +171,7 @@ fn every_record_arrives_in_order_within_demand_and_is_committed_after_its_ack() 
                     partition,
                     incarnation: batch.incarnation(),
                     offsets: batch.offsets().collect(),
+                    paths: 1,
                 });
                 *left += len;
                 handle.send(SourceInput::Grant {
@@ -243,6 +244,7 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
                 partition: 0,
                 incarnation: 1,
                 offsets,
+                paths: 1,
             });
         }
     }
@@ -264,6 +266,7 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
         partition: 0,
         incarnation: 1,
         offsets: (30..40).collect(),
+        paths: 1,
     });
     handle.send(SourceInput::Grant {
         partition: 0,

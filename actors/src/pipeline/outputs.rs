@@ -1,0 +1,197 @@
+//! [`Outputs`]: where an actor's output goes when the graph fans out: one [`Forwarder`] per
+//! consumer, and the rule that spreads batches over them ([`FanOut`]). The actor's input credit
+//! for a batch comes back once every copy or part of it has left, so under
+//! [`FanOut::Broadcast`] demand is the slowest consumer's (Akka's broadcast).
+//!
+//! Acknowledgements follow the paths: a record broadcast to two sinks needs an ack from each
+//! (the source counts the paths from it to a sink); under [`FanOut::Balance`] and
+//! [`FanOut::PartitionByKey`] a record takes one branch, so the branches must count the same
+//! paths (checked when the pipeline is built).
+
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::pipeline::forwarder::{Forwarder, Waiting};
+use crate::record::Batch;
+
+/// How a node with several consumers hands them its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FanOut {
+    /// Every consumer gets every record; demand is the slowest consumer's.
+    #[default]
+    Broadcast,
+    /// Each batch goes to the consumer with the fewest batches waiting.
+    Balance,
+    /// Each record goes to the consumer its Kafka key hashes to (records without a key to
+    /// the first).
+    PartitionByKey,
+}
+
+/// The outgoing side of an actor: one forwarder per consumer.
+pub struct Outputs {
+    forwarders: Vec<Forwarder>,
+    fan_out: FanOut,
+    /// Per batch pushed, from `first_id` on: the credit it gives back, and the copies or parts
+    /// still queued.
+    pending: VecDeque<(u64, usize)>,
+    first_id: u64,
+    /// A retry timer is pending.
+    pub retry_scheduled: bool,
+}
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outputs")
+            .field("forwarders", &self.forwarders)
+            .field("fan_out", &self.fan_out)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Outputs {
+    /// Outputs to `forwarders` (at least one), spread by `fan_out`.
+    pub fn new(forwarders: Vec<Forwarder>, fan_out: FanOut) -> Self {
+        Outputs {
+            forwarders,
+            fan_out,
+            pending: VecDeque::new(),
+            first_id: 0,
+            retry_scheduled: false,
+        }
+    }
+
+    /// Queues a batch; once sent it gives back credit for its records.
+    pub fn push(&mut self, batch: Batch) {
+        let credit = batch.len() as u64;
+        self.push_with_credit(batch, credit);
+    }
+
+    /// Queues a batch that gives back `credit` once every copy or part of it has left.
+    pub fn push_with_credit(&mut self, batch: Batch, credit: u64) {
+        let id = self.first_id + self.pending.len() as u64;
+        let parts = match (self.forwarders.len(), self.fan_out) {
+            (0, _) => 0,
+            (1, _) => {
+                self.forwarders[0].push_with_credit(batch, id);
+                1
+            }
+            (_, FanOut::Broadcast) => {
+                let last = self.forwarders.len() - 1;
+                for forwarder in &mut self.forwarders[..last] {
+                    forwarder.push_with_credit(batch.clone(), id);
+                }
+                self.forwarders[last].push_with_credit(batch, id);
+                self.forwarders.len()
+            }
+            (_, FanOut::Balance) => {
+                let target = (0..self.forwarders.len())
+                    .min_by_key(|index| self.forwarders[*index].queued())
+                    .unwrap_or(0);
+                self.forwarders[target].push_with_credit(batch, id);
+                1
+            }
+            (count, FanOut::PartitionByKey) => {
+                let mut parts = split_by_key(&batch, count);
+                let mut sent = 0;
+                for (index, part) in parts.drain(..).enumerate() {
+                    if let Some(part) = part {
+                        self.forwarders[index].push_with_credit(part, id);
+                        sent += 1;
+                    }
+                }
+                sent
+            }
+        };
+        self.pending.push_back((credit, parts));
+    }
+
+    /// Sends what credit allows on every output; returns the credit of the batches that have
+    /// left whole (in order) and what the rest waits for (a gone actor before missing credit).
+    pub fn pump(&mut self) -> (Vec<usize>, Waiting) {
+        let mut waiting = Waiting::No;
+        for index in 0..self.forwarders.len() {
+            let (sent, waits) = self.forwarders[index].pump();
+            for id in sent {
+                self.part_left(id as u64);
+            }
+            waiting = match (waiting, waits) {
+                (Waiting::ForActor, _) | (_, Waiting::ForActor) => Waiting::ForActor,
+                (Waiting::ForCredit, _) | (_, Waiting::ForCredit) => Waiting::ForCredit,
+                _ => Waiting::No,
+            };
+        }
+        (self.released(), waiting)
+    }
+
+    /// Drops queued batches of incarnations before `incarnation` (they will be replayed).
+    pub fn drop_older_than(&mut self, incarnation: u64) {
+        for index in 0..self.forwarders.len() {
+            for id in self.forwarders[index].drop_older_than(incarnation) {
+                self.part_left(id);
+            }
+        }
+        let _ = self.released();
+    }
+
+    fn part_left(&mut self, id: u64) {
+        if let Some(entry) = id
+            .checked_sub(self.first_id)
+            .and_then(|at| self.pending.get_mut(at as usize))
+        {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
+    /// The credit of the batches at the front that have left whole.
+    fn released(&mut self) -> Vec<usize> {
+        let mut credits = Vec::new();
+        while let Some((credit, 0)) = self.pending.front().copied() {
+            self.pending.pop_front();
+            self.first_id += 1;
+            credits.push(credit as usize);
+        }
+        credits
+    }
+}
+
+/// Splits `batch` into `count` parts by the hash of each record's key; the offsets it covers
+/// go with the first part that has records (or a part of their own when none has).
+fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
+    let mut parts: Vec<Option<Batch>> = (0..count).map(|_| None).collect();
+    for record in batch.iter() {
+        let index = record.key.map_or(0, |key| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            key.hash(&mut hasher);
+            (hasher.finish() % count as u64) as usize
+        });
+        parts[index]
+            .get_or_insert_with(|| {
+                Batch::new(
+                    Arc::clone(batch.topic()),
+                    batch.partition(),
+                    batch.incarnation(),
+                    batch.len() / count + 1,
+                )
+            })
+            .push(record.offset, record.timestamp_ms, record.key, record.value);
+    }
+    if !batch.covered().is_empty() {
+        let first = parts.iter().position(Option::is_some).unwrap_or(0);
+        parts[first]
+            .get_or_insert_with(|| {
+                Batch::new(
+                    Arc::clone(batch.topic()),
+                    batch.partition(),
+                    batch.incarnation(),
+                    0,
+                )
+            })
+            .cover(batch.covered().iter().copied());
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests;
