@@ -82,18 +82,31 @@ impl PipelineConfig {
 
     /// Parses and checks pipeline TOML; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_checked(text, origin, PipelineConfig::validate)
+    }
+
+    /// Parses and checks the settings of a pipeline whose graph is built in Rust
+    /// ([`crate::runtime::Runtime::start_graph`]): everything but `[stages]` and `[sinks]`,
+    /// which may be left out.
+    pub fn parse_settings(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        Self::parse_checked(text, origin, PipelineConfig::validate_settings)
+    }
+
+    fn parse_checked(
+        text: &str,
+        origin: &str,
+        check: fn(&PipelineConfig) -> Result<(), (String, String)>,
+    ) -> Result<Self, ConfigError> {
         let config: PipelineConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
             path: origin.to_owned(),
             message: error.to_string().trim_end().to_owned(),
         })?;
-        config
-            .validate()
-            .map_err(|(field, why)| ConfigError::Invalid {
-                path: origin.to_owned(),
-                line: line_of(text, &field),
-                field,
-                why,
-            })?;
+        check(&config).map_err(|(field, why)| ConfigError::Invalid {
+            path: origin.to_owned(),
+            line: line_of(text, &field),
+            field,
+            why,
+        })?;
         Ok(config)
     }
 }

@@ -5,6 +5,7 @@
 mod embedded;
 mod generator;
 mod handle;
+mod plan;
 mod topics;
 
 pub use embedded::EmbeddedBroker;
@@ -19,7 +20,8 @@ use std::time::Duration;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
-use streamvisor_actors::pipeline::topology::{NodeOutputs, SinkNode, StageNode, Topology};
+use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::pipeline::topology::{SinkNode, Topology};
 use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_actors::source::kafka::PartitionStatus;
@@ -30,6 +32,7 @@ use streamvisor_supervision::{
 use thiserror::Error;
 
 use crate::config::{IngestKind, PipelineConfig, SinkConfig};
+use crate::graph::Graph;
 use crate::ingest::Ingests;
 
 /// Binds the socket of every socket ingest and serves it on a task of its own (ended at
@@ -97,59 +100,23 @@ pub async fn check_sink(name: &str, sink: &SinkConfig) -> Result<SinkTarget, Run
         transient,
     };
     let target = sink.target().map_err(|why| failed(why, false))?;
-    if let SinkTarget::Postgres(settings) = &target {
-        streamvisor_actors::sink::postgres::check(settings)
-            .await
-            .map_err(|error| failed(error.to_string(), error.is_transient()))?;
-    }
+    check_target(name, &target).await?;
     Ok(target)
 }
 
-/// The graph after the source, as the actors run it: stages in flow order with their
-/// operations and consumers, and the sinks.
-fn topology(
-    config: &PipelineConfig,
-    source: &str,
-    sinks: Vec<SinkNode>,
-) -> Result<Topology, RuntimeError> {
-    let invalid =
-        |(field, why): (String, String)| RuntimeError::Broker(format!("`{field}`: {why}"));
-    let fan_out = |setting: &Option<String>| {
-        setting
-            .as_deref()
-            .map(crate::config::parse_fan_out)
-            .transpose()
-            .map(Option::unwrap_or_default)
-    };
-    let source_fan_out = fan_out(&config.sources[source].fan_out)
-        .map_err(|why| invalid((format!("sources.{source}.fan_out"), why)))?;
-    let mut stages = Vec::new();
-    for name in config.stages_in_order().map_err(invalid)? {
-        let stage = &config.stages[&name];
-        stages.push(StageNode {
-            operation: stage
-                .operation(&format!("stages.{name}"))
-                .map_err(invalid)?,
-            outputs: NodeOutputs {
-                consumers: config.consumers_of(&name),
-                fan_out: fan_out(&stage.fan_out)
-                    .map_err(|why| invalid((format!("stages.{name}.fan_out"), why)))?,
-            },
-            name,
-        });
+/// Checks that a sink can write to `target` (a PostgreSQL table: connects, creates it when
+/// asked, prepares the insert).
+pub async fn check_target(name: &str, target: &SinkTarget) -> Result<(), RuntimeError> {
+    if let SinkTarget::Postgres(settings) = target {
+        streamvisor_actors::sink::postgres::check(settings)
+            .await
+            .map_err(|error| RuntimeError::Sink {
+                sink: name.to_owned(),
+                why: error.to_string(),
+                transient: error.is_transient(),
+            })?;
     }
-    let topology = Topology {
-        source_outputs: NodeOutputs {
-            consumers: config.consumers_of(source),
-            fan_out: source_fan_out,
-        },
-        stages,
-        sinks,
-    };
-    topology
-        .paths()
-        .map_err(|error| RuntimeError::Broker(error.to_string()))?;
-    Ok(topology)
+    Ok(())
 }
 
 /// Turns lifecycle events into the restart and escalation counters, on a thread of its own
@@ -238,12 +205,56 @@ pub struct Runtime {
 impl Runtime {
     /// Starts `config` (inside an actix System).
     pub async fn start(config: PipelineConfig, overrides: Overrides) -> Result<Self, RuntimeError> {
-        let (source_name, source) = config
+        let source_name = config
             .sources
-            .iter()
+            .keys()
             .next()
-            .map(|(name, source)| (name.clone(), source.clone()))
+            .cloned()
             .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
+        let mut sinks = Vec::new();
+        for (name, sink) in &config.sinks {
+            sinks.push(SinkNode {
+                name: name.clone(),
+                target: check_sink(name, sink).await?,
+                delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+                delay_for: sink.delay_for,
+            });
+        }
+        let topology = plan::from_config(&config, &source_name, sinks)?;
+        Self::launch(config, source_name, topology, overrides).await
+    }
+
+    /// Starts a pipeline built in Rust (inside an actix System): `graph`'s stages run its
+    /// [`Operation`]s (closures included) and its sinks write to its [`SinkTarget`]s; `config`
+    /// gives the rest (the name, `[kafka]`, `[flow]`, `[commit]`, `[supervision]`, `[runtime]`,
+    /// `[ingest]`, and in `[sources]` the graph's source). Its `[stages]` and `[sinks]` are not
+    /// used.
+    pub async fn start_graph(
+        config: PipelineConfig,
+        graph: Graph<Operation, SinkTarget>,
+        overrides: Overrides,
+    ) -> Result<Self, RuntimeError> {
+        let (source_name, topology) = plan::from_graph(graph)?;
+        if !config.sources.contains_key(&source_name) {
+            return Err(RuntimeError::Broker(format!(
+                "the graph's source `{source_name}` has no [sources.{source_name}] table in the \
+                 pipeline's settings"
+            )));
+        }
+        for sink in &topology.sinks {
+            check_target(&sink.name, &sink.target).await?;
+        }
+        Self::launch(config, source_name, topology, overrides).await
+    }
+
+    /// Starts `topology` after the source `source_name` of `config`.
+    async fn launch(
+        config: PipelineConfig,
+        source_name: String,
+        topology: Topology,
+        overrides: Overrides,
+    ) -> Result<Self, RuntimeError> {
+        let source = config.sources[&source_name].clone();
         let dead_letter_topic = format!("{}.dead-letters", config.name);
         // The Kafka settings are checked before anything starts (the brokers come later).
         let mut settings = KafkaSourceSettings::new(
@@ -262,16 +273,8 @@ impl Runtime {
         settings
             .check_client_config()
             .map_err(RuntimeError::KafkaProperties)?;
-        let mut sinks = Vec::new();
-        for (name, sink) in &config.sinks {
-            sinks.push(SinkNode {
-                name: name.clone(),
-                target: check_sink(name, sink).await?,
-                delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
-                delay_for: sink.delay_for,
-            });
-        }
-        let outputs: Vec<String> = sinks
+        let outputs: Vec<String> = topology
+            .sinks
             .iter()
             .filter_map(|sink| sink.target.kafka_topic().map(str::to_owned))
             .collect();
@@ -348,7 +351,11 @@ impl Runtime {
         };
         let listeners = socket_listeners(&ingests).await?;
         settings.brokers = brokers.clone();
-        let topology = topology(&config, &source_name, sinks)?;
+        let stage_names: Vec<String> = topology
+            .stages
+            .iter()
+            .map(|stage| stage.name.clone())
+            .collect();
         let recipe = PipelineRecipe {
             name: config.name.clone(),
             source: (source_name, settings),
@@ -386,7 +393,7 @@ impl Runtime {
             topic: source.topic.clone(),
             pipeline_path: format!("/pipelines/{}", config.name),
             source: config.sources.keys().next().cloned().unwrap_or_default(),
-            stages: config.stages_in_order().unwrap_or_default(),
+            stages: stage_names,
             ingests,
         };
         Ok(Runtime {

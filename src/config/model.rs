@@ -261,9 +261,19 @@ pub(super) fn optional_duration<'de, D: serde::Deserializer<'de>>(
 pub(super) type Invalid = (String, String);
 
 impl PipelineConfig {
-    /// Checks what TOML cannot: names, the graph's shape (one source, a line of stages, one
+    /// Checks what TOML cannot: names, the graph (one source; acyclic; every branch ends in a
     /// sink), supported kinds, and settings' ranges.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
+        self.validate_settings()?;
+        if self.sinks.is_empty() {
+            return Err(("sinks".to_owned(), "a pipeline needs a sink".to_owned()));
+        }
+        self.stages_in_order().map(|_| ())
+    }
+
+    /// Checks everything but the graph (the stages and sinks of a graph built in Rust come
+    /// from the code).
+    pub(super) fn validate_settings(&self) -> Result<(), Invalid> {
         let bad = |field: &str, why: String| Err((field.to_owned(), why));
         if !is_name(&self.name) {
             return bad(
@@ -354,9 +364,6 @@ impl PipelineConfig {
                 );
             }
         }
-        if self.sinks.is_empty() {
-            return bad("sinks", "a pipeline needs a sink".to_owned());
-        }
         for (name, source) in &self.sources {
             if let Some(fan_out) = &source.fan_out {
                 parse_fan_out(fan_out).map_err(|why| (format!("sources.{name}.fan_out"), why))?;
@@ -406,7 +413,7 @@ impl PipelineConfig {
             }
             ingest.validate(&format!("ingest.{name}"))?;
         }
-        self.stages_in_order().map(|_| ())
+        Ok(())
     }
 
     /// The pipeline's graph (sources, stages and sinks wired by their `inputs`), checked by the

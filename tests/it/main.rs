@@ -21,6 +21,7 @@ mod program_postgres;
 mod program_scale;
 mod program_windows;
 mod runtime_embedded;
+mod runtime_graph;
 mod sink_outage;
 mod supervision_facade;
 mod tansu;

@@ -337,8 +337,8 @@ key = "sensor"
 max_in_flight = 2000
 [ingest.rest]
 kind = "http"
-topic = "{topic}"
-partitions = 4
+topic = "{topic}-rest"
+partitions = 1
 "#
     );
     let file = pipeline(&dir, "ingest-socket", &topic, &ingest);

@@ -68,6 +68,33 @@ impl ActorOutlet {
     }
 }
 
+impl ActorOutlet {
+    /// Starts the stage actors of `partition` that are not listed (downstream first); false
+    /// when one could not start (its stage group is restarting): try again later.
+    fn start_missing_stages(&mut self, partition: i32) -> bool {
+        let name = format!("p{partition}");
+        let mut all_run = true;
+        for (parent, recipe) in self.stages.iter().rev() {
+            if self
+                .tree
+                .registry()
+                .get(&format!("{parent}/{name}"))
+                .is_some()
+            {
+                continue;
+            }
+            if let Err(error) = self
+                .tree
+                .start_child_detached(parent, recipe.named(name.clone()))
+            {
+                tracing::info!(%parent, partition, %error, "a stage actor could not start yet");
+                all_run = false;
+            }
+        }
+        all_run
+    }
+}
+
 impl PartitionOutlet for ActorOutlet {
     fn assigned(&mut self, partition: i32, incarnation: u64) {
         self.incarnations.insert(partition, incarnation);
@@ -94,35 +121,24 @@ impl PartitionOutlet for ActorOutlet {
 
     fn rewound(&mut self, partition: i32, incarnation: u64) -> bool {
         self.incarnations.insert(partition, incarnation);
-        // A stage group that restarted lost its partition actors: start the missing ones.
-        let name = format!("p{partition}");
-        for (parent, recipe) in self.stages.iter().rev() {
-            if self
-                .tree
-                .registry()
-                .get(&format!("{parent}/{name}"))
-                .is_none()
-            {
-                if let Err(error) = self
-                    .tree
-                    .start_child_detached(parent, recipe.named(name.clone()))
-                {
-                    tracing::warn!(%parent, partition, %error, "could not start a stage actor again");
-                }
-            }
-        }
+        // A stage group that restarted lost its partition actors: start the missing ones. A
+        // group still restarting (not listed yet) cannot take them: the polling thread tries
+        // again, or the partition would wait for them for good.
+        let stages_run = self.start_missing_stages(partition);
         // A restarted actor reads the incarnation at start; a live one learns it here. Not
         // delivered (no live actor listed, or a full mailbox): the polling thread tries again.
-        self.partition_actor(partition).is_some_and(|actor| {
+        let told = self.partition_actor(partition).is_some_and(|actor| {
             actor
                 .try_send(PartitionMessage::Incarnation(incarnation))
                 .is_ok()
-        })
+        });
+        told && stages_run
     }
 
     fn confirm_assigned(&mut self, partition: i32, _incarnation: u64) -> bool {
+        let stages_run = self.start_missing_stages(partition);
         if !self.unstarted.contains(&partition) {
-            return true;
+            return stages_run;
         }
         let name = format!("p{partition}");
         match self
@@ -135,7 +151,7 @@ impl PartitionOutlet for ActorOutlet {
                     "started the partition actor that could not start at its assignment"
                 );
                 self.unstarted.remove(&partition);
-                true
+                stages_run
             }
             // Its supervisor is still not listed: next time.
             Err(_) => false,
