@@ -15,6 +15,7 @@
 pub mod acks;
 pub mod dead_letters;
 pub mod decode;
+pub mod discard_sink;
 pub mod file_sink;
 pub mod forwarder;
 pub mod health;
@@ -47,6 +48,7 @@ use crate::sink::rolling::RollingSettings;
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use acks::AckRouter;
 use dead_letters::{DeadLetterTarget, DeadLetters};
+use discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
 use file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
 use inlet::Inlets;
 use kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
@@ -91,6 +93,8 @@ pub enum SinkTarget {
     Postgres(PostgresSettings),
     /// A Kafka topic (the pipeline's brokers; its properties add to the pipeline's).
     Kafka(KafkaSinkSettings),
+    /// Nowhere: every record is acknowledged as it arrives.
+    Discard,
     /// A Kafka topic written in transactions with the consumed offsets (exactly once).
     KafkaExactlyOnce {
         /// Where it writes.
@@ -109,7 +113,10 @@ impl SinkTarget {
             SinkTarget::Kafka(settings) | SinkTarget::KafkaExactlyOnce { settings, .. } => {
                 Some(&settings.topic)
             }
-            SinkTarget::File(_) | SinkTarget::RollingFiles(_) | SinkTarget::Postgres(_) => None,
+            SinkTarget::File(_)
+            | SinkTarget::RollingFiles(_)
+            | SinkTarget::Postgres(_)
+            | SinkTarget::Discard => None,
         }
     }
 }
@@ -198,6 +205,17 @@ impl PipelineRecipe {
                 sink_capacity,
                 inlets,
             ),
+            SinkTarget::Discard => {
+                let sink = DiscardSinkRecipe {
+                    capacity: sink_capacity,
+                    inlets: inlets.clone(),
+                    acks: acks.clone(),
+                    metrics: sink_metrics,
+                };
+                ChildSpec::worker(sink_name.clone(), move || {
+                    DiscardSinkWorker::new(sink.clone())
+                })
+            }
             SinkTarget::Postgres(postgres) => {
                 let sink = PostgresSinkRecipe {
                     settings: postgres.clone(),

@@ -25,6 +25,10 @@
 //! [sinks.events.properties]    # producer properties, added to [kafka.properties]
 //! "linger.ms" = "5"
 //!
+//! [sinks.nowhere]              # acknowledges and keeps nothing
+//! inputs = ["pass"]
+//! kind = "discard"
+//!
 //! [sinks.db]                   # a PostgreSQL table
 //! inputs = ["pass"]
 //! kind = "postgres"
@@ -180,10 +184,11 @@ impl SinkConfig {
             "file" => (&file_fields, &["path"]),
             "postgres" => (&postgres_fields, &["url", "table"]),
             "kafka" => (&kafka_fields, &["topic"]),
+            "discard" => (&[], &[]),
             other => {
                 return bad(
                     "kind",
-                    format!("{other:?}: expected \"file\", \"postgres\" or \"kafka\""),
+                    format!("{other:?}: expected \"file\", \"postgres\", \"kafka\" or \"discard\""),
                 )
             }
         };
@@ -279,6 +284,7 @@ impl SinkConfig {
     /// Where the sink writes, reading a password file when there is one.
     pub fn target(&self) -> Result<SinkTarget, String> {
         match self.kind.as_str() {
+            "discard" => Ok(SinkTarget::Discard),
             "postgres" => {
                 let password = match &self.password_file {
                     Some(file) => Some(
