@@ -340,6 +340,7 @@ impl PipelineRecipe {
                 inlets: inlets.clone(),
                 acks: acks.clone(),
                 dead_letters: stage_dead_letters.clone(),
+                user_code: stage::user_code::UserCode::default(),
             };
             let spec = ChildSpec::worker("p", move || StageWorker::new(recipe.clone()))
                 .kind("stage")

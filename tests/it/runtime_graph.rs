@@ -144,3 +144,121 @@ topic = "{topic}"
     );
     runtime.shutdown().await.expect("a clean shutdown");
 }
+
+/// A Rust map that panics on two records: each fails its stage actor (restarted, the partition
+/// replayed) until its retry budget is spent, then goes to the dead letters with the panic's
+/// message; every other record is written, and the partitions are committed to their ends.
+#[actix_rt::test]
+async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+
+    crate::show_warnings();
+    let broker = tansu::broker();
+    let topic = format!("poison-{}", fastrand::u32(..));
+    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
+    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    let dir = program::test_dir("rust-graph-poison");
+    let out = dir.join("out.jsonl");
+    let picky = Operation::Map(Arc::new(|record, out| {
+        let value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
+        let seq = value["seq"].as_i64().unwrap_or(-1);
+        assert!(seq % 1000 != 7, "poison record {seq}");
+        let _ = serde_json::to_writer(out, &value);
+    }));
+    let graph = Pipeline::builder()
+        .source("events")
+        .stage("picky", ["events"], picky)
+        .sink("out", ["picky"], SinkTarget::File(out.clone()))
+        .build()
+        .expect("a valid graph");
+    let name = format!("poison-{}", fastrand::u32(..));
+    let settings = format!(
+        "name = \"{name}\"\n[kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n"
+    );
+    let config = PipelineConfig::parse_settings(&settings, "settings.toml").expect("settings");
+    let runtime = Runtime::start_graph(
+        config,
+        graph,
+        Overrides {
+            brokers: Some(broker.brokers.clone()),
+        },
+    )
+    .await
+    .expect("the graph starts");
+    let began = std::time::Instant::now();
+    while program::lag(&broker.brokers, &topic, &topic, PARTITIONS) != 0 {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "waited 120 s for the commits to reach the ends: lag {}",
+            program::lag(&broker.brokers, &topic, &topic, PARTITIONS)
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let written = SinkFile::read(&out);
+    let seqs: std::collections::BTreeSet<i64> = written.records.values().copied().collect();
+    let expected: std::collections::BTreeSet<i64> =
+        (0..RECORDS as i64).filter(|seq| seq % 1000 != 7).collect();
+    assert_eq!(
+        seqs, expected,
+        "every record but the poison ones is written"
+    );
+
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.brokers)
+        .set("group.id", format!("{name}-dl-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("a reader");
+    reader
+        .subscribe(&[&format!("{name}.dead-letters")])
+        .expect("subscribe");
+    let mut dead = Vec::new();
+    let began = std::time::Instant::now();
+    while dead.len() < 2 {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "dead letters so far: {dead:?}"
+        );
+        if let Some(Ok(message)) = reader.poll(Duration::from_millis(500)) {
+            let value: serde_json::Value =
+                serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
+            let error = message
+                .headers()
+                .and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|header| header.key == "streamvisor.error")
+                        .and_then(|header| header.value)
+                        .map(|value| String::from_utf8_lossy(value).into_owned())
+                })
+                .unwrap_or_default();
+            dead.push((value["seq"].as_i64().unwrap_or(-1), error));
+        }
+    }
+    dead.sort();
+    let restarts = runtime
+        .actors()
+        .iter()
+        .filter(|actor| actor.path.as_str().contains("/stages/picky/"))
+        .map(|actor| actor.restarts)
+        .sum::<u32>();
+    println!("poison: dead_letters={dead:?} stage_restarts={restarts}");
+    assert_eq!(
+        dead.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [7, 1007]
+    );
+    for (seq, error) in &dead {
+        assert!(
+            error
+                .starts_with("the stage's function panicked 4 times on this record: poison record")
+                && error.contains(&seq.to_string()),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        restarts, 6,
+        "each poison record failed its actor 3 times (its budget)"
+    );
+    runtime.shutdown().await.expect("a clean shutdown");
+}

@@ -7,6 +7,7 @@
 //! absorbs are acknowledged with the emissions that release them ([`windowed`]); records a
 //! window cannot read, and late ones (its side output), go to the dead letters.
 
+pub mod user_code;
 pub mod windowed;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
 use crate::pipeline::outputs::{FanOut, Outputs};
 use crate::record::{Batch, RecordRef};
+use user_code::UserCode;
 use windowed::{Rejected, WindowRecipe, Windowed};
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
@@ -72,8 +74,10 @@ pub struct StageRecipe {
     pub inlets: Inlets,
     /// Where dropped records are acknowledged.
     pub acks: AckRouter,
-    /// Where records a window cannot take go.
+    /// Where records a window cannot take go, and those a user function keeps panicking on.
     pub dead_letters: DeadLetterTarget,
+    /// The user function's panic containment and retry budget (shared across restarts).
+    pub user_code: UserCode,
 }
 
 /// A stage actor.
@@ -90,6 +94,8 @@ pub struct StageWorker {
     ticking: bool,
     /// What the source was last told the windows hold: (incarnation, records).
     reported_held: (u64, usize),
+    /// The newest partition incarnation seen: batches of older ones are dropped (replayed).
+    incarnation: u64,
 }
 
 impl StageWorker {
@@ -106,6 +112,7 @@ impl StageWorker {
             rejected: Vec::new(),
             ticking: false,
             reported_held: (0, 0),
+            incarnation: 0,
         }
     }
 
@@ -137,7 +144,21 @@ impl StageWorker {
         match &self.recipe.operation {
             Operation::Passthrough => Ok(Some(batch)),
             Operation::Filter(keep) => {
-                if batch.iter().all(|record| keep(&record)) {
+                self.rejected.clear();
+                let partition = batch.partition();
+                let code = &self.recipe.user_code;
+                let mut verdicts = Vec::with_capacity(batch.len());
+                for (index, record) in batch.iter().enumerate() {
+                    match code.call(partition, record.offset, || keep(&record))? {
+                        Ok(keep) => verdicts.push(keep),
+                        Err(why) => {
+                            self.rejected.push(Rejected { index, why });
+                            verdicts.push(false);
+                        }
+                    }
+                }
+                self.dead_letter(&batch, actor)?;
+                if self.rejected.is_empty() && verdicts.iter().all(|keep| *keep) {
                     return Ok(Some(batch));
                 }
                 let mut kept = Batch::new(
@@ -147,16 +168,20 @@ impl StageWorker {
                     batch.len(),
                 );
                 let mut dropped = Vec::new();
-                for record in batch.iter() {
-                    if keep(&record) {
+                let mut rejected = self.rejected.iter().map(|r| r.index).peekable();
+                for ((index, record), keep) in batch.iter().enumerate().zip(verdicts) {
+                    if rejected.next_if_eq(&index).is_some() {
+                        continue; // acknowledged when the dead letters have it
+                    }
+                    if keep {
                         kept.push(record.offset, record.timestamp_ms, record.key, record.value);
                     } else {
                         dropped.push(record.offset);
                     }
                 }
+                let paths = self.recipe.paths_to_sinks;
                 if kept.is_empty() {
                     // Nothing goes on: what the batch covers is settled with the dropped records.
-                    let paths = self.recipe.paths_to_sinks;
                     self.recipe
                         .acks
                         .ack_some(&batch, dropped.into_iter(), paths);
@@ -164,7 +189,6 @@ impl StageWorker {
                 }
                 // What the batch covers goes on with the records kept.
                 kept.cover(batch.covered().iter().copied());
-                let paths = self.recipe.paths_to_sinks;
                 self.recipe.acks.ack_paths(&batch, dropped, paths);
                 Ok(Some(kept))
             }
@@ -187,12 +211,27 @@ impl StageWorker {
                     batch.incarnation(),
                     batch.len(),
                 );
-                for record in batch.iter() {
+                self.rejected.clear();
+                let partition = batch.partition();
+                for (index, record) in batch.iter().enumerate() {
                     self.value.clear();
-                    map(&record, &mut self.value);
-                    mapped.push(record.offset, record.timestamp_ms, record.key, &self.value);
+                    let value = &mut self.value;
+                    match self
+                        .recipe
+                        .user_code
+                        .call(partition, record.offset, || map(&record, value))?
+                    {
+                        Ok(()) => {
+                            mapped.push(record.offset, record.timestamp_ms, record.key, &self.value)
+                        }
+                        Err(why) => self.rejected.push(Rejected { index, why }),
+                    }
                 }
+                self.dead_letter(&batch, actor)?;
                 mapped.cover(batch.covered().iter().copied());
+                if mapped.is_empty() && mapped.covered().is_empty() {
+                    return Ok(None);
+                }
                 Ok(Some(mapped))
             }
         }
@@ -340,7 +379,14 @@ impl Worker for StageWorker {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
         match message {
+            StageMessage::Batch(batch) if batch.incarnation() < self.incarnation => {
+                // Read before a rewind: replayed anyway, and its acks would be ignored.
+                if let Some(inlet) = &self.inlet {
+                    inlet.grant(batch.len() as u64);
+                }
+            }
             StageMessage::Batch(batch) => {
+                self.incarnation = batch.incarnation();
                 let began = Instant::now();
                 let records = batch.len() as u64;
                 let actor = ctx.path().to_string();
