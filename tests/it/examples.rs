@@ -1,7 +1,7 @@
 //! The shipped example pipelines (`examples/*.toml`), run as the README runs them but on a
 //! tansu broker of their own, with their own input files (`examples/data`), each output checked
 //! exactly against what this test computes from the input by itself: sensor aggregates per
-//! tumbling window, click sessions, fraud alerts from sliding windows.
+//! tumbling window, click sessions, fraud alerts from sliding windows (in a file and a topic).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -28,11 +28,13 @@ fn input(file: &str) -> Vec<Value> {
 
 /// Runs `examples/<name>.toml` (its socket moved to `socket`, when it has one) against a private
 /// broker, feeds it with `feed`, and returns the distinct output values once there are
-/// `expected.len()` of them; checks they are exactly `expected`.
+/// `expected.len()` of them; checks they are exactly `expected`, and that `topic` (an output
+/// topic of `partitions`, when there is one) holds them too.
 fn run_example(
     name: &str,
     output: &str,
     socket: Option<(&str, &str)>,
+    topic: Option<(&str, i32)>,
     feed: impl FnOnce(&Program),
     expected: BTreeSet<String>,
 ) {
@@ -120,6 +122,7 @@ fn sensors_example_writes_tumbling_aggregates_per_sensor() {
         "sensors",
         "out/sensors.jsonl",
         Some(("127.0.0.1:7070", &socket)),
+        None,
         |_| send_over_socket(&socket, "sensors.ndjson"),
         expected,
     );
@@ -169,6 +172,7 @@ fn clickstream_example_writes_sessions_per_user() {
         "clickstream",
         "out/sessions.jsonl",
         Some(("127.0.0.1:7071", &socket)),
+        None,
         |_| send_over_socket(&socket, "clicks.ndjson"),
         expected,
     );
@@ -202,6 +206,7 @@ fn fraud_example_raises_alerts_for_sliding_windows_over_the_limit() {
         "fraud",
         "out/alerts.jsonl",
         None,
+        Some(("alerts", 8)),
         |program| {
             let body =
                 std::fs::read_to_string(repo("examples/data/payments.ndjson")).expect("data");
