@@ -49,6 +49,9 @@ impl Ingests {
         for (name, config) in configs {
             let mut all = properties.clone();
             all.extend(config.properties.clone());
+            if config.kind == IngestKind::Socket && all.remove("message.timeout.ms").is_some() {
+                tracing::warn!(ingest = %name, "message.timeout.ms ignored: a socket ingest has nobody to tell about a failure, so it keeps trying");
+            }
             let source = PushSource::start(PushSettings {
                 name: name.clone(),
                 brokers: brokers.to_owned(),
@@ -86,6 +89,16 @@ impl Ingests {
     /// Every ingest, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &IngestPoint)> {
         self.points.iter()
+    }
+
+    /// Waits (at most `timeout` each, blocking) until every ingest's records handed to its
+    /// producer are acknowledged; what could not be is logged.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        for (name, point) in self.points.iter() {
+            if let Err(why) = point.source.flush(timeout) {
+                tracing::error!(ingest = %name, %why, "ingest records still in flight at shutdown");
+            }
+        }
     }
 
     /// Why an ingest cannot take records now (its broker is away), by name.

@@ -39,6 +39,7 @@ use crate::ingest::Ingests;
 /// shutdown); a taken address fails the start.
 async fn socket_listeners(
     ingests: &Ingests,
+    stopping: &Arc<AtomicBool>,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>, RuntimeError> {
     let mut tasks = Vec::new();
     for (name, point) in ingests.iter() {
@@ -58,6 +59,7 @@ async fn socket_listeners(
             name.clone(),
             listener,
             point.clone(),
+            Arc::clone(stopping),
         )));
     }
     Ok(tasks)
@@ -200,6 +202,8 @@ pub struct Runtime {
     broker: Option<EmbeddedBroker>,
     /// The socket ingest listeners.
     listeners: Vec<tokio::task::JoinHandle<()>>,
+    /// Tells the socket connections to stop reading.
+    ingest_stopping: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -349,7 +353,8 @@ impl Runtime {
                 .map_err(|error| RuntimeError::Ingest(error.to_string()))?
                 .map_err(RuntimeError::Ingest)?
         };
-        let listeners = socket_listeners(&ingests).await?;
+        let ingest_stopping = Arc::new(AtomicBool::new(false));
+        let listeners = socket_listeners(&ingests, &ingest_stopping).await?;
         settings.brokers = brokers.clone();
         let stage_names: Vec<String> = topology
             .stages
@@ -406,6 +411,7 @@ impl Runtime {
             generator,
             broker,
             listeners,
+            ingest_stopping,
         })
     }
 
@@ -461,6 +467,10 @@ impl Runtime {
         for listener in self.listeners.drain(..) {
             listener.abort();
         }
+        // Ingest first: what it took is handed to the broker before anything else stops.
+        self.ingest_stopping.store(true, Ordering::Release);
+        let ingests = self.view.ingests.clone();
+        let _ = tokio::task::spawn_blocking(move || ingests.flush(Duration::from_secs(10))).await;
         if let Some(generator) = self.generator.take() {
             // Its flush may block for seconds: never on the arbiter thread.
             let _ = tokio::task::spawn_blocking(move || generator.stop()).await;

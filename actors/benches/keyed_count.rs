@@ -1,28 +1,34 @@
 //! Keyed counting, in process (no broker): N generated events -> key_by(id % 1000) -> per-key
 //! count -> discard, through streamvisor's stage actors and through the plain hand-written
-//! equivalent, in one run. Prints both rates and their ratio, then p50/p99 end-to-end latency of
-//! each when driven at half of streamvisor's measured rate.
+//! equivalent, in one run. Prints both rates and their ratio, then p50/p99 latency (from a
+//! record's send to its count) of each when driven at half of streamvisor's measured rate.
 //!
 //! ```text
-//!   driver thread ──▶ /keyby (Passthrough, PartitionByKey) ──▶ /count<i> (Filter: count) ──▶ /out (discard)
-//!   driver thread ──▶ router task (mpsc)                   ──▶ counter task <i> (mpsc)    ──▶ discard task (mpsc)
+//!   driver ──▶ /keyby (Passthrough, PartitionByKey) ──▶ /count<i> (Filter: counts) ──▶ /out (discard)
+//!   driver ──▶ router task  ──mpsc──▶ counter task <i> ──mpsc──▶ discard task      (baseline)
 //! ```
 //!
-//! Both sides get the same threads: a driver thread (generates batches of 1,024, paced in the
-//! latency runs) and S workers, S = the available parallelism: S arbiters for streamvisor, S
-//! threads each running a current-thread tokio runtime for the baseline (the workspace's tokio
-//! has no `rt-multi-thread`; this is also the arbiter model). Placement is the same: key_by and
-//! counter 0 on worker 0, counter i on worker i, the discard on worker S-1. Both route a record
-//! by the same hash of its key to one of S counters, which own their keys' counters (one writer
-//! each), and buffer the same records between steps (16 Ki per inlet or channel).
+//! The driver sets each record's key to `id % 1000`; both sides send a record to the counter
+//! its key hashes to (the hash `FanOut::PartitionByKey` uses), so each counter alone writes its
+//! keys' counts. The baseline's records are plain structs in `Vec`s of 1,024; a third run carries
+//! streamvisor's own `Batch` through the same tasks, to tell the record format's cost from the
+//! actors'. Every step holds 16 Ki records (an inlet's credit; a channel of 16 batches or 32
+//! parts).
+//!
+//! Threads: a driver thread (generating batches, paced in the latency runs) and S workers, S =
+//! the available parallelism: S arbiters for streamvisor; for the baseline S threads with a
+//! current-thread tokio runtime each (as arbiters are; the workspace's tokio has no
+//! `rt-multi-thread`). Placement is the same: key_by and counter 0 on worker 0, counter i on
+//! worker i, the discard on worker S-1.
 //!
 //! Run: `cargo bench -p streamvisor-actors --bench keyed_count` (goals: ratio >= 0.6, p99 < 1 ms).
-//! `STREAMVISOR_BENCH_RECORDS` sets N (default 5,000,000).
+//! `STREAMVISOR_BENCH_RECORDS` sets N (default 50,000,000: a few seconds for streamvisor).
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::collections::hash_map::DefaultHasher;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -44,9 +50,13 @@ const BATCH: usize = 1024;
 const KEYS: u64 = 1000;
 /// Records each inlet (streamvisor) or channel (baseline) holds.
 const CAPACITY: u64 = 16 * BATCH as u64;
-const DEFAULT_RECORDS: u64 = 5_000_000;
+const DEFAULT_RECORDS: u64 = 50_000_000;
 /// How long each latency run lasts; its first tenth is warm-up, not measured.
 const LATENCY_RUN: Duration = Duration::from_secs(3);
+/// Every how many records one is timed: a clock read costs about 20 ns, which for every record
+/// would add a quarter of a core at 10 M records/s. Batches hold a multiple of it, so the timed
+/// records lie all along each batch.
+const TIME_EVERY: u64 = 8;
 
 // ---------------------------------------------------------------- shared by both sides
 
@@ -60,7 +70,7 @@ fn key_of(id: u64) -> [u8; 2] {
     ((id % KEYS) as u16).to_be_bytes()
 }
 
-/// The counter a key goes to: the hash `FanOut::PartitionByKey` uses, on the same key bytes.
+/// The counter a key goes to: `FanOut::PartitionByKey`'s hash of the same key bytes.
 fn shard_of(key: &[u8], shards: usize) -> usize {
     let mut hasher = DefaultHasher::new();
     key.hash(&mut hasher);
@@ -87,7 +97,7 @@ fn bucket_ceiling(index: usize) -> u64 {
 }
 
 /// What one counter owns: the counts of its keys (it alone writes them) and, in latency runs,
-/// a histogram of the time from a record's send to its count.
+/// a histogram of the time from a record's send to its count (every [`TIME_EVERY`]th record).
 struct Shard {
     counts: Vec<AtomicU64>,
     latency: Option<Vec<AtomicU64>>,
@@ -110,11 +120,21 @@ impl Shard {
         let counter = &self.counts[usize::from(key)];
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if let Some(latency) = &self.latency {
-            if id >= self.timed_from {
+            if id >= self.timed_from && id % TIME_EVERY == 0 {
                 let slot = &latency[bucket(now_ns().saturating_sub(sent_ns))];
                 slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Counts a record of a [`Batch`]: key as the driver wrote it, value = id, send stamp.
+    fn count_record(&self, record: &RecordRef<'_>) {
+        let key = record
+            .key
+            .map_or(0, |key| u16::from_be_bytes([key[0], key[1]]));
+        let id = u64::from_le_bytes(record.value[..8].try_into().unwrap());
+        let sent_ns = u64::from_le_bytes(record.value[8..16].try_into().unwrap());
+        self.count(key, id, sent_ns);
     }
 
     fn total(&self) -> u64 {
@@ -179,6 +199,18 @@ fn pace(began: Instant, sent: u64, rate: Option<f64>) {
     }
 }
 
+/// The records `ids` as a streamvisor batch: key `id % 1000`, value id and send stamp.
+fn batch_of(topic: &Arc<str>, ids: Range<u64>, sent_ns: u64) -> Batch {
+    let mut batch = Batch::new(Arc::clone(topic), 0, 1, BATCH);
+    let mut value = [0u8; 16];
+    value[8..].copy_from_slice(&sent_ns.to_le_bytes());
+    for id in ids {
+        value[..8].copy_from_slice(&id.to_le_bytes());
+        batch.push(id as i64, None, Some(&key_of(id)), &value);
+    }
+    batch
+}
+
 /// One measured run: how many records, at what pace (none: as fast as it goes), and from which
 /// record on latency is measured (none: not at all).
 #[derive(Clone, Copy)]
@@ -237,12 +269,7 @@ fn actors(threads: usize, shards: &[Arc<Shard>], inlets: &Inlets) -> Vec<ChildSp
     for (index, shard) in shards.iter().enumerate() {
         let shard = Arc::clone(shard);
         let count = Operation::Filter(Arc::new(move |record: &RecordRef<'_>| {
-            let key = record
-                .key
-                .map_or(0, |key| u16::from_be_bytes([key[0], key[1]]));
-            let id = u64::from_le_bytes(record.value[..8].try_into().unwrap());
-            let sent_ns = u64::from_le_bytes(record.value[8..16].try_into().unwrap());
-            shard.count(key, id, sent_ns);
+            shard.count_record(record);
             true
         }));
         let name = format!("count{index}");
@@ -282,13 +309,7 @@ fn feed_streamvisor(inlets: &Inlets, shards: &[Arc<Shard>], run: Run) -> Duratio
     while next < run.records {
         pace(began, next, run.rate);
         let end = (next + BATCH as u64).min(run.records);
-        let mut value = [0u8; 16];
-        value[8..].copy_from_slice(&now_ns().to_le_bytes());
-        let mut batch = Batch::new(Arc::clone(&topic), 0, 1, BATCH);
-        for id in next..end {
-            value[..8].copy_from_slice(&id.to_le_bytes());
-            batch.push(id as i64, None, Some(&key_of(id)), &value);
-        }
+        let mut batch = batch_of(&topic, next..end, now_ns());
         loop {
             match inlets.send(&key_by, &mut cached, batch, &waker) {
                 Ok(()) => break,
@@ -304,7 +325,7 @@ fn feed_streamvisor(inlets: &Inlets, shards: &[Arc<Shard>], run: Run) -> Duratio
         }
         next = end;
     }
-    // Every record counted; then each counter's credit back (its output left for the
+    // Every record counted; then each counter's credit back (its output has left for the
     // discard), then the discard's (all of it dropped).
     while shards.iter().map(|shard| shard.total()).sum::<u64>() < run.records {
         thread::sleep(Duration::from_micros(100));
@@ -349,28 +370,94 @@ struct Event {
     sent_ns: u64,
 }
 
+/// What the baseline's channels carry: a batch of records.
+trait Records: Send + Sized + 'static {
+    fn generate(topic: &Arc<str>, ids: Range<u64>, sent_ns: u64) -> Self;
+    /// One part per counter, by the hash of each record's key (some may be empty).
+    fn split(self, parts: usize) -> Vec<Self>;
+    fn count(&self, shard: &Shard);
+    fn len(&self) -> usize;
+}
+
+impl Records for Vec<Event> {
+    fn generate(_: &Arc<str>, ids: Range<u64>, sent_ns: u64) -> Self {
+        ids.map(|id| Event {
+            key: key_of(id),
+            id,
+            sent_ns,
+        })
+        .collect()
+    }
+
+    fn split(self, parts: usize) -> Vec<Self> {
+        let mut split: Vec<Self> = (0..parts)
+            .map(|_| Vec::with_capacity(self.len() / parts + 1))
+            .collect();
+        for event in self {
+            split[shard_of(&event.key[..], parts)].push(event);
+        }
+        split
+    }
+
+    fn count(&self, shard: &Shard) {
+        for event in self {
+            shard.count(u16::from_be_bytes(event.key), event.id, event.sent_ns);
+        }
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// streamvisor's record format, split as `FanOut::PartitionByKey` splits it.
+impl Records for Batch {
+    fn generate(topic: &Arc<str>, ids: Range<u64>, sent_ns: u64) -> Self {
+        batch_of(topic, ids, sent_ns)
+    }
+
+    fn split(self, parts: usize) -> Vec<Self> {
+        let mut split: Vec<Self> = (0..parts)
+            .map(|_| Batch::new(Arc::clone(self.topic()), 0, 1, self.len() / parts + 1))
+            .collect();
+        for record in self.iter() {
+            let index = shard_of(record.key.unwrap_or_default(), parts);
+            split[index].push(record.offset, record.timestamp_ms, record.key, record.value);
+        }
+        split
+    }
+
+    fn count(&self, shard: &Shard) {
+        for record in self.iter() {
+            shard.count_record(&record);
+        }
+    }
+
+    fn len(&self) -> usize {
+        Batch::len(self)
+    }
+}
+
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Tokio bounded mpsc between a router task, S counter tasks and a discard task, on S threads
 /// with a current-thread runtime each, fed by a driver thread.
-fn baseline(run: Run) -> (Duration, Vec<Arc<Shard>>) {
+fn baseline<R: Records>(run: Run) -> (Duration, Vec<Arc<Shard>>) {
     let shards = shards(run.threads, run.timed_from);
     let parts = 2 * CAPACITY as usize / BATCH; // parts of about 512 records
-    let (input, mut routed) = mpsc::channel::<Vec<Event>>(CAPACITY as usize / BATCH);
-    let (to_discard, mut discarded) = mpsc::channel::<Vec<Event>>(parts);
+    let (input, mut routed) = mpsc::channel::<R>(CAPACITY as usize / BATCH);
+    let (to_discard, mut discarded) = mpsc::channel::<R>(parts);
     let (done, finished) = oneshot::channel::<Instant>();
     let mut tasks: Vec<Vec<Task>> = (0..run.threads).map(|_| Vec::new()).collect();
     let mut to_counters = Vec::new();
     for (index, shard) in shards.iter().enumerate() {
-        let (to_counter, mut counted) = mpsc::channel::<Vec<Event>>(parts);
+        let (to_counter, mut counted) = mpsc::channel::<R>(parts);
         to_counters.push(to_counter);
         let shard = Arc::clone(shard);
         let to_discard = to_discard.clone();
         tasks[index].push(Box::pin(async move {
             while let Some(part) = counted.recv().await {
-                for event in &part {
-                    shard.count(u16::from_be_bytes(event.key), event.id, event.sent_ns);
-                }
+                part.count(&shard);
                 to_discard.send(part).await.unwrap();
             }
         }));
@@ -379,14 +466,8 @@ fn baseline(run: Run) -> (Duration, Vec<Arc<Shard>>) {
     let threads = run.threads;
     tasks[0].push(Box::pin(async move {
         while let Some(batch) = routed.recv().await {
-            let mut split: Vec<Vec<Event>> = (0..threads)
-                .map(|_| Vec::with_capacity(batch.len() / threads + 1))
-                .collect();
-            for event in batch {
-                split[shard_of(&event.key[..], threads)].push(event);
-            }
-            for (part, to_counter) in split.into_iter().zip(&to_counters) {
-                if !part.is_empty() {
+            for (part, to_counter) in batch.split(threads).into_iter().zip(&to_counters) {
+                if part.len() > 0 {
                     to_counter.send(part).await.unwrap();
                 }
             }
@@ -420,20 +501,15 @@ fn baseline(run: Run) -> (Duration, Vec<Arc<Shard>>) {
         })
         .collect();
     let driver = thread::spawn(move || {
+        let topic: Arc<str> = Arc::from("bench");
         let began = Instant::now();
         let mut next = 0;
         while next < run.records {
             pace(began, next, run.rate);
             let end = (next + BATCH as u64).min(run.records);
-            let sent_ns = now_ns();
-            let batch: Vec<Event> = (next..end)
-                .map(|id| Event {
-                    key: key_of(id),
-                    id,
-                    sent_ns,
-                })
-                .collect();
-            input.blocking_send(batch).unwrap();
+            input
+                .blocking_send(R::generate(&topic, next..end, now_ns()))
+                .unwrap();
             next = end;
         }
         began
@@ -462,8 +538,10 @@ fn main() {
         rate: None,
         timed_from: None,
     };
-    let (plain, counted) = baseline(run);
+    let (plain, counted) = baseline::<Vec<Event>>(run);
     check("baseline", &counted, records);
+    let (batches, counted) = baseline::<Batch>(run);
+    check("baseline over Batch", &counted, records);
     let (actors, counted) = streamvisor(run);
     check("streamvisor", &counted, records);
     let rate = |time: Duration| records as f64 / time.as_secs_f64();
@@ -473,6 +551,12 @@ fn main() {
         rate(plain),
         rate(actors),
         rate(actors) / rate(plain)
+    );
+    println!(
+        "keyed_count: baseline carrying streamvisor's Batch={:.0} rec/s (streamvisor/that={:.2}: \
+         the actors' own cost; the rest of the gap is the record format)",
+        rate(batches),
+        rate(actors) / rate(batches)
     );
 
     // Latency: both paced at half of streamvisor's rate.
@@ -484,7 +568,7 @@ fn main() {
         rate: Some(paced),
         timed_from: Some(records / 10),
     };
-    let (_, counted) = baseline(run);
+    let (_, counted) = baseline::<Vec<Event>>(run);
     check("baseline (paced)", &counted, records);
     let (plain_p50, plain_p99) = percentiles(&counted);
     let (_, counted) = streamvisor(run);

@@ -290,13 +290,12 @@ impl PipelineRecipe {
     pub fn child_spec(&self) -> Result<ChildSpec, SupervisionError> {
         let pipeline = format!("/pipelines/{}", self.name);
         let (source_name, settings) = &self.source;
-        let (source_paths, paths) =
-            self.topology
-                .paths()
-                .map_err(|error| SupervisionError::InvalidSetting {
-                    setting: "pipeline graph",
-                    why: error.to_string(),
-                })?;
+        let invalid = |error: topology::TopologyError| SupervisionError::InvalidSetting {
+            setting: "pipeline graph",
+            why: error.to_string(),
+        };
+        self.topology.validate().map_err(invalid)?;
+        let (source_paths, paths) = self.topology.paths().map_err(invalid)?;
         let batch = settings.batch_size.max(1) as u64;
         // Room for a few batches per actor: pausing a partition drops what librdkafka prefetched,
         // so a buffer that runs dry at every batch costs refetches.

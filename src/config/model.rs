@@ -268,7 +268,72 @@ impl PipelineConfig {
         if self.sinks.is_empty() {
             return Err(("sinks".to_owned(), "a pipeline needs a sink".to_owned()));
         }
-        self.stages_in_order().map(|_| ())
+        let order = self.stages_in_order()?;
+        self.check_fan_outs(&order)
+    }
+
+    /// Checks the fan-outs against the paths to the sinks (a balance or partition by key whose
+    /// branches lead to different numbers of sinks), and that a window reads one input.
+    fn check_fan_outs(&self, order: &[String]) -> Result<(), Invalid> {
+        use streamvisor_actors::pipeline::stage::Operation;
+        use streamvisor_actors::pipeline::topology::{
+            NodeOutputs, SinkNode, StageNode, Topology, TopologyError,
+        };
+        use streamvisor_actors::pipeline::SinkTarget;
+        for (name, stage) in &self.stages {
+            if stage.is_window() && stage.inputs.len() > 1 {
+                return Err((
+                    format!("stages.{name}.inputs"),
+                    "a window stage reads one input (a merge would hold each record twice)"
+                        .to_owned(),
+                ));
+            }
+        }
+        let outputs = |node: &str, fan_out: &Option<String>| NodeOutputs {
+            consumers: self.consumers_of(node),
+            fan_out: fan_out
+                .as_deref()
+                .and_then(|text| parse_fan_out(text).ok())
+                .unwrap_or_default(),
+        };
+        let Some((source, source_config)) = self.sources.iter().next() else {
+            return Ok(());
+        };
+        // The paths depend on the names and fan-outs only.
+        let topology = Topology {
+            source_outputs: outputs(source, &source_config.fan_out),
+            stages: order
+                .iter()
+                .map(|name| StageNode {
+                    name: name.clone(),
+                    operation: Operation::Passthrough,
+                    outputs: outputs(name, &self.stages[name].fan_out),
+                })
+                .collect(),
+            sinks: self
+                .sinks
+                .keys()
+                .map(|name| SinkNode {
+                    name: name.clone(),
+                    target: SinkTarget::Discard,
+                    delay_per_batch: Duration::ZERO,
+                    delay_for: None,
+                })
+                .collect(),
+        };
+        match topology.paths() {
+            Ok(_) => Ok(()),
+            Err(error @ TopologyError::UnevenBranches { .. }) => {
+                let table = match &error {
+                    TopologyError::UnevenBranches { node, .. } if node != "source" => {
+                        format!("stages.{node}")
+                    }
+                    _ => format!("sources.{source}"),
+                };
+                Err((format!("{table}.fan_out"), error.to_string()))
+            }
+            Err(error) => Err(("stages".to_owned(), error.to_string())),
+        }
     }
 
     /// Checks everything but the graph (the stages and sinks of a graph built in Rust come

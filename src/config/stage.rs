@@ -19,6 +19,11 @@
 //! op = "project"
 //! fields = ["card.id", "amount"]
 //!
+//! [stages.by_card]              # the Kafka key becomes this field (then fan_out = "partition_by_key"
+//! inputs = ["slim"]             # sends each card to one consumer)
+//! op = "key_by"
+//! key = "card.id"
+//!
 //! [stages.spend]                # count, sum, min, max and mean per key and window
 //! inputs = ["slim"]
 //! op = "window"
@@ -55,7 +60,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StageConfig {
     /// The source or stage it reads.
     pub inputs: Vec<String>,
-    /// `passthrough`, `filter`, `project` or `window`.
+    /// `passthrough`, `filter`, `project`, `key_by` or `window`.
     pub op: String,
     /// How its consumers share its output when it has several: `broadcast` (default),
     /// `balance` or `partition_by_key` (by Kafka key).
@@ -76,7 +81,7 @@ pub struct StageConfig {
     /// `window`: the silence that ends a session.
     #[serde(default, deserialize_with = "optional_duration")]
     pub gap: Option<Duration>,
-    /// `window`: the key field (default: the Kafka key).
+    /// `window`: the key field (default: the Kafka key); `key_by`: the new key's field.
     pub key: Option<String>,
     /// `window`: the event-time field, in milliseconds (default: the Kafka timestamp).
     pub time: Option<String>,
@@ -124,6 +129,7 @@ impl StageConfig {
             "passthrough" => &[],
             "filter" => &["where"],
             "project" => &["fields"],
+            "key_by" => &["key"],
             "window" => &[
                 "window",
                 "size",
@@ -140,9 +146,9 @@ impl StageConfig {
                 return Err(bad(
                     "op",
                     format!(
-                    "{other:?}: expected \"passthrough\", \"filter\", \"project\" or \"window\" \
-                         (other operators are written in Rust with the builder)"
-                ),
+                        "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"key_by\" \
+                         or \"window\" (other operators are written in Rust with the builder)"
+                    ),
                 ))
             }
         };
@@ -182,6 +188,26 @@ impl StageConfig {
                         .map(|value| projection.apply(&value))
                         .unwrap_or(Value::Object(Map::new()));
                     let _ = serde_json::to_writer(out, &projected);
+                })))
+            }
+            "key_by" => {
+                let path = self
+                    .key
+                    .as_deref()
+                    .ok_or_else(|| bad("key", "key_by needs the key's field".to_owned()))
+                    .and_then(|path| {
+                        FieldPath::parse(path).map_err(|error| bad("key", error.to_string()))
+                    })?;
+                Ok(Operation::KeyBy(Arc::new(move |record, out| {
+                    let value: Value = serde_json::from_slice(record.value)
+                        .map_err(|error| format!("key_by: the record is not JSON: {error}"))?;
+                    if crate::actors::operators::json::write_key(&value, &path, out) {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "key_by: key field `{path}` is missing or neither a string nor a number"
+                        ))
+                    }
                 })))
             }
             "window" => self

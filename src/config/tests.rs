@@ -204,7 +204,7 @@ fn operators_are_checked_field_by_field() {
     for (stage, expected) in [
         (
             "op = \"explode\"",
-            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\" or \"window\" (other operators are written in Rust with the builder)",
+            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\" or \"window\" (other operators are written in Rust with the builder)",
         ),
         (
             "op = \"filter\"\nfields = [\"a\"]",
@@ -241,5 +241,33 @@ fn operators_are_checked_field_by_field() {
         error_of(&exactly_once).contains("`sinks.out.exactly_once`"),
         "{}",
         error_of(&exactly_once)
+    );
+}
+
+#[test]
+fn fan_outs_the_actors_cannot_run_are_named() {
+    // A balance over branches that lead to different numbers of sinks.
+    let uneven = format!(
+        "{GOOD}[stages.other]\ninputs = [\"events\"]\nop = \"passthrough\"\n\
+         [sinks.copy]\ninputs = [\"other\"]\nkind = \"file\"\npath = \"out/copy.jsonl\"\n\
+         [sinks.again]\ninputs = [\"other\"]\nkind = \"file\"\npath = \"out/again.jsonl\"\n"
+    )
+    .replace(
+        "topic = \"events\"",
+        "topic = \"events\"\nfan_out = \"balance\"",
+    );
+    assert_eq!(
+        error_of(&uneven),
+        "bad.toml: `sources.events.fan_out` (line 15): `source` balances or partitions over consumers with different paths to a sink ([2, 1]): give each branch the same sinks"
+    );
+    // A window reading two inputs.
+    let merge = format!("{GOOD}[stages.other]\ninputs = [\"events\"]\nop = \"passthrough\"\n")
+        .replace(
+            "inputs = [\"events\"]\nop = \"passthrough\"\n[sinks",
+            "inputs = [\"events\", \"other\"]\nop = \"window\"\nwindow = \"session\"\ngap = \"1s\"\n[sinks",
+        );
+    assert_eq!(
+        error_of(&merge),
+        "bad.toml: `stages.pass.inputs` (line 16): a window stage reads one input (a merge would hold each record twice)"
     );
 }

@@ -9,6 +9,8 @@
 //! an NDJSON line over `max_record` is skipped to its end; a MessagePack frame over it ends the
 //! connection (the stream cannot be resynchronised).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_actors::metrics::IngestOutcome;
@@ -25,16 +27,23 @@ const BATCH: usize = 1024;
 /// How long to wait before asking again while the broker is away.
 const AWAY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Serves `listener` for `point` until the task is dropped.
-pub async fn serve(name: String, listener: TcpListener, point: IngestPoint) {
+/// Serves `listener` for `point` until the task is dropped; its connections stop reading once
+/// `stopping` holds (a shutdown: what they read is handed on first).
+pub async fn serve(
+    name: String,
+    listener: TcpListener,
+    point: IngestPoint,
+    stopping: Arc<AtomicBool>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 tracing::debug!(ingest = %name, %peer, "socket ingest connection");
                 let point = point.clone();
                 let name = name.clone();
+                let stopping = Arc::clone(&stopping);
                 tokio::spawn(async move {
-                    if let Err(why) = connection(stream, &point).await {
+                    if let Err(why) = connection(stream, &point, &stopping).await {
                         tracing::warn!(ingest = %name, %peer, %why, "socket ingest connection ended");
                     }
                 });
@@ -47,22 +56,41 @@ pub async fn serve(name: String, listener: TcpListener, point: IngestPoint) {
     }
 }
 
-/// Reads one connection to its end.
-async fn connection(stream: TcpStream, point: &IngestPoint) -> Result<(), String> {
+/// Reads one connection to its end (or until `stopping`).
+async fn connection(
+    stream: TcpStream,
+    point: &IngestPoint,
+    stopping: &AtomicBool,
+) -> Result<(), String> {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let framing = point.config.framing.unwrap_or_default();
     let limit = point.config.record_limit();
+    // A batch never asks for more than the whole budget.
+    let batch_limit = BATCH.min(point.config.max_in_flight).max(1);
     let mut batch = Encoded::default();
     let mut record = Vec::new();
     loop {
+        if stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
         batch.clear();
         // One record (waiting for it), then those already buffered.
         let mut open = true;
-        while batch.len() < BATCH {
+        while batch.len() < batch_limit {
             if !batch.is_empty() && !complete_record_buffered(&reader, framing) {
                 break;
             }
-            match next_record(&mut reader, framing, limit, &mut record).await? {
+            let next = match next_record(&mut reader, framing, limit, &mut record).await {
+                Ok(next) => next,
+                Err(why) => {
+                    // What was read before goes on first.
+                    if !batch.is_empty() {
+                        push(point, &batch).await;
+                    }
+                    return Err(why);
+                }
+            };
+            match next {
                 Frame::End => {
                     open = false;
                     break;
@@ -106,9 +134,9 @@ async fn push(point: &IngestPoint, batch: &Encoded) {
                 tokio::time::sleep(AWAY_PAUSE).await;
             }
             Err(refused) => {
-                // A batch is never larger than the budget's floor of BATCH... unless the budget
-                // is smaller: then records go one reservation at a time.
-                tracing::debug!(%refused, "socket batch larger than the budget");
+                // Busy cannot come from a waiting reserve, nor TooMany from a batch within the
+                // budget: wait and ask again.
+                tracing::debug!(%refused, "socket ingest waits");
                 tokio::time::sleep(AWAY_PAUSE).await;
             }
         }

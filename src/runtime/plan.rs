@@ -52,7 +52,7 @@ pub(super) fn from_config(
         sinks,
     };
     topology
-        .paths()
+        .validate()
         .map_err(|error| RuntimeError::Broker(error.to_string()))?;
     Ok(topology)
 }
@@ -112,7 +112,7 @@ pub(super) fn from_graph(
         sinks,
     };
     topology
-        .paths()
+        .validate()
         .map_err(|error| RuntimeError::Broker(error.to_string()))?;
     Ok((source, topology))
 }

@@ -75,6 +75,20 @@ fn run_example(
         written, expected,
         "{name}: the output is exactly the one computed"
     );
+    if let Some((topic, partitions)) = topic {
+        let in_topic: BTreeSet<String> = program::read_topic(&broker.brokers, topic, partitions)
+            .into_iter()
+            .map(|(_, _, payload)| {
+                serde_json::from_slice::<Value>(&payload)
+                    .expect("JSON in the topic")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            in_topic, expected,
+            "{name}: the topic {topic} holds the same outputs"
+        );
+    }
     program.signal("TERM");
     assert!(program.wait_exit(Duration::from_secs(60)).success());
 }

@@ -1,5 +1,5 @@
 //! A pipeline built in Rust (`Pipeline::builder()`) run through the library against tansu:
-//! Rust closures as stages, a broadcast to two branches, a filter on one of them. Every
+//! Rust closures as stages (a map, a filter, a key_by), a broadcast to two branches. Every
 //! record reaches the branch without the filter; the filter's branch gets exactly the records
 //! it keeps; the partitions are committed to their ends only once both branches are done with
 //! each record (a record that fans out is acknowledged when all its children are).
@@ -58,12 +58,20 @@ async fn a_rust_graph_runs_its_closures_and_acknowledges_every_path() {
             .and_then(|key| std::str::from_utf8(&key[1..]).ok()?.parse::<u64>().ok())
             .is_some_and(|number| number % 2 == 0)
     }));
+    // The file of everything is keyed anew: `seq % 7` (key_by).
+    let rekey = Operation::KeyBy(Arc::new(|record, out| {
+        let value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
+        let seq = value["seq"].as_i64().ok_or("no seq")?;
+        out.extend_from_slice(format!("r{}", seq % 7).as_bytes());
+        Ok(())
+    }));
     let graph = Pipeline::builder()
         .source("events")
         .stage("double", ["events"], double)
         .stage("even", ["double"], even_keys)
+        .stage("rekey", ["double"], rekey)
         .fan_out("double", FanOut::Broadcast)
-        .sink("all", ["double"], SinkTarget::File(all.clone()))
+        .sink("all", ["rekey"], SinkTarget::File(all.clone()))
         .sink("even_only", ["even"], SinkTarget::File(even.clone()))
         .build()
         .expect("a valid graph");
@@ -123,7 +131,9 @@ topic = "{topic}"
     );
     for line in &all {
         let value = &line["value"];
-        assert_eq!(value["double"], value["seq"].as_i64().expect("seq") * 2);
+        let seq = value["seq"].as_i64().expect("seq");
+        assert_eq!(value["double"], seq * 2);
+        assert_eq!(line["key"], format!("r{}", seq % 7), "keyed anew by key_by");
     }
     let mut kept: Vec<i64> = even
         .iter()

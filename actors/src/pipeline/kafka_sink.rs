@@ -207,6 +207,8 @@ impl Worker for KafkaSinkWorker {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
         match message {
+            // Nothing to send (only offsets it covers): no delivery report would acknowledge it.
+            StageMessage::Batch(batch) if batch.is_empty() => self.recipe.acks.ack(&batch),
             StageMessage::Batch(batch) => self.queue.push_back(Sending {
                 in_flight: Arc::new(InFlight {
                     remaining: AtomicUsize::new(batch.len()),

@@ -157,7 +157,8 @@ impl Outputs {
 }
 
 /// Splits `batch` into `count` parts by the hash of each record's key; the offsets it covers
-/// go with the first part that has records (or a part of their own when none has).
+/// go with the first part that has records. (No batch without records is ever sent between
+/// actors: operators settle what such a batch would cover themselves.)
 fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
     let mut parts: Vec<Option<Batch>> = (0..count).map(|_| None).collect();
     for record in batch.iter() {

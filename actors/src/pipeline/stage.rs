@@ -31,6 +31,10 @@ pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) + Send + Sync;
 /// A filter: true keeps the record.
 pub type FilterFn = dyn Fn(&RecordRef<'_>) -> bool + Send + Sync;
 
+/// A key function: writes the record's new key into `out` (cleared before each call), or says
+/// why the record has none (it goes to the dead letters).
+pub type KeyFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
+
 /// What a stage does to each record.
 #[derive(Clone)]
 pub enum Operation {
@@ -40,6 +44,9 @@ pub enum Operation {
     Map(Arc<MapFn>),
     /// Records the function refuses are dropped (and acknowledged).
     Filter(Arc<FilterFn>),
+    /// Each record's Kafka key is replaced by the function's output (a fan-out by key after it
+    /// then sends each key to one consumer).
+    KeyBy(Arc<KeyFn>),
     /// Keyed aggregation in windows over event time.
     Window(Box<WindowRecipe>),
 }
@@ -50,6 +57,7 @@ impl std::fmt::Debug for Operation {
             Operation::Passthrough => f.write_str("Passthrough"),
             Operation::Map(_) => f.write_str("Map"),
             Operation::Filter(_) => f.write_str("Filter"),
+            Operation::KeyBy(_) => f.write_str("KeyBy"),
             Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
         }
     }
@@ -202,7 +210,51 @@ impl StageWorker {
                     .absorb(&batch, now, &mut self.rejected)
                     .map_err(|error| Failure::new(error.to_string()))?;
                 self.dead_letter(&batch, actor)?;
-                Ok(windowed_emit(self.windowed.as_mut(), &batch, now))
+                let chunk = self.emission_chunk();
+                let mut emitted = windowed_emit(self.windowed.as_mut(), &batch, now, chunk);
+                let last = emitted.pop();
+                if let Some(out) = self.out.as_mut() {
+                    // All but the last go on without credit; the input's comes back with the last.
+                    for batch in emitted {
+                        out.push_with_credit(batch, 0);
+                    }
+                }
+                Ok(last)
+            }
+            Operation::KeyBy(key_of) => {
+                let mut keyed = Batch::new(
+                    Arc::clone(batch.topic()),
+                    batch.partition(),
+                    batch.incarnation(),
+                    batch.len(),
+                );
+                self.rejected.clear();
+                let partition = batch.partition();
+                for (index, record) in batch.iter().enumerate() {
+                    self.value.clear();
+                    let key = &mut self.value;
+                    let outcome = self
+                        .recipe
+                        .user_code
+                        .call(partition, record.offset, || key_of(&record, key))?;
+                    match outcome.and_then(|keyed| keyed) {
+                        Ok(()) => keyed.push(
+                            record.offset,
+                            record.timestamp_ms,
+                            Some(&self.value),
+                            record.value,
+                        ),
+                        Err(why) => self.rejected.push(Rejected { index, why }),
+                    }
+                }
+                self.dead_letter(&batch, actor)?;
+                if keyed.is_empty() {
+                    let paths = self.recipe.paths_to_sinks;
+                    self.recipe.acks.ack_some(&batch, std::iter::empty(), paths);
+                    return Ok(None);
+                }
+                keyed.cover(batch.covered().iter().copied());
+                Ok(Some(keyed))
             }
             Operation::Map(map) => {
                 let mut mapped = Batch::new(
@@ -228,10 +280,14 @@ impl StageWorker {
                     }
                 }
                 self.dead_letter(&batch, actor)?;
-                mapped.cover(batch.covered().iter().copied());
-                if mapped.is_empty() && mapped.covered().is_empty() {
+                if mapped.is_empty() {
+                    // No batch without records goes on (a sink would have nothing to write):
+                    // what the input covers is settled here.
+                    let paths = self.recipe.paths_to_sinks;
+                    self.recipe.acks.ack_some(&batch, std::iter::empty(), paths);
                     return Ok(None);
                 }
+                mapped.cover(batch.covered().iter().copied());
                 Ok(Some(mapped))
             }
         }
@@ -274,12 +330,19 @@ impl StageWorker {
         Ok(())
     }
 
+    /// Records per emitted batch: a batch's worth (a quarter of an actor's capacity, the
+    /// smallest inlet downstream), so that every batch fits the next actor's credit.
+    fn emission_chunk(&self) -> usize {
+        (self.recipe.capacity / 4).max(1) as usize
+    }
+
     /// Advances the windows on the timer; keeps the timer going.
     fn tick(&mut self, ctx: &mut WorkerContext<'_, Self>) {
         self.ticking = false;
+        let chunk = self.emission_chunk();
         if let (Some(windowed), Some(out)) = (self.windowed.as_mut(), self.out.as_mut()) {
             if let Some((topic, partition)) = windowed.last_input() {
-                if let Some(emitted) = windowed.emit(&topic, partition, Instant::now()) {
+                for emitted in windowed.emit(&topic, partition, Instant::now(), chunk) {
                     out.push_with_credit(emitted, 0);
                 }
             }
@@ -330,11 +393,19 @@ pub fn outputs_to(
     Ok(Outputs::new(forwarders, fan_out))
 }
 
-/// The windows' emissions after `input`, remembering where it came from (for the timer).
-fn windowed_emit(windowed: Option<&mut Windowed>, input: &Batch, now: Instant) -> Option<Batch> {
-    let windowed = windowed?;
+/// The windows' emissions after `input` (batches of at most `chunk` records), remembering
+/// where it came from (for the timer).
+fn windowed_emit(
+    windowed: Option<&mut Windowed>,
+    input: &Batch,
+    now: Instant,
+    chunk: usize,
+) -> Vec<Batch> {
+    let Some(windowed) = windowed else {
+        return Vec::new();
+    };
     windowed.remember_input(input);
-    windowed.emit(input.topic(), input.partition(), now)
+    windowed.emit(input.topic(), input.partition(), now, chunk)
 }
 
 impl Worker for StageWorker {

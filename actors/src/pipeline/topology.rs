@@ -79,6 +79,14 @@ pub enum TopologyError {
     /// A node that feeds nothing.
     #[error("`{0}` feeds nothing: every branch must end in a sink")]
     DeadEnd(String),
+    /// A shape the actors do not run (yet).
+    #[error("`{node}`: {why}")]
+    Unsupported {
+        /// The node at fault.
+        node: String,
+        /// Why.
+        why: &'static str,
+    },
 }
 
 impl Topology {
@@ -121,6 +129,72 @@ impl Topology {
             sink.delay_for = slow_for;
         }
         self
+    }
+
+    /// Checks what the actors cannot run; both pipeline files and graphs built in Rust pass
+    /// here: the paths ([`Topology::paths`]), at most one window stage, reading one input (a
+    /// merge would hold each record twice and release it once), and no window or second sink
+    /// with an exactly-once sink (its transactions commit offsets per record), nor a window
+    /// before a PostgreSQL sink (an aggregate has no origin to dedupe on).
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        self.paths()?;
+        let unsupported = |node: &str, why| {
+            Err(TopologyError::Unsupported {
+                node: node.to_owned(),
+                why,
+            })
+        };
+        let windows: Vec<&StageNode> = self
+            .stages
+            .iter()
+            .filter(|stage| matches!(stage.operation, Operation::Window(_)))
+            .collect();
+        if let Some(second) = windows.get(1) {
+            return unsupported(&second.name, "one window stage per pipeline so far");
+        }
+        if let Some(window) = windows.first() {
+            let inputs = self
+                .stages
+                .iter()
+                .map(|stage| &stage.outputs)
+                .chain(std::iter::once(&self.source_outputs))
+                .filter(|outputs| outputs.consumers.contains(&window.name))
+                .count();
+            if inputs > 1 {
+                return unsupported(
+                    &window.name,
+                    "a window stage reads one input (a merge would hold each record twice)",
+                );
+            }
+        }
+        let exactly_once = self
+            .sinks
+            .iter()
+            .find(|sink| matches!(sink.target, SinkTarget::KafkaExactlyOnce { .. }));
+        if let Some(sink) = exactly_once {
+            if self.sinks.len() > 1 {
+                return unsupported(&sink.name, "an exactly-once sink must be the only sink");
+            }
+            if !windows.is_empty() {
+                return unsupported(
+                    &sink.name,
+                    "not with a window stage yet: its transactions commit offsets per record",
+                );
+            }
+        }
+        if !windows.is_empty() {
+            if let Some(sink) = self
+                .sinks
+                .iter()
+                .find(|sink| matches!(sink.target, SinkTarget::Postgres(_)))
+            {
+                return unsupported(
+                    &sink.name,
+                    "not after a window stage yet: an aggregate has no origin to dedupe on",
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The paths from each stage and sink to a sink, by name, and the source's.

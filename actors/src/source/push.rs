@@ -138,9 +138,16 @@ impl PushSource {
                 settings.delivery_timeout.as_millis().to_string(),
             );
         }
-        // The budget, not librdkafka's queue, is what refuses records.
+        // The budget, not librdkafka's queue, is what refuses records (by count, and by size
+        // up to 1 GiB unless the properties say otherwise).
         let queue = settings.max_in_flight.max(100_000);
         config.set("queue.buffering.max.messages", queue.to_string());
+        if !settings
+            .properties
+            .contains_key("queue.buffering.max.kbytes")
+        {
+            config.set("queue.buffering.max.kbytes", "1048576");
+        }
         let producer: FutureProducer =
             config.create().map_err(|error| PushStartError::Producer {
                 source_name: settings.name.clone(),
@@ -177,6 +184,16 @@ impl PushSource {
     /// This source's metric handles.
     pub fn metrics(&self) -> &IngestMetrics {
         &self.shared.metrics
+    }
+
+    /// Waits (at most `timeout`, blocking) until the broker acknowledged every record handed
+    /// over (at shutdown: nothing in flight is purged unsent).
+    pub fn flush(&self, timeout: Duration) -> Result<(), String> {
+        use rdkafka::producer::Producer;
+        self.shared
+            .producer
+            .flush(timeout)
+            .map_err(|error| format!("ingest to {}: {error}", self.shared.topic))
     }
 
     /// `Ok` while the broker answers; else what the last probe saw.

@@ -2,7 +2,9 @@
 //! retry budget per record. A panic fails only the stage actor (its supervisor restarts it and
 //! the partition replays from its acknowledged prefix, so the record is tried again); once a
 //! record has made the function panic `budget` times, the next panic sends it to the dead
-//! letters with the panic's message instead, and the pipeline goes on.
+//! letters with the panic's message instead, and the pipeline goes on. An aggregate (a window's
+//! output, offset -1) has no offset to count against: a panic on it sends it to the dead letters
+//! at once.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -65,6 +67,16 @@ impl UserCode {
         offset: i64,
         function: impl FnOnce() -> T,
     ) -> Result<Result<T, String>, Failure> {
+        if offset == crate::record::NO_OFFSET {
+            // An aggregate: derived data with no offset of its own to count tries against (a
+            // replay would compute it again). A panic sends it to the dead letters at once.
+            return Ok(catch_unwind(AssertUnwindSafe(function)).map_err(|payload| {
+                format!(
+                    "the stage's function panicked on an aggregate: {}",
+                    message(payload.as_ref())
+                )
+            }));
+        }
         let key = (partition, offset);
         let listed = self.failures.count.load(Ordering::Acquire) > 0;
         if listed {

@@ -195,52 +195,66 @@ impl Windowed {
         Ok((time, value))
     }
 
-    /// Advances the windows; the emissions as one output batch of `topic`/`partition`
-    /// covering the offsets they released (none when nothing was emitted).
-    pub fn emit(&mut self, topic: &Arc<str>, partition: i32, now: Instant) -> Option<Batch> {
+    /// Advances the windows; the emissions as output batches of `topic`/`partition` of at most
+    /// `max_records` each (what the next actor's inlet can take), each covering the offsets its
+    /// emissions released (none when nothing was emitted).
+    pub fn emit(
+        &mut self,
+        topic: &Arc<str>,
+        partition: i32,
+        now: Instant,
+        max_records: usize,
+    ) -> Vec<Batch> {
         self.emissions.clear();
         self.emissions.extend(self.windows.advance(now));
-        if self.emissions.is_empty() {
-            return None;
-        }
-        let mut batch = Batch::new(
-            Arc::clone(topic),
-            partition,
-            self.incarnation,
-            self.emissions.len(),
-        );
+        let with_value = self.recipe.value.is_some();
         let mut value = Vec::new();
-        for emission in &self.emissions {
-            value.clear();
-            let aggregate = &emission.aggregate;
-            let mut fields = serde_json::Map::new();
-            fields.insert(
-                "key".into(),
-                Value::String(String::from_utf8_lossy(&emission.key).into_owned()),
-            );
-            fields.insert("start_ms".into(), emission.start_ms.into());
-            fields.insert("end_ms".into(), emission.end_ms.into());
-            fields.insert("count".into(), aggregate.count.into());
-            if self.recipe.value.is_some() {
-                fields.insert("sum".into(), number(aggregate.sum));
-                fields.insert("min".into(), number(aggregate.min));
-                fields.insert("max".into(), number(aggregate.max));
-                fields.insert("mean".into(), number(aggregate.mean()));
-            }
-            fields.insert("update".into(), emission.update.into());
-            if serde_json::to_writer(&mut value, &Value::Object(fields)).is_err() {
-                continue; // a map of plain values always serialises
-            }
-            batch.push(
-                NO_OFFSET,
-                Some(emission.end_ms),
-                Some(&emission.key),
-                &value,
-            );
-            batch.cover(emission.released.iter().copied());
-        }
-        Some(batch)
+        self.emissions
+            .chunks(max_records.max(1))
+            .map(|emissions| {
+                let mut batch = Batch::new(
+                    Arc::clone(topic),
+                    partition,
+                    self.incarnation,
+                    emissions.len(),
+                );
+                for emission in emissions {
+                    encode(emission, with_value, &mut value);
+                    batch.push(
+                        NO_OFFSET,
+                        Some(emission.end_ms),
+                        Some(&emission.key),
+                        &value,
+                    );
+                    batch.cover(emission.released.iter().copied());
+                }
+                batch
+            })
+            .collect()
     }
+}
+
+/// Writes `emission` as an output record's JSON value into `value`.
+fn encode(emission: &Emission, with_value: bool, value: &mut Vec<u8>) {
+    value.clear();
+    let aggregate = &emission.aggregate;
+    let mut fields = serde_json::Map::new();
+    fields.insert(
+        "key".into(),
+        Value::String(String::from_utf8_lossy(&emission.key).into_owned()),
+    );
+    fields.insert("start_ms".into(), emission.start_ms.into());
+    fields.insert("end_ms".into(), emission.end_ms.into());
+    fields.insert("count".into(), aggregate.count.into());
+    if with_value {
+        fields.insert("sum".into(), number(aggregate.sum));
+        fields.insert("min".into(), number(aggregate.min));
+        fields.insert("max".into(), number(aggregate.max));
+        fields.insert("mean".into(), number(aggregate.mean()));
+    }
+    fields.insert("update".into(), emission.update.into());
+    // A map of plain values always serialises.
+    let _ = serde_json::to_writer(value, &Value::Object(fields));
 }
 
 /// A JSON number (null for a value JSON cannot hold).

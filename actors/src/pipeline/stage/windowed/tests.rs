@@ -58,9 +58,17 @@ fn tumbling_windows_emit_aggregates_covering_their_records() {
         }]
     );
     let topic: Arc<str> = Arc::from("sensors");
-    let out = windowed
-        .emit(&topic, 2, now)
-        .expect("the first window closed");
+    let chunks = windowed.emit(&topic, 2, now, 1);
+    assert_eq!(chunks.len(), 2, "one emission a batch at 1 record a batch");
+    let mut acked_in_chunks: Vec<i64> = chunks.iter().flat_map(Batch::ack_offsets).collect();
+    acked_in_chunks.sort_unstable();
+    assert_eq!(acked_in_chunks, [0, 1, 2]);
+    // The same emissions in one batch (a fresh run of the same input).
+    let mut whole = Windowed::new(recipe()).expect("valid");
+    whole.absorb(&input, now, &mut Vec::new()).expect("absorbs");
+    let mut batches = whole.emit(&topic, 2, now, 100);
+    assert_eq!(batches.len(), 1);
+    let out = batches.remove(0);
     assert_eq!(
         values(&out),
         [
@@ -80,7 +88,7 @@ fn tumbling_windows_emit_aggregates_covering_their_records() {
         [0, 1, 2],
         "the sources of the emitted windows, not the open one's"
     );
-    assert_eq!(windowed.held(), 1);
+    assert_eq!(whole.held(), 1);
 
     // A record for the closed window is late; a rewind (incarnation 2) drops the state.
     rejected.clear();
