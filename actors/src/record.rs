@@ -71,6 +71,25 @@ impl Batch {
         }
     }
 
+    /// An empty batch for `topic`/`partition` read by `incarnation`, with room for `records`
+    /// records of `bytes` key and payload bytes in all (no regrowth while it fills).
+    pub fn with_capacity(
+        topic: Arc<str>,
+        partition: i32,
+        incarnation: u64,
+        records: usize,
+        bytes: usize,
+    ) -> Self {
+        let mut batch = Batch::new(topic, partition, incarnation, records);
+        batch.data.reserve(bytes);
+        batch
+    }
+
+    /// The key and payload bytes of all its records.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Adds offsets acknowledged with this batch though no record of it has them.
     pub fn cover(&mut self, offsets: impl IntoIterator<Item = i64>) {
         self.covered.extend(offsets);

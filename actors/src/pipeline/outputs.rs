@@ -169,11 +169,13 @@ fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
         });
         parts[index]
             .get_or_insert_with(|| {
-                Batch::new(
+                // Room for an even share, and some: keys rarely split evenly.
+                Batch::with_capacity(
                     Arc::clone(batch.topic()),
                     batch.partition(),
                     batch.incarnation(),
-                    batch.len() / count + 1,
+                    batch.len() / count + batch.len() / (4 * count) + 1,
+                    batch.data_len() / count + batch.data_len() / (4 * count) + 1,
                 )
             })
             .push(record.offset, record.timestamp_ms, record.key, record.value);

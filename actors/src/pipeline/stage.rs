@@ -104,6 +104,10 @@ pub struct StageWorker {
     reported_held: (u64, usize),
     /// The newest partition incarnation seen: batches of older ones are dropped (replayed).
     incarnation: u64,
+    /// A filter's verdicts for the batch at hand (kept between batches: no allocation each).
+    verdicts: Vec<bool>,
+    /// Its path as text (dead letters name it).
+    actor: String,
 }
 
 impl StageWorker {
@@ -121,6 +125,8 @@ impl StageWorker {
             ticking: false,
             reported_held: (0, 0),
             incarnation: 0,
+            verdicts: Vec::new(),
+            actor: String::new(),
         }
     }
 
@@ -155,7 +161,8 @@ impl StageWorker {
                 self.rejected.clear();
                 let partition = batch.partition();
                 let code = &self.recipe.user_code;
-                let mut verdicts = Vec::with_capacity(batch.len());
+                let mut verdicts = std::mem::take(&mut self.verdicts);
+                verdicts.clear();
                 for (index, record) in batch.iter().enumerate() {
                     match code.call(partition, record.offset, || keep(&record))? {
                         Ok(keep) => verdicts.push(keep),
@@ -167,6 +174,7 @@ impl StageWorker {
                 }
                 self.dead_letter(&batch, actor)?;
                 if self.rejected.is_empty() && verdicts.iter().all(|keep| *keep) {
+                    self.verdicts = verdicts;
                     return Ok(Some(batch));
                 }
                 let mut kept = Batch::new(
@@ -177,7 +185,7 @@ impl StageWorker {
                 );
                 let mut dropped = Vec::new();
                 let mut rejected = self.rejected.iter().map(|r| r.index).peekable();
-                for ((index, record), keep) in batch.iter().enumerate().zip(verdicts) {
+                for ((index, record), keep) in batch.iter().enumerate().zip(verdicts.iter().copied()) {
                     if rejected.next_if_eq(&index).is_some() {
                         continue; // acknowledged when the dead letters have it
                     }
@@ -187,6 +195,7 @@ impl StageWorker {
                         dropped.push(record.offset);
                     }
                 }
+                self.verdicts = verdicts;
                 let paths = self.recipe.paths_to_sinks;
                 if kept.is_empty() {
                     // Nothing goes on: what the batch covers is settled with the dropped records.
@@ -434,6 +443,7 @@ impl Worker for StageWorker {
             self.recipe.capacity,
         ));
         self.path = Some(ctx.path().clone());
+        self.actor = ctx.path().to_string();
         if let Operation::Window(recipe) = &self.recipe.operation {
             self.windowed = Some(
                 Windowed::new((**recipe).clone())
@@ -460,8 +470,10 @@ impl Worker for StageWorker {
                 self.incarnation = batch.incarnation();
                 let began = Instant::now();
                 let records = batch.len() as u64;
-                let actor = ctx.path().to_string();
-                let output = self.apply(batch, &actor)?;
+                let actor = std::mem::take(&mut self.actor);
+                let output = self.apply(batch, &actor);
+                self.actor = actor;
+                let output = output?;
                 self.report_held();
                 if let Some(latency) = &self.latency {
                     latency.record(began.elapsed().as_secs_f64());
