@@ -184,10 +184,10 @@ impl StageConfig {
                 let projection = Projection::parse(fields.iter().map(String::as_str))
                     .map_err(|error| bad("fields", error.to_string()))?;
                 Ok(Operation::Map(Arc::new(move |record, out| {
-                    let projected = serde_json::from_slice::<Value>(record.value)
-                        .map(|value| projection.apply(&value))
-                        .unwrap_or(Value::Object(Map::new()));
-                    let _ = serde_json::to_writer(out, &projected);
+                    let value = serde_json::from_slice::<Value>(record.value)
+                        .map_err(|error| format!("project: the record is not JSON: {error}"))?;
+                    serde_json::to_writer(out, &projection.apply(&value))
+                        .map_err(|error| format!("project: {error}"))
                 })))
             }
             "key_by" => {

@@ -65,6 +65,13 @@ pub(super) async fn ingest(
             format!("the broker is away: {why}"),
         );
     }
+    if point.source.available() == 0 {
+        // Full now: no need to read the body to say so.
+        metrics.request(IngestOutcome::Busy);
+        return HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
+            .json(json!({ "error": PushRefused::Busy.to_string() }));
+    }
     let mut read = 0;
     let body = read_body(&request, payload, point.config.body_limit(), &mut read).await;
     metrics.bytes.increment(read as u64);

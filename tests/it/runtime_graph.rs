@@ -50,7 +50,7 @@ async fn a_rust_graph_runs_its_closures_and_acknowledges_every_path() {
         let mut value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
         let seq = value["seq"].as_i64().unwrap_or(-1);
         value["double"] = (seq * 2).into();
-        let _ = serde_json::to_writer(out, &value);
+        serde_json::to_writer(out, &value).map_err(|error| error.to_string())
     }));
     let even_keys = Operation::Filter(Arc::new(|record| {
         record
@@ -174,7 +174,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
         let value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
         let seq = value["seq"].as_i64().unwrap_or(-1);
         assert!(seq % 1000 != 7, "poison record {seq}");
-        let _ = serde_json::to_writer(out, &value);
+        serde_json::to_writer(out, &value).map_err(|error| error.to_string())
     }));
     let graph = Pipeline::builder()
         .source("events")

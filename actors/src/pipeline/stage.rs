@@ -25,8 +25,8 @@ use user_code::UserCode;
 use windowed::{Rejected, WindowRecipe, Windowed};
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
-/// call).
-pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) + Send + Sync;
+/// call), or says why it cannot (the record goes to the dead letters with the reason).
+pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
 
 /// A filter: true keeps the record.
 pub type FilterFn = dyn Fn(&RecordRef<'_>) -> bool + Send + Sync;
@@ -185,7 +185,9 @@ impl StageWorker {
                 );
                 let mut dropped = Vec::new();
                 let mut rejected = self.rejected.iter().map(|r| r.index).peekable();
-                for ((index, record), keep) in batch.iter().enumerate().zip(verdicts.iter().copied()) {
+                for ((index, record), keep) in
+                    batch.iter().enumerate().zip(verdicts.iter().copied())
+                {
                     if rejected.next_if_eq(&index).is_some() {
                         continue; // acknowledged when the dead letters have it
                     }
@@ -277,11 +279,11 @@ impl StageWorker {
                 for (index, record) in batch.iter().enumerate() {
                     self.value.clear();
                     let value = &mut self.value;
-                    match self
+                    let outcome = self
                         .recipe
                         .user_code
-                        .call(partition, record.offset, || map(&record, value))?
-                    {
+                        .call(partition, record.offset, || map(&record, value))?;
+                    match outcome.and_then(|mapped| mapped) {
                         Ok(()) => {
                             mapped.push(record.offset, record.timestamp_ms, record.key, &self.value)
                         }
