@@ -24,6 +24,19 @@
 //! op = "key_by"
 //! key = "card.id"
 //!
+//! [stages.paced]                # at most 1,000 records a second, bursts of 100
+//! inputs = ["by_card"]
+//! op = "throttle"
+//! rate = 1000
+//! per = "1s"                    # default 1s
+//! burst = 100                   # default: rate
+//!
+//! [stages.groups]               # batches of 500, or what came within 50 ms
+//! inputs = ["paced"]
+//! op = "grouped_within"
+//! max_records = 500
+//! within = "50ms"
+//!
 //! [stages.spend]                # count, sum, min, max and mean per key and window
 //! inputs = ["slim"]
 //! op = "window"
@@ -44,8 +57,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use streamvisor_actors::operators::error::OperatorError;
 use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
 use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
+use streamvisor_actors::pipeline::stage::pacing::{Grouping, ThrottleSettings, Throttled};
 use streamvisor_actors::pipeline::stage::windowed::WindowRecipe;
 use streamvisor_actors::pipeline::stage::Operation;
 
@@ -60,7 +75,7 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StageConfig {
     /// The source or stage it reads.
     pub inputs: Vec<String>,
-    /// `passthrough`, `filter`, `project`, `key_by` or `window`.
+    /// `passthrough`, `filter`, `project`, `key_by`, `window`, `throttle` or `grouped_within`.
     pub op: String,
     /// How its consumers share its output when it has several: `broadcast` (default),
     /// `balance` or `partition_by_key` (by Kafka key).
@@ -96,11 +111,23 @@ pub struct StageConfig {
     /// `window`: after this long without records the watermark follows the clock.
     #[serde(default, deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
+    /// `throttle`: records let through per `per`.
+    pub rate: Option<u32>,
+    /// `throttle`: the period of `rate` (default 1 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub per: Option<Duration>,
+    /// `throttle`: the most records let through at once (default: `rate`).
+    pub burst: Option<u32>,
+    /// `grouped_within`: records per group, at most.
+    pub max_records: Option<usize>,
+    /// `grouped_within`: how long a group waits for more records.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub within: Option<Duration>,
 }
 
 impl StageConfig {
     /// The fields set, by name, for the check against the operator.
-    fn set_fields(&self) -> [(&'static str, bool); 12] {
+    fn set_fields(&self) -> [(&'static str, bool); 17] {
         [
             ("where", self.condition.is_some()),
             ("fields", self.fields.is_some()),
@@ -114,6 +141,11 @@ impl StageConfig {
             ("out_of_orderness", self.out_of_orderness.is_some()),
             ("allowed_lateness", self.allowed_lateness.is_some()),
             ("idle_timeout", self.idle_timeout.is_some()),
+            ("rate", self.rate.is_some()),
+            ("per", self.per.is_some()),
+            ("burst", self.burst.is_some()),
+            ("max_records", self.max_records.is_some()),
+            ("within", self.within.is_some()),
         ]
     }
 
@@ -130,6 +162,8 @@ impl StageConfig {
             "filter" => &["where"],
             "project" => &["fields"],
             "key_by" => &["key"],
+            "throttle" => &["rate", "per", "burst"],
+            "grouped_within" => &["max_records", "within"],
             "window" => &[
                 "window",
                 "size",
@@ -146,8 +180,9 @@ impl StageConfig {
                 return Err(bad(
                     "op",
                     format!(
-                        "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"key_by\" \
-                         or \"window\" (other operators are written in Rust with the builder)"
+                        "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"key_by\", \
+                         \"window\", \"throttle\" or \"grouped_within\" (other operators are \
+                         written in Rust with the builder)"
                     ),
                 ))
             }
@@ -209,6 +244,32 @@ impl StageConfig {
                         ))
                     }
                 })))
+            }
+            "throttle" => {
+                let rate = self
+                    .rate
+                    .ok_or_else(|| bad("rate", "a throttle needs a rate".to_owned()))?;
+                let settings = ThrottleSettings {
+                    rate,
+                    per: self.per.unwrap_or(Duration::from_secs(1)),
+                    burst: self.burst.unwrap_or(rate),
+                };
+                Throttled::new(settings).map_err(|error| operator_field(table, &error))?;
+                Ok(Operation::Throttle(settings))
+            }
+            "grouped_within" => {
+                let max_records = self.max_records.ok_or_else(|| {
+                    bad("max_records", "a grouping needs its group size".to_owned())
+                })?;
+                let within = self.within.ok_or_else(|| {
+                    bad("within", "a grouping needs how long it waits".to_owned())
+                })?;
+                Grouping::new(max_records, within)
+                    .map_err(|error| operator_field(table, &error))?;
+                Ok(Operation::GroupedWithin {
+                    max_records,
+                    within,
+                })
             }
             "window" => self
                 .window_recipe(table)
@@ -285,4 +346,13 @@ impl StageConfig {
         }
         Ok(())
     }
+}
+
+/// An operator's setting error, named by the field at fault (`stages.<name>.<setting>`).
+fn operator_field(table: &str, error: &OperatorError) -> (String, String) {
+    let field = match error {
+        OperatorError::Zero { setting, .. } => (*setting).to_owned(),
+        _ => "op".to_owned(),
+    };
+    (format!("{table}.{field}"), error.to_string())
 }

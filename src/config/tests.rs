@@ -204,7 +204,7 @@ fn operators_are_checked_field_by_field() {
     for (stage, expected) in [
         (
             "op = \"explode\"",
-            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\" or \"window\" (other operators are written in Rust with the builder)",
+            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\", \"window\", \"throttle\" or \"grouped_within\" (other operators are written in Rust with the builder)",
         ),
         (
             "op = \"filter\"\nfields = [\"a\"]",
@@ -225,6 +225,18 @@ fn operators_are_checked_field_by_field() {
         (
             "op = \"window\"\nwindow = \"tumbling\"\nsize = \"10s\"\ngap = \"1s\"",
             "bad.toml: `stages.pass.gap` (line 20): a tumbling window takes no `gap`",
+        ),
+        (
+            "op = \"throttle\"\nrate = 0",
+            "bad.toml: `stages.pass.rate` (line 18): throttle: rate must be greater than zero",
+        ),
+        (
+            "op = \"grouped_within\"\nmax_records = 10",
+            "bad.toml: `stages.pass.within` (line 15): a grouping needs how long it waits",
+        ),
+        (
+            "op = \"throttle\"\nrate = 5\nwithin = \"1s\"",
+            "bad.toml: `stages.pass.within` (line 19): the throttle operator takes no `within`",
         ),
         (
             "op = \"window\"\nwindow = \"tumbling\"",

@@ -17,6 +17,7 @@ mod program_chaos;
 mod program_crash;
 mod program_ingest;
 mod program_kafka_sink;
+mod program_pacing;
 mod program_postgres;
 mod program_scale;
 mod program_windows;

@@ -7,6 +7,7 @@
 //! absorbs are acknowledged with the emissions that release them ([`windowed`]); records a
 //! window cannot read, and late ones (its side output), go to the dead letters.
 
+pub mod pacing;
 pub mod user_code;
 pub mod windowed;
 
@@ -21,6 +22,7 @@ use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
 use crate::pipeline::outputs::{FanOut, Outputs};
 use crate::record::{Batch, RecordRef};
+use pacing::{Grouping, ThrottleSettings, Throttled};
 use user_code::UserCode;
 use windowed::{Rejected, WindowRecipe, Windowed};
 
@@ -49,6 +51,21 @@ pub enum Operation {
     KeyBy(Arc<KeyFn>),
     /// Keyed aggregation in windows over event time.
     Window(Box<WindowRecipe>),
+    /// Batches go on at a rate (a token bucket).
+    Throttle(ThrottleSettings),
+    /// Records regrouped into batches of `max_records`, or what came `within` of a group's first.
+    GroupedWithin {
+        /// Records per group, at most.
+        max_records: usize,
+        /// How long a group waits for more.
+        within: std::time::Duration,
+    },
+}
+
+/// The state of a stage that changes when records leave.
+enum Paced {
+    Throttle(Throttled),
+    Group(Grouping),
 }
 
 impl std::fmt::Debug for Operation {
@@ -59,6 +76,15 @@ impl std::fmt::Debug for Operation {
             Operation::Filter(_) => f.write_str("Filter"),
             Operation::KeyBy(_) => f.write_str("KeyBy"),
             Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
+            Operation::Throttle(settings) => f.debug_tuple("Throttle").field(settings).finish(),
+            Operation::GroupedWithin {
+                max_records,
+                within,
+            } => f
+                .debug_struct("GroupedWithin")
+                .field("max_records", max_records)
+                .field("within", within)
+                .finish(),
         }
     }
 }
@@ -108,6 +134,10 @@ pub struct StageWorker {
     verdicts: Vec<bool>,
     /// Its path as text (dead letters name it).
     actor: String,
+    /// A throttle's or a grouping's state.
+    paced: Option<Paced>,
+    /// When the pacing timer fires, if it is set.
+    pacing_timer: Option<Instant>,
 }
 
 impl StageWorker {
@@ -127,6 +157,8 @@ impl StageWorker {
             incarnation: 0,
             verdicts: Vec::new(),
             actor: String::new(),
+            paced: None,
+            pacing_timer: None,
         }
     }
 
@@ -156,7 +188,10 @@ impl StageWorker {
     /// Applies the operation to `batch`; what goes downstream (none: nothing).
     fn apply(&mut self, batch: Batch, actor: &str) -> Result<Option<Batch>, Failure> {
         match &self.recipe.operation {
-            Operation::Passthrough => Ok(Some(batch)),
+            // Throttles and groupings take their batches in `pace`.
+            Operation::Passthrough | Operation::Throttle(_) | Operation::GroupedWithin { .. } => {
+                Ok(Some(batch))
+            }
             Operation::Filter(keep) => {
                 self.rejected.clear();
                 let partition = batch.partition();
@@ -341,6 +376,46 @@ impl StageWorker {
         Ok(())
     }
 
+    /// Takes `batch` into the throttle or grouping, sends on what may leave now (each with the
+    /// input credit it gives back), and sets the timer for what waits.
+    fn pace(&mut self, batch: Option<Batch>, ctx: &mut WorkerContext<'_, Self>) {
+        let now = Instant::now();
+        let (released, next) = match self.paced.as_mut() {
+            Some(Paced::Throttle(throttled)) => {
+                if let Some(batch) = batch {
+                    let credit = batch.len() as u64;
+                    throttled.push(batch, credit);
+                }
+                let (released, wait) = throttled.release(now);
+                (released, wait.map(|wait| now + wait))
+            }
+            Some(Paced::Group(grouping)) => {
+                let mut released = Vec::new();
+                if let Some(batch) = batch {
+                    let (full, dropped) = grouping.push(&batch, batch.len() as u64, now);
+                    released = full;
+                    if let (true, Some(inlet)) = (dropped > 0, &self.inlet) {
+                        inlet.grant(dropped); // an older incarnation's group: replayed
+                    }
+                }
+                released.extend(grouping.flush_due(now));
+                (released, grouping.due())
+            }
+            None => return,
+        };
+        if let Some(out) = self.out.as_mut() {
+            for (batch, credit) in released {
+                out.push_with_credit(batch, credit);
+            }
+        }
+        if let Some(at) = next {
+            if self.pacing_timer.is_none_or(|set| set > at) {
+                self.pacing_timer = Some(at);
+                ctx.send_later(StageMessage::Tick, at.saturating_duration_since(now));
+            }
+        }
+    }
+
     /// Records per emitted batch: a batch's worth (a quarter of an actor's capacity, the
     /// smallest inlet downstream), so that every batch fits the next actor's credit.
     fn emission_chunk(&self) -> usize {
@@ -446,6 +521,20 @@ impl Worker for StageWorker {
         ));
         self.path = Some(ctx.path().clone());
         self.actor = ctx.path().to_string();
+        let invalid =
+            |error: crate::operators::error::OperatorError| Failure::new(error.to_string());
+        self.paced = match &self.recipe.operation {
+            Operation::Throttle(settings) => {
+                Some(Paced::Throttle(Throttled::new(*settings).map_err(invalid)?))
+            }
+            Operation::GroupedWithin {
+                max_records,
+                within,
+            } => Some(Paced::Group(
+                Grouping::new(*max_records, *within).map_err(invalid)?,
+            )),
+            _ => None,
+        };
         if let Operation::Window(recipe) = &self.recipe.operation {
             self.windowed = Some(
                 Windowed::new((**recipe).clone())
@@ -468,6 +557,10 @@ impl Worker for StageWorker {
                     inlet.grant(batch.len() as u64);
                 }
             }
+            StageMessage::Batch(batch) if self.paced.is_some() => {
+                self.incarnation = batch.incarnation();
+                self.pace(Some(batch), ctx);
+            }
             StageMessage::Batch(batch) => {
                 self.incarnation = batch.incarnation();
                 let began = Instant::now();
@@ -489,6 +582,10 @@ impl Worker for StageWorker {
                         }
                     }
                 }
+            }
+            StageMessage::Tick if self.paced.is_some() => {
+                self.pacing_timer = None;
+                self.pace(None, ctx);
             }
             StageMessage::Tick => self.tick(ctx),
             StageMessage::Retry => {

@@ -1,0 +1,158 @@
+//! Stages that change when records leave rather than what they are: [`Throttled`] lets batches
+//! go at a rate (a token bucket: `rate` records per `per`, bursts up to `burst`), and
+//! [`Grouping`] regroups records into batches of `max_records`, or what came within `within` of
+//! a group's first record (Akka's groupedWithin). Both hold records under the stage's input
+//! credit: a held record's credit comes back when it leaves, so upstream slows down with them.
+//! Offsets a batch covers leave with its last record.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::operators::error::OperatorError;
+use crate::operators::throttle::Throttle;
+use crate::record::Batch;
+
+/// A batch ready to go, with the input credit it gives back when it leaves.
+pub type Release = (Batch, u64);
+
+/// A throttle's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// Records let through per `per`.
+    pub rate: u32,
+    /// The period of `rate`.
+    pub per: Duration,
+    /// The most records let through at once after a quiet spell.
+    pub burst: u32,
+}
+
+/// Batches waiting for the throttle's tokens.
+#[derive(Debug)]
+pub struct Throttled {
+    throttle: Throttle,
+    waiting: VecDeque<Release>,
+}
+
+impl Throttled {
+    /// A throttle with a full bucket.
+    pub fn new(settings: ThrottleSettings) -> Result<Self, OperatorError> {
+        Ok(Throttled {
+            throttle: Throttle::new(settings.rate, settings.per, settings.burst)?,
+            waiting: VecDeque::new(),
+        })
+    }
+
+    /// Queues `batch` (giving back `credit` when it leaves).
+    pub fn push(&mut self, batch: Batch, credit: u64) {
+        self.waiting.push_back((batch, credit));
+    }
+
+    /// The batches the bucket lets go at `now`, in order, and how long until the next may go
+    /// (none when nothing waits).
+    pub fn release(&mut self, now: Instant) -> (Vec<Release>, Option<Duration>) {
+        let mut out = Vec::new();
+        while let Some((batch, _)) = self.waiting.front() {
+            let records = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+            match self.throttle.try_take(records, now) {
+                Ok(()) => out.extend(self.waiting.pop_front()),
+                Err(wait) => return (out, Some(wait)),
+            }
+        }
+        (out, None)
+    }
+}
+
+/// Records gathered into groups.
+#[derive(Debug)]
+pub struct Grouping {
+    max_records: usize,
+    within: Duration,
+    /// The group being filled, its credit, and when its first record came.
+    pending: Option<(Batch, u64, Instant)>,
+}
+
+impl Grouping {
+    /// Groups of at most `max_records`, or what came within `within`.
+    pub fn new(max_records: usize, within: Duration) -> Result<Self, OperatorError> {
+        let zero = |setting| OperatorError::Zero {
+            operator: "grouped_within",
+            setting,
+        };
+        if max_records == 0 {
+            return Err(zero("max_records"));
+        }
+        if within.is_zero() {
+            return Err(zero("within"));
+        }
+        Ok(Grouping {
+            max_records,
+            within,
+            pending: None,
+        })
+    }
+
+    /// Adds the records of `batch` (giving back `credit` once the group holding its last record
+    /// leaves); returns the groups that filled up, and the credit of a group dropped because
+    /// `batch` is of a newer incarnation (its records will be replayed).
+    pub fn push(&mut self, batch: &Batch, credit: u64, now: Instant) -> (Vec<Release>, u64) {
+        let mut dropped = 0;
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|(group, _, _)| group.incarnation() < batch.incarnation())
+        {
+            dropped = self.pending.take().map_or(0, |(_, credit, _)| credit);
+        }
+        let mut full = Vec::new();
+        let last = batch.len().saturating_sub(1);
+        for (index, record) in batch.iter().enumerate() {
+            let (group, group_credit, _) = self.pending.get_or_insert_with(|| {
+                (
+                    Batch::new(
+                        Arc::clone(batch.topic()),
+                        batch.partition(),
+                        batch.incarnation(),
+                        self.max_records,
+                    ),
+                    0,
+                    now,
+                )
+            });
+            group.push(record.offset, record.timestamp_ms, record.key, record.value);
+            if index == last {
+                *group_credit += credit;
+                group.cover(batch.covered().iter().copied());
+            }
+            if group.len() >= self.max_records {
+                full.extend(
+                    self.pending
+                        .take()
+                        .map(|(group, credit, _)| (group, credit)),
+                );
+            }
+        }
+        (full, dropped)
+    }
+
+    /// When the group being filled is due (its first record's arrival plus `within`).
+    pub fn due(&self) -> Option<Instant> {
+        self.pending
+            .as_ref()
+            .map(|(_, _, first)| *first + self.within)
+    }
+
+    /// The group being filled, if it is due at `now`.
+    pub fn flush_due(&mut self, now: Instant) -> Option<Release> {
+        if self.due().is_some_and(|due| due <= now) {
+            return self
+                .pending
+                .take()
+                .map(|(group, credit, _)| (group, credit));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
