@@ -37,6 +37,12 @@
 //! max_records = 500
 //! within = "50ms"
 //!
+//! [stages.ahead]                # up to 8 batches ahead of a slow consumer, then drop the oldest
+//! inputs = ["groups"]           # (dropped records are acknowledged)
+//! op = "buffer"
+//! batches = 8
+//! overflow = "drop_head"        # backpressure (default) | drop_head | drop_tail | drop_new | fail
+//!
 //! [stages.spend]                # count, sum, min, max and mean per key and window
 //! inputs = ["slim"]
 //! op = "window"
@@ -57,9 +63,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use streamvisor_actors::operators::buffer::OverflowStrategy;
 use streamvisor_actors::operators::error::OperatorError;
 use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
 use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
+use streamvisor_actors::pipeline::stage::buffered::Buffered;
 use streamvisor_actors::pipeline::stage::pacing::{Grouping, ThrottleSettings, Throttled};
 use streamvisor_actors::pipeline::stage::windowed::WindowRecipe;
 use streamvisor_actors::pipeline::stage::Operation;
@@ -75,7 +83,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StageConfig {
     /// The source or stage it reads.
     pub inputs: Vec<String>,
-    /// `passthrough`, `filter`, `project`, `key_by`, `window`, `throttle` or `grouped_within`.
+    /// `passthrough`, `filter`, `project`, `key_by`, `window`, `throttle`, `grouped_within` or
+    /// `buffer`.
     pub op: String,
     /// How its consumers share its output when it has several: `broadcast` (default),
     /// `balance` or `partition_by_key` (by Kafka key).
@@ -123,11 +132,15 @@ pub struct StageConfig {
     /// `grouped_within`: how long a group waits for more records.
     #[serde(default, deserialize_with = "optional_duration")]
     pub within: Option<Duration>,
+    /// `buffer`: batches held ahead of downstream demand.
+    pub batches: Option<usize>,
+    /// `buffer`: `backpressure` (default), `drop_head`, `drop_tail`, `drop_new` or `fail`.
+    pub overflow: Option<String>,
 }
 
 impl StageConfig {
     /// The fields set, by name, for the check against the operator.
-    fn set_fields(&self) -> [(&'static str, bool); 17] {
+    fn set_fields(&self) -> [(&'static str, bool); 19] {
         [
             ("where", self.condition.is_some()),
             ("fields", self.fields.is_some()),
@@ -146,6 +159,8 @@ impl StageConfig {
             ("burst", self.burst.is_some()),
             ("max_records", self.max_records.is_some()),
             ("within", self.within.is_some()),
+            ("batches", self.batches.is_some()),
+            ("overflow", self.overflow.is_some()),
         ]
     }
 
@@ -164,6 +179,7 @@ impl StageConfig {
             "key_by" => &["key"],
             "throttle" => &["rate", "per", "burst"],
             "grouped_within" => &["max_records", "within"],
+            "buffer" => &["batches", "overflow"],
             "window" => &[
                 "window",
                 "size",
@@ -181,8 +197,8 @@ impl StageConfig {
                     "op",
                     format!(
                         "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"key_by\", \
-                         \"window\", \"throttle\" or \"grouped_within\" (other operators are \
-                         written in Rust with the builder)"
+                         \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other operators \
+                         are written in Rust with the builder)"
                     ),
                 ))
             }
@@ -270,6 +286,20 @@ impl StageConfig {
                     max_records,
                     within,
                 })
+            }
+            "buffer" => {
+                let batches = self.batches.ok_or_else(|| {
+                    bad("batches", "a buffer needs its size in batches".to_owned())
+                })?;
+                let strategy = match self.overflow.as_deref() {
+                    None => OverflowStrategy::Backpressure,
+                    Some(text) => text
+                        .parse::<OverflowStrategy>()
+                        .map_err(|error| bad("overflow", error.to_string()))?,
+                };
+                Buffered::new(batches, strategy)
+                    .map_err(|_| bad("batches", "must be at least 1".to_owned()))?;
+                Ok(Operation::Buffer { batches, strategy })
             }
             "window" => self
                 .window_recipe(table)

@@ -204,7 +204,7 @@ fn operators_are_checked_field_by_field() {
     for (stage, expected) in [
         (
             "op = \"explode\"",
-            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\", \"window\", \"throttle\" or \"grouped_within\" (other operators are written in Rust with the builder)",
+            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\", \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other operators are written in Rust with the builder)",
         ),
         (
             "op = \"filter\"\nfields = [\"a\"]",
@@ -225,6 +225,10 @@ fn operators_are_checked_field_by_field() {
         (
             "op = \"window\"\nwindow = \"tumbling\"\nsize = \"10s\"\ngap = \"1s\"",
             "bad.toml: `stages.pass.gap` (line 20): a tumbling window takes no `gap`",
+        ),
+        (
+            "op = \"buffer\"\nbatches = 4\noverflow = \"drop_oldest\"",
+            "bad.toml: `stages.pass.overflow` (line 19): buffer: unknown overflow strategy \"drop_oldest\", expected one of backpressure, drop_head, drop_tail, drop_new, fail",
         ),
         (
             "op = \"throttle\"\nrate = 0",

@@ -91,3 +91,68 @@ path = "out/pacing.jsonl"
     program.signal("TERM");
     assert!(program.wait_exit(Duration::from_secs(60)).success());
 }
+
+/// A buffer of 2 batches dropping the newest when full, before a sink slowed to a second a write:
+/// some records are dropped (never written), none is written twice, and the dropped ones are
+/// acknowledged, so the partitions are committed to their ends all the same.
+#[test]
+fn a_full_buffer_drops_and_acknowledges_what_it_drops() {
+    crate::show_warnings();
+    let broker = tansu::broker();
+    let topic = format!("buffer-{}", fastrand::u32(..));
+    program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
+    let dir = program::test_dir("buffer-drop");
+    let file = dir.join("buffer.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name = "buffer"
+[flow]
+batch_size = 100
+max_unacked_per_partition = 1000
+[kafka]
+group = "{topic}"
+[sources.events]
+kind = "kafka"
+topic = "{topic}"
+[stages.ahead]
+inputs = ["events"]
+op = "buffer"
+batches = 2
+overflow = "drop_new"
+[sinks.out]
+inputs = ["ahead"]
+kind = "file"
+path = "out/buffer.jsonl"
+delay_per_batch = "1s"
+"#
+        ),
+    )
+    .expect("pipeline file");
+    let mut program = Program::start(&dir, &file, Some(&broker.brokers), "buffer");
+    let out = dir.join("out/buffer.jsonl");
+    program::wait_until_or(
+        "every record written or dropped and committed",
+        Duration::from_secs(120),
+        || program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0,
+        || program.log_tail(),
+    );
+    let written = SinkFile::read(&out);
+    println!(
+        "buffer: records={RECORDS} written={} dropped={}",
+        written.records.len(),
+        RECORDS - written.records.len()
+    );
+    assert_eq!(
+        written.lines,
+        written.records.len(),
+        "nothing written twice"
+    );
+    assert!(
+        written.records.len() < RECORDS,
+        "a buffer of 2 batches before a slow sink dropped nothing"
+    );
+    assert!(!written.records.is_empty(), "nothing written at all");
+    program.signal("TERM");
+    assert!(program.wait_exit(Duration::from_secs(60)).success());
+}

@@ -62,6 +62,11 @@ impl Outputs {
         }
     }
 
+    /// True when nothing waits to be sent.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// Queues a batch; once sent it gives back credit for its records.
     pub fn push(&mut self, batch: Batch) {
         let credit = batch.len() as u64;

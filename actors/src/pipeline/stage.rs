@@ -7,6 +7,8 @@
 //! absorbs are acknowledged with the emissions that release them ([`windowed`]); records a
 //! window cannot read, and late ones (its side output), go to the dead letters.
 
+pub mod buffered;
+mod operation;
 pub mod pacing;
 pub mod user_code;
 pub mod windowed;
@@ -21,51 +23,19 @@ use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget};
 use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
 use crate::pipeline::outputs::{FanOut, Outputs};
-use crate::record::{Batch, RecordRef};
-use pacing::{Grouping, ThrottleSettings, Throttled};
+use crate::record::Batch;
+use buffered::Buffered;
+use pacing::{Grouping, Throttled};
 use user_code::UserCode;
-use windowed::{Rejected, WindowRecipe, Windowed};
+use windowed::{Rejected, Windowed};
 
-/// A map over record values: writes the new value of `record` into `out` (cleared before each
-/// call), or says why it cannot (the record goes to the dead letters with the reason).
-pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
-
-/// A filter: true keeps the record.
-pub type FilterFn = dyn Fn(&RecordRef<'_>) -> bool + Send + Sync;
-
-/// A key function: writes the record's new key into `out` (cleared before each call), or says
-/// why the record has none (it goes to the dead letters).
-pub type KeyFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
-
-/// What a stage does to each record.
-#[derive(Clone)]
-pub enum Operation {
-    /// Records go on unchanged.
-    Passthrough,
-    /// Each value is replaced by the function's output.
-    Map(Arc<MapFn>),
-    /// Records the function refuses are dropped (and acknowledged).
-    Filter(Arc<FilterFn>),
-    /// Each record's Kafka key is replaced by the function's output (a fan-out by key after it
-    /// then sends each key to one consumer).
-    KeyBy(Arc<KeyFn>),
-    /// Keyed aggregation in windows over event time.
-    Window(Box<WindowRecipe>),
-    /// Batches go on at a rate (a token bucket).
-    Throttle(ThrottleSettings),
-    /// Records regrouped into batches of `max_records`, or what came `within` of a group's first.
-    GroupedWithin {
-        /// Records per group, at most.
-        max_records: usize,
-        /// How long a group waits for more.
-        within: std::time::Duration,
-    },
-}
+pub use operation::{FilterFn, KeyFn, MapFn, Operation};
 
 /// The state of a stage that changes when records leave.
 enum Paced {
     Throttle(Throttled),
     Group(Grouping),
+    Buffer(Buffered),
 }
 
 impl std::fmt::Debug for Operation {
@@ -77,6 +47,11 @@ impl std::fmt::Debug for Operation {
             Operation::KeyBy(_) => f.write_str("KeyBy"),
             Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
             Operation::Throttle(settings) => f.debug_tuple("Throttle").field(settings).finish(),
+            Operation::Buffer { batches, strategy } => f
+                .debug_struct("Buffer")
+                .field("batches", batches)
+                .field("strategy", strategy)
+                .finish(),
             Operation::GroupedWithin {
                 max_records,
                 within,
@@ -189,9 +164,10 @@ impl StageWorker {
     fn apply(&mut self, batch: Batch, actor: &str) -> Result<Option<Batch>, Failure> {
         match &self.recipe.operation {
             // Throttles and groupings take their batches in `pace`.
-            Operation::Passthrough | Operation::Throttle(_) | Operation::GroupedWithin { .. } => {
-                Ok(Some(batch))
-            }
+            Operation::Passthrough
+            | Operation::Throttle(_)
+            | Operation::GroupedWithin { .. }
+            | Operation::Buffer { .. } => Ok(Some(batch)),
             Operation::Filter(keep) => {
                 self.rejected.clear();
                 let partition = batch.partition();
@@ -376,46 +352,6 @@ impl StageWorker {
         Ok(())
     }
 
-    /// Takes `batch` into the throttle or grouping, sends on what may leave now (each with the
-    /// input credit it gives back), and sets the timer for what waits.
-    fn pace(&mut self, batch: Option<Batch>, ctx: &mut WorkerContext<'_, Self>) {
-        let now = Instant::now();
-        let (released, next) = match self.paced.as_mut() {
-            Some(Paced::Throttle(throttled)) => {
-                if let Some(batch) = batch {
-                    let credit = batch.len() as u64;
-                    throttled.push(batch, credit);
-                }
-                let (released, wait) = throttled.release(now);
-                (released, wait.map(|wait| now + wait))
-            }
-            Some(Paced::Group(grouping)) => {
-                let mut released = Vec::new();
-                if let Some(batch) = batch {
-                    let (full, dropped) = grouping.push(&batch, batch.len() as u64, now);
-                    released = full;
-                    if let (true, Some(inlet)) = (dropped > 0, &self.inlet) {
-                        inlet.grant(dropped); // an older incarnation's group: replayed
-                    }
-                }
-                released.extend(grouping.flush_due(now));
-                (released, grouping.due())
-            }
-            None => return,
-        };
-        if let Some(out) = self.out.as_mut() {
-            for (batch, credit) in released {
-                out.push_with_credit(batch, credit);
-            }
-        }
-        if let Some(at) = next {
-            if self.pacing_timer.is_none_or(|set| set > at) {
-                self.pacing_timer = Some(at);
-                ctx.send_later(StageMessage::Tick, at.saturating_duration_since(now));
-            }
-        }
-    }
-
     /// Records per emitted batch: a batch's worth (a quarter of an actor's capacity, the
     /// smallest inlet downstream), so that every batch fits the next actor's credit.
     fn emission_chunk(&self) -> usize {
@@ -445,18 +381,23 @@ impl StageWorker {
     }
 
     fn pump(&mut self, ctx: &mut WorkerContext<'_, Self>) {
-        let Some(out) = self.out.as_mut() else {
-            return;
-        };
-        let (sent, waiting) = out.pump();
-        if let Some(inlet) = &self.inlet {
-            for records in sent {
-                inlet.grant(records as u64);
+        loop {
+            let Some(out) = self.out.as_mut() else {
+                return;
+            };
+            let (sent, waiting) = out.pump();
+            if let Some(inlet) = &self.inlet {
+                for records in sent {
+                    inlet.grant(records as u64);
+                }
             }
-        }
-        if waiting == Waiting::ForActor && !out.retry_scheduled {
-            out.retry_scheduled = true;
-            ctx.send_later(StageMessage::Retry, RETRY_AFTER);
+            if waiting == Waiting::ForActor && !out.retry_scheduled {
+                out.retry_scheduled = true;
+                ctx.send_later(StageMessage::Retry, RETRY_AFTER);
+            }
+            if !self.feed_from_buffer() {
+                return;
+            }
         }
     }
 }
@@ -533,6 +474,9 @@ impl Worker for StageWorker {
             } => Some(Paced::Group(
                 Grouping::new(*max_records, *within).map_err(invalid)?,
             )),
+            Operation::Buffer { batches, strategy } => Some(Paced::Buffer(
+                Buffered::new(*batches, *strategy).map_err(invalid)?,
+            )),
             _ => None,
         };
         if let Operation::Window(recipe) = &self.recipe.operation {
@@ -559,7 +503,7 @@ impl Worker for StageWorker {
             }
             StageMessage::Batch(batch) if self.paced.is_some() => {
                 self.incarnation = batch.incarnation();
-                self.pace(Some(batch), ctx);
+                self.pace(Some(batch), ctx)?;
             }
             StageMessage::Batch(batch) => {
                 self.incarnation = batch.incarnation();
@@ -585,7 +529,7 @@ impl Worker for StageWorker {
             }
             StageMessage::Tick if self.paced.is_some() => {
                 self.pacing_timer = None;
-                self.pace(None, ctx);
+                self.pace(None, ctx)?;
             }
             StageMessage::Tick => self.tick(ctx),
             StageMessage::Retry => {

@@ -9,8 +9,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use streamvisor_supervision::{Failure, WorkerContext};
+
+use super::{Paced, StageWorker};
 use crate::operators::error::OperatorError;
 use crate::operators::throttle::Throttle;
+use crate::pipeline::inlet::StageMessage;
 use crate::record::Batch;
 
 /// A batch ready to go, with the input credit it gives back when it leaves.
@@ -151,6 +155,97 @@ impl Grouping {
                 .map(|(group, credit, _)| (group, credit));
         }
         None
+    }
+}
+
+/// The stage actor's side of throttles, groupings and buffers.
+impl StageWorker {
+    /// Takes `batch` into the throttle or grouping, sends on what may leave now (each with the
+    /// input credit it gives back), and sets the timer for what waits.
+    pub(super) fn pace(
+        &mut self,
+        batch: Option<Batch>,
+        ctx: &mut WorkerContext<'_, Self>,
+    ) -> Result<(), Failure> {
+        let now = Instant::now();
+        let (released, next) = match self.paced.as_mut() {
+            Some(Paced::Throttle(throttled)) => {
+                if let Some(batch) = batch {
+                    let credit = batch.len() as u64;
+                    throttled.push(batch, credit);
+                }
+                let (released, wait) = throttled.release(now);
+                (released, wait.map(|wait| now + wait))
+            }
+            Some(Paced::Group(grouping)) => {
+                let mut released = Vec::new();
+                if let Some(batch) = batch {
+                    let (full, dropped) = grouping.push(&batch, batch.len() as u64, now);
+                    released = full;
+                    if let (true, Some(inlet)) = (dropped > 0, &self.inlet) {
+                        inlet.grant(dropped); // an older incarnation's group: replayed
+                    }
+                }
+                released.extend(grouping.flush_due(now));
+                (released, grouping.due())
+            }
+            Some(Paced::Buffer(buffered)) => {
+                if let Some(batch) = batch {
+                    let credit = batch.len() as u64;
+                    let offer = buffered
+                        .offer(batch, credit)
+                        .map_err(|error| Failure::new(error.to_string()))?;
+                    if let Some(dropped) = offer.dropped {
+                        let paths = self.recipe.paths_to_sinks;
+                        self.recipe
+                            .acks
+                            .ack_some(&dropped, dropped.offsets(), paths);
+                    }
+                    if let (true, Some(inlet)) = (offer.credit > 0, &self.inlet) {
+                        inlet.grant(offer.credit);
+                    }
+                }
+                // The outputs take one batch at a time from the buffer (in `pump`): the buffer,
+                // not their queue, holds.
+                (Vec::new(), None)
+            }
+            None => return Ok(()),
+        };
+        if let Some(out) = self.out.as_mut() {
+            for (batch, credit) in released {
+                out.push_with_credit(batch, credit);
+            }
+        }
+        if let Some(at) = next {
+            if self.pacing_timer.is_none_or(|set| set > at) {
+                self.pacing_timer = Some(at);
+                ctx.send_later(StageMessage::Tick, at.saturating_duration_since(now));
+            }
+        }
+        Ok(())
+    }
+
+    /// A buffer stage whose outputs went idle hands them its next batch; false when it did
+    /// not (not a buffer, outputs still busy, or nothing buffered).
+    pub(super) fn feed_from_buffer(&mut self) -> bool {
+        let (Some(Paced::Buffer(buffered)), Some(out)) = (self.paced.as_mut(), self.out.as_mut())
+        else {
+            return false;
+        };
+        if !out.is_idle() {
+            return false;
+        }
+        let (next, credit) = buffered.take_next();
+        if let (true, Some(inlet)) = (credit > 0, &self.inlet) {
+            inlet.grant(credit);
+        }
+        match next {
+            Some(batch) => {
+                out.push_with_credit(batch, 0);
+                true
+            }
+            None => false,
+        }
     }
 }
 

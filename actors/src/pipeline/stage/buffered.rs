@@ -1,0 +1,181 @@
+//! [`Buffered`]: the state of a buffer stage (Akka's `buffer(size, overflowStrategy)`): it
+//! takes batches ahead of downstream demand, up to `batches` of them, and gives their input
+//! credit back at once, so a slow consumer does not hold up its producer until the buffer is
+//! full. What happens then is its [`OverflowStrategy`]:
+//!
+//! - `Backpressure`: the batch waits outside the buffer and its credit is withheld (upstream
+//!   stops at its credit);
+//! - `DropHead` / `DropTail` / `DropNew`: the oldest, the youngest buffered, or the incoming
+//!   batch is dropped, its records acknowledged as deliberately dropped;
+//! - `Fail`: the stage actor fails (restarted; the partition replays from its acknowledged
+//!   prefix).
+//!
+//! The unit is a batch (what flows between actors), not a record.
+
+use crate::operators::buffer::{BoundedBuffer, Offered, OverflowStrategy};
+use crate::operators::error::OperatorError;
+use crate::record::Batch;
+
+/// What became of a batch offered to the buffer.
+#[derive(Debug)]
+pub struct Offer {
+    /// Input credit to give back now.
+    pub credit: u64,
+    /// A batch dropped by the strategy: acknowledge its records.
+    pub dropped: Option<Batch>,
+}
+
+/// A buffer stage's batches.
+#[derive(Debug)]
+pub struct Buffered {
+    buffer: BoundedBuffer<(Batch, u64)>,
+    /// A batch refused under `Backpressure`, with its withheld credit.
+    refused: Option<(Batch, u64)>,
+}
+
+impl Buffered {
+    /// A buffer of `batches` batches with `strategy`.
+    pub fn new(batches: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
+        Ok(Buffered {
+            buffer: BoundedBuffer::new(batches, strategy)?,
+            refused: None,
+        })
+    }
+
+    /// Offers `batch` (its input `credit`); `Err` when the strategy is `Fail` and the buffer
+    /// is full.
+    pub fn offer(&mut self, batch: Batch, credit: u64) -> Result<Offer, OperatorError> {
+        if self.refused.is_some() {
+            // Backpressure already: nothing passes the batch that waits.
+            return Ok(self.wait(batch, credit));
+        }
+        match self.buffer.offer((batch, credit)) {
+            Offered::Accepted => Ok(Offer {
+                credit,
+                dropped: None,
+            }),
+            Offered::Dropped((dropped, _)) => Ok(Offer {
+                // The incoming batch's credit: a dropped buffered batch's came back when it
+                // was taken; a dropped incoming batch gives its own back now.
+                credit,
+                dropped: Some(dropped),
+            }),
+            Offered::Refused((batch, credit)) => Ok(self.wait(batch, credit)),
+            Offered::Failed(_, error) => Err(error),
+        }
+    }
+
+    fn wait(&mut self, batch: Batch, credit: u64) -> Offer {
+        match &mut self.refused {
+            // Only one batch waits: the sender had credit for both, and both are held.
+            Some((waiting, waiting_credit)) if waiting.incarnation() == batch.incarnation() => {
+                for record in batch.iter() {
+                    waiting.push(record.offset, record.timestamp_ms, record.key, record.value);
+                }
+                waiting.cover(batch.covered().iter().copied());
+                *waiting_credit += credit;
+            }
+            _ => self.refused = Some((batch, credit)),
+        }
+        Offer {
+            credit: 0,
+            dropped: None,
+        }
+    }
+
+    /// The next batch to send on; a batch waiting under backpressure takes the room it leaves
+    /// (its withheld credit is returned: give it back).
+    pub fn take_next(&mut self) -> (Option<Batch>, u64) {
+        let Some((batch, _)) = self.buffer.pop() else {
+            return (None, 0);
+        };
+        let mut credit = 0;
+        if let Some((waiting, waiting_credit)) = self.refused.take() {
+            // There is room now: it cannot be refused again.
+            if let Offered::Accepted = self.buffer.offer((waiting, waiting_credit)) {
+                credit = waiting_credit;
+            }
+        }
+        (Some(batch), credit)
+    }
+
+    /// Batches buffered.
+    pub fn len(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// True when nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buffer.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn batch(first: i64) -> Batch {
+        let mut batch = Batch::new(Arc::from("t"), 0, 1, 2);
+        batch.push(first, None, None, b"{}");
+        batch.push(first + 1, None, None, b"{}");
+        batch
+    }
+
+    fn firsts(buffered: &mut Buffered) -> Vec<i64> {
+        std::iter::from_fn(|| buffered.take_next().0)
+            .map(|batch| batch.offsets().next().unwrap_or(-1))
+            .collect()
+    }
+
+    #[test]
+    fn each_strategy_does_what_it_says_when_full() {
+        for (strategy, kept, dropped) in [
+            (OverflowStrategy::DropHead, vec![2, 4], Some(0)),
+            (OverflowStrategy::DropTail, vec![0, 4], Some(2)),
+            (OverflowStrategy::DropNew, vec![0, 2], Some(4)),
+        ] {
+            let mut buffered = Buffered::new(2, strategy).expect("valid");
+            for first in [0, 2] {
+                let offer = buffered.offer(batch(first), 2).expect("room");
+                assert_eq!((offer.credit, offer.dropped.is_none()), (2, true));
+            }
+            let offer = buffered.offer(batch(4), 2).expect("a drop");
+            assert_eq!(offer.credit, 2, "{strategy:?}: the incoming batch's credit");
+            assert_eq!(
+                offer.dropped.and_then(|b| b.offsets().next()),
+                dropped,
+                "{strategy:?}"
+            );
+            assert_eq!(firsts(&mut buffered), kept, "{strategy:?}");
+        }
+        let mut failing = Buffered::new(1, OverflowStrategy::Fail).expect("valid");
+        failing.offer(batch(0), 2).expect("room");
+        assert_eq!(
+            failing.offer(batch(2), 2).expect_err("full").to_string(),
+            "buffer overflow: 1 items held and the overflow strategy is Fail"
+        );
+    }
+
+    #[test]
+    fn backpressure_withholds_credit_until_there_is_room() {
+        let mut buffered = Buffered::new(1, OverflowStrategy::Backpressure).expect("valid");
+        assert_eq!(buffered.offer(batch(0), 2).expect("room").credit, 2);
+        assert_eq!(buffered.offer(batch(2), 2).expect("waits").credit, 0);
+        assert_eq!(buffered.offer(batch(4), 2).expect("waits").credit, 0);
+        let (first, credit) = buffered.take_next();
+        assert_eq!(first.and_then(|b| b.offsets().next()), Some(0));
+        assert_eq!(
+            credit, 4,
+            "the waiting batches' credit comes back as they get room"
+        );
+        let (second, credit) = buffered.take_next();
+        assert_eq!(
+            second.map(|b| b.offsets().collect::<Vec<_>>()),
+            Some(vec![2, 3, 4, 5])
+        );
+        assert_eq!(credit, 0);
+        assert!(buffered.is_empty());
+    }
+}

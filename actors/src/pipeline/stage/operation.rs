@@ -1,0 +1,50 @@
+//! [`Operation`]: what a stage does, and the types of the user functions it runs.
+
+use std::sync::Arc;
+
+use crate::pipeline::stage::pacing::ThrottleSettings;
+use crate::pipeline::stage::windowed::WindowRecipe;
+use crate::record::RecordRef;
+
+/// A map over record values: writes the new value of `record` into `out` (cleared before each
+/// call), or says why it cannot (the record goes to the dead letters with the reason).
+pub type MapFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
+
+/// A filter: true keeps the record.
+pub type FilterFn = dyn Fn(&RecordRef<'_>) -> bool + Send + Sync;
+
+/// A key function: writes the record's new key into `out` (cleared before each call), or says
+/// why the record has none (it goes to the dead letters).
+pub type KeyFn = dyn Fn(&RecordRef<'_>, &mut Vec<u8>) -> Result<(), String> + Send + Sync;
+
+/// What a stage does to each record.
+#[derive(Clone)]
+pub enum Operation {
+    /// Records go on unchanged.
+    Passthrough,
+    /// Each value is replaced by the function's output.
+    Map(Arc<MapFn>),
+    /// Records the function refuses are dropped (and acknowledged).
+    Filter(Arc<FilterFn>),
+    /// Each record's Kafka key is replaced by the function's output (a fan-out by key after it
+    /// then sends each key to one consumer).
+    KeyBy(Arc<KeyFn>),
+    /// Keyed aggregation in windows over event time.
+    Window(Box<WindowRecipe>),
+    /// Batches go on at a rate (a token bucket).
+    Throttle(ThrottleSettings),
+    /// Batches taken ahead of downstream demand, up to `batches`, then the overflow strategy.
+    Buffer {
+        /// Batches held, at most.
+        batches: usize,
+        /// What to do when full.
+        strategy: crate::operators::buffer::OverflowStrategy,
+    },
+    /// Records regrouped into batches of `max_records`, or what came `within` of a group's first.
+    GroupedWithin {
+        /// Records per group, at most.
+        max_records: usize,
+        /// How long a group waits for more.
+        within: std::time::Duration,
+    },
+}
