@@ -269,3 +269,93 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
     );
     runtime.shutdown().await.expect("a clean shutdown");
 }
+
+/// map_async through the library against tansu: a future per record (sleeping 0 to 4 ms), 8 in
+/// flight, results in order: every record is written once, in its partition's order, with its
+/// new value; the records whose future fails go to the dead letters; the partitions commit to
+/// their ends.
+#[actix_rt::test]
+async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
+    use streamvisor::actors::pipeline::stage::async_map::{AsyncRecord, AsyncValue};
+
+    crate::show_warnings();
+    let broker = tansu::broker();
+    let topic = format!("async-{}", fastrand::u32(..));
+    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
+    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    let dir = program::test_dir("rust-graph-async");
+    let out = dir.join("out.jsonl");
+    let lookup = Operation::MapAsync {
+        function: Arc::new(|record: AsyncRecord| -> AsyncValue {
+            Box::pin(async move {
+                let mut value: serde_json::Value =
+                    serde_json::from_slice(&record.value).map_err(|error| error.to_string())?;
+                let seq = value["seq"].as_i64().unwrap_or(-1);
+                tokio::time::sleep(Duration::from_millis((seq % 5) as u64)).await;
+                if seq % 500 == 3 {
+                    return Err(format!("declined {seq}"));
+                }
+                value["looked_up"] = format!("v{seq}").into();
+                serde_json::to_vec(&value).map_err(|error| error.to_string())
+            })
+        }),
+        parallelism: 8,
+        ordered: true,
+    };
+    let graph = Pipeline::builder()
+        .source("events")
+        .stage("lookup", ["events"], lookup)
+        .sink("out", ["lookup"], SinkTarget::File(out.clone()))
+        .build()
+        .expect("a valid graph");
+    let name = format!("async-{}", fastrand::u32(..));
+    let settings = format!(
+        "name = \"{name}\"\n[flow]\nbatch_size = 100\nmax_unacked_per_partition = 1000\n[kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n"
+    );
+    let config = PipelineConfig::parse_settings(&settings, "settings.toml").expect("settings");
+    let runtime = Runtime::start_graph(
+        config,
+        graph,
+        Overrides {
+            brokers: Some(broker.brokers.clone()),
+        },
+    )
+    .await
+    .expect("the graph starts");
+    let began = std::time::Instant::now();
+    while program::lag(&broker.brokers, &topic, &topic, PARTITIONS) != 0 {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "waited 120 s for the commits to reach the ends: lag {}",
+            program::lag(&broker.brokers, &topic, &topic, PARTITIONS)
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = std::fs::read_to_string(&out).expect("the sink's file");
+    let mut last_offset = std::collections::BTreeMap::new();
+    let mut seqs = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let (partition, offset) = (line["partition"].as_i64(), line["offset"].as_i64());
+        let seq = line["value"]["seq"].as_i64().expect("seq");
+        assert_eq!(line["value"]["looked_up"], format!("v{seq}"));
+        let previous = last_offset.insert(partition, offset);
+        assert!(
+            previous < Some(offset),
+            "partition {partition:?}: {offset:?} after {previous:?}"
+        );
+        assert!(seqs.insert(seq), "seq {seq} written twice");
+    }
+    let expected: std::collections::BTreeSet<i64> =
+        (0..RECORDS as i64).filter(|seq| seq % 500 != 3).collect();
+    println!(
+        "map_async: written={} declined={}",
+        seqs.len(),
+        RECORDS - seqs.len()
+    );
+    assert_eq!(
+        seqs, expected,
+        "every record but the declined ones, once, in order"
+    );
+    runtime.shutdown().await.expect("a clean shutdown");
+}

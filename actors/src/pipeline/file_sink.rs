@@ -236,7 +236,7 @@ impl Worker for FileSinkWorker {
             }
             StageMessage::Retry => self.retry_scheduled = false,
             StageMessage::Wake => self.write_scheduled = false,
-            StageMessage::Tick => {} // a stage's timer: not sent to sinks
+            StageMessage::Tick | StageMessage::Completed(_) => {} // a stage's: not sent to sinks
         }
         self.flush(ctx);
         Ok(())

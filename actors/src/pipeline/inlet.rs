@@ -20,8 +20,10 @@ pub enum StageMessage {
     Retry,
     /// Credit came back downstream: try now.
     Wake,
-    /// A timer: advance the windows (window stages).
+    /// A timer: advance the windows (window stages), or release paced records.
     Tick,
+    /// A map_async future finished (map_async stages).
+    Completed(Box<crate::pipeline::stage::async_map::Completion>),
 }
 
 /// How a blocked sender is woken when credit comes back (it sends itself a retry).

@@ -219,7 +219,7 @@ impl Worker for KafkaSinkWorker {
                 sent: 0,
             }),
             StageMessage::Retry => self.retry_scheduled = false,
-            StageMessage::Wake | StageMessage::Tick => {}
+            StageMessage::Wake | StageMessage::Tick | StageMessage::Completed(_) => {}
         }
         self.send_queued(ctx)
     }

@@ -7,6 +7,7 @@
 //! absorbs are acknowledged with the emissions that release them ([`windowed`]); records a
 //! window cannot read, and late ones (its side output), go to the dead letters.
 
+pub mod async_map;
 pub mod buffered;
 mod operation;
 pub mod pacing;
@@ -47,6 +48,15 @@ impl std::fmt::Debug for Operation {
             Operation::KeyBy(_) => f.write_str("KeyBy"),
             Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
             Operation::Throttle(settings) => f.debug_tuple("Throttle").field(settings).finish(),
+            Operation::MapAsync {
+                parallelism,
+                ordered,
+                ..
+            } => f
+                .debug_struct("MapAsync")
+                .field("parallelism", parallelism)
+                .field("ordered", ordered)
+                .finish_non_exhaustive(),
             Operation::Buffer { batches, strategy } => f
                 .debug_struct("Buffer")
                 .field("batches", batches)
@@ -113,6 +123,8 @@ pub struct StageWorker {
     paced: Option<Paced>,
     /// When the pacing timer fires, if it is set.
     pacing_timer: Option<Instant>,
+    /// A map_async stage's records in flight.
+    async_map: Option<async_map::AsyncMapping>,
 }
 
 impl StageWorker {
@@ -134,6 +146,7 @@ impl StageWorker {
             actor: String::new(),
             paced: None,
             pacing_timer: None,
+            async_map: None,
         }
     }
 
@@ -167,7 +180,8 @@ impl StageWorker {
             Operation::Passthrough
             | Operation::Throttle(_)
             | Operation::GroupedWithin { .. }
-            | Operation::Buffer { .. } => Ok(Some(batch)),
+            | Operation::Buffer { .. }
+            | Operation::MapAsync { .. } => Ok(Some(batch)),
             Operation::Filter(keep) => {
                 self.rejected.clear();
                 let partition = batch.partition();
@@ -479,6 +493,17 @@ impl Worker for StageWorker {
             )),
             _ => None,
         };
+        if let Operation::MapAsync {
+            function,
+            parallelism,
+            ordered,
+        } = &self.recipe.operation
+        {
+            self.async_map = Some(
+                async_map::AsyncMapping::new(Arc::clone(function), *parallelism, *ordered)
+                    .map_err(invalid)?,
+            );
+        }
         if let Operation::Window(recipe) = &self.recipe.operation {
             self.windowed = Some(
                 Windowed::new((**recipe).clone())
@@ -501,6 +526,14 @@ impl Worker for StageWorker {
                     inlet.grant(batch.len() as u64);
                 }
             }
+            StageMessage::Batch(batch) if self.async_map.is_some() => {
+                self.incarnation = batch.incarnation();
+                if let Some(mapping) = self.async_map.as_mut() {
+                    mapping.push(batch);
+                    mapping.start(&ctx.myself());
+                }
+            }
+            StageMessage::Completed(completion) => self.completed(*completion, ctx)?,
             StageMessage::Batch(batch) if self.paced.is_some() => {
                 self.incarnation = batch.incarnation();
                 self.pace(Some(batch), ctx)?;

@@ -31,6 +31,15 @@ pub enum Operation {
     KeyBy(Arc<KeyFn>),
     /// Keyed aggregation in windows over event time.
     Window(Box<WindowRecipe>),
+    /// Each record's new value from a future, `parallelism` at a time, in order or not.
+    MapAsync {
+        /// The function.
+        function: Arc<crate::pipeline::stage::async_map::AsyncMapFn>,
+        /// Futures in flight, at most.
+        parallelism: usize,
+        /// Results in input order (else as they complete).
+        ordered: bool,
+    },
     /// Batches go on at a rate (a token bucket).
     Throttle(ThrottleSettings),
     /// Batches taken ahead of downstream demand, up to `batches`, then the overflow strategy.
