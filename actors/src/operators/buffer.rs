@@ -127,7 +127,8 @@ impl<T> BoundedBuffer<T> {
             });
         }
         Ok(BoundedBuffer {
-            items: VecDeque::with_capacity(capacity),
+            // Room grows as items come: a large capacity costs nothing until it is used.
+            items: VecDeque::with_capacity(capacity.min(64)),
             capacity,
             strategy,
         })
@@ -161,6 +162,11 @@ impl<T> BoundedBuffer<T> {
     /// Takes the oldest item out.
     pub fn pop(&mut self) -> Option<T> {
         self.items.pop_front()
+    }
+
+    /// Keeps only the items `keep` approves, in order.
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.items.retain(keep);
     }
 
     /// The oldest item, left in place.

@@ -57,7 +57,7 @@ pub struct Topology {
 }
 
 /// A topology the actors cannot run.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Error)]
 pub enum TopologyError {
     /// A consumer names no stage or sink.
     #[error("`{node}` sends to `{consumer}`, which is no stage or sink")]
@@ -79,6 +79,14 @@ pub enum TopologyError {
     /// A node that feeds nothing.
     #[error("`{0}` feeds nothing: every branch must end in a sink")]
     DeadEnd(String),
+    /// An operator setting that cannot work (a zero rate, size or parallelism, ...).
+    #[error("`{node}`: {error}")]
+    InvalidSetting {
+        /// The stage.
+        node: String,
+        /// What is wrong.
+        error: crate::operators::error::OperatorError,
+    },
     /// A shape the actors do not run (yet).
     #[error("`{node}`: {why}")]
     Unsupported {
@@ -138,6 +146,12 @@ impl Topology {
     /// before a PostgreSQL sink (an aggregate has no origin to dedupe on).
     pub fn validate(&self) -> Result<(), TopologyError> {
         self.paths()?;
+        for stage in &self.stages {
+            check_settings(&stage.operation).map_err(|error| TopologyError::InvalidSetting {
+                node: stage.name.clone(),
+                error,
+            })?;
+        }
         let unsupported = |node: &str, why| {
             Err(TopologyError::Unsupported {
                 node: node.to_owned(),
@@ -247,5 +261,35 @@ impl Topology {
             }
             FanOut::Balance | FanOut::PartitionByKey => Ok(first),
         }
+    }
+}
+
+/// Builds an operation's state once, as its actor will, to refuse settings that cannot work
+/// at build time rather than in a restart loop.
+fn check_settings(operation: &Operation) -> Result<(), crate::operators::error::OperatorError> {
+    use crate::operators::error::OperatorError;
+    use crate::pipeline::stage::buffered::Buffered;
+    use crate::pipeline::stage::pacing::{Grouping, Throttled};
+    match operation {
+        Operation::Throttle(settings) => Throttled::new(*settings).map(drop),
+        Operation::GroupedWithin {
+            max_records,
+            within,
+        } => Grouping::new(*max_records, *within).map(drop),
+        Operation::Buffer { batches, strategy } => Buffered::new(*batches, *strategy).map(drop),
+        Operation::MapAsync { parallelism, .. } if *parallelism == 0 => Err(OperatorError::Zero {
+            operator: "map_async",
+            setting: "parallelism",
+        }),
+        Operation::Window(recipe) if recipe.settings.idle_timeout.is_none() => {
+            Err(OperatorError::Invalid {
+                operator: "window",
+                why: "a window stage needs an idle timeout: a partition paused at its unacked \
+                      cap gets no records, and only the idle timeout closes its windows"
+                    .to_owned(),
+            })
+        }
+        Operation::Window(recipe) => recipe.settings.validate(),
+        _ => Ok(()),
     }
 }

@@ -36,10 +36,31 @@ pub struct Buffered {
 impl Buffered {
     /// A buffer of `batches` batches with `strategy`.
     pub fn new(batches: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
+        let buffer = BoundedBuffer::new(batches, strategy).map_err(|error| match error {
+            OperatorError::Zero { operator, .. } => OperatorError::Zero {
+                operator,
+                setting: "batches",
+            },
+            other => other,
+        })?;
         Ok(Buffered {
-            buffer: BoundedBuffer::new(batches, strategy)?,
+            buffer,
             refused: None,
         })
+    }
+
+    /// Drops what is held of incarnations before `incarnation` (a rewind: replayed anyway);
+    /// returns the credit withheld from a dropped waiting batch (give it back). Buffered
+    /// batches' credit was given back when they were taken.
+    pub fn drop_older_than(&mut self, incarnation: u64) -> u64 {
+        self.buffer
+            .retain(|(batch, _)| batch.incarnation() >= incarnation);
+        match &self.refused {
+            Some((waiting, _)) if waiting.incarnation() < incarnation => {
+                self.refused.take().map_or(0, |(_, credit)| credit)
+            }
+            _ => 0,
+        }
     }
 
     /// Offers `batch` (its input `credit`); `Err` when the strategy is `Fail` and the buffer
@@ -155,6 +176,31 @@ mod tests {
         assert_eq!(
             failing.offer(batch(2), 2).expect_err("full").to_string(),
             "buffer overflow: 1 items held and the overflow strategy is Fail"
+        );
+    }
+
+    #[test]
+    fn a_rewind_drops_older_batches_and_returns_withheld_credit() {
+        let mut buffered = Buffered::new(1, OverflowStrategy::Backpressure).expect("valid");
+        buffered.offer(batch(0), 2).expect("room");
+        assert_eq!(buffered.offer(batch(2), 2).expect("waits").credit, 0);
+        assert_eq!(
+            buffered.drop_older_than(2),
+            2,
+            "the waiting batch's credit comes back"
+        );
+        assert!(
+            buffered.is_empty(),
+            "the buffered batch of incarnation 1 is dropped too"
+        );
+        let mut newer = Batch::new(Arc::from("t"), 0, 2, 1);
+        newer.push(0, None, None, b"{}");
+        assert_eq!(buffered.offer(newer, 1).expect("room").credit, 1);
+        assert_eq!(
+            Buffered::new(0, OverflowStrategy::DropNew)
+                .expect_err("zero")
+                .to_string(),
+            "buffer: batches must be greater than zero"
         );
     }
 

@@ -52,6 +52,20 @@ impl Throttled {
         self.waiting.push_back((batch, credit));
     }
 
+    /// Drops batches of incarnations before `incarnation` (a rewind: replayed anyway); returns
+    /// their credit (give it back).
+    pub fn drop_older_than(&mut self, incarnation: u64) -> u64 {
+        let mut credit = 0;
+        self.waiting.retain(|(batch, held)| {
+            let keep = batch.incarnation() >= incarnation;
+            if !keep {
+                credit += held;
+            }
+            keep
+        });
+        credit
+    }
+
     /// The batches the bucket lets go at `now`, in order, and how long until the next may go
     /// (none when nothing waits).
     pub fn release(&mut self, now: Instant) -> (Vec<Release>, Option<Duration>) {
@@ -117,7 +131,7 @@ impl Grouping {
                         Arc::clone(batch.topic()),
                         batch.partition(),
                         batch.incarnation(),
-                        self.max_records,
+                        self.max_records.min(batch.len().max(1024)),
                     ),
                     0,
                     now,
@@ -171,6 +185,10 @@ impl StageWorker {
         let (released, next) = match self.paced.as_mut() {
             Some(Paced::Throttle(throttled)) => {
                 if let Some(batch) = batch {
+                    let stale = throttled.drop_older_than(batch.incarnation());
+                    if let (true, Some(inlet)) = (stale > 0, &self.inlet) {
+                        inlet.grant(stale);
+                    }
                     let credit = batch.len() as u64;
                     throttled.push(batch, credit);
                 }
@@ -191,6 +209,10 @@ impl StageWorker {
             }
             Some(Paced::Buffer(buffered)) => {
                 if let Some(batch) = batch {
+                    let stale = buffered.drop_older_than(batch.incarnation());
+                    if let (true, Some(inlet)) = (stale > 0, &self.inlet) {
+                        inlet.grant(stale);
+                    }
                     let credit = batch.len() as u64;
                     let offer = buffered
                         .offer(batch, credit)
