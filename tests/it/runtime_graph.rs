@@ -19,13 +19,50 @@ use crate::tansu;
 const RECORDS: usize = 2_000;
 const PARTITIONS: i32 = 4;
 
+/// Creates `topic` with PARTITIONS partitions and writes RECORDS records into it
+/// (`{"key": "k<i % 1000>", "seq": i}`).
+async fn load(broker: &tansu::Tansu, topic: &str) {
+    tansu::create_topic(&broker.brokers, topic, PARTITIONS).await;
+    tansu::produce(&broker.brokers, topic, PARTITIONS, RECORDS);
+}
+
+/// Starts `graph` with the pipeline settings `settings` on `broker`.
+async fn start(
+    broker: &tansu::Tansu,
+    graph: streamvisor::graph::Graph<Operation, SinkTarget>,
+    settings: &str,
+) -> Runtime {
+    let config = PipelineConfig::parse_settings(settings, "settings.toml").expect("settings");
+    Runtime::start_graph(
+        config,
+        graph,
+        Overrides {
+            brokers: Some(broker.brokers.clone()),
+        },
+    )
+    .await
+    .expect("the graph starts")
+}
+
+/// Waits until the group named like `topic` committed every partition to its end.
+async fn wait_committed(broker: &tansu::Tansu, topic: &str) {
+    let began = std::time::Instant::now();
+    while program::lag(&broker.brokers, topic, topic, PARTITIONS) != 0 {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "waited 120 s for the commits to reach the ends: lag {}",
+            program::lag(&broker.brokers, topic, topic, PARTITIONS)
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[actix_rt::test]
 async fn a_rust_graph_runs_its_closures_and_acknowledges_every_path() {
     crate::show_warnings();
     let broker = tansu::broker();
     let topic = format!("graph-{}", fastrand::u32(..));
-    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    load(broker, &topic).await;
     let dir = program::test_dir("rust-graph");
     let (all, even) = (dir.join("all.jsonl"), dir.join("even.jsonl"));
 
@@ -87,16 +124,7 @@ kind = "kafka"
 topic = "{topic}"
 "#
     );
-    let config = PipelineConfig::parse_settings(&settings, "settings.toml").expect("settings");
-    let runtime = Runtime::start_graph(
-        config,
-        graph,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("the graph starts");
+    let runtime = start(broker, graph, &settings).await;
 
     let began = std::time::Instant::now();
     loop {
@@ -166,8 +194,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
     crate::show_warnings();
     let broker = tansu::broker();
     let topic = format!("poison-{}", fastrand::u32(..));
-    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    load(broker, &topic).await;
     let dir = program::test_dir("rust-graph-poison");
     let out = dir.join("out.jsonl");
     let picky = Operation::Map(Arc::new(|record, out| {
@@ -186,25 +213,8 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
     let settings = format!(
         "name = \"{name}\"\n[kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n"
     );
-    let config = PipelineConfig::parse_settings(&settings, "settings.toml").expect("settings");
-    let runtime = Runtime::start_graph(
-        config,
-        graph,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("the graph starts");
-    let began = std::time::Instant::now();
-    while program::lag(&broker.brokers, &topic, &topic, PARTITIONS) != 0 {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "waited 120 s for the commits to reach the ends: lag {}",
-            program::lag(&broker.brokers, &topic, &topic, PARTITIONS)
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    let runtime = start(broker, graph, &settings).await;
+    wait_committed(broker, &topic).await;
     let written = SinkFile::read(&out);
     let seqs: std::collections::BTreeSet<i64> = written.records.values().copied().collect();
     let expected: std::collections::BTreeSet<i64> =
@@ -281,8 +291,7 @@ async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
     crate::show_warnings();
     let broker = tansu::broker();
     let topic = format!("async-{}", fastrand::u32(..));
-    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    load(broker, &topic).await;
     let dir = program::test_dir("rust-graph-async");
     let out = dir.join("out.jsonl");
     let lookup = Operation::MapAsync {
@@ -312,25 +321,8 @@ async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
     let settings = format!(
         "name = \"{name}\"\n[flow]\nbatch_size = 100\nmax_unacked_per_partition = 1000\n[kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n"
     );
-    let config = PipelineConfig::parse_settings(&settings, "settings.toml").expect("settings");
-    let runtime = Runtime::start_graph(
-        config,
-        graph,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("the graph starts");
-    let began = std::time::Instant::now();
-    while program::lag(&broker.brokers, &topic, &topic, PARTITIONS) != 0 {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "waited 120 s for the commits to reach the ends: lag {}",
-            program::lag(&broker.brokers, &topic, &topic, PARTITIONS)
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    let runtime = start(broker, graph, &settings).await;
+    wait_committed(broker, &topic).await;
     let text = std::fs::read_to_string(&out).expect("the sink's file");
     let mut last_offset = std::collections::BTreeMap::new();
     let mut seqs = std::collections::BTreeSet::new();
