@@ -64,7 +64,7 @@ impl Ingests {
                 },
             })
             .map_err(|error| error.to_string())?;
-            let encoder = RecordEncoder::new(config.key.as_deref(), config.format);
+            let encoder = RecordEncoder::new(config.key.clone(), config.format);
             points.insert(
                 name.clone(),
                 IngestPoint {

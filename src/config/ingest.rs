@@ -22,6 +22,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use streamvisor_actors::operators::json::FieldPath;
 
 use super::model::Invalid;
 
@@ -66,7 +67,7 @@ pub struct IngestConfig {
     /// The topic written (created when missing).
     pub topic: String,
     /// A JSON field path (`card.id`) whose value is the Kafka key; none: no key.
-    pub key: Option<String>,
+    pub key: Option<FieldPath>,
     /// How the topic's records are encoded.
     #[serde(default)]
     pub format: ValueFormat,
@@ -114,13 +115,6 @@ impl IngestConfig {
         }
         if self.max_in_flight == 0 {
             return bad("max_in_flight", "must be at least 1");
-        }
-        if self
-            .key
-            .as_deref()
-            .is_some_and(|key| key.split('.').any(str::is_empty))
-        {
-            return bad("key", "a field path is names joined by '.', none empty");
         }
         match self.kind {
             IngestKind::Http => {

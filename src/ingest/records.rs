@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::Value;
+use streamvisor_actors::operators::json::FieldPath;
 use streamvisor_actors::pipeline::decode::MAX_MSGPACK_DEPTH;
 use streamvisor_actors::source::push::PushRecord;
 use thiserror::Error;
@@ -90,17 +91,14 @@ impl Encoded {
 /// Encodes records for one ingest source: its key field and the topic's format.
 #[derive(Debug, Clone)]
 pub struct RecordEncoder {
-    key: Option<Vec<String>>,
+    key: Option<FieldPath>,
     format: ValueFormat,
 }
 
 impl RecordEncoder {
     /// An encoder taking keys from the field path `key` (`card.id`).
-    pub fn new(key: Option<&str>, format: ValueFormat) -> Self {
-        RecordEncoder {
-            key: key.map(|path| path.split('.').map(str::to_owned).collect()),
-            format,
-        }
+    pub fn new(key: Option<FieldPath>, format: ValueFormat) -> Self {
+        RecordEncoder { key, format }
     }
 
     /// Parses a request body and appends its records to `out`.
@@ -171,18 +169,17 @@ impl RecordEncoder {
             None => None,
             Some(path) => {
                 let start = out.data.len();
-                match field(record, path) {
+                match path.get(record) {
                     Some(Value::String(text)) => out.data.extend_from_slice(text.as_bytes()),
                     Some(Value::Number(number)) => {
                         out.data.extend_from_slice(number.to_string().as_bytes())
                     }
                     Some(_) => {
                         return Err(format!(
-                            "key field `{}` is neither a string nor a number",
-                            path.join(".")
+                            "key field `{path}` is neither a string nor a number"
                         ))
                     }
-                    None => return Err(format!("key field `{}` is missing", path.join("."))),
+                    None => return Err(format!("key field `{path}` is missing")),
                 }
                 Some(start..out.data.len())
             }
@@ -205,15 +202,6 @@ impl RecordEncoder {
     }
 }
 
-/// The value at a field path: object fields by name, array items by index.
-fn field<'v>(record: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(record, |value, segment| match value {
-        Value::Object(fields) => fields.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
-        _ => None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,7 +220,10 @@ mod tests {
 
     #[test]
     fn a_json_array_gives_keyed_records() {
-        let encoder = RecordEncoder::new(Some("card.id"), ValueFormat::Json);
+        let encoder = RecordEncoder::new(
+            Some(FieldPath::parse("card.id").expect("path")),
+            ValueFormat::Json,
+        );
         let mut out = Encoded::default();
         let body = br#"[{"card": {"id": "c1"}, "amount": 5}, {"card": {"id": 42}}]"#;
         encoder
@@ -252,7 +243,10 @@ mod tests {
 
     #[test]
     fn bad_bodies_and_records_are_named() {
-        let encoder = RecordEncoder::new(Some("card"), ValueFormat::Json);
+        let encoder = RecordEncoder::new(
+            Some(FieldPath::parse("card").expect("path")),
+            ValueFormat::Json,
+        );
         let mut out = Encoded::default();
         let error = encoder
             .body(BodyFormat::JsonArray, b"[{\"card\": \"a\"}, ", &mut out)

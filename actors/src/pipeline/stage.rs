@@ -32,6 +32,15 @@ use windowed::{Rejected, Windowed};
 
 pub use operation::{FilterFn, KeyFn, MapFn, Operation};
 
+/// What a per-record user function writes.
+#[derive(Clone, Copy)]
+enum Rewrites {
+    /// The record's Kafka key (key_by).
+    Key,
+    /// The record's value (map).
+    Value,
+}
+
 /// The state of a stage that changes when records leave.
 enum Paced {
     Throttle(Throttled),
@@ -258,75 +267,61 @@ impl StageWorker {
                 Ok(last)
             }
             Operation::KeyBy(key_of) => {
-                let mut keyed = Batch::new(
-                    Arc::clone(batch.topic()),
-                    batch.partition(),
-                    batch.incarnation(),
-                    batch.len(),
-                );
-                self.rejected.clear();
-                let partition = batch.partition();
-                for (index, record) in batch.iter().enumerate() {
-                    self.value.clear();
-                    let key = &mut self.value;
-                    let outcome = self
-                        .recipe
-                        .user_code
-                        .call(partition, record.offset, || key_of(&record, key))?;
-                    match outcome.and_then(|keyed| keyed) {
-                        Ok(()) => keyed.push(
-                            record.offset,
-                            record.timestamp_ms,
-                            Some(&self.value),
-                            record.value,
-                        ),
-                        Err(why) => self.rejected.push(Rejected { index, why }),
-                    }
-                }
-                self.dead_letter(&batch, actor)?;
-                if keyed.is_empty() {
-                    let paths = self.recipe.paths_to_sinks;
-                    self.recipe.acks.ack_some(&batch, std::iter::empty(), paths);
-                    return Ok(None);
-                }
-                keyed.cover(batch.covered().iter().copied());
-                Ok(Some(keyed))
+                let key_of = Arc::clone(key_of);
+                self.rewrite(batch, actor, Rewrites::Key, &*key_of)
             }
             Operation::Map(map) => {
-                let mut mapped = Batch::new(
-                    Arc::clone(batch.topic()),
-                    batch.partition(),
-                    batch.incarnation(),
-                    batch.len(),
-                );
-                self.rejected.clear();
-                let partition = batch.partition();
-                for (index, record) in batch.iter().enumerate() {
-                    self.value.clear();
-                    let value = &mut self.value;
-                    let outcome = self
-                        .recipe
-                        .user_code
-                        .call(partition, record.offset, || map(&record, value))?;
-                    match outcome.and_then(|mapped| mapped) {
-                        Ok(()) => {
-                            mapped.push(record.offset, record.timestamp_ms, record.key, &self.value)
-                        }
-                        Err(why) => self.rejected.push(Rejected { index, why }),
-                    }
-                }
-                self.dead_letter(&batch, actor)?;
-                if mapped.is_empty() {
-                    // No batch without records goes on (a sink would have nothing to write):
-                    // what the input covers is settled here.
-                    let paths = self.recipe.paths_to_sinks;
-                    self.recipe.acks.ack_some(&batch, std::iter::empty(), paths);
-                    return Ok(None);
-                }
-                mapped.cover(batch.covered().iter().copied());
-                Ok(Some(mapped))
+                let map = Arc::clone(map);
+                self.rewrite(batch, actor, Rewrites::Value, &*map)
             }
         }
+    }
+
+    /// Runs a per-record user function writing each record's new key or value; records it
+    /// refuses (or keeps panicking on) go to the dead letters.
+    fn rewrite(
+        &mut self,
+        batch: Batch,
+        actor: &str,
+        rewrites: Rewrites,
+        function: &MapFn,
+    ) -> Result<Option<Batch>, Failure> {
+        let mut rewritten = Batch::new(
+            Arc::clone(batch.topic()),
+            batch.partition(),
+            batch.incarnation(),
+            batch.len(),
+        );
+        self.rejected.clear();
+        let partition = batch.partition();
+        for (index, record) in batch.iter().enumerate() {
+            self.value.clear();
+            let out = &mut self.value;
+            let outcome = self
+                .recipe
+                .user_code
+                .call(partition, record.offset, || function(&record, out))?;
+            match outcome.and_then(|written| written) {
+                Ok(()) => {
+                    let (key, value) = match rewrites {
+                        Rewrites::Key => (Some(self.value.as_slice()), record.value),
+                        Rewrites::Value => (record.key, self.value.as_slice()),
+                    };
+                    rewritten.push(record.offset, record.timestamp_ms, key, value);
+                }
+                Err(why) => self.rejected.push(Rejected { index, why }),
+            }
+        }
+        self.dead_letter(&batch, actor)?;
+        if rewritten.is_empty() {
+            // No batch without records goes on (a sink would have nothing to write): what the
+            // input covers is settled here.
+            let paths = self.recipe.paths_to_sinks;
+            self.recipe.acks.ack_some(&batch, std::iter::empty(), paths);
+            return Ok(None);
+        }
+        rewritten.cover(batch.covered().iter().copied());
+        Ok(Some(rewritten))
     }
 
     /// Sends the records of `batch` the window rejected to the dead letters (acknowledged on
