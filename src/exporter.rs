@@ -29,3 +29,16 @@ pub fn install() -> Result<PrometheusHandle, ExporterError> {
         .map_err(|error| ExporterError::AlreadyInstalled(error.to_string()))?;
     Ok(handle)
 }
+
+/// Installs the exporter unless the process already has a `metrics` recorder (an embedding
+/// host's): then metrics go to that one and none is returned.
+pub fn install_unless_present() -> Result<Option<PrometheusHandle>, ExporterError> {
+    match install() {
+        Ok(handle) => Ok(Some(handle)),
+        Err(ExporterError::AlreadyInstalled(why)) => {
+            tracing::info!(%why, "using the metrics recorder already installed in this process");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}

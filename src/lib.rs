@@ -5,9 +5,10 @@
 //! - [`supervision`] (`streamvisor-supervision`): supervisors, strategies, restart intensity,
 //!   backoff, actor paths, the registry, kill.
 //! - [`actors`] (`streamvisor-actors`): the stage actors (Kafka source, processors, sinks).
-//! - this crate: the pipeline file, runtime bootstrap, the Prometheus exporter, HTTP, ingest (REST and sockets), CLI.
+//! - this crate: the pipeline file, runtime bootstrap, embedding ([`embed`]), the Prometheus exporter, HTTP, ingest (REST and sockets), CLI.
 
 pub mod config;
+pub mod embed;
 pub mod exporter;
 pub mod graph;
 pub mod http;

@@ -6,6 +6,7 @@ mod embedded;
 mod generator;
 mod handle;
 mod plan;
+mod samplers;
 mod topics;
 
 pub use embedded::EmbeddedBroker;
@@ -119,67 +120,6 @@ pub async fn check_target(name: &str, target: &SinkTarget) -> Result<(), Runtime
             })?;
     }
     Ok(())
-}
-
-/// Turns lifecycle events into the restart and escalation counters, on a thread of its own
-/// (it ends with the tree).
-fn count_lifecycle(tree: &TreeHandle) {
-    use streamvisor_supervision::Lifecycle;
-    use tokio::sync::broadcast::error::RecvError;
-    let mut events = tree.subscribe();
-    let spawned = std::thread::Builder::new()
-        .name("lifecycle-metrics".to_owned())
-        .spawn(move || loop {
-            match events.blocking_recv() {
-                Ok(event) => match event.event {
-                    Lifecycle::Restarted { .. } => {
-                        streamvisor_actors::metrics::actor_restarted(event.kind)
-                    }
-                    Lifecycle::Escalated => {
-                        streamvisor_actors::metrics::supervisor_escalated(event.kind)
-                    }
-                    _ => {}
-                },
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "lifecycle metrics missed events")
-                }
-                Err(RecvError::Closed) => return,
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "could not start the lifecycle metrics thread");
-    }
-}
-
-/// Sets the mailbox gauges (messages waiting, by pipeline and actor kind) once a second, on a
-/// thread of its own, while `running` holds.
-fn sample_mailboxes(tree: TreeHandle, running: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new()
-        .name("mailbox-metrics".to_owned())
-        .spawn(move || {
-            while running.load(Ordering::Acquire) {
-                let mut totals: std::collections::BTreeMap<(String, &'static str), usize> =
-                    Default::default();
-                for actor in tree.registry().list() {
-                    // /pipelines/<p>/...: the pipeline label; runtime services count under "".
-                    let pipeline = actor
-                        .path
-                        .as_str()
-                        .split('/')
-                        .nth(2)
-                        .unwrap_or_default()
-                        .to_owned();
-                    *totals.entry((pipeline, actor.kind)).or_default() += actor.mailbox_len;
-                }
-                for ((pipeline, kind), messages) in totals {
-                    streamvisor_actors::metrics::mailbox_messages(&pipeline, kind, messages);
-                }
-                std::thread::sleep(Duration::from_secs(1));
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "could not start the mailbox metrics thread");
-    }
 }
 
 /// What the command line overrides in a pipeline file.
@@ -387,9 +327,10 @@ impl Runtime {
             vec![ChildSpec::supervisor("pipelines", pipelines)],
         )
         .await?;
-        count_lifecycle(&tree.handle());
+        streamvisor_actors::metrics::supervision_at_zero();
+        samplers::count_lifecycle(&tree.handle());
         let sampling = Arc::new(AtomicBool::new(true));
-        sample_mailboxes(tree.handle(), Arc::clone(&sampling));
+        samplers::sample_mailboxes(tree.handle(), Arc::clone(&sampling));
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
         let view = RuntimeHandle {
             tree: tree.handle(),
@@ -401,6 +342,8 @@ impl Runtime {
             stages: stage_names,
             ingests,
         };
+        streamvisor_actors::metrics::set_ready(&config.name, false);
+        samplers::sample_readiness(config.name.clone(), view.clone(), Arc::clone(&sampling));
         Ok(Runtime {
             sampling,
             view,

@@ -47,6 +47,52 @@ pub const INGEST_REQUESTS: &str = "streamvisor_ingest_requests_total";
 pub const INGEST_RECORDS: &str = "streamvisor_ingest_records_total";
 /// Bytes ingest read from request bodies and socket connections.
 pub const INGEST_BYTES: &str = "streamvisor_ingest_bytes_total";
+/// 1 while a pipeline is ready (DESIGN.md's readiness), 0 while not.
+pub const READY: &str = "streamvisor_ready";
+/// The capacity of actors' mailboxes, by actor kind (fill = messages / capacity).
+pub const MAILBOX_CAPACITY: &str = "streamvisor_mailbox_capacity";
+/// Records a stage actor took in.
+pub const STAGE_RECORDS_IN: &str = "streamvisor_stage_records_in_total";
+/// Records a stage actor handed on.
+pub const STAGE_RECORDS_OUT: &str = "streamvisor_stage_records_out_total";
+
+/// Every metric name, for the tests that check each is described and exported.
+pub const ALL: &[&str] = &[
+    RECORDS_IN,
+    RECORDS_OUT,
+    DEAD_LETTERS,
+    SINK_WRITE_SECONDS,
+    SINK_RETRIES,
+    COMMITTED_OFFSET,
+    UNCOMMITTED_RECORDS,
+    ACTOR_RESTARTS,
+    ESCALATIONS,
+    CONSUMER_LAG,
+    DEMAND_OUTSTANDING,
+    BACKPRESSURE_SECONDS,
+    OLDEST_UNACKED_AGE,
+    STAGE_LATENCY,
+    MAILBOX_MESSAGES,
+    INGEST_REQUESTS,
+    INGEST_RECORDS,
+    INGEST_BYTES,
+    READY,
+    MAILBOX_CAPACITY,
+    STAGE_RECORDS_IN,
+    STAGE_RECORDS_OUT,
+];
+
+/// The actor kinds of a pipeline's tree (the `kind` label): restart and escalation counters
+/// are present at zero for each from the start.
+pub const ACTOR_KINDS: &[&str] = &[
+    "supervisor",
+    "pipeline",
+    "source",
+    "partition",
+    "stage-group",
+    "stage",
+    "sink",
+];
 
 /// Explicit buckets for write latencies (seconds): 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -115,6 +161,69 @@ pub fn describe() {
         Unit::Bytes,
         "Bytes ingest read from request bodies and socket connections."
     );
+    describe_gauge!(
+        CONSUMER_LAG,
+        Unit::Count,
+        "High watermark minus committed offset of a partition (records)."
+    );
+    describe_gauge!(
+        DEMAND_OUTSTANDING,
+        Unit::Count,
+        "Demand granted to a partition's source actor and not used yet (records)."
+    );
+    describe_counter!(
+        BACKPRESSURE_SECONDS,
+        Unit::Seconds,
+        "Time partitions spent paused: no demand, or at their cap of unacknowledged records."
+    );
+    describe_gauge!(
+        OLDEST_UNACKED_AGE,
+        Unit::Seconds,
+        "Age of the oldest record of a partition not acknowledged yet."
+    );
+    describe_histogram!(
+        STAGE_LATENCY,
+        Unit::Seconds,
+        "Time a stage actor took over one batch."
+    );
+    describe_gauge!(
+        MAILBOX_MESSAGES,
+        Unit::Count,
+        "Messages waiting in actors' mailboxes, summed by pipeline and actor kind."
+    );
+    describe_gauge!(
+        MAILBOX_CAPACITY,
+        Unit::Count,
+        "Capacity of actors' mailboxes, summed by pipeline and actor kind."
+    );
+    describe_gauge!(
+        READY,
+        Unit::Count,
+        "1 while the pipeline is ready (every partition has live actors, no sink retrying), else 0."
+    );
+    describe_counter!(
+        STAGE_RECORDS_IN,
+        Unit::Count,
+        "Records a stage's actors took in."
+    );
+    describe_counter!(
+        STAGE_RECORDS_OUT,
+        Unit::Count,
+        "Records a stage's actors handed on."
+    );
+}
+
+/// Makes the supervision counters (restarts, escalations) of every actor kind present at zero.
+pub fn supervision_at_zero() {
+    for kind in ACTOR_KINDS {
+        counter!(ACTOR_RESTARTS, "kind" => *kind).increment(0);
+        counter!(ESCALATIONS, "kind" => *kind).increment(0);
+    }
+}
+
+/// Sets the readiness gauge of `pipeline`.
+pub fn set_ready(pipeline: &str, ready: bool) {
+    gauge!(READY, "pipeline" => pipeline.to_owned()).set(if ready { 1.0 } else { 0.0 });
 }
 
 /// A source's handles.
@@ -223,15 +332,42 @@ pub fn supervisor_escalated(kind: &'static str) {
     counter!(ESCALATIONS, "kind" => kind).increment(1);
 }
 
-/// A stage's latency histogram.
-pub fn stage_latency(pipeline: &str, stage: &str) -> Histogram {
-    histogram!(STAGE_LATENCY, "pipeline" => pipeline.to_owned(), "stage" => stage.to_owned())
+/// A stage actor's handles.
+#[derive(Clone, Debug)]
+pub struct StageMetrics {
+    /// Time over a batch.
+    pub latency: Histogram,
+    /// Records taken in.
+    pub records_in: Counter,
+    /// Records handed on.
+    pub records_out: Counter,
 }
 
-/// Sets the mailbox gauge of actors of `kind` in `pipeline`.
-pub fn mailbox_messages(pipeline: &str, kind: &'static str, messages: usize) {
+impl StageMetrics {
+    /// Handles for `stage` of `pipeline` (counters appear at zero).
+    pub fn new(pipeline: &str, stage: &str) -> Self {
+        let labels = [
+            ("pipeline", pipeline.to_owned()),
+            ("stage", stage.to_owned()),
+        ];
+        let records_in = counter!(STAGE_RECORDS_IN, &labels);
+        let records_out = counter!(STAGE_RECORDS_OUT, &labels);
+        records_in.increment(0);
+        records_out.increment(0);
+        StageMetrics {
+            latency: histogram!(STAGE_LATENCY, &labels),
+            records_in,
+            records_out,
+        }
+    }
+}
+
+/// Sets the mailbox gauges of actors of `kind` in `pipeline`: messages waiting, and capacity.
+pub fn mailboxes(pipeline: &str, kind: &'static str, messages: usize, capacity: usize) {
     gauge!(MAILBOX_MESSAGES, "pipeline" => pipeline.to_owned(), "kind" => kind)
         .set(messages as f64);
+    gauge!(MAILBOX_CAPACITY, "pipeline" => pipeline.to_owned(), "kind" => kind)
+        .set(capacity as f64);
 }
 
 /// Why an ingest request ended as it did (the `reason` label).

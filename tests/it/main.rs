@@ -4,6 +4,7 @@
 
 mod chaos;
 mod cli;
+mod embedding;
 mod exactly_once;
 mod examples;
 mod http_routes;

@@ -237,20 +237,8 @@ impl Program {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Self {
-        let http = format!("127.0.0.1:{}", free_port());
-        let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&log).expect("log file");
         let mut command = streamvisor();
-        command
-            .arg("run")
-            .arg(pipeline)
-            .args(["--http", &http])
-            .current_dir(dir)
-            .env("RUST_LOG", "info")
-            .env_remove(streamvisor::http::TOKEN_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
+        command.arg("run");
         if let Some(brokers) = brokers {
             command.args(["--brokers", brokers]);
         }
@@ -258,7 +246,31 @@ impl Program {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command.spawn().expect("streamvisor run starts");
+        Self::spawn(command, dir, pipeline, name)
+    }
+
+    /// Starts `command PIPELINE --http <free port>` (`streamvisor run`, or a program taking the
+    /// same arguments) in `dir`, its stderr in `dir/<name>.log`.
+    pub fn spawn(mut command: Command, dir: &Path, pipeline: &Path, name: &str) -> Self {
+        let http = format!("127.0.0.1:{}", free_port());
+        let log = dir.join(format!("{name}.log"));
+        let stderr = std::fs::File::create(&log).expect("log file");
+        // The test's own token never leaks in; one set on `command` stays.
+        if !command
+            .get_envs()
+            .any(|(key, _)| key == streamvisor::http::TOKEN_ENV)
+        {
+            command.env_remove(streamvisor::http::TOKEN_ENV);
+        }
+        command
+            .arg(pipeline)
+            .args(["--http", &http])
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = command.spawn().expect("the program starts");
         Program { child, http, log }
     }
 

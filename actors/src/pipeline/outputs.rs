@@ -38,6 +38,8 @@ pub struct Outputs {
     first_id: u64,
     /// A retry timer is pending.
     pub retry_scheduled: bool,
+    /// Counts the records pushed, when set.
+    records_out: Option<metrics::Counter>,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -59,7 +61,13 @@ impl Outputs {
             pending: VecDeque::new(),
             first_id: 0,
             retry_scheduled: false,
+            records_out: None,
         }
+    }
+
+    /// Counts every record pushed from now on with `counter`.
+    pub fn count_records(&mut self, counter: metrics::Counter) {
+        self.records_out = Some(counter);
     }
 
     /// True when nothing waits to be sent.
@@ -75,6 +83,9 @@ impl Outputs {
 
     /// Queues a batch that gives back `credit` once every copy or part of it has left.
     pub fn push_with_credit(&mut self, batch: Batch, credit: u64) {
+        if let Some(records_out) = &self.records_out {
+            records_out.increment(batch.len() as u64);
+        }
         let id = self.first_id + self.pending.len() as u64;
         let parts = match (self.forwarders.len(), self.fan_out) {
             (0, _) => 0,

@@ -115,7 +115,7 @@ pub struct StageWorker {
     inlet: Option<Arc<Inlet>>,
     out: Option<Outputs>,
     value: Vec<u8>,
-    latency: Option<metrics::Histogram>,
+    metrics: Option<crate::metrics::StageMetrics>,
     windowed: Option<Windowed>,
     rejected: Vec<Rejected>,
     /// A window tick timer is pending.
@@ -145,7 +145,7 @@ impl StageWorker {
             inlet: None,
             out: None,
             value: Vec::new(),
-            latency: None,
+            metrics: None,
             windowed: None,
             rejected: Vec::new(),
             ticking: false,
@@ -451,19 +451,23 @@ impl Worker for StageWorker {
         // /pipelines/<p>/stages/<st>/p<N>
         let segments: Vec<&str> = ctx.path().as_str().split('/').collect();
         if let (Some(pipeline), Some(stage)) = (segments.get(2), segments.get(4)) {
-            self.latency = Some(crate::metrics::stage_latency(pipeline, stage));
+            self.metrics = Some(crate::metrics::StageMetrics::new(pipeline, stage));
         }
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
             let _ = me.try_send(StageMessage::Wake);
         });
-        self.out = Some(outputs_to(
+        let mut out = outputs_to(
             &self.recipe.next,
             ctx.path().name(),
             self.recipe.fan_out,
             &self.recipe.inlets,
             &waker,
-        )?);
+        )?;
+        if let Some(metrics) = &self.metrics {
+            out.count_records(metrics.records_out.clone());
+        }
+        self.out = Some(out);
         self.inlet = Some(self.recipe.inlets.open(
             ctx.path().clone(),
             ctx.myself(),
@@ -514,6 +518,9 @@ impl Worker for StageWorker {
         message: StageMessage,
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
+        if let (StageMessage::Batch(batch), Some(metrics)) = (&message, &self.metrics) {
+            metrics.records_in.increment(batch.len() as u64);
+        }
         match message {
             StageMessage::Batch(batch) if batch.incarnation() < self.incarnation => {
                 // Read before a rewind: replayed anyway, and its acks would be ignored.
@@ -542,8 +549,8 @@ impl Worker for StageWorker {
                 self.actor = actor;
                 let output = output?;
                 self.report_held();
-                if let Some(latency) = &self.latency {
-                    latency.record(began.elapsed().as_secs_f64());
+                if let Some(metrics) = &self.metrics {
+                    metrics.latency.record(began.elapsed().as_secs_f64());
                 }
                 // The input's credit comes back when its output leaves (at once if none).
                 match (output, self.out.as_mut()) {
