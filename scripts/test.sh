@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what a fresh Debian machine lacks (build libraries, PostgreSQL for
-# the sink tests (the tests start private clusters; the package's own is left alone), the
-# rustfmt and clippy components, the tansu test broker), then checks formatting and lints and runs every
-# test of the workspace. CI (.ci/run) runs exactly this. The tests start and stop their services
+# the sink tests (the tests start private clusters; the package's own is left alone), Debian's
+# Prometheus and promtool for the monitoring tests (started by the tests on loopback), the
+# rustfmt and clippy components, the tansu test broker), then checks formatting and lints and
+# runs every test of the workspace. CI (.ci/run) runs exactly this. The tests start and stop their services
 # themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ log() { printf '\n== %s\n' "$*"; }
 
 log "system packages"
 missing=()
-for package in pkg-config libssl-dev zlib1g-dev build-essential postgresql postgresql-client; do
+for package in pkg-config libssl-dev zlib1g-dev build-essential postgresql postgresql-client prometheus; do
     dpkg -s "${package}" >/dev/null 2>&1 || missing+=("${package}")
 done
 if ((${#missing[@]})); then

@@ -10,6 +10,7 @@ mod examples;
 mod http_routes;
 mod isolation;
 mod kills;
+mod monitoring;
 mod postgres;
 mod program;
 mod program_backpressure;
