@@ -82,6 +82,26 @@ fn refusal(api: &HttpApi, request: &HttpRequest) -> Option<HttpResponse> {
         })
 }
 
+/// 415 unless `request` says its body is JSON (`Content-Type: application/json`).
+fn not_json(request: &HttpRequest) -> Option<HttpResponse> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    (!media_type.eq_ignore_ascii_case("application/json")).then(|| {
+        let shown = if content_type.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("`{content_type}`")
+        };
+        HttpResponse::UnsupportedMediaType().json(json!({
+            "error": format!("this route reads `Content-Type: application/json`, not {shown}")
+        }))
+    })
+}
+
 /// One actor in `GET /api/actors`.
 #[derive(Serialize)]
 struct ActorView<'a> {
@@ -131,6 +151,9 @@ async fn kill(
     // After the admin check: a client that may not use the route learns nothing from how its
     // body is parsed.
     if let Some(refused) = refusal(&api, &request) {
+        return refused;
+    }
+    if let Some(refused) = not_json(&request) {
         return refused;
     }
     let body = match read_body(&request, payload, ADMIN_BODY_LIMIT, &mut 0).await {

@@ -1,6 +1,6 @@
 //! The HTTP routes in process (actix-web's test service) over a runtime on the embedded broker:
 //! the admin rule (401 without or with a wrong token, 403 for a non-loopback peer without a
-//! configured token), the actors listing, kills (202, 404, 400, 413), health and readiness
+//! configured token), the actors listing, kills (202, 404, 400, 413, 415), health and readiness
 //! (503 with reasons while the sink retries).
 
 use std::time::{Duration, Instant};
@@ -150,6 +150,30 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
             .as_str()
             .is_some_and(|e| e.contains("bad request body")),
         "{body}"
+    );
+    let malformed = kill(r#"{"path": "pipelines/web//out"}"#.to_owned())
+        .send_request(&app)
+        .await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(malformed).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid actor path \"pipelines/web//out\"")),
+        "{body}"
+    );
+    let form = test::TestRequest::post()
+        .uri("/api/actors/kill")
+        .peer_addr(peer(LOOPBACK))
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .set_payload("path=/pipelines/web/sinks/out")
+        .send_request(&app)
+        .await;
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = test::read_body_json(form).await;
+    assert_eq!(
+        body["error"],
+        "this route reads `Content-Type: application/json`, not `application/x-www-form-urlencoded`"
     );
     let huge = kill(format!(r#"{{"path": "/{}"}}"#, "x".repeat(10_000)))
         .send_request(&app)
