@@ -21,6 +21,10 @@
 //! `rt-multi-thread`). Placement is the same: key_by and counter 0 on worker 0, counter i on
 //! worker i, the discard on worker S-1.
 //!
+//! Metrics: streamvisor runs twice a round, with its metrics off (no-op handles) and on (the
+//! Prometheus exporter's recorder, as `streamvisor run` installs it); the ratio of the two rates
+//! is the cost of metrics (goal >= 0.95), and the recorded stage counters are checked exactly.
+//!
 //! Run: `cargo bench -p streamvisor-actors --bench keyed_count` (goals: ratio >= 0.6, p99 < 1 ms).
 //! `STREAMVISOR_BENCH_RECORDS` sets N (default 50,000,000: a few seconds for streamvisor). The
 //! rates are the best of two rounds; every run checks each key's count exactly.
@@ -46,6 +50,10 @@ use streamvisor_actors::pipeline::stage::{Operation, StageRecipe, StageWorker};
 use streamvisor_actors::record::{Batch, RecordRef};
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 use tokio::sync::{mpsc, oneshot};
+
+#[path = "support/switched_recorder.rs"]
+mod switched_recorder;
+use switched_recorder::MetricsSwitch;
 
 const BATCH: usize = 1024;
 const KEYS: u64 = 1000;
@@ -533,6 +541,7 @@ fn main() {
         .unwrap_or(DEFAULT_RECORDS);
     let threads = thread::available_parallelism().map_or(1, usize::from);
     now_ns();
+    let metrics = MetricsSwitch::install();
 
     // Throughput: as fast as each goes; the best of a few rounds, taken in turn (a shared
     // 2-core machine is noisy).
@@ -543,6 +552,7 @@ fn main() {
         timed_from: None,
     };
     let (mut plain, mut batches, mut actors) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut measured = Duration::MAX;
     for _ in 0..ROUNDS {
         let (took, counted) = baseline::<Vec<Event>>(run);
         check("baseline", &counted, records);
@@ -553,6 +563,11 @@ fn main() {
         let (took, counted) = streamvisor(run);
         check("streamvisor", &counted, records);
         actors = actors.min(took);
+        metrics.set(true);
+        let (took, counted) = streamvisor(run);
+        metrics.set(false);
+        check("streamvisor with metrics", &counted, records);
+        measured = measured.min(took);
     }
     let rate = |time: Duration| records as f64 / time.as_secs_f64();
     println!(
@@ -567,6 +582,25 @@ fn main() {
          the actors' own cost; the rest of the gap is the record format)",
         rate(batches),
         rate(actors) / rate(batches)
+    );
+
+    // Every record went through key_by and one counter in each run with metrics on.
+    let stage_records: f64 = metrics
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("streamvisor_stage_records_in_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        stage_records as u64,
+        2 * records * ROUNDS as u64,
+        "stage records counted with metrics on"
+    );
+    println!(
+        "keyed_count metrics: off={:.0} rec/s on={:.0} rec/s ratio={:.3} (goal >= 0.95)",
+        rate(actors),
+        rate(measured),
+        rate(measured) / rate(actors)
     );
 
     // Latency: both paced at half of streamvisor's rate.

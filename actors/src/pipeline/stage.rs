@@ -448,11 +448,14 @@ impl Worker for StageWorker {
     type Message = StageMessage;
 
     fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
-        // /pipelines/<p>/stages/<st>/p<N>
+        // /pipelines/<p>/stages/<st>/p<N>; elsewhere (a tree built by hand) no pipeline, and
+        // the actor's name as the stage.
         let segments: Vec<&str> = ctx.path().as_str().split('/').collect();
-        if let (Some(pipeline), Some(stage)) = (segments.get(2), segments.get(4)) {
-            self.metrics = Some(crate::metrics::StageMetrics::new(pipeline, stage));
-        }
+        let (pipeline, stage) = match (segments.get(2), segments.get(4)) {
+            (Some(pipeline), Some(stage)) => (*pipeline, *stage),
+            _ => ("", ctx.path().name()),
+        };
+        self.metrics = Some(crate::metrics::StageMetrics::new(pipeline, stage));
         let me = ctx.myself();
         let waker: Waker = Arc::new(move || {
             let _ = me.try_send(StageMessage::Wake);
