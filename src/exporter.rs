@@ -42,3 +42,16 @@ pub fn install_unless_present() -> Result<Option<PrometheusHandle>, ExporterErro
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installed_recorder_is_used_not_replaced() {
+        // Whatever ran before, a recorder is installed after this call.
+        let _ = install_unless_present().expect("the exporter builds");
+        assert!(matches!(install_unless_present(), Ok(None)));
+        assert!(matches!(install(), Err(ExporterError::AlreadyInstalled(_))));
+    }
+}
