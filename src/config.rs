@@ -18,6 +18,7 @@
 //! ```
 
 mod duration;
+mod flat_map;
 mod ingest;
 mod model;
 mod sink;

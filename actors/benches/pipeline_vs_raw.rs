@@ -97,6 +97,7 @@ fn raw(brokers: &str, path: &Path) -> (Duration, f64) {
             timestamp_ms: message.timestamp().to_millis(),
             key: message.key(),
             value: message.payload().unwrap_or_default(),
+            index: None,
         };
         encode_line(&mut buffer, TOPIC, message.partition(), &record, None);
         next[message.partition() as usize] = message.offset() + 1;

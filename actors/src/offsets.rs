@@ -127,6 +127,23 @@ impl OffsetTracker {
         AckOutcome::Accepted
     }
 
+    /// `offset`, dispatched in `incarnation`, needs `more` acks than it did: a flat_map made
+    /// several records of it, each acknowledged on every path after the flat_map. Told before
+    /// any of those records can be acknowledged (the flat_map says so before it sends them on).
+    pub fn expect_more(&mut self, incarnation: u64, offset: i64, more: u32) -> AckOutcome {
+        if incarnation != self.incarnation {
+            return AckOutcome::Stale;
+        }
+        match self.in_flight.binary_search_by_key(&offset, |(o, _)| *o) {
+            Ok(index) if self.in_flight[index].1 > 0 => {
+                let entry = &mut self.in_flight[index];
+                entry.1 = entry.1.saturating_add(more);
+                AckOutcome::Accepted
+            }
+            _ => AckOutcome::Unknown,
+        }
+    }
+
     /// The position to commit, when it moved since the last commit.
     pub fn take_commit(&mut self) -> Option<i64> {
         if self.position > self.committed {

@@ -26,7 +26,13 @@ struct Entry {
     timestamp_ms: Option<i64>,
     key: Option<Span>,
     value: Span,
+    /// The piece's index among the records a flat_map made of its source record, or
+    /// [`NO_INDEX`] (4 bytes: the entry stays 48 bytes).
+    index: u32,
 }
+
+/// An entry that is a source record itself, not a piece of one.
+const NO_INDEX: u32 = u32::MAX;
 
 /// One record of a batch, borrowed from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +45,9 @@ pub struct RecordRef<'a> {
     pub key: Option<&'a [u8]>,
     /// The payload.
     pub value: &'a [u8],
+    /// When a flat_map made several records of one source record: this one's index among
+    /// them ((topic, partition, offset, index) is then its identity).
+    pub index: Option<u32>,
 }
 
 /// Records of one partition incarnation, in offset order.
@@ -116,6 +125,71 @@ impl Batch {
         key: Option<&[u8]>,
         value: &[u8],
     ) {
+        self.push_entry(offset, timestamp_ms, key, value, NO_INDEX);
+    }
+
+    /// Appends a copy of `record` (its piece index included).
+    pub fn push_copy(&mut self, record: &RecordRef<'_>) {
+        self.push_rewritten(record, record.key, record.value);
+    }
+
+    /// Appends `record` with a new key and value (its offset, timestamp and piece index kept).
+    pub fn push_rewritten(&mut self, record: &RecordRef<'_>, key: Option<&[u8]>, value: &[u8]) {
+        let index = record.index.unwrap_or(NO_INDEX);
+        self.push_entry(record.offset, record.timestamp_ms, key, value, index);
+    }
+
+    /// Appends piece `index` of the record at `offset` (a flat_map's output).
+    pub fn push_piece(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        index: u32,
+    ) {
+        self.push_entry(offset, timestamp_ms, key, value, index.min(NO_INDEX - 1));
+    }
+
+    /// Appends piece `index` of the record at `offset` whose value `write` writes straight
+    /// into the batch's buffer (no copy); on `write`'s error nothing is appended.
+    pub fn push_piece_written<E>(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        index: u32,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let rollback = self.data.len();
+        let key = key.map(|key| self.store(key));
+        let start = self.data.len();
+        if let Err(error) = write(&mut self.data) {
+            self.data.truncate(rollback);
+            return Err(error);
+        }
+        let value = Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            len: u32::try_from(self.data.len() - start).unwrap_or(u32::MAX),
+        };
+        self.entries.push(Entry {
+            offset,
+            timestamp_ms,
+            key,
+            value,
+            index: index.min(NO_INDEX - 1),
+        });
+        Ok(())
+    }
+
+    fn push_entry(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        index: u32,
+    ) {
         let key = key.map(|key| self.store(key));
         let value = self.store(value);
         self.entries.push(Entry {
@@ -123,7 +197,23 @@ impl Batch {
             timestamp_ms,
             key,
             value,
+            index,
         });
+    }
+
+    /// Drops every record after the first `records` (a flat_map taking back the pieces of a
+    /// record its function refused).
+    pub fn truncate(&mut self, records: usize) {
+        if records >= self.entries.len() {
+            return;
+        }
+        self.entries.truncate(records);
+        let end = self
+            .entries
+            .last()
+            .map_or(0, |entry| (entry.value.start + entry.value.len) as usize);
+        // Keys are stored before values: the last value ends the record's bytes.
+        self.data.truncate(end);
     }
 
     fn store(&mut self, bytes: &[u8]) -> Span {
@@ -172,6 +262,7 @@ impl Batch {
             timestamp_ms: entry.timestamp_ms,
             key: entry.key.map(|span| self.slice(span)),
             value: self.slice(entry.value),
+            index: (entry.index != NO_INDEX).then_some(entry.index),
         })
     }
 
@@ -193,7 +284,7 @@ impl Batch {
         );
         for (i, record) in self.iter().enumerate() {
             let target = if i < count { &mut front } else { &mut back };
-            target.push(record.offset, record.timestamp_ms, record.key, record.value);
+            target.push_copy(&record);
         }
         // Covered offsets go with the last records: acknowledged once all of them are.
         back.covered = std::mem::take(&mut self.covered);
@@ -232,5 +323,33 @@ mod tests {
         assert_eq!(batch.offsets().collect::<Vec<_>>(), [13]);
         assert_eq!(batch.iter().next().map(|r| r.value), Some(&b"xyz"[..]));
         assert_eq!(front.iter().next().map(|r| r.key), Some(Some(&b"k1"[..])));
+    }
+
+    #[test]
+    fn pieces_keep_their_index_through_copies_and_truncation_drops_whole_records() {
+        let mut batch = Batch::new(Arc::from("events"), 0, 1, 4);
+        batch.push(7, None, Some(b"k"), b"whole");
+        batch.push_piece(8, Some(5), Some(b"k8"), b"first", 0);
+        batch.push_piece(8, Some(5), None, b"second", 1);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        let indexes: Vec<Option<u32>> = batch.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [None, Some(0), Some(1)]);
+        let mut copy = Batch::new(Arc::from("events"), 0, 1, 4);
+        for record in batch.iter() {
+            copy.push_rewritten(&record, None, b"new");
+        }
+        let indexes: Vec<Option<u32>> = copy.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [None, Some(0), Some(1)]);
+        batch.truncate(2);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(
+            batch.data_len(),
+            "k".len() + "whole".len() + "k8".len() + "first".len()
+        );
+        batch.push(9, None, None, b"after");
+        let values: Vec<&[u8]> = batch.iter().map(|r| r.value).collect();
+        assert_eq!(values, [&b"whole"[..], b"first", b"after"]);
+        batch.truncate(0);
+        assert_eq!((batch.len(), batch.data_len()), (0, 0));
     }
 }

@@ -269,7 +269,8 @@ impl PipelineConfig {
             return Err(("sinks".to_owned(), "a pipeline needs a sink".to_owned()));
         }
         let order = self.stages_in_order()?;
-        self.check_fan_outs(&order)
+        self.check_fan_outs(&order)?;
+        self.check_flat_maps()
     }
 
     /// Checks the fan-outs against the paths to the sinks (a balance or partition by key whose

@@ -19,6 +19,11 @@
 //! op = "project"
 //! fields = ["card.id", "amount"]
 //!
+//! [stages.items]                # each element of the array becomes a record (same key,
+//! inputs = ["orders"]           # offset and timestamp; sinks add its "index"); an empty array
+//! op = "flat_map"               # makes none, a record without the array goes to the dead
+//! field = "lines"               # letters
+//!
 //! [stages.by_card]              # the Kafka key becomes this field (then fan_out = "partition_by_key"
 //! inputs = ["slim"]             # sends each card to one consumer)
 //! op = "key_by"
@@ -83,8 +88,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct StageConfig {
     /// The source or stage it reads.
     pub inputs: Vec<String>,
-    /// `passthrough`, `filter`, `project`, `key_by`, `window`, `throttle`, `grouped_within` or
-    /// `buffer`.
+    /// `passthrough`, `filter`, `project`, `flat_map`, `key_by`, `window`, `throttle`,
+    /// `grouped_within` or `buffer`.
     pub op: String,
     /// How its consumers share its output when it has several: `broadcast` (default),
     /// `balance` or `partition_by_key` (by Kafka key).
@@ -94,6 +99,8 @@ pub struct StageConfig {
     pub condition: Option<Map<String, Value>>,
     /// `project`: the fields kept.
     pub fields: Option<Vec<String>>,
+    /// `flat_map`: the JSON array field whose elements become the records.
+    pub field: Option<String>,
     /// `window`: `tumbling`, `sliding` or `session`.
     pub window: Option<String>,
     /// `window`: a tumbling or sliding window's length.
@@ -140,10 +147,11 @@ pub struct StageConfig {
 
 impl StageConfig {
     /// The fields set, by name, for the check against the operator.
-    fn set_fields(&self) -> [(&'static str, bool); 19] {
+    fn set_fields(&self) -> [(&'static str, bool); 20] {
         [
             ("where", self.condition.is_some()),
             ("fields", self.fields.is_some()),
+            ("field", self.field.is_some()),
             ("window", self.window.is_some()),
             ("size", self.size.is_some()),
             ("slide", self.slide.is_some()),
@@ -176,6 +184,7 @@ impl StageConfig {
             "passthrough" => &[],
             "filter" => &["where"],
             "project" => &["fields"],
+            "flat_map" => &["field"],
             "key_by" => &["key"],
             "throttle" => &["rate", "per", "burst"],
             "grouped_within" => &["max_records", "within"],
@@ -196,9 +205,9 @@ impl StageConfig {
                 return Err(bad(
                     "op",
                     format!(
-                        "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"key_by\", \
-                         \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other operators \
-                         are written in Rust with the builder)"
+                        "{other:?}: expected \"passthrough\", \"filter\", \"project\", \"flat_map\", \
+                         \"key_by\", \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other \
+                         operators are written in Rust with the builder)"
                     ),
                 ))
             }
@@ -239,6 +248,30 @@ impl StageConfig {
                         .map_err(|error| format!("project: the record is not JSON: {error}"))?;
                     serde_json::to_writer(out, &projection.apply(&value))
                         .map_err(|error| format!("project: {error}"))
+                })))
+            }
+            "flat_map" => {
+                let path = self
+                    .field
+                    .as_deref()
+                    .ok_or_else(|| bad("field", "flat_map needs the array's field".to_owned()))
+                    .and_then(|path| {
+                        FieldPath::parse(path).map_err(|error| bad("field", error.to_string()))
+                    })?;
+                Ok(Operation::FlatMap(Arc::new(move |record, pieces| {
+                    let value: Value = serde_json::from_slice(record.value)
+                        .map_err(|error| format!("flat_map: the record is not JSON: {error}"))?;
+                    let Some(Value::Array(elements)) = path.get(&value) else {
+                        return Err(format!(
+                            "flat_map: field `{path}` is missing or not an array"
+                        ));
+                    };
+                    for element in elements {
+                        pieces
+                            .emit_written(|out| serde_json::to_writer(out, element))
+                            .map_err(|error| format!("flat_map: {error}"))?;
+                    }
+                    Ok(())
                 })))
             }
             "key_by" => {

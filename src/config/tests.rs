@@ -204,7 +204,7 @@ fn operators_are_checked_field_by_field() {
     for (stage, expected) in [
         (
             "op = \"explode\"",
-            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"key_by\", \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other operators are written in Rust with the builder)",
+            "bad.toml: `stages.pass.op` (line 17): \"explode\": expected \"passthrough\", \"filter\", \"project\", \"flat_map\", \"key_by\", \"window\", \"throttle\", \"grouped_within\" or \"buffer\" (other operators are written in Rust with the builder)",
         ),
         (
             "op = \"filter\"\nfields = [\"a\"]",
@@ -249,6 +249,40 @@ fn operators_are_checked_field_by_field() {
     ] {
         assert_eq!(error_of(&with(stage)), expected, "{stage}");
     }
+    // flat_map: the array's field, and nothing per offset after it.
+    let flat_map = with("op = \"flat_map\"\nfield = \"lines\"");
+    PipelineConfig::parse(&flat_map, "ok.toml").expect("a flat_map");
+    assert_eq!(
+        error_of(&with("op = \"flat_map\"")),
+        "bad.toml: `stages.pass.field` (line 15): flat_map needs the array's field"
+    );
+    assert_eq!(
+        error_of(&with(
+            "op = \"flat_map\"\nfield = \"lines\"\nfields = [\"a\"]"
+        )),
+        "bad.toml: `stages.pass.fields` (line 19): the flat_map operator takes no `fields`"
+    );
+    let then_window = flat_map.replace(
+        "[sinks.out]\ninputs = [\"pass\"]",
+        &format!("[stages.agg]\ninputs = [\"pass\"]\n{window}\nidle_timeout = \"1s\"\n[sinks.out]\ninputs = [\"agg\"]"),
+    );
+    assert!(
+        error_of(&then_window).contains(
+            "`stages.agg.op` (line 21): a window stage cannot follow the flat_map `pass` yet"
+        ),
+        "{}",
+        error_of(&then_window)
+    );
+    let into_postgres = flat_map.replace(
+        "kind = \"file\"\npath = \"out/demo.jsonl\"",
+        "kind = \"postgres\"\nurl = \"postgres://u@127.0.0.1/db\"\ntable = \"t\"",
+    );
+    assert!(
+        error_of(&into_postgres).contains("`sinks.out.kind`")
+            && error_of(&into_postgres).contains("flat_map `pass`"),
+        "{}",
+        error_of(&into_postgres)
+    );
     let exactly_once = with(window).replace(
         "kind = \"file\"\npath = \"out/demo.jsonl\"",
         "kind = \"kafka\"\ntopic = \"out\"\nexactly_once = true",
@@ -286,4 +320,60 @@ fn fan_outs_the_actors_cannot_run_are_named() {
         error_of(&merge),
         "bad.toml: `stages.pass.inputs` (line 16): a window stage reads one input (a merge would hold each record twice)"
     );
+}
+
+#[test]
+fn the_toml_flat_map_makes_a_record_of_each_array_element() {
+    use std::sync::Arc;
+    use streamvisor_actors::pipeline::stage::{Operation, Pieces};
+    use streamvisor_actors::record::{Batch, RecordRef};
+    let config = PipelineConfig::parse(
+        &GOOD.replace(
+            "op = \"passthrough\"",
+            "op = \"flat_map\"\nfield = \"order.lines\"",
+        ),
+        "ok.toml",
+    )
+    .expect("a flat_map");
+    let Ok(Operation::FlatMap(function)) = config.stages["pass"].operation("stages.pass") else {
+        panic!("not a flat_map");
+    };
+    let run = |value: &[u8]| {
+        let record = RecordRef {
+            offset: 9,
+            timestamp_ms: Some(5),
+            key: Some(b"c1"),
+            value,
+            index: None,
+        };
+        let mut out = Batch::new(Arc::from("orders"), 0, 1, 4);
+        let result = function(&record, &mut Pieces::new(&mut out, &record));
+        let pieces: Vec<(i64, Option<u32>, String)> = out
+            .iter()
+            .map(|piece| {
+                assert_eq!((piece.key, piece.timestamp_ms), (Some(&b"c1"[..]), Some(5)));
+                let text = String::from_utf8(piece.value.to_vec()).expect("UTF-8");
+                (piece.offset, piece.index, text)
+            })
+            .collect();
+        (result, pieces)
+    };
+    let (result, pieces) = run(br#"{"order": {"lines": [{"sku": "a"}, 2, "x"]}}"#);
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        pieces,
+        [
+            (9, Some(0), r#"{"sku":"a"}"#.to_owned()),
+            (9, Some(1), "2".to_owned()),
+            (9, Some(2), r#""x""#.to_owned())
+        ]
+    );
+    assert_eq!(run(br#"{"order": {"lines": []}}"#), (Ok(()), Vec::new()));
+    assert_eq!(
+        run(br#"{"order": {"lines": 3}}"#).0,
+        Err("flat_map: field `order.lines` is missing or not an array".to_owned())
+    );
+    assert!(run(b"not json")
+        .0
+        .is_err_and(|why| why.starts_with("flat_map: the record is not JSON")));
 }

@@ -2,7 +2,9 @@
 //! Rust closures as stages (a map, a filter, a key_by), a broadcast to two branches. Every
 //! record reaches the branch without the filter; the filter's branch gets exactly the records
 //! it keeps; the partitions are committed to their ends only once both branches are done with
-//! each record (a record that fans out is acknowledged when all its children are).
+//! each record (a record that fans out is acknowledged when all its children are). A flat_map
+//! whose pieces are broadcast to two sinks while its actor and a sink are killed: each sink holds
+//! exactly the expected pieces, and the partitions commit to their ends.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -350,4 +352,132 @@ async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
         "every record but the declined ones, once, in order"
     );
     runtime.shutdown().await.expect("a clean shutdown");
+}
+
+/// Pieces by (partition, offset, index): their `seq` and `piece`.
+type PieceMap = std::collections::BTreeMap<(i64, i64, i64), (i64, i64)>;
+
+/// The pieces in a sink's file (repeats collapse), and its lines.
+fn pieces_in(path: &std::path::Path) -> (PieceMap, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut pieces = std::collections::BTreeMap::new();
+    let mut lines = 0;
+    for line in text.lines() {
+        lines += 1;
+        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let identity = (
+            record["partition"].as_i64().expect("partition"),
+            record["offset"].as_i64().expect("offset"),
+            record["index"].as_i64().expect("a piece has its index"),
+        );
+        let value = (
+            record["value"]["seq"].as_i64().expect("seq"),
+            record["value"]["piece"].as_i64().expect("piece"),
+        );
+        let before = pieces.insert(identity, value);
+        assert!(
+            before.is_none_or(|seen| seen == value),
+            "a replay changed {identity:?}"
+        );
+    }
+    (pieces, lines)
+}
+
+#[actix_rt::test]
+async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them() {
+    crate::show_warnings();
+    crate::quiet_intended_panics();
+    let broker = tansu::broker();
+    let topic = format!("flatmap-{}", fastrand::u32(..));
+    load(broker, &topic).await;
+    let dir = program::test_dir("flat-map");
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    // Record `seq` becomes seq % 3 pieces: none, one, or two; broadcast to two sinks.
+    let split = Operation::FlatMap(Arc::new(|record, pieces| {
+        let value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
+        let seq = value["seq"].as_i64().ok_or("no seq")?;
+        for piece in 0..seq % 3 {
+            let piece = serde_json::json!({"seq": seq, "piece": piece});
+            pieces.emit(piece.to_string().as_bytes());
+        }
+        Ok(())
+    }));
+    // Paced (about 5 s for the whole topic), so that the kills land mid-flow.
+    let paced = Operation::Throttle(
+        streamvisor::actors::pipeline::stage::pacing::ThrottleSettings {
+            rate: 100,
+            per: Duration::from_secs(1),
+            burst: 50,
+        },
+    );
+    let graph = Pipeline::builder()
+        .source("events")
+        .stage("paced", ["events"], paced)
+        .stage("split", ["paced"], split)
+        .fan_out("split", FanOut::Broadcast)
+        .sink("a", ["split"], SinkTarget::File(a.clone()))
+        .sink("b", ["split"], SinkTarget::File(b.clone()))
+        .build()
+        .expect("a valid graph");
+    let settings = format!(
+        "name = \"flatmap\"\n[flow]\nbatch_size = 50\nmax_unacked_per_partition = 200\n\
+         [kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n"
+    );
+    let runtime = start(broker, graph, &settings).await;
+    // Kill the flat_map of partition 1 and one sink while records flow.
+    let began = std::time::Instant::now();
+    while SinkFile::count_lines(&a) < 400 {
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "no pieces reached a.jsonl"
+        );
+        actix_rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    for victim in [
+        "/pipelines/flatmap/stages/split/p1",
+        "/pipelines/flatmap/sinks/a",
+    ] {
+        let began = std::time::Instant::now();
+        while let Err(error) = runtime.kill(victim, streamvisor::supervision::KillMode::Panic) {
+            assert!(
+                began.elapsed() < Duration::from_secs(30),
+                "kill {victim}: {error}"
+            );
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    wait_committed(broker, &topic).await;
+
+    // `produce` wrote seq i to partition i % 4 at offset i / 4 of a new topic.
+    let expected: PieceMap = (0..RECORDS as i64)
+        .flat_map(|seq| {
+            (0..seq % 3).map(move |piece| {
+                (
+                    (seq % PARTITIONS as i64, seq / PARTITIONS as i64, piece),
+                    (seq, piece),
+                )
+            })
+        })
+        .collect();
+    for file in [&a, &b] {
+        let (pieces, lines) = pieces_in(file);
+        assert_eq!(
+            pieces.len(),
+            expected.len(),
+            "{}: distinct pieces",
+            file.display()
+        );
+        assert!(
+            pieces == expected,
+            "{}: the pieces are not the expected ones",
+            file.display()
+        );
+        println!(
+            "flat_map: {} pieces of {RECORDS} records in {}, {} lines (replays after the kills)",
+            expected.len(),
+            file.display(),
+            lines
+        );
+    }
+    runtime.shutdown().await.expect("clean shutdown");
 }

@@ -75,6 +75,38 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+#[test]
+fn a_flat_mapped_record_is_released_after_every_piece_on_every_path() {
+    let mut tracker = OffsetTracker::new(10);
+    tracker.set_required_acks(2); // two paths to a sink
+    for offset in 10..13 {
+        assert!(tracker.dispatched(offset));
+    }
+    // Offset 10 became 3 pieces: 2 more pieces on each of the 2 paths.
+    assert_eq!(tracker.expect_more(1, 10, 4), AckOutcome::Accepted);
+    assert_eq!(tracker.expect_more(0, 11, 1), AckOutcome::Stale);
+    assert_eq!(tracker.expect_more(1, 99, 1), AckOutcome::Unknown);
+    for ack in 1..=5 {
+        assert_eq!(tracker.ack(1, 10), AckOutcome::Accepted, "ack {ack}");
+        assert_eq!(tracker.position(), 10, "not released after {ack} of 6 acks");
+    }
+    assert_eq!(tracker.ack_paths(1, 11, 2), AckOutcome::Accepted);
+    assert_eq!(tracker.position(), 10);
+    assert_eq!(tracker.ack(1, 10), AckOutcome::Accepted);
+    assert_eq!(tracker.position(), 12, "10 and 11 released together");
+    assert_eq!(
+        tracker.ack(1, 10),
+        AckOutcome::Unknown,
+        "a seventh ack is too many"
+    );
+    assert_eq!(
+        tracker.expect_more(1, 10, 1),
+        AckOutcome::Unknown,
+        "released already"
+    );
+    assert_eq!(tracker.unacked(), 1);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -54,6 +54,22 @@ impl AckRouter {
         self.ack_paths(batch, offsets, 1);
     }
 
+    /// Tells the source that records of `batch`'s partition and incarnation need more acks:
+    /// (offset, acks more) each. Sent before the records that need them go on, it reaches the
+    /// source before any of their acks.
+    pub fn expect_more(&self, batch: &Batch, offsets: Vec<(i64, u32)>) {
+        if offsets.is_empty() {
+            return;
+        }
+        if let Some(source) = self.sources.get(batch.topic()) {
+            source.send(SourceInput::ExpectMore {
+                partition: batch.partition(),
+                incarnation: batch.incarnation(),
+                offsets,
+            });
+        }
+    }
+
     /// Acknowledges `offsets` of `batch`'s partition and incarnation for `paths` paths to a sink
     /// each (records an operator dropped: every path after it).
     pub fn ack_paths(&self, batch: &Batch, offsets: Vec<i64>, paths: u32) {

@@ -2,7 +2,8 @@
 //! with the idempotent producer (acks=all, so the broker never holds a retried record twice)
 //! and acknowledges a batch only when the delivery report of its last record is in; only then
 //! does the credit go back. Each output record keeps its key and payload and carries its origin
-//! in headers (`streamvisor.origin.topic`, `.partition`, `.offset`).
+//! in headers (`streamvisor.origin.topic`, `.partition`, `.offset`, and `.index` for a piece
+//! of a flat_map's output).
 //!
 //! Delivery is at-least-once: a record whose delivery fails for good (past librdkafka's
 //! `delivery.timeout.ms`) rewinds its partition, and a replay after any rewind writes the
@@ -23,7 +24,7 @@ use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerCont
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
-use crate::pipeline::produce::{origin_headers, producer_config};
+use crate::pipeline::produce::{origin_headers, producer_config, with_index};
 use crate::record::Batch;
 use crate::source::kafka::SourceInput;
 
@@ -142,7 +143,10 @@ impl KafkaSinkWorker {
             for record in batch.iter().skip(sending.sent) {
                 let mut digits = itoa::Buffer::new();
                 let offset = digits.format(record.offset);
-                let headers = origin_headers(batch.topic(), &partition, offset, 0);
+                let headers = with_index(
+                    origin_headers(batch.topic(), &partition, offset, 1),
+                    record.index,
+                );
                 let mut message: BaseRecord<'_, [u8], [u8], Arc<InFlight>> =
                     BaseRecord::with_opaque_to(topic, Arc::clone(&sending.in_flight))
                         .payload(record.value)

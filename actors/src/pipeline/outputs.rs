@@ -194,7 +194,7 @@ fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
                     batch.data_len() / count + batch.data_len() / (4 * count) + 1,
                 )
             })
-            .push(record.offset, record.timestamp_ms, record.key, record.value);
+            .push_copy(&record);
     }
     if !batch.covered().is_empty() {
         let first = parts.iter().position(Option::is_some).unwrap_or(0);

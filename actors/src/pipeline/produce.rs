@@ -25,6 +25,8 @@ pub fn producer_config(brokers: &str, properties: &BTreeMap<String, String>) -> 
 
 /// `streamvisor.origin.topic`, `.partition` and `.offset` (DESIGN.md's dead-letter headers,
 /// also carried by the Kafka sinks' records); `extra` room for more.
+///
+/// A piece of a flat_map's output adds `streamvisor.origin.index` with [`with_index`].
 pub fn origin_headers(topic: &str, partition: &str, offset: &str, extra: usize) -> OwnedHeaders {
     OwnedHeaders::new_with_capacity(3 + extra)
         .insert(Header {
@@ -39,4 +41,18 @@ pub fn origin_headers(topic: &str, partition: &str, offset: &str, extra: usize) 
             key: "streamvisor.origin.offset",
             value: Some(offset),
         })
+}
+
+/// Adds `streamvisor.origin.index` for a piece of a flat_map's output (none: unchanged).
+pub fn with_index(headers: OwnedHeaders, index: Option<u32>) -> OwnedHeaders {
+    match index {
+        Some(index) => {
+            let mut digits = itoa::Buffer::new();
+            headers.insert(Header {
+                key: "streamvisor.origin.index",
+                value: Some(digits.format(index)),
+            })
+        }
+        None => headers,
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod async_map;
 pub mod buffered;
+pub mod flat_map;
 mod operation;
 pub mod pacing;
 pub mod user_code;
@@ -30,6 +31,7 @@ use pacing::{Grouping, Throttled};
 use user_code::UserCode;
 use windowed::{Rejected, Windowed};
 
+pub use flat_map::{FlatMapFn, Pieces};
 pub use operation::{FilterFn, KeyFn, MapFn, Operation};
 
 /// What a per-record user function writes.
@@ -46,41 +48,6 @@ enum Paced {
     Throttle(Throttled),
     Group(Grouping),
     Buffer(Buffered),
-}
-
-impl std::fmt::Debug for Operation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Operation::Passthrough => f.write_str("Passthrough"),
-            Operation::Map(_) => f.write_str("Map"),
-            Operation::Filter(_) => f.write_str("Filter"),
-            Operation::KeyBy(_) => f.write_str("KeyBy"),
-            Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
-            Operation::Throttle(settings) => f.debug_tuple("Throttle").field(settings).finish(),
-            Operation::MapAsync {
-                parallelism,
-                ordered,
-                ..
-            } => f
-                .debug_struct("MapAsync")
-                .field("parallelism", parallelism)
-                .field("ordered", ordered)
-                .finish_non_exhaustive(),
-            Operation::Buffer { batches, strategy } => f
-                .debug_struct("Buffer")
-                .field("batches", batches)
-                .field("strategy", strategy)
-                .finish(),
-            Operation::GroupedWithin {
-                max_records,
-                within,
-            } => f
-                .debug_struct("GroupedWithin")
-                .field("max_records", max_records)
-                .field("within", within)
-                .finish(),
-        }
-    }
 }
 
 /// The recipe of a stage actor (shared by its partitions).
@@ -226,7 +193,7 @@ impl StageWorker {
                         continue; // acknowledged when the dead letters have it
                     }
                     if keep {
-                        kept.push(record.offset, record.timestamp_ms, record.key, record.value);
+                        kept.push_copy(&record);
                     } else {
                         dropped.push(record.offset);
                     }
@@ -274,6 +241,10 @@ impl StageWorker {
                 let map = Arc::clone(map);
                 self.rewrite(batch, actor, Rewrites::Value, &*map)
             }
+            Operation::FlatMap(function) => {
+                let function = Arc::clone(function);
+                self.flat_map(batch, actor, &*function)
+            }
         }
     }
 
@@ -307,7 +278,7 @@ impl StageWorker {
                         Rewrites::Key => (Some(self.value.as_slice()), record.value),
                         Rewrites::Value => (record.key, self.value.as_slice()),
                     };
-                    rewritten.push(record.offset, record.timestamp_ms, key, value);
+                    rewritten.push_rewritten(&record, key, value);
                 }
                 Err(why) => self.rejected.push(Rejected { index, why }),
             }

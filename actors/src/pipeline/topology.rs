@@ -143,7 +143,8 @@ impl Topology {
     /// here: the paths ([`Topology::paths`]), at most one window stage, reading one input (a
     /// merge would hold each record twice and release it once), and no window or second sink
     /// with an exactly-once sink (its transactions commit offsets per record), nor a window
-    /// before a PostgreSQL sink (an aggregate has no origin to dedupe on).
+    /// before a PostgreSQL sink (an aggregate has no origin to dedupe on); and what may not
+    /// follow a flat_map.
     pub fn validate(&self) -> Result<(), TopologyError> {
         self.paths()?;
         for stage in &self.stages {
@@ -208,7 +209,68 @@ impl Topology {
                 );
             }
         }
+        self.check_flat_maps()
+    }
+
+    /// What may not follow a flat_map (its pieces share their source record's offset): another
+    /// flat_map or a window (their bookkeeping is per offset), a PostgreSQL sink (it dedupes on
+    /// the origin alone), an exactly-once sink (its transactions commit offsets per record).
+    fn check_flat_maps(&self) -> Result<(), TopologyError> {
+        for flat_map in self
+            .stages
+            .iter()
+            .filter(|stage| matches!(stage.operation, Operation::FlatMap(_)))
+        {
+            for node in self.downstream_of(&flat_map.name) {
+                let why = if let Some(stage) = self.stages.iter().find(|s| s.name == node) {
+                    match stage.operation {
+                        Operation::FlatMap(_) => "not after another flat_map yet",
+                        Operation::Window(_) => {
+                            "a window stage cannot follow a flat_map yet (it counts records by offset)"
+                        }
+                        _ => continue,
+                    }
+                } else if let Some(sink) = self.sinks.iter().find(|s| s.name == node) {
+                    match sink.target {
+                        SinkTarget::Postgres(_) => {
+                            "not after a flat_map yet: its pieces share an origin, which the table dedupes on"
+                        }
+                        SinkTarget::KafkaExactlyOnce { .. } => {
+                            "not after a flat_map yet: its transactions commit offsets per record"
+                        }
+                        _ => continue,
+                    }
+                } else {
+                    continue;
+                };
+                return Err(TopologyError::Unsupported {
+                    node: node.to_owned(),
+                    why,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// Every stage and sink reachable from `name`, nearest first.
+    fn downstream_of(&self, name: &str) -> Vec<String> {
+        let consumers = |node: &str| -> Vec<String> {
+            self.stages
+                .iter()
+                .find(|stage| stage.name == node)
+                .map(|stage| stage.outputs.consumers.clone())
+                .unwrap_or_default()
+        };
+        let mut seen: Vec<String> = Vec::new();
+        let mut next = consumers(name);
+        while let Some(node) = next.first().cloned() {
+            next.remove(0);
+            if !seen.contains(&node) {
+                next.extend(consumers(&node));
+                seen.push(node);
+            }
+        }
+        seen
     }
 
     /// The paths from each stage and sink to a sink, by name, and the source's.

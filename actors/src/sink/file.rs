@@ -78,7 +78,7 @@ impl JsonLinesFile {
                     batch.topic(),
                     batch.partition(),
                     &record,
-                    None,
+                    record.index,
                 );
             }
         }

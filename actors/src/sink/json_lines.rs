@@ -121,6 +121,7 @@ mod tests {
             timestamp_ms: Some(1_700_000_000_000),
             key,
             value,
+            index: None,
         }
     }
 

@@ -323,7 +323,7 @@ mod serde_bytes_compat {
 fn encode(format: FileFormat, out: &mut Vec<u8>, batch: &Batch, record: &RecordRef<'_>) {
     match format {
         FileFormat::JsonLines => {
-            encode_line(out, batch.topic(), batch.partition(), record, None);
+            encode_line(out, batch.topic(), batch.partition(), record, record.index);
         }
         FileFormat::MessagePack => {
             let value = match serde_json::from_slice::<serde_json::Value>(record.value) {

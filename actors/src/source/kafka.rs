@@ -60,6 +60,16 @@ pub enum SourceInput {
         /// the graph fans out stands for every path after it).
         paths: u32,
     },
+    /// Records of `partition` read by `incarnation` need more acks: a flat_map made several
+    /// records of each, (offset, acks more) (sent before those records go on).
+    ExpectMore {
+        /// The partition.
+        partition: i32,
+        /// The incarnation that read them.
+        incarnation: u64,
+        /// (offset, further acks it needs).
+        offsets: Vec<(i64, u32)>,
+    },
     /// The window stages of `partition`'s `incarnation` hold `records` in open windows.
     HeldInWindows {
         /// The partition.
@@ -404,6 +414,15 @@ impl DriverState {
                     flow.ack_paths(incarnation, offsets, paths);
                 }
             }
+            SourceInput::ExpectMore {
+                partition,
+                incarnation,
+                offsets,
+            } => {
+                if let Some(flow) = self.flows.get_mut(&partition) {
+                    flow.expect_more(incarnation, offsets);
+                }
+            }
             SourceInput::HeldInWindows {
                 partition,
                 incarnation,
@@ -446,7 +465,9 @@ impl DriverState {
         let mut fence = fence.lock();
         while let Ok(input) = self.inputs.try_recv() {
             match input {
-                ack @ SourceInput::Ack { .. } => self.handle(ack),
+                ack @ (SourceInput::Ack { .. } | SourceInput::ExpectMore { .. }) => {
+                    self.handle(ack)
+                }
                 other => self.deferred.push_back(other),
             }
         }

@@ -263,6 +263,14 @@ impl PartitionFlow {
         accepted
     }
 
+    /// Records read by `incarnation` need more acks (a flat_map made several of each); stale
+    /// ones are ignored.
+    pub fn expect_more(&mut self, incarnation: u64, offsets: Vec<(i64, u32)>) {
+        for (offset, more) in offsets {
+            self.tracker.expect_more(incarnation, offset, more);
+        }
+    }
+
     /// How long the oldest unacknowledged record has waited (zero when none is in flight).
     pub fn oldest_unacked_age(&self) -> std::time::Duration {
         self.head_since

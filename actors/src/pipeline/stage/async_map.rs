@@ -34,6 +34,21 @@ pub struct AsyncRecord {
     pub key: Option<Vec<u8>>,
     /// The payload.
     pub value: Vec<u8>,
+    /// Its piece index, when a flat_map made it.
+    pub index: Option<u32>,
+}
+
+impl AsyncRecord {
+    /// The record with `value` as its payload, borrowed.
+    fn with_value<'a>(&'a self, value: &'a [u8]) -> crate::record::RecordRef<'a> {
+        crate::record::RecordRef {
+            offset: self.offset,
+            timestamp_ms: self.timestamp_ms,
+            key: self.key.as_deref(),
+            value,
+            index: self.index,
+        }
+    }
 }
 
 /// The future of a record's new value, or why there is none.
@@ -123,6 +138,7 @@ impl AsyncMapping {
                 timestamp_ms: record.timestamp_ms,
                 key: record.key.map(<[u8]>::to_vec),
                 value: record.value.to_vec(),
+                index: record.index,
             };
             *next += 1;
             let last = *next == batch.len();
@@ -156,22 +172,12 @@ impl AsyncMapping {
                 let record = &slot.record;
                 let failed = match slot.result {
                     Some(Ok(value)) => {
-                        batch.push(
-                            record.offset,
-                            record.timestamp_ms,
-                            record.key.as_deref(),
-                            &value,
-                        );
+                        batch.push_copy(&record.with_value(&value));
                         None
                     }
                     Some(Err(why)) => {
                         // The input, for the dead letters.
-                        batch.push(
-                            record.offset,
-                            record.timestamp_ms,
-                            record.key.as_deref(),
-                            &record.value,
-                        );
+                        batch.push_copy(&record.with_value(&record.value));
                         Some(why)
                     }
                     None => Some("the future gave no result".to_owned()),

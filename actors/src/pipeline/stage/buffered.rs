@@ -91,7 +91,7 @@ impl Buffered {
             // Only one batch waits: the sender had credit for both, and both are held.
             Some((waiting, waiting_credit)) if waiting.incarnation() == batch.incarnation() => {
                 for record in batch.iter() {
-                    waiting.push(record.offset, record.timestamp_ms, record.key, record.value);
+                    waiting.push_copy(&record);
                 }
                 waiting.cover(batch.covered().iter().copied());
                 *waiting_credit += credit;

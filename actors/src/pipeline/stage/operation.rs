@@ -26,6 +26,9 @@ pub enum Operation {
     Map(Arc<MapFn>),
     /// Records the function refuses are dropped (and acknowledged).
     Filter(Arc<FilterFn>),
+    /// Each record becomes the zero or more records the function emits (see
+    /// [`flat_map`](crate::pipeline::stage::flat_map)).
+    FlatMap(Arc<crate::pipeline::stage::flat_map::FlatMapFn>),
     /// Each record's Kafka key is replaced by the function's output (a fan-out by key after it
     /// then sends each key to one consumer).
     KeyBy(Arc<KeyFn>),
@@ -56,4 +59,40 @@ pub enum Operation {
         /// How long a group waits for more.
         within: std::time::Duration,
     },
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Operation::Passthrough => f.write_str("Passthrough"),
+            Operation::Map(_) => f.write_str("Map"),
+            Operation::Filter(_) => f.write_str("Filter"),
+            Operation::FlatMap(_) => f.write_str("FlatMap"),
+            Operation::KeyBy(_) => f.write_str("KeyBy"),
+            Operation::Window(recipe) => f.debug_tuple("Window").field(recipe).finish(),
+            Operation::Throttle(settings) => f.debug_tuple("Throttle").field(settings).finish(),
+            Operation::MapAsync {
+                parallelism,
+                ordered,
+                ..
+            } => f
+                .debug_struct("MapAsync")
+                .field("parallelism", parallelism)
+                .field("ordered", ordered)
+                .finish_non_exhaustive(),
+            Operation::Buffer { batches, strategy } => f
+                .debug_struct("Buffer")
+                .field("batches", batches)
+                .field("strategy", strategy)
+                .finish(),
+            Operation::GroupedWithin {
+                max_records,
+                within,
+            } => f
+                .debug_struct("GroupedWithin")
+                .field("max_records", max_records)
+                .field("within", within)
+                .finish(),
+        }
+    }
 }

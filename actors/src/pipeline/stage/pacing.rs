@@ -137,7 +137,7 @@ impl Grouping {
                     now,
                 )
             });
-            group.push(record.offset, record.timestamp_ms, record.key, record.value);
+            group.push_copy(&record);
             if index == last {
                 *group_credit += credit;
                 group.cover(batch.covered().iter().copied());

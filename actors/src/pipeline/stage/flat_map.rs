@@ -1,0 +1,145 @@
+//! The flat_map stage: a user function makes zero or more records of each record
+//! ([`Pieces`]). Each piece keeps its source record's offset and timestamp and gets its index
+//! among the pieces, so that (topic, partition, offset, index) identifies it in every sink.
+//!
+//! Acknowledgement: a record that made no piece is acknowledged at once for every path after
+//! the stage (as a filter does); one that made `n` pieces needs `n` times the acks, and the
+//! stage tells the source so ([`AckRouter::expect_more`](crate::pipeline::acks::AckRouter))
+//! before any piece goes on, so the source releases the offset only once every piece is durable
+//! on every path, however the pieces are batched. A function that refuses a record (or panics
+//! on it past its retry budget) sends it to the dead letters and none of its pieces goes on.
+//! Pieces go on in batches of at most the emission chunk (an inlet never sees a batch larger
+//! than its credit).
+
+use std::sync::Arc;
+
+use streamvisor_supervision::Failure;
+
+use super::{Rejected, StageWorker};
+use crate::record::{Batch, RecordRef};
+
+/// A flat map: emits the pieces of `record` through `pieces`, or says why it cannot (the record
+/// goes to the dead letters, and none of its pieces goes on).
+pub type FlatMapFn = dyn Fn(&RecordRef<'_>, &mut Pieces<'_>) -> Result<(), String> + Send + Sync;
+
+/// Where a flat map function puts the pieces of one record.
+pub struct Pieces<'a> {
+    out: &'a mut Batch,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    key: Option<&'a [u8]>,
+    made: u32,
+}
+
+impl<'a> Pieces<'a> {
+    /// The pieces of `record`, appended to `out` (how the stage calls a function; also how a
+    /// test calls one).
+    pub fn new(out: &'a mut Batch, record: &RecordRef<'a>) -> Self {
+        Pieces {
+            out,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
+            key: record.key,
+            made: 0,
+        }
+    }
+
+    /// Emits a piece with `value`, keeping the record's key.
+    pub fn emit(&mut self, value: &[u8]) {
+        let key = self.key;
+        self.emit_keyed(key, value);
+    }
+
+    /// Emits a piece with its own key.
+    pub fn emit_keyed(&mut self, key: Option<&[u8]>, value: &[u8]) {
+        self.out
+            .push_piece(self.offset, self.timestamp_ms, key, value, self.made);
+        self.made = self.made.saturating_add(1);
+    }
+
+    /// Emits a piece (keeping the record's key) whose value `write` writes in place; on its
+    /// error no piece is emitted and the error is returned.
+    pub fn emit_written<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.out
+            .push_piece_written(self.offset, self.timestamp_ms, self.key, self.made, write)?;
+        self.made = self.made.saturating_add(1);
+        Ok(())
+    }
+
+    /// Pieces emitted so far.
+    pub fn made(&self) -> u32 {
+        self.made
+    }
+}
+
+impl StageWorker {
+    /// Runs `function` over `batch`; returns the last batch of pieces (the input's credit comes
+    /// back with it), the others already pushed.
+    pub(super) fn flat_map(
+        &mut self,
+        batch: Batch,
+        actor: &str,
+        function: &FlatMapFn,
+    ) -> Result<Option<Batch>, Failure> {
+        let new_batch = |records: usize| {
+            Batch::new(
+                Arc::clone(batch.topic()),
+                batch.partition(),
+                batch.incarnation(),
+                records,
+            )
+        };
+        let mut pieces = new_batch(batch.len());
+        let mut dropped = Vec::new();
+        let mut more = Vec::new();
+        let paths = self.recipe.paths_to_sinks;
+        let partition = batch.partition();
+        self.rejected.clear();
+        for (index, record) in batch.iter().enumerate() {
+            let before = pieces.len();
+            let outcome = self.recipe.user_code.call(partition, record.offset, || {
+                function(&record, &mut Pieces::new(&mut pieces, &record))
+            })?;
+            match outcome.and_then(|made| made) {
+                Ok(()) => match pieces.len() - before {
+                    0 => dropped.push(record.offset),
+                    1 => {}
+                    made => {
+                        let extra = u32::try_from(made - 1).unwrap_or(u32::MAX);
+                        more.push((record.offset, extra.saturating_mul(paths)));
+                    }
+                },
+                Err(why) => {
+                    pieces.truncate(before);
+                    self.rejected.push(Rejected { index, why });
+                }
+            }
+        }
+        self.dead_letter(&batch, actor)?;
+        if pieces.is_empty() {
+            self.recipe
+                .acks
+                .ack_some(&batch, dropped.into_iter(), paths);
+            return Ok(None);
+        }
+        // Before any piece goes on: the source must count their acks.
+        self.recipe.acks.expect_more(&batch, more);
+        self.recipe.acks.ack_paths(&batch, dropped, paths);
+        let chunk = self.emission_chunk();
+        let mut chunks = Vec::new();
+        while pieces.len() > chunk {
+            chunks.push(pieces.split_front(chunk));
+        }
+        // What the input covers is settled with its last pieces.
+        pieces.cover(batch.covered().iter().copied());
+        if let Some(out) = self.out.as_mut() {
+            for chunk in chunks {
+                out.push_with_credit(chunk, 0);
+            }
+        }
+        Ok(Some(pieces))
+    }
+}
