@@ -5,8 +5,9 @@
 //!
 //!     cargo run --example actix_web_app -- examples/quickstart.toml --http 127.0.0.1:8080
 //!
-//! Ctrl-C stops the web server, then drains and stops the pipeline; an escalation inside the
-//! pipeline stops the pipeline only (the app keeps serving, `/health/ready` says 503).
+//! Ctrl-C (or SIGTERM) stops the web server, then drains and stops the pipeline; an escalation
+//! inside the pipeline stops the pipeline only (the app keeps serving, `/health/ready` says
+//! 503, until a signal).
 
 use std::process::ExitCode;
 
@@ -82,11 +83,12 @@ fn main() -> ExitCode {
         };
         let (api, handle) = (streamvisor.api(), streamvisor.handle());
         let server = HttpServer::new(move || {
+            // streamvisor's routes first: the app's own, added after, still answer.
             App::new()
+                .configure(|config| api.configure(config))
                 .app_data(web::Data::new(handle.clone()))
                 .route("/", web::get().to(hello))
                 .route("/status", web::get().to(status))
-                .configure(|config| api.configure(config))
         })
         .workers(1)
         .bind(&http);
@@ -99,16 +101,14 @@ fn main() -> ExitCode {
             }
         };
         tracing::info!(%http, "serving the app's routes and streamvisor's");
-        let server_handle = server.handle();
-        // The server stops on Ctrl-C (actix-web's signal handling); the pipeline stopping by
-        // itself leaves the app serving until then.
-        let serving = actix_web::rt::spawn(server);
+        // The server stops on SIGINT or SIGTERM (actix-web's signal handling); the pipeline
+        // stopping by itself leaves the app serving until then.
+        let mut serving = actix_web::rt::spawn(server);
         tokio::select! {
-            _ = serving => {}
+            _ = &mut serving => {}
             reason = streamvisor.stopped() => {
-                tracing::error!(%reason, "the pipeline stopped; the app goes on serving until Ctrl-C");
-                let _ = actix_web::rt::signal::ctrl_c().await;
-                server_handle.stop(true).await;
+                tracing::error!(%reason, "the pipeline stopped; the app goes on serving until a signal");
+                let _ = serving.await;
             }
         }
         match streamvisor.shutdown().await {

@@ -19,7 +19,19 @@ if ((${#missing[@]})); then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     ${sudo_cmd} apt-get update -qq
+    # The packages' own services (PostgreSQL's cluster, Prometheus on :9090) are not started:
+    # the tests start their own on free loopback ports.
+    policy=/usr/sbin/policy-rc.d
+    added_policy=""
+    if [ ! -e "${policy}" ]; then
+        printf '#!/bin/sh\nexit 101\n' | ${sudo_cmd} tee "${policy}" >/dev/null
+        ${sudo_cmd} chmod +x "${policy}"
+        added_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive ${sudo_cmd} apt-get install -y -qq "${missing[@]}"
+    if [ -n "${added_policy}" ]; then
+        ${sudo_cmd} rm -f "${policy}"
+    fi
 fi
 
 log "toolchain"

@@ -7,8 +7,9 @@
 //! - the runtime never exits the host process: an escalation past the root supervisor stops the
 //!   pipeline (`on_escalation` is forced to `stay`) and [`Embedded::stopped`] says why;
 //! - it uses the host's `metrics` recorder when one is installed (then `/metrics` is the host's
-//!   business, unless the host hands its Prometheus handle over), else it installs the
-//!   Prometheus exporter and serves it.
+//!   business, unless the host hands its Prometheus handle over; build that recorder from
+//!   [`exporter::builder`](crate::exporter::builder) so that histograms keep their buckets),
+//!   else it installs the Prometheus exporter and serves it.
 //!
 //! ```no_run
 //! # async fn host(config: streamvisor::config::PipelineConfig) -> Result<(), Box<dyn std::error::Error>> {

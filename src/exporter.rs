@@ -2,8 +2,8 @@
 //! gateway): installed as the process's `metrics` recorder by the CLI, rendered by `GET /metrics`.
 //! Only this crate depends on it; the actors crate emits through the `metrics` facade.
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use streamvisor_actors::metrics::LATENCY_BUCKETS;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use streamvisor_actors::metrics::{LATENCY_BUCKETS, STAGE_LATENCY, STAGE_LATENCY_BUCKETS};
 use thiserror::Error;
 
 /// The exporter could not be installed.
@@ -17,13 +17,26 @@ pub enum ExporterError {
     AlreadyInstalled(String),
 }
 
+/// The exporter's settings: DESIGN.md's explicit buckets (stage latencies get finer ones). A
+/// host installing its own Prometheus recorder for an embedded runtime should start from this,
+/// or the dashboards' histogram panels find no `_bucket` series.
+pub fn builder() -> Result<PrometheusBuilder, ExporterError> {
+    let build =
+        |error: metrics_exporter_prometheus::BuildError| ExporterError::Build(error.to_string());
+    PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .map_err(build)?
+        .set_buckets_for_metric(
+            Matcher::Full(STAGE_LATENCY.to_owned()),
+            STAGE_LATENCY_BUCKETS,
+        )
+        .map_err(build)
+}
+
 /// Installs the exporter as the global recorder (histograms with DESIGN.md's explicit buckets)
 /// and returns the handle that renders it.
 pub fn install() -> Result<PrometheusHandle, ExporterError> {
-    let recorder = PrometheusBuilder::new()
-        .set_buckets(LATENCY_BUCKETS)
-        .map_err(|error| ExporterError::Build(error.to_string()))?
-        .build_recorder();
+    let recorder = builder()?.build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|error| ExporterError::AlreadyInstalled(error.to_string()))?;

@@ -133,7 +133,7 @@ pub struct Overrides {
 pub struct Runtime {
     tree: SupervisionRuntime,
     /// The mailbox sampler runs while this holds.
-    sampling: Arc<AtomicBool>,
+    sampling: samplers::Sampling,
     view: RuntimeHandle,
     sink_faults: SinkFaults,
     config: PipelineConfig,
@@ -329,8 +329,8 @@ impl Runtime {
         .await?;
         streamvisor_actors::metrics::supervision_at_zero();
         samplers::count_lifecycle(&tree.handle());
-        let sampling = Arc::new(AtomicBool::new(true));
-        samplers::sample_mailboxes(tree.handle(), Arc::clone(&sampling));
+        let sampling = samplers::Sampling::start();
+        samplers::sample_mailboxes(tree.handle(), sampling.flag());
         tracing::info!(pipeline = %config.name, %brokers, "pipeline running");
         let view = RuntimeHandle {
             tree: tree.handle(),
@@ -343,7 +343,7 @@ impl Runtime {
             ingests,
         };
         streamvisor_actors::metrics::set_ready(&config.name, false);
-        samplers::sample_readiness(config.name.clone(), view.clone(), Arc::clone(&sampling));
+        samplers::sample_readiness(config.name.clone(), view.clone(), sampling.flag());
         Ok(Runtime {
             sampling,
             view,
@@ -406,7 +406,7 @@ impl Runtime {
     /// Stops intake, drains, commits, and stops the tree (children first), within the pipeline's
     /// `shutdown_timeout`.
     pub async fn shutdown(mut self) -> Result<(), RuntimeError> {
-        self.sampling.store(false, Ordering::Release);
+        self.sampling.stop();
         for listener in self.listeners.drain(..) {
             listener.abort();
         }

@@ -86,6 +86,7 @@ pub const ALL: &[&str] = &[
 /// are present at zero for each from the start.
 pub const ACTOR_KINDS: &[&str] = &[
     "supervisor",
+    "worker",
     "pipeline",
     "source",
     "partition",
@@ -97,6 +98,29 @@ pub const ACTOR_KINDS: &[&str] = &[
 /// Explicit buckets for write latencies (seconds): 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Explicit buckets for [`STAGE_LATENCY`] (seconds): a stage takes microseconds over a batch,
+/// so 1 µs to 1 s.
+pub const STAGE_LATENCY_BUCKETS: &[f64] = &[
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
 ];
 
 /// Describes every metric (help text and unit) to the installed recorder.

@@ -20,19 +20,18 @@ pub(super) fn refused_body(refused: &BodyRefused) -> HttpResponse {
     }
 }
 
-/// Mounts every route with `api` as their state. (Nothing app-wide: a host `App` keeps its own
-/// extractor settings.)
+/// Mounts every route, each a resource of its own with `api` as its state. (Nothing app-wide:
+/// a host `App` keeps its own extractor settings, and its routes, before or after these, still
+/// answer: no catch-all scope.)
 pub(super) fn configure(api: web::Data<HttpApi>, config: &mut web::ServiceConfig) {
-    config.service(
-        web::scope("")
-            .app_data(api)
-            .route("/metrics", web::get().to(metrics))
-            .route("/health/live", web::get().to(live))
-            .route("/health/ready", web::get().to(ready))
-            .route("/api/actors", web::get().to(actors))
-            .route("/api/actors/kill", web::post().to(kill))
-            .route("/api/ingest/{source}", web::post().to(ingest::ingest)),
-    );
+    let resource = |path: &str| web::resource(path.to_owned()).app_data(api.clone());
+    config
+        .service(resource("/metrics").route(web::get().to(metrics)))
+        .service(resource("/health/live").route(web::get().to(live)))
+        .service(resource("/health/ready").route(web::get().to(ready)))
+        .service(resource("/api/actors").route(web::get().to(actors)))
+        .service(resource("/api/actors/kill").route(web::post().to(kill)))
+        .service(resource("/api/ingest/{source}").route(web::post().to(ingest::ingest)));
 }
 
 async fn metrics(api: web::Data<HttpApi>) -> HttpResponse {

@@ -73,14 +73,45 @@ pub(super) fn sample_mailboxes(tree: TreeHandle, running: Arc<AtomicBool>) {
     }
 }
 
+/// Keeps the samplers running while it lives: [`Sampling::stop`] or dropping it (a runtime
+/// dropped without a shutdown) ends them.
+#[derive(Debug)]
+pub(super) struct Sampling(Arc<AtomicBool>);
+
+impl Sampling {
+    /// Samplers may run.
+    pub(super) fn start() -> Self {
+        Sampling(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// The flag a sampler checks.
+    pub(super) fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0)
+    }
+
+    /// Ends the samplers.
+    pub(super) fn stop(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for Sampling {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Sets the readiness gauge of `pipeline` once a second, on a task of the current actix
-/// System, while `running` holds.
+/// System, while `running` holds; 0 once it ends (a stopped pipeline is not ready).
 pub(super) fn sample_readiness(pipeline: String, view: RuntimeHandle, running: Arc<AtomicBool>) {
     actix_rt::spawn(async move {
         while running.load(Ordering::Acquire) {
             let ready = view.readiness().await.is_ok();
+            // A shutdown during the check must not leave a stale 1 behind.
+            let ready = ready && running.load(Ordering::Acquire);
             streamvisor_actors::metrics::set_ready(&pipeline, ready);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        streamvisor_actors::metrics::set_ready(&pipeline, false);
     });
 }

@@ -138,10 +138,24 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let body: Value = test::read_body_json(unknown).await;
     assert_eq!(body["error"], "no actor at path /pipelines/web/nope");
+    // Bad requests change nothing: every actor keeps its incarnation.
+    let incarnations = |runtime: &Runtime| -> Vec<(String, u64)> {
+        runtime
+            .actors()
+            .into_iter()
+            .map(|actor| (actor.path.as_str().to_owned(), actor.incarnation))
+            .collect()
+    };
+    let before = incarnations(&runtime);
     let bad_mode = kill(r#"{"path": "/pipelines/web/sinks/out", "mode": "gently"}"#.to_owned())
         .send_request(&app)
         .await;
     assert_eq!(bad_mode.status(), StatusCode::BAD_REQUEST);
+    let body: Value = test::read_body_json(bad_mode).await;
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("gently")),
+        "{body}"
+    );
     let bad_json = kill("{path".to_owned()).send_request(&app).await;
     assert_eq!(bad_json.status(), StatusCode::BAD_REQUEST);
     let body: Value = test::read_body_json(bad_json).await;
@@ -175,10 +189,32 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
         body["error"],
         "this route reads `Content-Type: application/json`, not `application/x-www-form-urlencoded`"
     );
+    let untyped = test::TestRequest::post()
+        .uri("/api/actors/kill")
+        .peer_addr(peer(LOOPBACK))
+        .set_payload(r#"{"path": "/pipelines/web/sinks/out"}"#)
+        .send_request(&app)
+        .await;
+    assert_eq!(untyped.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = test::read_body_json(untyped).await;
+    assert_eq!(
+        body["error"],
+        "this route reads `Content-Type: application/json`, not none"
+    );
     let huge = kill(format!(r#"{{"path": "/{}"}}"#, "x".repeat(10_000)))
         .send_request(&app)
         .await;
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = test::read_body_json(huge).await;
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("4096")),
+        "{body}"
+    );
+    assert_eq!(
+        incarnations(&runtime),
+        before,
+        "a bad request changed the tree"
+    );
     let killed = kill(r#"{"path": "/pipelines/web/sinks/out", "mode": "panic"}"#.to_owned())
         .send_request(&app)
         .await;
@@ -226,6 +262,15 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
         }
         let answer = request.send_request(&app).await;
         assert_eq!(answer.status(), status, "{header:?} from {peer_address}");
+        if status == StatusCode::UNAUTHORIZED {
+            let body: Value = test::read_body_json(answer).await;
+            let expected = if header == Some("Bearer wrong") {
+                "the bearer token is not the admin token"
+            } else {
+                "this route needs `Authorization: Bearer <token>`"
+            };
+            assert_eq!(body["error"], expected, "{header:?}");
+        }
     }
     let unauthorised_kill = test::TestRequest::post()
         .uri("/api/actors/kill")
@@ -234,6 +279,13 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
         .send_request(&app)
         .await;
     assert_eq!(unauthorised_kill.status(), StatusCode::UNAUTHORIZED);
+    let after_kill = incarnations(&runtime);
+    assert!(
+        after_kill
+            .iter()
+            .any(|(path, incarnation)| path == "/pipelines/web/sinks/out" && *incarnation == 2),
+        "the sink ran again after the one real kill, and only then"
+    );
 
     // A sink retrying failed writes makes the runtime unready (503 with the reason), then ready.
     let began = Instant::now();

@@ -159,8 +159,11 @@ impl Prometheus {
         if answer["status"] != "success" {
             return Err(format!("{}", answer["error"]));
         }
-        let result = &answer["data"]["result"];
-        Ok(result.as_array().map_or(1, Vec::len))
+        // A vector, never a scalar: a scalar "returns data" whatever the series hold.
+        answer["data"]["result"]
+            .as_array()
+            .map(Vec::len)
+            .ok_or_else(|| format!("not an instant vector: {}", answer["data"]))
     }
 }
 

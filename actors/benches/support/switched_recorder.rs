@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 /// Turns the installed recorder on or off, and renders what it recorded.
 #[derive(Clone)]
@@ -23,8 +25,14 @@ impl MetricsSwitch {
         static SWITCH: OnceLock<MetricsSwitch> = OnceLock::new();
         SWITCH
             .get_or_init(|| {
+                // As the root crate's exporter builds it.
                 let recorder = PrometheusBuilder::new()
                     .set_buckets(streamvisor_actors::metrics::LATENCY_BUCKETS)
+                    .unwrap()
+                    .set_buckets_for_metric(
+                        Matcher::Full(streamvisor_actors::metrics::STAGE_LATENCY.to_owned()),
+                        streamvisor_actors::metrics::STAGE_LATENCY_BUCKETS,
+                    )
                     .unwrap()
                     .build_recorder();
                 let switch = MetricsSwitch {

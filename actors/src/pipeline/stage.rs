@@ -493,7 +493,10 @@ impl Worker for StageWorker {
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
         if let (StageMessage::Batch(batch), Some(metrics)) = (&message, &self.metrics) {
-            metrics.records_in.increment(batch.len() as u64);
+            // Batches read before a rewind are dropped, not taken in.
+            if batch.incarnation() >= self.incarnation {
+                metrics.records_in.increment(batch.len() as u64);
+            }
         }
         match message {
             StageMessage::Batch(batch) if batch.incarnation() < self.incarnation => {
