@@ -63,14 +63,26 @@ fn promtool(args: &[&str], stdin: Option<&str>, dir: &Path) -> (bool, String) {
 #[test]
 fn promtool_finds_nothing_to_say_about_the_live_metrics() {
     let (dir, program) = start_pipeline("promtool_metrics");
+    let undescribed = || -> Vec<&str> {
+        let body = program
+            .get("/metrics")
+            .map(|answer| answer.body)
+            .unwrap_or_default();
+        streamvisor::actors::metrics::ALL
+            .iter()
+            .copied()
+            .filter(|name| !body.contains(&format!("# HELP {name} ")))
+            .collect()
+    };
+    // Partition series appear once the group assigned the partitions.
+    wait_until_or(
+        "every metric of metrics::ALL described on /metrics",
+        Duration::from_secs(60),
+        || undescribed().is_empty(),
+        || format!("not described yet: {:?}", undescribed()),
+    );
     let metrics = program.get("/metrics").expect("GET /metrics");
     assert_eq!(metrics.status, 200);
-    for name in streamvisor::actors::metrics::ALL {
-        assert!(
-            metrics.body.contains(&format!("# HELP {name} ")),
-            "{name} is not described on /metrics"
-        );
-    }
     let (ok, said) = promtool(&["check", "metrics"], Some(&metrics.body), &dir);
     assert!(
         ok && said.trim().is_empty(),
