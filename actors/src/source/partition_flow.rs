@@ -215,11 +215,12 @@ impl PartitionFlow {
         let waiting = self
             .resume_not_before
             .is_some_and(|at| std::time::Instant::now() < at);
-        // Resume only with room for a whole batch more: resuming at the first free slot would
-        // pause again a few records later, a seek and a refetch per ack under backpressure.
-        let room_for_a_batch =
-            self.pending.len() + self.tracker.unacked() + self.batch_size <= self.max_unacked;
-        if self.paused && room_for_a_batch && !waiting {
+        // Resume only with room for half the cap (at least a batch) more: resuming at the
+        // first free slot would pause again a few records later, and every pause drops what
+        // the client prefetched (a seek and a refetch per cycle under backpressure).
+        let room = (self.max_unacked / 2).max(self.batch_size);
+        let room_to_resume = self.pending.len() + self.tracker.unacked() + room <= self.max_unacked;
+        if self.paused && room_to_resume && !waiting {
             self.paused = false;
             self.must_seek = false;
             return Some(FlowAction::Resume {
