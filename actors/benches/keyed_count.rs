@@ -27,7 +27,7 @@
 //!
 //! Run: `cargo bench -p streamvisor-actors --bench keyed_count` (goals: ratio >= 0.6, p99 < 1 ms).
 //! `STREAMVISOR_BENCH_RECORDS` sets N (default 50,000,000: a few seconds for streamvisor). The
-//! rates are the best of two rounds; every run checks each key's count exactly.
+//! rates are the best of three rounds; every run checks each key's count exactly.
 #![allow(clippy::print_stdout, clippy::unwrap_used, missing_docs)]
 
 use std::collections::hash_map::DefaultHasher;
@@ -61,7 +61,7 @@ const KEYS: u64 = 1000;
 const CAPACITY: u64 = 16 * BATCH as u64;
 const DEFAULT_RECORDS: u64 = 50_000_000;
 /// Throughput runs of each side, in turn; the fastest counts.
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 /// How long each latency run lasts; its first tenth is warm-up, not measured.
 const LATENCY_RUN: Duration = Duration::from_secs(3);
 /// Every how many records one is timed: a clock read costs about 20 ns, which for every record
