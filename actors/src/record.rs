@@ -148,7 +148,14 @@ impl Batch {
         value: &[u8],
         index: u32,
     ) {
-        self.push_entry(offset, timestamp_ms, key, value, index.min(NO_INDEX - 1));
+        let copied = self.push_piece_written(offset, timestamp_ms, key, index, |out| {
+            out.extend_from_slice(value);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match copied {
+            Ok(()) => {}
+            Err(never) => match never {},
+        }
     }
 
     /// Appends piece `index` of the record at `offset` whose value `write` writes straight
@@ -204,9 +211,8 @@ impl Batch {
     /// Drops every record after the first `records` (a flat_map taking back the pieces of a
     /// record its function refused).
     pub fn truncate(&mut self, records: usize) {
-        if records >= self.entries.len() {
-            return;
-        }
+        // Also drops bytes past the last record's (a value half written when its writer
+        // panicked).
         self.entries.truncate(records);
         let end = self
             .entries

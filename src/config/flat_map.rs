@@ -1,26 +1,35 @@
-//! What may not follow a `flat_map` stage in a pipeline file (its pieces share their source
-//! record's offset): another flat_map or a window (their bookkeeping is per offset), a
-//! PostgreSQL sink (it dedupes on the origin alone), an exactly-once sink (its transactions
-//! commit offsets per record). The actors' `Topology::validate` holds the same rule for graphs
-//! built in Rust; here the error names the TOML field.
+//! What may not come before or after a `flat_map` stage in a pipeline file (its pieces share
+//! their source record's offset): after it, another flat_map or a window (their bookkeeping is
+//! per offset), a PostgreSQL sink (it dedupes on the origin alone), an exactly-once sink (its
+//! transactions commit offsets per record); before it, a window (the offsets its aggregates
+//! cover would ride with the last piece only). The actors' `Topology::validate` holds the same
+//! rule for graphs built in Rust; here the error names the TOML field.
 
 use super::model::{Invalid, PipelineConfig};
 
 impl PipelineConfig {
-    /// Checks what follows each flat_map stage.
+    /// Checks what comes before and after each flat_map stage.
     pub(super) fn check_flat_maps(&self) -> Result<(), Invalid> {
-        for (name, _) in self
-            .stages
-            .iter()
-            .filter(|(_, stage)| stage.op == "flat_map")
-        {
-            let mut seen: Vec<String> = Vec::new();
-            let mut next = self.consumers_of(name);
-            while let Some(node) = next.pop() {
-                if seen.contains(&node) {
-                    continue;
+        for (name, stage) in &self.stages {
+            if stage.is_window() {
+                if let Some(flat_map) = self
+                    .downstream(name)
+                    .into_iter()
+                    .find(|node| self.stages.get(node).is_some_and(|s| s.op == "flat_map"))
+                {
+                    return Err((
+                        format!("stages.{flat_map}.op"),
+                        format!(
+                            "a flat_map cannot follow the window `{name}` yet (the offsets an \
+                             aggregate covers would be settled with its last piece only)"
+                        ),
+                    ));
                 }
-                next.extend(self.consumers_of(&node));
+            }
+            if stage.op != "flat_map" {
+                continue;
+            }
+            for node in self.downstream(name) {
                 if let Some(stage) = self.stages.get(&node) {
                     if stage.op == "flat_map" || stage.is_window() {
                         return Err((
@@ -53,9 +62,21 @@ impl PipelineConfig {
                         ));
                     }
                 }
-                seen.push(node);
             }
         }
         Ok(())
+    }
+
+    /// Every stage and sink reachable from `node`.
+    fn downstream(&self, node: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut next = self.consumers_of(node);
+        while let Some(node) = next.pop() {
+            if !seen.contains(&node) {
+                next.extend(self.consumers_of(&node));
+                seen.push(node);
+            }
+        }
+        seen
     }
 }

@@ -273,6 +273,16 @@ fn operators_are_checked_field_by_field() {
         "{}",
         error_of(&then_window)
     );
+    let after_window = with(window).replace(
+        "[sinks.out]\ninputs = [\"pass\"]",
+        "[stages.lines]\ninputs = [\"pass\"]\nop = \"flat_map\"\nfield = \"x\"\n[sinks.out]\ninputs = [\"lines\"]",
+    );
+    assert!(
+        error_of(&after_window).contains("`stages.lines.op`")
+            && error_of(&after_window).contains("a flat_map cannot follow the window `pass` yet"),
+        "{}",
+        error_of(&after_window)
+    );
     let into_postgres = flat_map.replace(
         "kind = \"file\"\npath = \"out/demo.jsonl\"",
         "kind = \"postgres\"\nurl = \"postgres://u@127.0.0.1/db\"\ntable = \"t\"",

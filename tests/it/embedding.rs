@@ -54,6 +54,13 @@ fn json(program: &Program, path: &str) -> (u16, Value) {
     (answer.status, body)
 }
 
+/// Kills the sink of `pipeline` through the app's admin route (loopback, no token).
+fn kill_sink(app: &Program, pipeline: &str) {
+    let body = format!(r#"{{"path": "/pipelines/{pipeline}/sinks/out", "mode": "panic"}}"#);
+    let kill = app.post("/api/actors/kill", &body).expect("POST kill");
+    assert_eq!(kill.status, 202, "{}", kill.body);
+}
+
 #[test]
 fn the_example_serves_its_routes_and_streamvisors_and_a_kill_loses_nothing() {
     let dir = test_dir("embedding");
@@ -86,13 +93,7 @@ fn the_example_serves_its_routes_and_streamvisors_and_a_kill_loses_nothing() {
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("streamvisor_records_in_total{"));
 
-    let kill = app
-        .post(
-            "/api/actors/kill",
-            r#"{"path": "/pipelines/embedded_app/sinks/out", "mode": "panic"}"#,
-        )
-        .expect("POST kill");
-    assert_eq!(kill.status, 202, "{}", kill.body);
+    kill_sink(&app, "embedded_app");
     let out = dir.join("out/embedded_app.jsonl");
     wait_until_or(
         "every generated record in the sink's file",
@@ -134,13 +135,7 @@ fn an_escalation_stops_the_pipeline_but_the_host_goes_on_serving() {
     );
     let mut app = Program::spawn(example(), &dir, &file, "app");
     app.wait_ready(Duration::from_secs(60));
-    let kill = app
-        .post(
-            "/api/actors/kill",
-            r#"{"path": "/pipelines/escalating_app/sinks/out", "mode": "panic"}"#,
-        )
-        .expect("POST kill");
-    assert_eq!(kill.status, 202, "{}", kill.body);
+    kill_sink(&app, "escalating_app");
     wait_until_or(
         "the pipeline to stop after the escalation",
         Duration::from_secs(30),

@@ -57,7 +57,9 @@ impl AckRouter {
     /// Tells the source that records of `batch`'s partition and incarnation need more acks:
     /// (offset, acks more) each. Sent before the records that need them go on, it reaches the
     /// source before any of their acks.
-    pub fn expect_more(&self, batch: &Batch, offsets: Vec<(i64, u32)>) {
+    pub fn expect_more(&self, batch: &Batch, mut offsets: Vec<(i64, u32)>) {
+        // Aggregates have no offset of their own to count acks for.
+        offsets.retain(|(offset, _)| *offset != crate::record::NO_OFFSET);
         if offsets.is_empty() {
             return;
         }

@@ -10,7 +10,7 @@ use rdkafka::message::Header;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::pipeline::produce::{origin_headers, producer_config};
+use crate::pipeline::produce::{origin_headers, producer_config, with_index};
 use crate::record::RecordRef;
 use crate::source::kafka::{SourceHandle, SourceInput};
 
@@ -152,7 +152,7 @@ impl DeadLetters {
         let partition = origin.partition.to_string();
         let mut digits = itoa::Buffer::new();
         let offset = digits.format(record.offset);
-        let headers = origin_headers(topic, &partition, offset, 2)
+        let headers = with_index(origin_headers(topic, &partition, offset, 3), record.index)
             .insert(Header {
                 key: "streamvisor.error",
                 value: Some(error),

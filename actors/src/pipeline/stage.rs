@@ -165,7 +165,7 @@ impl StageWorker {
                 let mut verdicts = std::mem::take(&mut self.verdicts);
                 verdicts.clear();
                 for (index, record) in batch.iter().enumerate() {
-                    match code.call(partition, record.offset, || keep(&record))? {
+                    match code.call(partition, record.offset, record.index, || keep(&record))? {
                         Ok(keep) => verdicts.push(keep),
                         Err(why) => {
                             self.rejected.push(Rejected { index, why });
@@ -268,10 +268,12 @@ impl StageWorker {
         for (index, record) in batch.iter().enumerate() {
             self.value.clear();
             let out = &mut self.value;
-            let outcome = self
-                .recipe
-                .user_code
-                .call(partition, record.offset, || function(&record, out))?;
+            let outcome =
+                self.recipe
+                    .user_code
+                    .call(partition, record.offset, record.index, || {
+                        function(&record, out)
+                    })?;
             match outcome.and_then(|written| written) {
                 Ok(()) => {
                     let (key, value) = match rewrites {

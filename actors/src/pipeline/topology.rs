@@ -214,8 +214,27 @@ impl Topology {
 
     /// What may not follow a flat_map (its pieces share their source record's offset): another
     /// flat_map or a window (their bookkeeping is per offset), a PostgreSQL sink (it dedupes on
-    /// the origin alone), an exactly-once sink (its transactions commit offsets per record).
+    /// the origin alone), an exactly-once sink (its transactions commit offsets per record); and
+    /// a window may not precede one (the offsets an aggregate covers would ride with its last
+    /// piece only).
     fn check_flat_maps(&self) -> Result<(), TopologyError> {
+        for window in self
+            .stages
+            .iter()
+            .filter(|stage| matches!(stage.operation, Operation::Window(_)))
+        {
+            if let Some(flat_map) = self.downstream_of(&window.name).into_iter().find(|node| {
+                self.stages
+                    .iter()
+                    .any(|s| s.name == *node && matches!(s.operation, Operation::FlatMap(_)))
+            }) {
+                return Err(TopologyError::Unsupported {
+                    node: flat_map,
+                    why: "a flat_map cannot follow a window stage yet (the offsets an aggregate \
+                          covers would be settled with its last piece only)",
+                });
+            }
+        }
         for flat_map in self
             .stages
             .iter()
@@ -252,7 +271,7 @@ impl Topology {
         Ok(())
     }
 
-    /// Every stage and sink reachable from `name`, nearest first.
+    /// Every stage and sink reachable from `name`.
     fn downstream_of(&self, name: &str) -> Vec<String> {
         let consumers = |node: &str| -> Vec<String> {
             self.stages
@@ -263,8 +282,7 @@ impl Topology {
         };
         let mut seen: Vec<String> = Vec::new();
         let mut next = consumers(name);
-        while let Some(node) = next.first().cloned() {
-            next.remove(0);
+        while let Some(node) = next.pop() {
             if !seen.contains(&node) {
                 next.extend(consumers(&node));
                 seen.push(node);

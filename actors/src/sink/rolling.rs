@@ -300,6 +300,9 @@ struct PackedRecord<'a> {
     key: Option<std::borrow::Cow<'a, str>>,
     value: PackedValue<'a>,
     timestamp_ms: Option<i64>,
+    /// A flat_map's piece: its index (absent otherwise, as in the JSON Lines format).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -340,6 +343,7 @@ fn encode(format: FileFormat, out: &mut Vec<u8>, batch: &Batch, record: &RecordR
                 key: record.key.map(String::from_utf8_lossy),
                 value,
                 timestamp_ms: record.timestamp_ms,
+                index: record.index,
             };
             // Writing to a Vec cannot fail, and these types always serialize.
             let _ = rmp_serde::encode::write_named(out, &packed);

@@ -14,6 +14,7 @@
 //! queues); rebalance callbacks run inside `poll` and never wait on work that needs this thread;
 //! records fetched before a pause are dropped and fetched again (the flow seeks on resume).
 
+mod chore_clock;
 mod context;
 mod settings;
 
@@ -33,6 +34,7 @@ use crate::error::SourceError;
 use crate::metrics::{PartitionMetrics, SourceMetrics};
 use crate::record::Batch;
 use crate::source::partition_flow::{FlowAction, PartitionFlow};
+use chore_clock::ChoreClock;
 use context::DriverContext;
 
 /// What the partitions' actors tell the polling thread. The channel is unbounded in type but
@@ -246,23 +248,15 @@ fn run(
 ) -> Result<(), SourceError> {
     let context = consumer.context();
     let mut last_commit = Instant::now();
-    let mut last_chores: Option<Instant> = None;
+    let mut chores = ChoreClock::new();
     let mut last_flush = Instant::now();
     let mut last_gauges = Instant::now();
-    // Polls since the clock was last read: reading it per record costs more than the chores.
-    let mut polls_unchecked = 0u32;
     loop {
-        // Inputs, pause/resume and commits at most every millisecond: not per record. The clock
-        // is read every few polls (it costs more than a record here), or at once when an input
-        // (an ack, a grant) waits.
-        polls_unchecked += 1;
-        let look = polls_unchecked >= CLOCK_EVERY_POLLS
-            || last_chores.is_none()
-            || inputs_waiting.load(Ordering::Acquire);
-        if look && last_chores.is_none_or(|at| at.elapsed() >= CHORES_EVERY) {
-            polls_unchecked = 0;
-            inputs_waiting.store(false, Ordering::Release);
-            last_chores = Some(Instant::now());
+        // Inputs, pause/resume and commits at most every millisecond: not per record.
+        if chores.due(inputs_waiting.load(Ordering::Acquire)) {
+            // Cleared before the inputs are taken (a read-modify-write: the take cannot move
+            // before it), so an input sent meanwhile sets it again.
+            inputs_waiting.swap(false, Ordering::AcqRel);
             let mut state = context.lock();
             if state.take_inputs() == Inputs::Shutdown {
                 drop(state);
@@ -310,7 +304,7 @@ fn run(
             }
             None => {
                 // Nothing came within the poll timeout: time for the chores.
-                polls_unchecked = CLOCK_EVERY_POLLS;
+                chores.idle();
                 context.lock().flush()
             }
         }
@@ -353,14 +347,6 @@ fn shut_down(
 
 /// How often the polling thread updates its partitions' gauges.
 const GAUGES_EVERY: Duration = Duration::from_millis(250);
-
-/// How often the polling thread looks at its inputs, pauses and resumes, and commits.
-const CHORES_EVERY: Duration = Duration::from_millis(1);
-
-/// Records polled between two looks at the clock (for [`CHORES_EVERY`]) while no input waits:
-/// the timed chores (partial batches out after the poll timeout, gauges, commits) run within 8
-/// records of being due, and a poll that comes back empty brings them on at once.
-const CLOCK_EVERY_POLLS: u32 = 8;
 
 /// Whether the inputs asked to stop.
 #[derive(Debug, PartialEq, Eq)]

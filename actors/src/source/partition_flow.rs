@@ -217,8 +217,9 @@ impl PartitionFlow {
             .is_some_and(|at| std::time::Instant::now() < at);
         // Resume only with room for half the cap (at least a batch) more: resuming at the
         // first free slot would pause again a few records later, and every pause drops what
-        // the client prefetched (a seek and a refetch per cycle under backpressure).
-        let room = (self.max_unacked / 2).max(self.batch_size);
+        // the client prefetched (a seek and a refetch per cycle under backpressure). Records
+        // held in open windows wait for time, not for the sink: the half is of the rest.
+        let room = (self.max_unacked.saturating_sub(self.held_in_windows) / 2).max(self.batch_size);
         let room_to_resume = self.pending.len() + self.tracker.unacked() + room <= self.max_unacked;
         if self.paused && room_to_resume && !waiting {
             self.paused = false;
@@ -268,7 +269,14 @@ impl PartitionFlow {
     /// ones are ignored.
     pub fn expect_more(&mut self, incarnation: u64, offsets: Vec<(i64, u32)>) {
         for (offset, more) in offsets {
-            self.tracker.expect_more(incarnation, offset, more);
+            if self.tracker.expect_more(incarnation, offset, more) == AckOutcome::Unknown {
+                // Told before any piece could be acknowledged: this is a bug, not a race.
+                tracing::warn!(
+                    partition = self.partition,
+                    offset,
+                    "a flat_map's pieces were counted for a record no longer in flight"
+                );
+            }
         }
     }
 

@@ -8,8 +8,8 @@
 //! before any piece goes on, so the source releases the offset only once every piece is durable
 //! on every path, however the pieces are batched. A function that refuses a record (or panics
 //! on it past its retry budget) sends it to the dead letters and none of its pieces goes on.
-//! Pieces go on in batches of at most the emission chunk (an inlet never sees a batch larger
-//! than its credit).
+//! Pieces go on in batches of about the emission chunk, closed between records (an inlet never
+//! sees a batch larger than its credit, unless one record alone makes more pieces than that).
 
 use std::sync::Arc;
 
@@ -92,6 +92,8 @@ impl StageWorker {
                 records,
             )
         };
+        let chunk = self.emission_chunk();
+        let mut chunks = Vec::new();
         let mut pieces = new_batch(batch.len());
         let mut dropped = Vec::new();
         let mut more = Vec::new();
@@ -99,10 +101,18 @@ impl StageWorker {
         let partition = batch.partition();
         self.rejected.clear();
         for (index, record) in batch.iter().enumerate() {
+            // Chunks close between records (a refused record's pieces are taken back from the
+            // open one), each about the emission chunk: no inlet sees a batch over its credit.
+            if pieces.len() >= chunk {
+                chunks.push(std::mem::replace(&mut pieces, new_batch(chunk)));
+            }
             let before = pieces.len();
-            let outcome = self.recipe.user_code.call(partition, record.offset, || {
-                function(&record, &mut Pieces::new(&mut pieces, &record))
-            })?;
+            let outcome =
+                self.recipe
+                    .user_code
+                    .call(partition, record.offset, record.index, || {
+                        function(&record, &mut Pieces::new(&mut pieces, &record))
+                    })?;
             match outcome.and_then(|made| made) {
                 Ok(()) => match pieces.len() - before {
                     0 => dropped.push(record.offset),
@@ -120,20 +130,20 @@ impl StageWorker {
         }
         self.dead_letter(&batch, actor)?;
         if pieces.is_empty() {
-            self.recipe
-                .acks
-                .ack_some(&batch, dropped.into_iter(), paths);
-            return Ok(None);
+            if let Some(last) = chunks.pop() {
+                pieces = last;
+            } else {
+                self.recipe
+                    .acks
+                    .ack_some(&batch, dropped.into_iter(), paths);
+                return Ok(None);
+            }
         }
         // Before any piece goes on: the source must count their acks.
         self.recipe.acks.expect_more(&batch, more);
         self.recipe.acks.ack_paths(&batch, dropped, paths);
-        let chunk = self.emission_chunk();
-        let mut chunks = Vec::new();
-        while pieces.len() > chunk {
-            chunks.push(pieces.split_front(chunk));
-        }
-        // What the input covers is settled with its last pieces.
+        // What the input covers is settled with its last pieces (a window never comes before
+        // a flat_map, so nothing but an input's own offsets is covered here).
         pieces.cover(batch.covered().iter().copied());
         if let Some(out) = self.out.as_mut() {
             for chunk in chunks {

@@ -16,12 +16,16 @@ use streamvisor_supervision::Failure;
 /// How many times a record may make a user function panic before it goes to the dead letters.
 pub const DEFAULT_RETRY_BUDGET: u32 = 3;
 
+/// (partition, offset, piece index or `u32::MAX`).
+type RecordKey = (i32, i64, u32);
+
 /// Panics per record, kept across restarts of the stage's actors (shared by their recipe).
 #[derive(Clone, Debug, Default)]
 pub struct RecordFailures {
-    /// Panics so far and the last panic's message, by (partition, offset). A record past its
-    /// budget stays listed: a replay of it goes to the dead letters without another try.
-    panics: Arc<DashMap<(i32, i64), (u32, String)>>,
+    /// Panics so far and the last panic's message, by (partition, offset, piece index; a
+    /// record that is no flat_map's piece has `u32::MAX`). A record past its budget stays
+    /// listed: a replay of it goes to the dead letters without another try.
+    panics: Arc<DashMap<RecordKey, (u32, String)>>,
     /// Entries in `panics` (checked before any lookup: the common case has none).
     count: Arc<AtomicUsize>,
 }
@@ -58,13 +62,15 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl UserCode {
-    /// Calls `function` for record `offset` of `partition`. `Ok(Ok(value))`: it returned;
+    /// Calls `function` for record `offset` of `partition` (piece `index` of it, when a
+    /// flat_map made it: each piece has a budget of its own). `Ok(Ok(value))`: it returned;
     /// `Ok(Err(why))`: it panicked past the record's budget (send the record to the dead
     /// letters with `why`); `Err(failure)`: it panicked within the budget (fail the actor).
     pub fn call<T>(
         &self,
         partition: i32,
         offset: i64,
+        index: Option<u32>,
         function: impl FnOnce() -> T,
     ) -> Result<Result<T, String>, Failure> {
         if offset == crate::record::NO_OFFSET {
@@ -77,7 +83,7 @@ impl UserCode {
                 )
             }));
         }
-        let key = (partition, offset);
+        let key = (partition, offset, index.unwrap_or(u32::MAX));
         let listed = self.failures.count.load(Ordering::Acquire) > 0;
         if listed {
             if let Some(entry) = self.failures.panics.get(&key) {
@@ -127,6 +133,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_piece_of_a_record_has_a_budget_of_its_own() {
+        let code = UserCode {
+            failures: RecordFailures::default(),
+            budget: 1,
+        };
+        let boom = || -> u32 { panic!("bad piece") };
+        // Piece 1 panics; piece 0 passing on each replay must not wipe its count.
+        assert_eq!(code.call(0, 5, Some(0), || 1).expect("passes"), Ok(1));
+        code.call(0, 5, Some(1), boom)
+            .expect_err("within the budget");
+        assert_eq!(code.call(0, 5, Some(0), || 1).expect("passes"), Ok(1));
+        let past = code.call(0, 5, Some(1), boom).expect("past the budget");
+        assert!(past.is_err_and(|why| why.contains("2 times")));
+        // Its sibling is still tried, and passes.
+        assert_eq!(code.call(0, 5, Some(0), || 2).expect("passes"), Ok(2));
+    }
+
+    #[test]
     fn a_record_gets_its_budget_then_goes_to_the_dead_letters() {
         let code = UserCode {
             failures: RecordFailures::default(),
@@ -134,7 +158,7 @@ mod tests {
         };
         let boom = || -> u32 { panic!("bad amount") };
         for attempt in 1..=2 {
-            let failure = code.call(3, 10, boom).expect_err("within the budget");
+            let failure = code.call(3, 10, None, boom).expect_err("within the budget");
             assert!(
                 failure
                     .to_string()
@@ -142,15 +166,15 @@ mod tests {
                 "{failure}"
             );
         }
-        assert_eq!(code.call(3, 11, || 5).expect("no panic"), Ok(5));
-        let past = code.call(3, 10, boom).expect("past the budget");
+        assert_eq!(code.call(3, 11, None, || 5).expect("no panic"), Ok(5));
+        let past = code.call(3, 10, None, boom).expect("past the budget");
         assert_eq!(
             past,
             Err("the stage's function panicked 3 times on this record: bad amount".to_owned())
         );
         // Replayed, it goes straight to the dead letters: the function is not called again.
         let again = code
-            .call(3, 10, || -> u32 {
+            .call(3, 10, None, || -> u32 {
                 unreachable!("not called past the budget")
             })
             .expect("past the budget");
@@ -159,8 +183,8 @@ mod tests {
             Err("the stage's function panicked 3 times on this record: bad amount".to_owned())
         );
         // A record that panicked once and then passes is forgotten.
-        let _ = code.call(1, 1, boom);
-        assert_eq!(code.call(1, 1, || 1).expect("passes"), Ok(1));
+        let _ = code.call(1, 1, None, boom);
+        assert_eq!(code.call(1, 1, None, || 1).expect("passes"), Ok(1));
         assert_eq!(
             code.failures.count.load(Ordering::Acquire),
             1,

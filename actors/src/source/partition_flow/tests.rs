@@ -94,6 +94,46 @@ fn the_unacked_cap_pauses_until_acks_come() {
 }
 
 #[test]
+fn a_paused_partition_resumes_with_room_for_half_its_cap() {
+    // Cap 40, batches of 4: paused at 40 unacknowledged, resumed at 20 (not at 36).
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 40);
+    flow.grant(1, 1_000);
+    for offset in 0..40 {
+        flow.polled(offset, None, None, b"x");
+        while flow.take_batch(false).is_some() {}
+    }
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert_eq!(flow.ack(1, 0..4), 4);
+    assert_eq!(
+        flow.action(),
+        None,
+        "36 in flight: no room for half the cap"
+    );
+    assert_eq!(flow.ack(1, 4..19), 15);
+    assert_eq!(flow.action(), None, "21 in flight");
+    assert_eq!(flow.ack(1, 19..20), 1);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 40 }));
+}
+
+#[test]
+fn records_held_in_windows_do_not_keep_a_partition_paused() {
+    // 30 of 40 held in open windows (they wait for time): room for half of the other 10
+    // resumes it (half of the whole cap would wait for the windows to close).
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 40);
+    flow.grant(1, 1_000);
+    for offset in 0..40 {
+        flow.polled(offset, None, None, b"x");
+        while flow.take_batch(false).is_some() {}
+    }
+    flow.held_in_windows(1, 30);
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert_eq!(flow.ack(1, 30..34), 4);
+    assert_eq!(flow.action(), None, "36 in flight: room for 4, not 5");
+    assert_eq!(flow.ack(1, 34..35), 1);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 40 }));
+}
+
+#[test]
 fn rewind_seeks_to_the_committed_prefix_and_ignores_old_acks() {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
     flow.grant(1, 8);
