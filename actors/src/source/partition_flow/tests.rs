@@ -93,15 +93,21 @@ fn the_unacked_cap_pauses_until_acks_come() {
     assert_eq!(flow.take_commit(), Some(14));
 }
 
-#[test]
-fn a_paused_partition_resumes_with_room_for_half_its_cap() {
-    // Cap 40, batches of 4: paused at 40 unacknowledged, resumed at 20 (not at 36).
+/// A partition with a cap of 40 and every record up to it dispatched.
+fn at_a_cap_of_40() -> PartitionFlow {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 40);
     flow.grant(1, 1_000);
     for offset in 0..40 {
         flow.polled(offset, None, None, b"x");
         while flow.take_batch(false).is_some() {}
     }
+    flow
+}
+
+#[test]
+fn a_paused_partition_resumes_with_room_for_half_its_cap() {
+    // Cap 40, batches of 4: paused at 40 unacknowledged, resumed at 20 (not at 36).
+    let mut flow = at_a_cap_of_40();
     assert_eq!(flow.action(), Some(FlowAction::Pause));
     assert_eq!(flow.ack(1, 0..4), 4);
     assert_eq!(
@@ -119,12 +125,7 @@ fn a_paused_partition_resumes_with_room_for_half_its_cap() {
 fn records_held_in_windows_do_not_keep_a_partition_paused() {
     // 30 of 40 held in open windows (they wait for time): room for half of the other 10
     // resumes it (half of the whole cap would wait for the windows to close).
-    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 40);
-    flow.grant(1, 1_000);
-    for offset in 0..40 {
-        flow.polled(offset, None, None, b"x");
-        while flow.take_batch(false).is_some() {}
-    }
+    let mut flow = at_a_cap_of_40();
     flow.held_in_windows(1, 30);
     assert_eq!(flow.action(), Some(FlowAction::Pause));
     assert_eq!(flow.ack(1, 30..34), 4);
