@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::pipeline::acks::AckRouter;
 use crate::pipeline::forwarder::{Forwarder, Waiting};
 use crate::record::Batch;
 
@@ -40,6 +41,9 @@ pub struct Outputs {
     pub retry_scheduled: bool,
     /// Counts the records pushed, when set.
     records_out: Option<metrics::Counter>,
+    /// Where the offsets a batch covers are counted when a split sends them with several parts,
+    /// and the paths to a sink each part stands for (see [`Outputs::settle_covered_with`]).
+    covered_acks: Option<(AckRouter, u32)>,
 }
 
 impl std::fmt::Debug for Outputs {
@@ -62,7 +66,17 @@ impl Outputs {
             first_id: 0,
             retry_scheduled: false,
             records_out: None,
+            covered_acks: None,
         }
+    }
+
+    /// A batch split by key sends the offsets it covers (the sources of a window's aggregates)
+    /// with every part, and tells `acks`' source, before any part leaves, that each needs an ack
+    /// from every part (`paths` paths each): so they are settled only once every part is
+    /// durable. Without it (a partition actor's outputs: source batches cover nothing) they go
+    /// with the first part.
+    pub fn settle_covered_with(&mut self, acks: AckRouter, paths: u32) {
+        self.covered_acks = Some((acks, paths));
     }
 
     /// Counts every record pushed from now on with `counter`.
@@ -109,7 +123,15 @@ impl Outputs {
                 1
             }
             (count, FanOut::PartitionByKey) => {
-                let mut parts = split_by_key(&batch, count);
+                let mut parts = split_by_key(&batch, count, self.covered_acks.is_some());
+                let with_records = parts.iter().flatten().count();
+                if let (Some((acks, paths)), true) = (&self.covered_acks, with_records > 1) {
+                    let more = u32::try_from(with_records - 1)
+                        .unwrap_or(u32::MAX)
+                        .saturating_mul(*paths);
+                    let covered = batch.covered().iter().map(|offset| (*offset, more));
+                    acks.expect_more(&batch, covered.collect());
+                }
                 let mut sent = 0;
                 for (index, part) in parts.drain(..).enumerate() {
                     if let Some(part) = part {
@@ -173,9 +195,10 @@ impl Outputs {
 }
 
 /// Splits `batch` into `count` parts by the hash of each record's key; the offsets it covers
-/// go with the first part that has records. (No batch without records is ever sent between
-/// actors: operators settle what such a batch would cover themselves.)
-fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
+/// go with every part that has records (`cover_all`), or with the first. (No batch without
+/// records is ever sent between actors: operators settle what such a batch would cover
+/// themselves.)
+fn split_by_key(batch: &Batch, count: usize, cover_all: bool) -> Vec<Option<Batch>> {
     let mut parts: Vec<Option<Batch>> = (0..count).map(|_| None).collect();
     for record in batch.iter() {
         let index = record.key.map_or(0, |key| {
@@ -196,7 +219,11 @@ fn split_by_key(batch: &Batch, count: usize) -> Vec<Option<Batch>> {
             })
             .push_copy(&record);
     }
-    if !batch.covered().is_empty() {
+    if !batch.covered().is_empty() && cover_all {
+        for part in parts.iter_mut().flatten() {
+            part.cover(batch.covered().iter().copied());
+        }
+    } else if !batch.covered().is_empty() {
         let first = parts.iter().position(Option::is_some).unwrap_or(0);
         parts[first]
             .get_or_insert_with(|| {

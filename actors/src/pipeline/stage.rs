@@ -443,6 +443,7 @@ impl Worker for StageWorker {
         if let Some(metrics) = &self.metrics {
             out.count_records(metrics.records_out.clone());
         }
+        out.settle_covered_with(self.recipe.acks.clone(), self.recipe.paths_to_sinks);
         self.out = Some(out);
         self.inlet = Some(self.recipe.inlets.open(
             ctx.path().clone(),

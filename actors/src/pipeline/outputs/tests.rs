@@ -8,7 +8,7 @@ fn partition_by_key_sends_each_key_to_one_part_and_covered_offsets_once() {
     }
     batch.push(6, None, None, b"{}");
     batch.cover([40, 41]);
-    let parts = split_by_key(&batch, 3);
+    let parts = split_by_key(&batch, 3, false);
     assert_eq!(parts.len(), 3);
     let mut seen: Vec<i64> = Vec::new();
     let mut part_of_key = std::collections::HashMap::new();
@@ -40,4 +40,19 @@ fn partition_by_key_sends_each_key_to_one_part_and_covered_offsets_once() {
         .flat_map(|part| part.covered().to_vec())
         .collect();
     assert_eq!(covered, [40, 41], "covered offsets go with one part only");
+}
+
+#[test]
+fn settled_covered_offsets_go_with_every_part() {
+    let mut batch = Batch::new(Arc::from("t"), 0, 1, 8);
+    for offset in 0..16 {
+        batch.push(offset, None, Some(format!("k{offset}").as_bytes()), b"{}");
+    }
+    batch.cover([40, 41]);
+    let parts = split_by_key(&batch, 2, true);
+    let with_records: Vec<&Batch> = parts.iter().flatten().collect();
+    assert_eq!(with_records.len(), 2, "16 keys over two parts");
+    for part in with_records {
+        assert_eq!(part.covered(), [40, 41]);
+    }
 }
