@@ -354,6 +354,15 @@ async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
     runtime.shutdown().await.expect("a clean shutdown");
 }
 
+/// How many pieces the flat_map test makes of record `seq`.
+fn pieces_of(seq: i64) -> i64 {
+    if seq == 3 {
+        1_000
+    } else {
+        seq % 3
+    }
+}
+
 /// Pieces by (partition, offset, index): their `seq` and `piece`.
 type PieceMap = std::collections::BTreeMap<(i64, i64, i64), (i64, i64)>;
 
@@ -392,11 +401,12 @@ async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them
     load(broker, &topic).await;
     let dir = program::test_dir("flat-map");
     let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
-    // Record `seq` becomes seq % 3 pieces: none, one, or two; broadcast to two sinks.
+    // Record `seq` becomes seq % 3 pieces: none, one, or two; record 3 makes 1,000 (more than
+    // a sink's inlet takes, 16 batches of 50: they go on in chunks); broadcast to two sinks.
     let split = Operation::FlatMap(Arc::new(|record, pieces| {
         let value: serde_json::Value = serde_json::from_slice(record.value).unwrap_or_default();
         let seq = value["seq"].as_i64().ok_or("no seq")?;
-        for piece in 0..seq % 3 {
+        for piece in 0..pieces_of(seq) {
             let piece = serde_json::json!({"seq": seq, "piece": piece});
             pieces.emit(piece.to_string().as_bytes());
         }
@@ -451,7 +461,7 @@ async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them
     // `produce` wrote seq i to partition i % 4 at offset i / 4 of a new topic.
     let expected: PieceMap = (0..RECORDS as i64)
         .flat_map(|seq| {
-            (0..seq % 3).map(move |piece| {
+            (0..pieces_of(seq)).map(move |piece| {
                 (
                     (seq % PARTITIONS as i64, seq / PARTITIONS as i64, piece),
                     (seq, piece),

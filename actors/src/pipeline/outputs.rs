@@ -219,7 +219,8 @@ fn split_by_key(batch: &Batch, count: usize, cover_all: bool) -> Vec<Option<Batc
             })
             .push_copy(&record);
     }
-    if !batch.covered().is_empty() && cover_all {
+    let with_records = parts.iter().any(Option::is_some);
+    if !batch.covered().is_empty() && cover_all && with_records {
         for part in parts.iter_mut().flatten() {
             part.cover(batch.covered().iter().copied());
         }

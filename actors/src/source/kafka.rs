@@ -253,7 +253,7 @@ fn run(
     let mut last_gauges = Instant::now();
     loop {
         // Inputs, pause/resume and commits at most every millisecond: not per record.
-        if chores.due(inputs_waiting.load(Ordering::Acquire)) {
+        if chores.due(inputs_waiting.load(Ordering::Acquire), Instant::now) {
             // Cleared before the inputs are taken (a read-modify-write: the take cannot move
             // before it), so an input sent meanwhile sets it again.
             inputs_waiting.swap(false, Ordering::AcqRel);

@@ -265,8 +265,9 @@ impl PartitionFlow {
         accepted
     }
 
-    /// Records read by `incarnation` need more acks (a flat_map made several of each); stale
-    /// ones are ignored.
+    /// Records read by `incarnation` need more acks (a flat_map made several of each, or a
+    /// split by key sends the offsets a batch covers with several parts); stale ones are
+    /// ignored.
     pub fn expect_more(&mut self, incarnation: u64, offsets: Vec<(i64, u32)>) {
         for (offset, more) in offsets {
             if self.tracker.expect_more(incarnation, offset, more) == AckOutcome::Unknown {
@@ -274,7 +275,7 @@ impl PartitionFlow {
                 tracing::warn!(
                     partition = self.partition,
                     offset,
-                    "a flat_map's pieces were counted for a record no longer in flight"
+                    "more acks were expected for a record no longer in flight (a flat_map's pieces, or a split's parts)"
                 );
             }
         }

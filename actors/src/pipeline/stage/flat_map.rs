@@ -8,8 +8,8 @@
 //! before any piece goes on, so the source releases the offset only once every piece is durable
 //! on every path, however the pieces are batched. A function that refuses a record (or panics
 //! on it past its retry budget) sends it to the dead letters and none of its pieces goes on.
-//! Pieces go on in batches of about the emission chunk, closed between records (an inlet never
-//! sees a batch larger than its credit, unless one record alone makes more pieces than that).
+//! Pieces go on in batches of at most the emission chunk (an inlet never sees a batch larger
+//! than its credit), closed between records, or cut within one record that makes more.
 
 use std::sync::Arc;
 
@@ -125,6 +125,17 @@ impl StageWorker {
                 Err(why) => {
                     pieces.truncate(before);
                     self.rejected.push(Rejected { index, why });
+                }
+            }
+            if pieces.len() > chunk {
+                // One record made more pieces than a chunk: cut them (in one pass), or no
+                // inlet would ever have the credit for them.
+                let whole = std::mem::replace(&mut pieces, new_batch(chunk));
+                for piece in whole.iter() {
+                    if pieces.len() == chunk {
+                        chunks.push(std::mem::replace(&mut pieces, new_batch(chunk)));
+                    }
+                    pieces.push_copy(&piece);
                 }
             }
         }
