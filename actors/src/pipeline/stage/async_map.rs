@@ -251,15 +251,7 @@ async fn report(future: AsyncValue, mut completion: Completion, actor: ActorRef<
         .catch_unwind()
         .await
         .unwrap_or_else(|payload| {
-            let why = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| {
-                    payload
-                        .downcast_ref::<&str>()
-                        .map(|text| (*text).to_owned())
-                })
-                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let why = super::user_code::panic_message(payload.as_ref());
             Err(format!("the async function panicked: {why}"))
         });
     completion.slot.result = Some(result);

@@ -49,7 +49,7 @@ impl Default for UserCode {
 }
 
 /// The text of a panic's payload.
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<String>()
         .cloned()
@@ -79,7 +79,7 @@ impl UserCode {
             return Ok(catch_unwind(AssertUnwindSafe(function)).map_err(|payload| {
                 format!(
                     "the stage's function panicked on an aggregate: {}",
-                    message(payload.as_ref())
+                    panic_message(payload.as_ref())
                 )
             }));
         }
@@ -101,7 +101,7 @@ impl UserCode {
                 Ok(Ok(value))
             }
             Err(payload) => {
-                let why = message(payload.as_ref());
+                let why = panic_message(payload.as_ref());
                 let mut entry = self.failures.panics.entry(key).or_insert_with(|| {
                     self.failures.count.fetch_add(1, Ordering::AcqRel);
                     (0, String::new())
