@@ -210,9 +210,11 @@ fn pace(began: Instant, sent: u64, rate: Option<f64>) {
     }
 }
 
-/// The records `ids` as a streamvisor batch: key `id % 1000`, value id and send stamp.
+/// The records `ids` as a streamvisor batch: key `id % 1000`, value id and send stamp (room
+/// for all their bytes, as the Kafka source makes room for as many as its last batch had).
 fn batch_of(topic: &Arc<str>, ids: Range<u64>, sent_ns: u64) -> Batch {
-    let mut batch = Batch::new(Arc::clone(topic), 0, 1, BATCH);
+    let bytes = (ids.end - ids.start) as usize * (2 + 16);
+    let mut batch = Batch::with_capacity(Arc::clone(topic), 0, 1, BATCH, bytes);
     let mut value = [0u8; 16];
     value[8..].copy_from_slice(&sent_ns.to_le_bytes());
     for id in ids {
@@ -427,15 +429,13 @@ impl Records for Batch {
         batch_of(topic, ids, sent_ns)
     }
 
-    fn split(self, parts: usize) -> Vec<Self> {
-        let mut split: Vec<Self> = (0..parts)
-            .map(|_| Batch::new(Arc::clone(self.topic()), 0, 1, self.len() / parts + 1))
-            .collect();
-        for record in self.iter() {
-            let index = shard_of(record.key.unwrap_or_default(), parts);
-            split[index].push(record.offset, record.timestamp_ms, record.key, record.value);
-        }
-        split
+    fn split(mut self, parts: usize) -> Vec<Self> {
+        self.split_by(parts, |record| {
+            shard_of(record.key.unwrap_or_default(), parts)
+        })
+        .into_iter()
+        .map(|part| part.unwrap_or_else(|| Batch::new(Arc::clone(self.topic()), 0, 1, 0)))
+        .collect()
     }
 
     fn count(&self, shard: &Shard) {

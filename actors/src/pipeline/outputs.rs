@@ -96,7 +96,7 @@ impl Outputs {
     }
 
     /// Queues a batch that gives back `credit` once every copy or part of it has left.
-    pub fn push_with_credit(&mut self, batch: Batch, credit: u64) {
+    pub fn push_with_credit(&mut self, mut batch: Batch, credit: u64) {
         if let Some(records_out) = &self.records_out {
             records_out.increment(batch.len() as u64);
         }
@@ -108,6 +108,8 @@ impl Outputs {
                 1
             }
             (_, FanOut::Broadcast) => {
+                // The copies share its bytes.
+                batch.share();
                 let last = self.forwarders.len() - 1;
                 for forwarder in &mut self.forwarders[..last] {
                     forwarder.push_with_credit(batch.clone(), id);
@@ -123,7 +125,7 @@ impl Outputs {
                 1
             }
             (count, FanOut::PartitionByKey) => {
-                let mut parts = split_by_key(&batch, count, self.covered_acks.is_some());
+                let mut parts = split_by_key(&mut batch, count, self.covered_acks.is_some());
                 let with_records = parts.iter().flatten().count();
                 if let (Some((acks, paths)), true) = (&self.covered_acks, with_records > 1) {
                     let more = u32::try_from(with_records - 1)
@@ -198,27 +200,14 @@ impl Outputs {
 /// go with every part that has records (`cover_all`), or with the first. (No batch without
 /// records is ever sent between actors: operators settle what such a batch would cover
 /// themselves.)
-fn split_by_key(batch: &Batch, count: usize, cover_all: bool) -> Vec<Option<Batch>> {
-    let mut parts: Vec<Option<Batch>> = (0..count).map(|_| None).collect();
-    for record in batch.iter() {
-        let index = record.key.map_or(0, |key| {
+fn split_by_key(batch: &mut Batch, count: usize, cover_all: bool) -> Vec<Option<Batch>> {
+    let mut parts = batch.split_by(count, |record| {
+        record.key.map_or(0, |key| {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             key.hash(&mut hasher);
             (hasher.finish() % count as u64) as usize
-        });
-        parts[index]
-            .get_or_insert_with(|| {
-                // Room for an even share, and some: keys rarely split evenly.
-                Batch::with_capacity(
-                    Arc::clone(batch.topic()),
-                    batch.partition(),
-                    batch.incarnation(),
-                    batch.len() / count + batch.len() / (4 * count) + 1,
-                    batch.data_len() / count + batch.data_len() / (4 * count) + 1,
-                )
-            })
-            .push_copy(&record);
-    }
+        })
+    });
     let with_records = parts.iter().any(Option::is_some);
     if !batch.covered().is_empty() && cover_all && with_records {
         for part in parts.iter_mut().flatten() {

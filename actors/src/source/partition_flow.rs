@@ -183,11 +183,13 @@ impl PartitionFlow {
             return None;
         }
         let batch = if count == len {
-            let fresh = Batch::new(
+            // Room for as many bytes as this one holds: no regrowth while the next fills.
+            let fresh = Batch::with_capacity(
                 Arc::clone(&self.topic),
                 self.partition,
                 self.tracker.incarnation(),
                 self.batch_size,
+                self.pending.data_len(),
             );
             std::mem::replace(&mut self.pending, fresh)
         } else {

@@ -8,7 +8,7 @@ fn partition_by_key_sends_each_key_to_one_part_and_covered_offsets_once() {
     }
     batch.push(6, None, None, b"{}");
     batch.cover([40, 41]);
-    let parts = split_by_key(&batch, 3, false);
+    let parts = split_by_key(&mut batch, 3, false);
     assert_eq!(parts.len(), 3);
     let mut seen: Vec<i64> = Vec::new();
     let mut part_of_key = std::collections::HashMap::new();
@@ -49,7 +49,7 @@ fn settled_covered_offsets_go_with_every_part() {
         batch.push(offset, None, Some(format!("k{offset}").as_bytes()), b"{}");
     }
     batch.cover([40, 41]);
-    let parts = split_by_key(&batch, 2, true);
+    let parts = split_by_key(&mut batch, 2, true);
     let with_records: Vec<&Batch> = parts.iter().flatten().collect();
     assert_eq!(with_records.len(), 2, "16 keys over two parts");
     for part in with_records {
