@@ -161,6 +161,7 @@ impl Batch {
     }
 
     /// Appends a record.
+    #[inline]
     pub fn push(
         &mut self,
         offset: i64,
@@ -234,6 +235,7 @@ impl Batch {
         Ok(())
     }
 
+    #[inline]
     fn push_entry(
         &mut self,
         offset: i64,

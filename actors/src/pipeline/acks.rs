@@ -34,7 +34,17 @@ impl AckRouter {
     /// Acknowledges every record of `batch` (durable now) to its source, with the offsets it
     /// covers.
     pub fn ack(&self, batch: &Batch) {
-        self.ack_offsets(batch, batch.ack_offsets().collect());
+        match self.sources.get(batch.topic()) {
+            Some(source) => {
+                source.send(SourceInput::Ack {
+                    partition: batch.partition(),
+                    incarnation: batch.incarnation(),
+                    offsets: batch.ack_offsets().collect(),
+                    paths: 1,
+                });
+            }
+            None => no_source(batch),
+        }
     }
 
     /// Acknowledges `offsets` of `batch`'s partition and incarnation (some of its records: the
@@ -84,9 +94,12 @@ impl AckRouter {
                     paths,
                 });
             }
-            None => {
-                tracing::debug!(topic = %batch.topic(), "no source to acknowledge to (it stopped)")
-            }
+            None => no_source(batch),
         }
     }
+}
+
+/// Acks for a stopped source are dropped: its partitions replay from their commits.
+fn no_source(batch: &Batch) {
+    tracing::debug!(topic = %batch.topic(), "no source to acknowledge to (it stopped)");
 }

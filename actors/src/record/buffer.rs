@@ -47,7 +47,16 @@ impl Buffer {
     /// The bytes to append to. A shared buffer becomes this batch's own again: taken back whole
     /// when nothing else holds it, else rebuilt from the bytes of `entries` (this batch's
     /// records), whose starts move with them.
+    #[inline]
     pub(super) fn own(&mut self, entries: &mut [Entry]) -> &mut Vec<u8> {
+        if self.shared.is_some() {
+            self.unshare(entries);
+        }
+        &mut self.own
+    }
+
+    #[cold]
+    fn unshare(&mut self, entries: &mut [Entry]) {
         if let Some(shared) = self.shared.take() {
             self.own = match Arc::try_unwrap(shared) {
                 Ok(whole) => whole,
@@ -63,7 +72,6 @@ impl Buffer {
                 }
             };
         }
-        &mut self.own
     }
 
     /// The buffer's length (a shared buffer's counts every batch's bytes in it).

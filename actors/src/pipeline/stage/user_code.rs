@@ -66,6 +66,7 @@ impl UserCode {
     /// flat_map made it: each piece has a budget of its own). `Ok(Ok(value))`: it returned;
     /// `Ok(Err(why))`: it panicked past the record's budget (send the record to the dead
     /// letters with `why`); `Err(failure)`: it panicked within the budget (fail the actor).
+    #[inline]
     pub fn call<T>(
         &self,
         partition: i32,
@@ -74,52 +75,82 @@ impl UserCode {
         function: impl FnOnce() -> T,
     ) -> Result<Result<T, String>, Failure> {
         if offset == crate::record::NO_OFFSET {
-            // An aggregate: derived data with no offset of its own to count tries against (a
-            // replay would compute it again). A panic sends it to the dead letters at once.
-            return Ok(catch_unwind(AssertUnwindSafe(function)).map_err(|payload| {
-                format!(
-                    "the stage's function panicked on an aggregate: {}",
-                    panic_message(payload.as_ref())
-                )
-            }));
+            return Ok(Self::call_on_aggregate(function));
         }
         let key = (partition, offset, index.unwrap_or(u32::MAX));
+        // The common case: no record is listed, so none is past its budget or to forget.
         let listed = self.failures.count.load(Ordering::Acquire) > 0;
         if listed {
-            if let Some(entry) = self.failures.panics.get(&key) {
-                let (times, why) = entry.value();
-                if *times > self.budget {
-                    return Ok(Err(past_budget(*times, why)));
-                }
+            if let Some(why) = self.past_budget(&key) {
+                return Ok(Err(why));
             }
         }
         match catch_unwind(AssertUnwindSafe(function)) {
             Ok(value) => {
-                if listed && self.failures.panics.remove(&key).is_some() {
-                    self.failures.count.fetch_sub(1, Ordering::AcqRel);
+                if listed {
+                    self.forget(&key);
                 }
                 Ok(Ok(value))
             }
-            Err(payload) => {
-                let why = panic_message(payload.as_ref());
-                let mut entry = self.failures.panics.entry(key).or_insert_with(|| {
-                    self.failures.count.fetch_add(1, Ordering::AcqRel);
-                    (0, String::new())
-                });
-                entry.0 += 1;
-                entry.1.clone_from(&why);
-                let times = entry.0;
-                drop(entry);
-                if times > self.budget {
-                    return Ok(Err(past_budget(times, &why)));
-                }
-                Err(Failure::new(format!(
-                    "the stage's function panicked on partition {partition} offset {offset} \
-                     ({times} of {} tries before the dead letters): {why}",
-                    self.budget + 1
-                )))
-            }
+            Err(payload) => self.panicked(key, payload.as_ref()).map(Err),
         }
+    }
+
+    /// An aggregate: derived data with no offset of its own to count tries against (a replay
+    /// would compute it again). A panic sends it to the dead letters at once.
+    #[cold]
+    fn call_on_aggregate<T>(function: impl FnOnce() -> T) -> Result<T, String> {
+        catch_unwind(AssertUnwindSafe(function)).map_err(|payload| {
+            format!(
+                "the stage's function panicked on an aggregate: {}",
+                panic_message(payload.as_ref())
+            )
+        })
+    }
+
+    /// Why the record at `key` goes to the dead letters, if it is past its budget.
+    #[cold]
+    fn past_budget(&self, key: &RecordKey) -> Option<String> {
+        let entry = self.failures.panics.get(key)?;
+        let (times, why) = entry.value();
+        (*times > self.budget).then(|| past_budget(*times, why))
+    }
+
+    /// Forgets the panics of a record that passed.
+    #[cold]
+    fn forget(&self, key: &RecordKey) {
+        if self.failures.panics.remove(key).is_some() {
+            self.failures.count.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Counts a panic on the record at `key`: `Ok(why)` past its budget (to the dead letters),
+    /// else the actor's failure.
+    #[cold]
+    #[inline(never)]
+    fn panicked(
+        &self,
+        key: RecordKey,
+        payload: &(dyn std::any::Any + Send),
+    ) -> Result<String, Failure> {
+        let why = panic_message(payload);
+        let mut entry = self.failures.panics.entry(key).or_insert_with(|| {
+            self.failures.count.fetch_add(1, Ordering::AcqRel);
+            (0, String::new())
+        });
+        entry.0 += 1;
+        entry.1.clone_from(&why);
+        let times = entry.0;
+        drop(entry);
+        if times > self.budget {
+            return Ok(past_budget(times, &why));
+        }
+        let (partition, offset, _) = key;
+        Err(Failure::new(format!(
+            "the stage's function panicked on partition {partition} offset {offset} \
+             ({times} of {} tries before the dead letters): {why}",
+            self.budget + 1
+        )))
     }
 }
 
