@@ -9,8 +9,9 @@
 //! paths (checked when the pipeline is built).
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+
+pub use key_route::key_route;
 
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::forwarder::{Forwarder, Waiting};
@@ -24,8 +25,8 @@ pub enum FanOut {
     Broadcast,
     /// Each batch goes to the consumer with the fewest batches waiting.
     Balance,
-    /// Each record goes to the consumer its Kafka key hashes to (records without a key to
-    /// the first).
+    /// Each record goes to the consumer its Kafka key hashes to ([`key_route`]; records without
+    /// a key to the first).
     PartitionByKey,
 }
 
@@ -202,11 +203,7 @@ impl Outputs {
 /// themselves.)
 fn split_by_key(batch: &mut Batch, count: usize, cover_all: bool) -> Vec<Option<Batch>> {
     let mut parts = batch.split_by(count, |record| {
-        record.key.map_or(0, |key| {
-            let mut hasher = std::collections::hash_map::DefaultHasher::new();
-            key.hash(&mut hasher);
-            (hasher.finish() % count as u64) as usize
-        })
+        record.key.map_or(0, |key| key_route(key, count))
     });
     let with_records = parts.iter().any(Option::is_some);
     if !batch.covered().is_empty() && cover_all && with_records {
@@ -229,5 +226,6 @@ fn split_by_key(batch: &mut Batch, count: usize, cover_all: bool) -> Vec<Option<
     parts
 }
 
+mod key_route;
 #[cfg(test)]
 mod tests;
