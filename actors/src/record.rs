@@ -58,11 +58,13 @@ const NO_TIMESTAMP: i64 = i64::MIN;
 
 /// A position in a batch's buffer (batches stay far below 4 GiB: a source batch is at most
 /// `batch_size` records of at most the broker's message size).
+#[inline]
 fn span_start(at: usize) -> u32 {
     u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// A key's or value's length, kept below the [`NO_KEY`] mark.
+#[inline]
 fn span_len(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX).min(NO_KEY - 1)
 }
