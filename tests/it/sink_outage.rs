@@ -1,8 +1,9 @@
 //! A sink that cannot write for 5 s, on a real broker (tansu): it retries in place holding the
 //! records (no restart), the runtime is unready meanwhile and ready after; then a killed sink
-//! rewinds the partitions it held records for. Nothing is lost either way.
+//! rewinds the partitions it held records for. Nothing is lost either way. And an outage longer
+//! than a window's idle timeout makes no record late: the paused partition is not idle.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -149,5 +150,146 @@ delay_per_batch = "20ms"
         })
         .collect();
     assert_eq!(distinct(&file), expected, "every record, nothing lost");
+    runtime.shutdown().await.expect("clean shutdown");
+}
+
+/// Readings of 4 sensors, 10 ms of event time apart, from this start.
+const IDLE_START_MS: u64 = 1_700_000_000_000;
+const IDLE_READINGS: u64 = 4_000;
+
+fn idle_reading(i: u64) -> (String, String) {
+    let sensor = format!("s{}", i % 4);
+    let value = format!(r#"{{"sensor":"{sensor}","ts":{}}}"#, IDLE_START_MS + i * 10);
+    (sensor, value)
+}
+
+/// A window's idle timeout counts only time during which records could come. A sink outage
+/// longer than the timeout pauses the partition at its cap while readings keep arriving in
+/// Kafka; the window must not take that pause for idleness (its watermark would run on with the
+/// clock and the readings waiting in Kafka would come late). Every 1 s window of every sensor is
+/// written with all its readings, and none as an update.
+#[actix_rt::test]
+async fn an_outage_longer_than_the_idle_timeout_makes_no_reading_late() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+    let broker = tansu::broker();
+    let name = format!("idle-outage-{}", std::process::id());
+    tansu::create_topic(&broker.brokers, &name, 1).await;
+    let file = broker.dir.join(format!("{name}.jsonl"));
+    let text = format!(
+        r#"
+name = "idle-outage"
+[flow]
+batch_size = 50
+max_unacked_per_partition = 200
+[kafka]
+group = "{name}"
+[sources.readings]
+kind = "kafka"
+topic = "{name}"
+[stages.win]
+inputs = ["readings"]
+op = "window"
+window = "tumbling"
+size = "1s"
+key = "sensor"
+time = "ts"
+out_of_orderness = "0s"
+idle_timeout = "2s"
+[sinks.out]
+inputs = ["win"]
+kind = "file"
+path = "{file}"
+"#,
+        file = file.display()
+    );
+    let config = PipelineConfig::parse(&text, "idle-outage.toml").expect("valid pipeline");
+    let runtime = Runtime::start(
+        config,
+        Overrides {
+            brokers: Some(broker.brokers.clone()),
+        },
+    )
+    .await
+    .expect("runtime starts");
+
+    // 500 readings a second for 8 s (event time runs 5 s a second); the outage takes 5 s of it.
+    let brokers = broker.brokers.clone();
+    let topic = name.clone();
+    let producing = std::thread::spawn(move || {
+        let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        let began = Instant::now();
+        for i in 0..IDLE_READINGS {
+            let due = began + Duration::from_millis(i * 2);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let (key, value) = idle_reading(i);
+            producer
+                .send(BaseRecord::to(&topic).key(&key).payload(&value))
+                .map_err(|(error, _)| error)
+                .expect("queued");
+        }
+        // Far ahead in event time: the watermark passes every window of the readings.
+        let flush = format!(r#"{{"sensor":"flush","ts":{}}}"#, IDLE_START_MS + 1_000_000);
+        producer
+            .send(BaseRecord::to(&topic).key("flush").payload(&flush))
+            .map_err(|(error, _)| error)
+            .expect("queued");
+        producer.flush(Duration::from_secs(60)).expect("flushed");
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    runtime
+        .sink_faults()
+        .fail_writes_for(Duration::from_secs(5));
+    tokio::task::spawn_blocking(move || producing.join())
+        .await
+        .expect("joined")
+        .expect("the producer ran");
+
+    // (sensor, window start) -> readings, as produced.
+    let mut expected: BTreeMap<(String, u64), u64> = BTreeMap::new();
+    for i in 0..IDLE_READINGS {
+        let ts = IDLE_START_MS + i * 10;
+        *expected
+            .entry((format!("s{}", i % 4), ts - ts % 1_000))
+            .or_default() += 1;
+    }
+    // The flush reading's own window closes last (after the idle timeout, once nothing more
+    // comes): every reading's window is written by then.
+    let began = Instant::now();
+    let written = loop {
+        let mut written: BTreeMap<(String, u64), u64> = BTreeMap::new();
+        let mut flushed = false;
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        for line in text.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            let value = &record["value"];
+            assert_eq!(value["update"], false, "no reading came late: {line}");
+            let sensor = value["key"].as_str().expect("key").to_owned();
+            if sensor == "flush" {
+                flushed = true;
+                continue;
+            }
+            let start = value["start_ms"].as_u64().expect("start");
+            written.insert((sensor, start), value["count"].as_u64().expect("count"));
+        }
+        if flushed {
+            break written;
+        }
+        assert!(
+            began.elapsed() < WAIT,
+            "the flush reading's window was never written ({} of {} windows were)",
+            written.len(),
+            expected.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        written, expected,
+        "every window with all its readings: none came late"
+    );
     runtime.shutdown().await.expect("clean shutdown");
 }

@@ -17,7 +17,8 @@
 //!   it itself.
 //! - **Idle timeout.** When no record has arrived for at least the idle timeout of processing
 //!   time, the watermark moves on as if event time had run with processing time since the last
-//!   arrival, so that an idle partition's windows close.
+//!   arrival, so that an idle partition's windows close. Time while the partition is held back
+//!   (backpressure: [`KeyedWindows::hold_idle_clock`]) is not idleness and does not count.
 //! - **Acks.** An accepted record's offset is held until every window it was added to has
 //!   emitted a result that includes it, then released exactly once, in an [`Emission`]'s
 //!   `released`. An offset inserted twice (two values of one record) is released once, after
@@ -602,6 +603,15 @@ impl KeyedWindows {
         state.windows.remove(&timer.start);
         if state.windows.is_empty() {
             self.keys.remove(&*timer.key);
+        }
+    }
+
+    /// Restarts the idle timeout at `now` without a record: the partition is held back
+    /// (backpressure), so its quiet is not idleness. Call it while records cannot come; the
+    /// timeout then counts from the last call or the last record, whichever is later.
+    pub fn hold_idle_clock(&mut self, now: Instant) {
+        if let Some(last) = self.clock.last_arrival.as_mut() {
+            *last = (*last).max(now);
         }
     }
 

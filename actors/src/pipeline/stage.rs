@@ -340,13 +340,25 @@ impl StageWorker {
         (self.recipe.capacity / 4).max(1) as usize
     }
 
-    /// Advances the windows on the timer; keeps the timer going.
+    /// Advances the windows on the timer; keeps the timer going. While the input is held back
+    /// (this actor's outputs wait for credit, or the source has paused the partition), the quiet
+    /// is backpressure, not idleness: the idle timeout starts again.
     fn tick(&mut self, ctx: &mut WorkerContext<'_, Self>) {
         self.ticking = false;
         let chunk = self.emission_chunk();
         if let (Some(windowed), Some(out)) = (self.windowed.as_mut(), self.out.as_mut()) {
             if let Some((topic, partition)) = windowed.last_input() {
-                for emitted in windowed.emit(&topic, partition, Instant::now(), chunk) {
+                let now = Instant::now();
+                let source_holds_back = || {
+                    self.recipe
+                        .acks
+                        .source(&topic)
+                        .is_some_and(|source| source.holds_back(partition))
+                };
+                if !out.is_idle() || source_holds_back() {
+                    windowed.held_back(now);
+                }
+                for emitted in windowed.emit(&topic, partition, now, chunk) {
                     out.push_with_credit(emitted, 0);
                 }
             }

@@ -16,7 +16,10 @@
 
 mod chore_clock;
 mod context;
+mod held_back;
 mod settings;
+
+pub use held_back::HeldBack;
 
 pub use settings::KafkaSourceSettings;
 
@@ -140,9 +143,15 @@ pub struct SourceHandle {
     inputs: Sender<SourceInput>,
     /// Set with each input: the polling thread looks at its inputs at its next poll.
     waiting: Arc<AtomicBool>,
+    held_back: HeldBack,
 }
 
 impl SourceHandle {
+    /// True while the source holds `partition` back (paused: see [`HeldBack`]).
+    pub fn holds_back(&self, partition: i32) -> bool {
+        self.held_back.contains(partition)
+    }
+
     /// Sends an input; false once the polling thread has ended.
     pub fn send(&self, input: SourceInput) -> bool {
         let sent = self.inputs.send(input).is_ok();
@@ -153,19 +162,21 @@ impl SourceHandle {
 
 /// The inputs of a polling thread not started yet (see [`source_channel`]).
 #[derive(Debug)]
-pub struct SourceInputs(Receiver<SourceInput>, Arc<AtomicBool>);
+pub struct SourceInputs(Receiver<SourceInput>, Arc<AtomicBool>, HeldBack);
 
 /// A handle and the inputs it feeds, made before the source starts (its actors need the handle
 /// in their recipes, and the source needs them in its outlet).
 pub fn source_channel() -> (SourceHandle, SourceInputs) {
     let (inputs, receiver) = mpsc::channel();
     let waiting = Arc::new(AtomicBool::new(false));
+    let held_back = HeldBack::default();
     (
         SourceHandle {
             inputs,
             waiting: Arc::clone(&waiting),
+            held_back: held_back.clone(),
         },
-        SourceInputs(receiver, waiting),
+        SourceInputs(receiver, waiting, held_back),
     )
 }
 
@@ -190,9 +201,9 @@ impl KafkaSource {
         settings: KafkaSourceSettings,
         outlet: Box<dyn PartitionOutlet>,
         handle: SourceHandle,
-        SourceInputs(inputs_rx, waiting): SourceInputs,
+        SourceInputs(inputs_rx, waiting, held_back): SourceInputs,
     ) -> Result<Self, SourceError> {
-        let context = DriverContext::new(settings.clone(), outlet, inputs_rx);
+        let context = DriverContext::new(settings.clone(), outlet, inputs_rx, held_back);
         let consumer: BaseConsumer<DriverContext> = settings
             .client_config()
             .create_with_context(context)
@@ -375,6 +386,8 @@ struct DriverState {
     flows: std::collections::BTreeMap<i32, PartitionFlow>,
     outlet: Box<dyn PartitionOutlet>,
     inputs: Receiver<SourceInput>,
+    /// The partitions paused, for the actors (see [`HeldBack`]).
+    held_back: HeldBack,
     /// Inputs taken out of turn (a rewind takes the acks first), handled next.
     deferred: std::collections::VecDeque<SourceInput>,
     shutdown_requested: bool,
@@ -596,6 +609,7 @@ impl DriverState {
         for (partition, flow) in &mut self.flows {
             match flow.action() {
                 Some(FlowAction::Pause) => {
+                    self.held_back.set(*partition, true);
                     if let Err(error) = consumer.pause(&one(&self.topic, *partition)) {
                         tracing::warn!(partition, %error, "pause failed");
                     }
@@ -615,7 +629,9 @@ impl DriverState {
                     if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
                         tracing::warn!(partition, %error, "resume failed; retrying");
                         flow.resume_failed();
+                        continue;
                     }
+                    self.held_back.set(*partition, false);
                 }
                 None => {}
             }

@@ -282,6 +282,36 @@ fn the_idle_timeout_closes_windows_without_further_records() {
 }
 
 #[test]
+fn time_held_back_is_not_idleness() {
+    let mut windows = windows(WindowSettings {
+        out_of_orderness: ms(5),
+        idle_timeout: Some(Duration::from_secs(1)),
+        ..tumbling(10)
+    });
+    let start = Instant::now();
+    // Before any record there is no clock to hold.
+    windows.hold_idle_clock(start);
+    assert_eq!(windows.advance(start), vec![]);
+    assert_eq!(windows.watermark(), None);
+    accept(&mut windows, start, &[("a", 3, 1.0, 0)]);
+    // Held back (backpressure) until 800 ms: the timeout counts from there, not from the record.
+    windows.hold_idle_clock(start + ms(400));
+    windows.hold_idle_clock(start + ms(800));
+    // A hold never moves the clock back.
+    windows.hold_idle_clock(start + ms(100));
+    assert_eq!(windows.advance(start + ms(1_000)), vec![]);
+    assert_eq!(windows.advance(start + ms(1_799)), vec![]);
+    assert_eq!(windows.watermark(), Some(-2));
+    // Idle for a whole second since the hold: event time runs on from the hold, not from the
+    // record (it moved 1 s, not 1.8 s).
+    assert_eq!(
+        windows.advance(start + ms(1_800)),
+        vec![emission("a", (0, 10), &[1.0], false, &[0])]
+    );
+    assert_eq!(windows.watermark(), Some(998));
+}
+
+#[test]
 fn emissions_are_ordered_by_end_then_start_then_key() {
     let mut windows = windows(tumbling(10));
     let now = Instant::now();

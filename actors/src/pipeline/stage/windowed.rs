@@ -195,6 +195,12 @@ impl Windowed {
         Ok((time, value))
     }
 
+    /// The partition is held back (backpressure) at `now`: its quiet does not count toward the
+    /// idle timeout (see [`KeyedWindows::hold_idle_clock`]).
+    pub fn held_back(&mut self, now: Instant) {
+        self.windows.hold_idle_clock(now);
+    }
+
     /// Advances the windows; the emissions as output batches of `topic`/`partition` of at most
     /// `max_records` each (what the next actor's inlet can take), each covering the offsets its
     /// emissions released (none when nothing was emitted).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{DriverState, KafkaSourceSettings, PartitionOutlet, SourceInput};
+use super::{DriverState, HeldBack, KafkaSourceSettings, PartitionOutlet, SourceInput};
 use crate::metrics::SourceMetrics;
 use crate::source::partition_flow::PartitionFlow;
 
@@ -30,6 +30,7 @@ impl DriverContext {
         settings: KafkaSourceSettings,
         outlet: Box<dyn PartitionOutlet>,
         inputs: Receiver<SourceInput>,
+        held_back: HeldBack,
     ) -> Self {
         DriverContext {
             state: Mutex::new(DriverState {
@@ -45,6 +46,7 @@ impl DriverContext {
                 flows: BTreeMap::new(),
                 outlet,
                 inputs,
+                held_back,
                 deferred: std::collections::VecDeque::new(),
                 shutdown_requested: false,
             }),
@@ -90,6 +92,7 @@ impl ConsumerContext for DriverContext {
             drop(fence);
             for partition in revoked {
                 state.partition_metrics.remove(&partition);
+                state.held_back.set(partition, false);
                 if let Some(flow) = state.flows.remove(&partition) {
                     state.last_incarnation.insert(partition, flow.incarnation());
                     tracing::info!(

@@ -310,6 +310,65 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
     );
 }
 
+/// Waits until the source holds partition 0 back (`want`) or lets it flow, or fails naming
+/// `what`.
+fn wait_held_back(handle: &SourceHandle, want: bool, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while handle.holds_back(0) != want {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_paused_partition_is_held_back_until_demand_and_acks_let_it_flow() {
+    let (topic, partitions) = ("held-back", 1);
+    let cluster = cluster_with_topic(topic, partitions);
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, topic, partitions, 300);
+    let (tx, seen) = mpsc::channel();
+    let source = KafkaSource::start(
+        settings(&brokers, "held-back", topic),
+        Box::new(ChannelOutlet(tx)),
+    )
+    .expect("source starts");
+    let handle = source.handle();
+    let Seen::Assigned(0, 1) = next(&seen, "assignment") else {
+        panic!("expected partition 0 assigned at incarnation 1");
+    };
+    // No demand: the read-ahead fills (the cap, 256 records) and the partition pauses.
+    wait_held_back(&handle, true, "partition 0 held back without demand");
+    handle.send(SourceInput::Grant {
+        partition: 0,
+        incarnation: 1,
+        records: 300,
+    });
+    let mut received = 0;
+    while received < 300 {
+        let Seen::Batch(batch) = next(&seen, "the 300 records") else {
+            panic!("expected a batch");
+        };
+        received += batch.len();
+        handle.send(SourceInput::Ack {
+            partition: 0,
+            incarnation: 1,
+            offsets: batch.offsets().collect(),
+            paths: 1,
+        });
+    }
+    // More than the cap came: the partition resumed, and with every record acknowledged it
+    // flows (nothing is left to hold it back).
+    wait_held_back(
+        &handle,
+        false,
+        "partition 0 flowing once demand and acks made room",
+    );
+    source.shutdown().expect("clean shutdown");
+}
+
 /// librdkafka keeps a partition's pause across a revoke and a new assignment: a partition that
 /// was paused (read-ahead full, no demand) when it was revoked must flow when it comes back.
 #[test]
