@@ -521,12 +521,26 @@ mod tests {
         assert_eq!(batch.data_len(), "three".len() + "d".len() + "four".len());
         assert_eq!(values(&batch), [&b"three"[..], b"four"]);
         assert_eq!(values(&front), [&b"one"[..], b"two"]);
-        // Nothing else holds a shared buffer: appending takes it back whole, no copy.
+        // Nothing else holds a shared buffer: appending takes it back (no copy) and drops the
+        // bytes of the records split off from it ("three" went with the rest).
         let mut alone = front.clone();
         drop(front);
         alone.share();
         alone.push(5, None, None, b"five");
         assert_eq!(values(&alone), [&b"one"[..], b"two", b"five"]);
+        assert_eq!(alone.data_len(), "aonebtwo".len() + "five".len());
+        // Taken back from the middle: the bytes move to the front with their records.
+        let mut middle = Batch::new(Arc::from("events"), 0, 1, 4);
+        for (offset, value) in [(1, &b"first"[..]), (2, b"second"), (3, b"third")] {
+            middle.push(offset, None, Some(b"k"), value);
+        }
+        let front = middle.split_front(1);
+        drop(front);
+        middle.push(4, Some(7), None, b"fourth");
+        assert_eq!(values(&middle), [&b"second"[..], b"third", b"fourth"]);
+        assert_eq!(middle.data_len(), "ksecondkthirdfourth".len());
+        let keys: Vec<Option<&[u8]>> = middle.iter().map(|record| record.key).collect();
+        assert_eq!(keys, [Some(&b"k"[..]), Some(b"k"), None]);
         // A clone of a shared batch is equal, truncates apart and writes pieces apart.
         alone.share();
         let mut copy = alone.clone();

@@ -401,12 +401,19 @@ impl PendingAcks {
     }
 }
 
-/// The partition's event clock: the largest event time seen, the last arrival, the watermark.
+/// The partition's event clock: the largest event time seen, the last arrival, the watermark,
+/// and how much of the time since the last arrival the partition was held back (that time is
+/// not idleness).
 #[derive(Debug, Default)]
 struct EventClock {
     max_event_time: Option<i64>,
     last_arrival: Option<Instant>,
     watermark: Option<i64>,
+    /// Time held back since the last arrival.
+    held: Duration,
+    /// The last look at the clock (an arrival, an advance or a hold): a hold counts the time
+    /// since then as held.
+    last_look: Option<Instant>,
 }
 
 impl EventClock {
@@ -416,14 +423,30 @@ impl EventClock {
                 .map_or(event_time, |max| max.max(event_time)),
         );
         self.last_arrival = Some(now);
+        self.held = Duration::ZERO;
+        self.look(now);
+    }
+
+    fn look(&mut self, now: Instant) {
+        self.last_look = Some(self.last_look.map_or(now, |last| last.max(now)));
+    }
+
+    /// The partition is held back at `now`: the time since the last look was not idleness.
+    fn hold(&mut self, now: Instant) {
+        if let Some(last) = self.last_look {
+            self.held += now.saturating_duration_since(last);
+        }
+        self.look(now);
     }
 
     /// Moves the watermark on (never back), for an idle partition too; `None` before any record.
     fn advance(&mut self, now: Instant, spans: &Spans) -> Option<i64> {
+        self.look(now);
         let max = self.max_event_time?;
-        let quiet = self
-            .last_arrival
-            .map_or(Duration::ZERO, |last| now.saturating_duration_since(last));
+        let quiet = self.last_arrival.map_or(Duration::ZERO, |last| {
+            now.saturating_duration_since(last)
+                .saturating_sub(self.held)
+        });
         let idle = spans.idle_timeout.is_some_and(|timeout| quiet >= timeout);
         let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
         let event_now = if idle {
@@ -606,13 +629,11 @@ impl KeyedWindows {
         }
     }
 
-    /// Restarts the idle timeout at `now` without a record: the partition is held back
-    /// (backpressure), so its quiet is not idleness. Call it while records cannot come; the
-    /// timeout then counts from the last call or the last record, whichever is later.
+    /// The partition is held back (backpressure) at `now`: the time since the last arrival,
+    /// advance or hold was not idleness, and does not count toward the idle timeout. Call it
+    /// (on a timer) while records cannot come; idle time counted before stays counted.
     pub fn hold_idle_clock(&mut self, now: Instant) {
-        if let Some(last) = self.clock.last_arrival.as_mut() {
-            *last = (*last).max(now);
-        }
+        self.clock.hold(now);
     }
 
     /// The watermark as of the last [`KeyedWindows::advance`]; `None` before any record.

@@ -44,9 +44,9 @@ impl Buffer {
         self.shared.is_some()
     }
 
-    /// The bytes to append to. A shared buffer becomes this batch's own again: taken back whole
-    /// when nothing else holds it, else rebuilt from the bytes of `entries` (this batch's
-    /// records), whose starts move with them.
+    /// The bytes to append to. A shared buffer becomes this batch's own again, holding only the
+    /// bytes of `entries` (this batch's records, whose starts move with them): taken back and
+    /// compacted in place when nothing else holds it, else copied.
     #[inline]
     pub(super) fn own(&mut self, entries: &mut [Entry]) -> &mut Vec<u8> {
         if self.shared.is_some() {
@@ -59,7 +59,7 @@ impl Buffer {
     fn unshare(&mut self, entries: &mut [Entry]) {
         if let Some(shared) = self.shared.take() {
             self.own = match Arc::try_unwrap(shared) {
-                Ok(whole) => whole,
+                Ok(whole) => compact(whole, entries),
                 Err(shared) => {
                     let mut own = Vec::with_capacity(entries.iter().map(Entry::bytes_len).sum());
                     for entry in entries.iter_mut() {
@@ -78,4 +78,21 @@ impl Buffer {
     pub(super) fn len(&self) -> usize {
         self.as_slice().len()
     }
+}
+
+/// `bytes` with only the bytes of `entries` (in order, their starts increasing), moved to the
+/// front; their starts move with them. (The batches split off before may have left theirs.)
+fn compact(mut bytes: Vec<u8>, entries: &mut [Entry]) -> Vec<u8> {
+    let mut end = 0;
+    for entry in entries.iter_mut() {
+        let start = entry.start as usize;
+        let len = entry.bytes_len();
+        if start != end {
+            bytes.copy_within(start..start + len, end);
+            entry.start = span_start(end);
+        }
+        end += len;
+    }
+    bytes.truncate(end);
+    bytes
 }

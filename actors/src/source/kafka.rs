@@ -609,7 +609,6 @@ impl DriverState {
         for (partition, flow) in &mut self.flows {
             match flow.action() {
                 Some(FlowAction::Pause) => {
-                    self.held_back.set(*partition, true);
                     if let Err(error) = consumer.pause(&one(&self.topic, *partition)) {
                         tracing::warn!(partition, %error, "pause failed");
                     }
@@ -629,11 +628,13 @@ impl DriverState {
                     if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
                         tracing::warn!(partition, %error, "resume failed; retrying");
                         flow.resume_failed();
-                        continue;
                     }
-                    self.held_back.set(*partition, false);
                 }
                 None => {}
+            }
+            // Also when neither happened: what open windows hold changes on its own.
+            if let Some(held) = flow.held_back_change() {
+                self.held_back.set(*partition, held);
             }
         }
     }

@@ -66,6 +66,8 @@ pub struct PartitionFlow {
     /// Records of the current incarnation that window stages hold in open windows (they wait
     /// for their windows to close, not for a sink: a drain does not wait for them).
     held_in_windows: usize,
+    /// Whether it was held back when the polling thread last published it.
+    published_held_back: bool,
 }
 
 impl PartitionFlow {
@@ -110,6 +112,7 @@ impl PartitionFlow {
             head_since: None,
             resume_not_before: None,
             held_in_windows: 0,
+            published_held_back: false,
         }
     }
 
@@ -217,11 +220,7 @@ impl PartitionFlow {
         let waiting = self
             .resume_not_before
             .is_some_and(|at| std::time::Instant::now() < at);
-        // Resume only with room for half the cap (at least a batch) more: resuming at the
-        // first free slot would pause again a few records later, and every pause drops what
-        // the client prefetched (a seek and a refetch per cycle under backpressure). Records
-        // held in open windows wait for time, not for the sink: the half is of the rest.
-        let room = (self.max_unacked.saturating_sub(self.held_in_windows) / 2).max(self.batch_size);
+        let room = self.room_to_resume();
         let room_to_resume = self.pending.len() + self.tracker.unacked() + room <= self.max_unacked;
         if self.paused && room_to_resume && !waiting {
             self.paused = false;
@@ -357,6 +356,32 @@ impl PartitionFlow {
     /// True while paused.
     pub fn is_paused(&self) -> bool {
         self.paused
+    }
+
+    /// How many more records a paused partition needs room for before it resumes: half the
+    /// cap (at least a batch). Resuming at the first free slot would pause again a few records
+    /// later, and every pause drops what the client prefetched (a seek and a refetch per cycle
+    /// under backpressure). Records held in open windows wait for time, not for the sink: the
+    /// half is of the rest.
+    fn room_to_resume(&self) -> usize {
+        (self.max_unacked.saturating_sub(self.held_in_windows) / 2).max(self.batch_size)
+    }
+
+    /// True while the partition waits for what is downstream (see
+    /// [`crate::source::kafka::HeldBack`]): paused, and able to resume once the records on
+    /// their way to the sinks are acknowledged. A partition whose open windows alone hold so
+    /// many records that it could not resume even then waits for its windows to close, which
+    /// takes time, not for anything downstream: it is not held back, so that the windows'
+    /// idle timeout runs and closes them.
+    pub fn is_held_back(&self) -> bool {
+        self.paused && self.held_in_windows + self.room_to_resume() <= self.max_unacked
+    }
+
+    /// Whether the partition became held back (`Some(true)`) or free (`Some(false)`) since the
+    /// last call; `None` when nothing changed. The polling thread publishes the changes.
+    pub fn held_back_change(&mut self) -> Option<bool> {
+        let held = self.is_held_back();
+        (held != std::mem::replace(&mut self.published_held_back, held)).then_some(held)
     }
 
     /// Outstanding demand, in records.

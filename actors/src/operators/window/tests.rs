@@ -309,6 +309,12 @@ fn time_held_back_is_not_idleness() {
         vec![emission("a", (0, 10), &[1.0], false, &[0])]
     );
     assert_eq!(windows.watermark(), Some(998));
+    // Idle time counted stays counted: a later hold takes out only its own 100 ms.
+    assert_eq!(windows.advance(start + ms(2_300)), vec![]);
+    assert_eq!(windows.watermark(), Some(1_498));
+    windows.hold_idle_clock(start + ms(2_400));
+    assert_eq!(windows.advance(start + ms(2_500)), vec![]);
+    assert_eq!(windows.watermark(), Some(1_598));
 }
 
 #[test]

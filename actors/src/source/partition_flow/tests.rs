@@ -135,6 +135,32 @@ fn records_held_in_windows_do_not_keep_a_partition_paused() {
 }
 
 #[test]
+fn a_partition_is_held_back_by_what_is_downstream_not_by_its_own_windows() {
+    let mut flow = at_a_cap_of_40();
+    assert_eq!(flow.held_back_change(), None, "flowing, as first published");
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert!(
+        flow.is_held_back(),
+        "paused at the cap: it waits for the sinks"
+    );
+    assert_eq!(flow.held_back_change(), Some(true));
+    assert_eq!(flow.held_back_change(), None, "published once");
+    // 30 in windows: once the other 10 are acknowledged there is room (5) to resume.
+    flow.held_in_windows(1, 30);
+    assert!(flow.is_held_back());
+    // 37 in windows: room to resume is a batch (4), and 37 + 4 > 40. Only the windows closing
+    // can free it, which takes time: not held back, so that their idle timeout runs.
+    flow.held_in_windows(1, 37);
+    assert!(!flow.is_held_back());
+    assert_eq!(flow.held_back_change(), Some(false));
+    flow.held_in_windows(1, 0);
+    assert_eq!(flow.ack(1, 0..20), 20);
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 40 }));
+    assert!(!flow.is_held_back(), "resumed");
+    assert_eq!(flow.held_back_change(), None);
+}
+
+#[test]
 fn rewind_seeks_to_the_committed_prefix_and_ignores_old_acks() {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
     flow.grant(1, 8);
