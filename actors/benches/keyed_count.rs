@@ -54,6 +54,10 @@ use tokio::sync::{mpsc, oneshot};
 mod switched_recorder;
 use switched_recorder::MetricsSwitch;
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
+
 const BATCH: usize = 1024;
 const KEYS: u64 = 1000;
 /// Records each inlet (streamvisor) or channel (baseline) holds.
@@ -532,19 +536,6 @@ fn baseline<R: Records>(run: Run) -> (Duration, Vec<Arc<Shard>>) {
 }
 
 // ---------------------------------------------------------------- main
-
-/// This process's user + system CPU time.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
 
 fn main() {
     let records = std::env::var("STREAMVISOR_BENCH_RECORDS")

@@ -28,6 +28,10 @@ use streamvisor_actors::sink::json_lines::encode_line;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_supervision::{ChildSpec, RuntimeSettings, SupervisionRuntime, SupervisorSpec};
 
+#[path = "support/cpu.rs"]
+mod cpu;
+use cpu::cpu_seconds;
+
 const RECORDS: usize = 1_000_000;
 const PARTITIONS: i32 = 8;
 const TOPIC: &str = "bench";
@@ -35,19 +39,6 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 const COMMIT_MAX_RECORDS: usize = 5_000;
 /// Rounds of each side, in turn; the best figures count.
 const ROUNDS: usize = 3;
-
-/// This process's user + system CPU time.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
 
 fn fill(brokers: &str) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()

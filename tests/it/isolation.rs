@@ -6,8 +6,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use streamvisor::config::PipelineConfig;
-use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::program::SinkFile;
@@ -48,15 +46,7 @@ delay_per_batch = "25ms"
 "#,
         file = file.display()
     );
-    let config = PipelineConfig::parse(&text, "isolation.toml").expect("valid pipeline");
-    let runtime = Runtime::start(
-        config,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("runtime starts");
+    let runtime = broker.run(&text, "isolation.toml").await;
     let registry = runtime.handle().registry().clone();
     let began = Instant::now();
     while SinkFile::read(&file).records.len() < RECORDS / 10 {
@@ -195,15 +185,7 @@ path = "{file}"
 "#,
         file = file.display()
     );
-    let config = PipelineConfig::parse(&text, "stalled.toml").expect("valid pipeline");
-    let runtime = Runtime::start(
-        config,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("runtime starts");
+    let runtime = broker.run(&text, "stalled.toml").await;
     // The sink stops writing before anything flows.
     runtime
         .sink_faults()

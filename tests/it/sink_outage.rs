@@ -7,8 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use streamvisor::config::PipelineConfig;
-use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::program::SinkFile;
@@ -53,15 +51,7 @@ delay_per_batch = "20ms"
 "#,
         file = file.display()
     );
-    let config = PipelineConfig::parse(&text, "outage.toml").expect("valid pipeline");
-    let runtime = Runtime::start(
-        config,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("runtime starts");
+    let runtime = broker.run(&text, "outage.toml").await;
     let mut events = runtime.handle().subscribe();
     let began = Instant::now();
     while distinct(&file).len() < RECORDS / 10 {
@@ -203,15 +193,7 @@ path = "{file}"
 "#,
         file = file.display()
     );
-    let config = PipelineConfig::parse(&text, "idle-outage.toml").expect("valid pipeline");
-    let runtime = Runtime::start(
-        config,
-        Overrides {
-            brokers: Some(broker.brokers.clone()),
-        },
-    )
-    .await
-    .expect("runtime starts");
+    let runtime = broker.run(&text, "idle-outage.toml").await;
 
     // 500 readings a second for 8 s (event time runs 5 s a second); the outage takes 5 s of it.
     let brokers = broker.brokers.clone();

@@ -27,6 +27,22 @@ pub struct Tansu {
     _watchdog: std::sync::Mutex<std::process::Child>,
 }
 
+impl Tansu {
+    /// Starts the pipeline of TOML `text` (named `file` in errors) on this broker.
+    pub async fn run(&self, text: &str, file: &str) -> streamvisor::runtime::Runtime {
+        let config =
+            streamvisor::config::PipelineConfig::parse(text, file).expect("valid pipeline");
+        streamvisor::runtime::Runtime::start(
+            config,
+            streamvisor::runtime::Overrides {
+                brokers: Some(self.brokers.clone()),
+            },
+        )
+        .await
+        .expect("runtime starts")
+    }
+}
+
 /// The broker of this test binary, started on first use.
 pub fn broker() -> &'static Tansu {
     static BROKER: OnceLock<Tansu> = OnceLock::new();
