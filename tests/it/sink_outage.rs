@@ -202,6 +202,8 @@ path = "{file}"
         let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", &brokers)
             .set("linger.ms", "5")
+            // In order even when a send is retried: a reading out of order would be late.
+            .set("enable.idempotence", "true")
             .create()
             .expect("producer");
         let began = Instant::now();
@@ -226,6 +228,20 @@ path = "{file}"
     runtime
         .sink_faults()
         .fail_writes_for(Duration::from_secs(5));
+    // The case under test: the partition pauses at its cap while readings keep coming.
+    let outage = Instant::now();
+    while !runtime
+        .partitions()
+        .await
+        .iter()
+        .any(|status| status.paused)
+    {
+        assert!(
+            outage.elapsed() < Duration::from_secs(4),
+            "the partition never paused during the outage: nothing would be tested"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     tokio::task::spawn_blocking(move || producing.join())
         .await
         .expect("joined")
@@ -246,7 +262,11 @@ path = "{file}"
         let mut written: BTreeMap<(String, u64), u64> = BTreeMap::new();
         let mut flushed = false;
         let text = std::fs::read_to_string(&file).unwrap_or_default();
-        for line in text.lines() {
+        // Whole lines only: the sink may be writing the last one.
+        for line in text
+            .split_inclusive('\n')
+            .filter(|line| line.ends_with('\n'))
+        {
             let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
             let value = &record["value"];
             assert_eq!(value["update"], false, "no reading came late: {line}");

@@ -623,9 +623,7 @@ impl DriverState {
                     if let Err(error) = seek {
                         tracing::warn!(partition, from, %error, "seek failed; retrying");
                         flow.resume_failed();
-                        continue;
-                    }
-                    if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
+                    } else if let Err(error) = consumer.resume(&one(&self.topic, *partition)) {
                         tracing::warn!(partition, %error, "resume failed; retrying");
                         flow.resume_failed();
                     }

@@ -17,6 +17,10 @@ use crate::flow::Demand;
 use crate::offsets::{AckOutcome, OffsetTracker};
 use crate::record::Batch;
 
+/// How long after a resume a partition still counts as held back while its refetch brings no
+/// record on (see [`PartitionFlow::is_held_back`]).
+pub const RESUME_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a partition whose resume failed stays paused before the next attempt.
 pub const RESUME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -68,6 +72,8 @@ pub struct PartitionFlow {
     held_in_windows: usize,
     /// Whether it was held back when the polling thread last published it.
     published_held_back: bool,
+    /// When it last resumed, until records flow again.
+    resumed_at: Option<std::time::Instant>,
 }
 
 impl PartitionFlow {
@@ -113,6 +119,7 @@ impl PartitionFlow {
             resume_not_before: None,
             held_in_windows: 0,
             published_held_back: false,
+            resumed_at: None,
         }
     }
 
@@ -185,6 +192,8 @@ impl PartitionFlow {
         if count == 0 || !self.demand.try_take(count as u64) {
             return None;
         }
+        // Records flow again after a resume: the refetch is over.
+        self.resumed_at = None;
         let batch = if count == len {
             // Room for as many bytes as this one holds: no regrowth while the next fills.
             let fresh = Batch::with_capacity(
@@ -225,6 +234,7 @@ impl PartitionFlow {
         if self.paused && room_to_resume && !waiting {
             self.paused = false;
             self.must_seek = false;
+            self.resumed_at = Some(std::time::Instant::now());
             return Some(FlowAction::Resume {
                 from: self.expected,
             });
@@ -302,6 +312,7 @@ impl PartitionFlow {
         let from = self.tracker.rewind_past(at_least);
         self.head_since = None;
         self.held_in_windows = 0;
+        self.resumed_at = None;
         self.demand.reset();
         self.pending = Batch::new(
             Arc::clone(&self.topic),
@@ -318,6 +329,7 @@ impl PartitionFlow {
     /// A resume could not be carried out (the seek failed): stay paused, and try again from
     /// [`PartitionFlow::action`] after [`RESUME_RETRY_AFTER`].
     pub fn resume_failed(&mut self) {
+        self.resumed_at = None;
         self.paused = true;
         self.must_seek = true;
         self.resume_not_before = Some(std::time::Instant::now() + RESUME_RETRY_AFTER);
@@ -374,7 +386,14 @@ impl PartitionFlow {
     /// takes time, not for anything downstream: it is not held back, so that the windows'
     /// idle timeout runs and closes them.
     pub fn is_held_back(&self) -> bool {
-        self.paused && self.held_in_windows + self.room_to_resume() <= self.max_unacked
+        let paused_for_downstream =
+            self.paused && self.held_in_windows + self.room_to_resume() <= self.max_unacked;
+        // Resumed, but the refetch after the seek has not brought a record on yet (for at most
+        // RESUME_GRACE: a partition with nothing more to read is idle).
+        let refetching = self
+            .resumed_at
+            .is_some_and(|at| at.elapsed() < RESUME_GRACE);
+        paused_for_downstream || refetching
     }
 
     /// Whether the partition became held back (`Some(true)`) or free (`Some(false)`) since the

@@ -147,6 +147,8 @@ impl ConsumerContext for DriverContext {
                     tracing::info!(partition, start, looked_up, "partition assigned");
                     let incarnation = flow.incarnation();
                     state.flows.insert(partition, flow);
+                    // A fresh flow is not held back (whatever an earlier one published).
+                    state.held_back.set(partition, false);
                     let gauges = state.metrics.partition(partition);
                     gauges.committed_offset.set(start as f64);
                     state.partition_metrics.insert(partition, gauges);

@@ -156,8 +156,14 @@ fn a_partition_is_held_back_by_what_is_downstream_not_by_its_own_windows() {
     flow.held_in_windows(1, 0);
     assert_eq!(flow.ack(1, 0..20), 20);
     assert_eq!(flow.action(), Some(FlowAction::Resume { from: 40 }));
-    assert!(!flow.is_held_back(), "resumed");
-    assert_eq!(flow.held_back_change(), None);
+    // Resumed, but nothing refetched yet: still held back (for at most RESUME_GRACE), so that
+    // the refetch after the seek does not count as idle time.
+    assert!(flow.is_held_back(), "refetching");
+    assert_eq!(flow.held_back_change(), Some(true));
+    assert_eq!(flow.polled(40, None, None, b"x"), Polled::Accepted);
+    assert!(flow.take_batch(true).is_some());
+    assert!(!flow.is_held_back(), "records flow again");
+    assert_eq!(flow.held_back_change(), Some(false));
 }
 
 #[test]
