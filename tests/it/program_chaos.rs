@@ -55,9 +55,18 @@ fn thirty_http_kills_and_a_sigterm_lose_nothing() {
     );
     producer.join().expect("the producer thread");
 
-    program::wait_until("every record in the file", WAIT, || {
-        SinkFile::read(&file).records.len() >= RECORDS
-    });
+    program::wait_until_or(
+        "every record in the file",
+        WAIT,
+        || SinkFile::read(&file).records.len() >= RECORDS,
+        || {
+            format!(
+                "seed {seed} (CHAOS_SEED replays its kills), {} of {RECORDS} records; the log's tail:\n{}",
+                SinkFile::read(&file).records.len(),
+                program.log_tail()
+            )
+        },
+    );
     let restarts = program.metric_sum("streamvisor_actor_restarts_total");
     let escalations = program.metric_sum("streamvisor_supervisor_escalations_total");
     program.signal("TERM");
