@@ -194,7 +194,32 @@ impl Batch {
         value: &[u8],
         index: u32,
     ) {
-        let copied = self.push_piece_written(offset, timestamp_ms, key, index, |out| {
+        self.push_entry(offset, timestamp_ms, key, value, index.min(NO_INDEX - 1));
+    }
+
+    /// Appends piece `index` of the record at `offset` whose value `write` writes straight
+    /// into the batch's buffer (no copy); on `write`'s error nothing is appended.
+    pub fn push_piece_written<E>(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        index: u32,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.append(offset, timestamp_ms, key, index.min(NO_INDEX - 1), write)
+    }
+
+    #[inline]
+    fn push_entry(
+        &mut self,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        index: u32,
+    ) {
+        let copied = self.append(offset, timestamp_ms, key, index, |out| {
             out.extend_from_slice(value);
             Ok::<(), std::convert::Infallible>(())
         });
@@ -204,9 +229,10 @@ impl Batch {
         }
     }
 
-    /// Appends piece `index` of the record at `offset` whose value `write` writes straight
-    /// into the batch's buffer (no copy); on `write`'s error nothing is appended.
-    pub fn push_piece_written<E>(
+    /// Appends a record: its key, then the value `write` writes, both into the buffer; on
+    /// `write`'s error nothing is appended.
+    #[inline]
+    fn append<E>(
         &mut self,
         offset: i64,
         timestamp_ms: Option<i64>,
@@ -232,35 +258,9 @@ impl Batch {
             start: span_start(start),
             key_len,
             value_len,
-            index: index.min(NO_INDEX - 1),
-        });
-        Ok(())
-    }
-
-    #[inline]
-    fn push_entry(
-        &mut self,
-        offset: i64,
-        timestamp_ms: Option<i64>,
-        key: Option<&[u8]>,
-        value: &[u8],
-        index: u32,
-    ) {
-        let data = self.data.own(&mut self.entries);
-        let start = data.len();
-        let key_len = key.map_or(NO_KEY, |key| {
-            data.extend_from_slice(key);
-            span_len(key.len())
-        });
-        data.extend_from_slice(value);
-        self.entries.push(Entry {
-            offset,
-            timestamp_ms: timestamp_ms.unwrap_or(NO_TIMESTAMP),
-            start: span_start(start),
-            key_len,
-            value_len: span_len(value.len()),
             index,
         });
+        Ok(())
     }
 
     /// Drops every record after the first `records` (a flat_map taking back the pieces of a
