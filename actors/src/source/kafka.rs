@@ -15,7 +15,9 @@
 //! records fetched before a pause are dropped and fetched again (the flow seeks on resume).
 
 mod chore_clock;
+mod commits;
 mod context;
+mod gauges;
 mod held_back;
 mod settings;
 
@@ -644,99 +646,6 @@ impl DriverState {
         }
         if let Err(error) = consumer.pause(&all) {
             tracing::warn!(%error, "pause failed");
-        }
-    }
-
-    /// Commits the acknowledged prefix of every partition (asynchronously, batched by interval
-    /// and count). Every partition is listed, moved or not: an async commit that failed is
-    /// carried by the next one.
-    fn commit<C: rdkafka::consumer::ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        mode: CommitMode,
-    ) {
-        self.commit_partitions(consumer, mode, None, true);
-    }
-
-    /// Commits `only` these partitions (or all), `every` one of them even if its position did not
-    /// move since the last commit (which may have failed): for revoke and shutdown.
-    fn commit_partitions<C: rdkafka::consumer::ConsumerContext>(
-        &mut self,
-        consumer: &BaseConsumer<C>,
-        mode: CommitMode,
-        only: Option<&[i32]>,
-        every: bool,
-    ) {
-        let mut offsets = TopicPartitionList::new();
-        for (partition, flow) in &mut self.flows {
-            if only.is_some_and(|only| !only.contains(partition)) {
-                continue;
-            }
-            let moved = flow.take_commit();
-            let position = if every { Some(flow.position()) } else { moved };
-            if let (Some(position), Some(gauges)) =
-                (position, self.partition_metrics.get(partition))
-            {
-                gauges.committed_offset.set(position as f64);
-                gauges.uncommitted.set(flow.uncommitted() as f64);
-            }
-            if let Some(position) = position {
-                if let Err(error) =
-                    offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(position))
-                {
-                    tracing::warn!(partition, %error, "could not list an offset to commit");
-                }
-            }
-        }
-        // With an exactly-once sink, its transactions commit the offsets.
-        if offsets.count() == 0 || !self.settings.commit_offsets {
-            return;
-        }
-        if let Err(error) = consumer.commit(&offsets, mode) {
-            tracing::warn!(%error, "commit failed; the next commit carries these offsets again (every partition is listed each time)");
-        }
-    }
-
-    /// Demand, oldest unacked age and pause time, for the metrics.
-    fn update_gauges(&mut self, elapsed: Duration) {
-        let mut paused = 0.0;
-        for (partition, flow) in &self.flows {
-            if let Some(gauges) = self.partition_metrics.get(partition) {
-                gauges.demand.set(flow.demand() as f64);
-                gauges
-                    .oldest_unacked_age
-                    .set(flow.oldest_unacked_age().as_secs_f64());
-            }
-            if flow.is_paused() {
-                paused += elapsed.as_secs_f64();
-            }
-        }
-        // The counter counts whole seconds; the fractions wait for the next update.
-        self.paused_seconds += paused;
-        let whole = self.paused_seconds.floor();
-        if whole >= 1.0 {
-            self.metrics.backpressure_seconds.increment(whole as u64);
-            self.paused_seconds -= whole;
-        }
-    }
-
-    /// The consumer lag of each partition from librdkafka's statistics: the high watermark minus
-    /// the committed (acknowledged) position.
-    fn update_lag(&self, statistics: &rdkafka::Statistics) {
-        let Some(topic) = statistics.topics.get(&*self.topic) else {
-            return;
-        };
-        for (partition, flow) in &self.flows {
-            if let (Some(stats), Some(gauges)) = (
-                topic.partitions.get(partition),
-                self.partition_metrics.get(partition),
-            ) {
-                if stats.hi_offset >= 0 {
-                    gauges
-                        .lag
-                        .set((stats.hi_offset - flow.position()).max(0) as f64);
-                }
-            }
         }
     }
 
