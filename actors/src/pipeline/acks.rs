@@ -34,17 +34,7 @@ impl AckRouter {
     /// Acknowledges every record of `batch` (durable now) to its source, with the offsets it
     /// covers.
     pub fn ack(&self, batch: &Batch) {
-        match self.sources.get(batch.topic()) {
-            Some(source) => {
-                source.send(SourceInput::Ack {
-                    partition: batch.partition(),
-                    incarnation: batch.incarnation(),
-                    offsets: batch.ack_offsets().collect(),
-                    paths: 1,
-                });
-            }
-            None => no_source(batch),
-        }
+        self.send_ack(batch, || batch.ack_offsets().collect(), 1);
     }
 
     /// Acknowledges `offsets` of `batch`'s partition and incarnation (some of its records: the
@@ -85,21 +75,24 @@ impl AckRouter {
     /// Acknowledges `offsets` of `batch`'s partition and incarnation for `paths` paths to a sink
     /// each (records an operator dropped: every path after it).
     pub fn ack_paths(&self, batch: &Batch, offsets: Vec<i64>, paths: u32) {
+        self.send_ack(batch, || offsets, paths);
+    }
+
+    /// Sends the ack to `batch`'s source; `offsets` are listed only when it runs (acks for a
+    /// stopped source are dropped: its partitions replay from their commits).
+    fn send_ack(&self, batch: &Batch, offsets: impl FnOnce() -> Vec<i64>, paths: u32) {
         match self.sources.get(batch.topic()) {
             Some(source) => {
                 source.send(SourceInput::Ack {
                     partition: batch.partition(),
                     incarnation: batch.incarnation(),
-                    offsets,
+                    offsets: offsets(),
                     paths,
                 });
             }
-            None => no_source(batch),
+            None => {
+                tracing::debug!(topic = %batch.topic(), "no source to acknowledge to (it stopped)")
+            }
         }
     }
-}
-
-/// Acks for a stopped source are dropped: its partitions replay from their commits.
-fn no_source(batch: &Batch) {
-    tracing::debug!(topic = %batch.topic(), "no source to acknowledge to (it stopped)");
 }

@@ -11,7 +11,11 @@ impl DriverState {
     /// Commits the acknowledged prefix of every partition (asynchronously, batched by interval
     /// and count). Every partition is listed, moved or not: an async commit that failed is
     /// carried by the next one.
-    pub(super) fn commit<C: ConsumerContext>(&mut self, consumer: &BaseConsumer<C>, mode: CommitMode) {
+    pub(super) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        mode: CommitMode,
+    ) {
         self.commit_partitions(consumer, mode, None, true);
     }
 
