@@ -83,27 +83,15 @@ impl KafkaSourceSettings {
             .map_err(|error| error.to_string())
     }
 
-    /// The consumer's configuration: defaults (cooperative-sticky, earliest for new groups, a
-    /// 10 s session, a poll interval of two drains or a minute), then the pass-through properties, then what the
-    /// delivery contract needs (explicit commits only).
+    /// The consumer's configuration: defaults (cooperative-sticky, earliest for new groups), then
+    /// the pass-through properties, then what the delivery contract needs (explicit commits
+    /// only).
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("partition.assignment.strategy", "cooperative-sticky");
         config.set("auto.offset.reset", "earliest");
         // For the consumer-lag gauges (high watermarks), once a second.
         config.set("statistics.interval.ms", "1000");
-        // A member that died without leaving (a killed process, a consumer dropped while it
-        // joined) holds up the group's next rebalance until the coordinator gives up on it:
-        // 10 s, not librdkafka's 45 s. The polling thread polls every few milliseconds but for
-        // a drain (at most `drain_timeout`, inside a rebalance), so a join the coordinator
-        // leaves hanging is given up after a minute or two drains, not 5 minutes (a broker that
-        // never settles a rebalance is retried instead of waited out).
-        config.set("session.timeout.ms", "10000");
-        let max_poll_interval = (2 * self.drain_timeout).max(Duration::from_secs(60));
-        config.set(
-            "max.poll.interval.ms",
-            max_poll_interval.as_millis().to_string(),
-        );
         for (key, value) in &self.properties {
             config.set(key, value);
         }
