@@ -2,8 +2,8 @@
 # The test command: installs what a fresh Debian machine lacks (build libraries, PostgreSQL for
 # the sink tests (the tests start private clusters; the package's own is left alone), Debian's
 # Prometheus and promtool for the monitoring tests (started by the tests on loopback), the
-# rustfmt and clippy components, the tansu test broker), then checks formatting and lints and
-# runs every test of the workspace. CI (.ci/run) runs exactly this. The tests start and stop their services
+# rustfmt and clippy components, Apache Kafka's jars for the test broker), then checks formatting
+# and lints and runs every test of the workspace. CI (.ci/run) runs exactly this. The tests start and stop their services
 # themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,13 +46,17 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-log "test broker (tansu)"
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-if ! command -v tansu >/dev/null; then
-    # A cold install takes 8 to 11 minutes on 2 cores.
-    cargo install --locked tansu --version 0.6.0 --features libsql
-fi
-tansu --version || true
+log "test broker (Apache Kafka's jars, through Maven)"
+# tests/kafka/pom.xml pins the version; the jars stay in ~/.m2 between runs. The tests start
+# the broker themselves (tests/it/kafka.rs), on loopback, in a temp folder.
+for tool in java mvn; do
+    if ! command -v "${tool}" >/dev/null; then
+        echo "${tool} not found: Apache Kafka's broker needs Java 17 and Maven" >&2
+        exit 1
+    fi
+done
+mvn -q -B -f tests/kafka/pom.xml dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
+echo "classpath: $(tr ':' '\n' < tests/kafka/target/classpath.txt | wc -l) jars, $(tr ':' '\n' < tests/kafka/target/classpath.txt | grep -o 'kafka_2.13-[0-9.]*')"
 
 log "format"
 cargo fmt --all -- --check

@@ -113,11 +113,19 @@ impl PipelineConfig {
 }
 
 /// The line where the last segment of `field` (`stages.flag.inputs` -> `inputs` inside
-/// `[stages.flag]`) is written, or the table's header; 0 when it cannot be found.
+/// `[stages.flag]`; a quoted last segment may hold dots: `kafka.properties."session.timeout.ms"`)
+/// is written, or the table's header; 0 when it cannot be found.
 fn line_of(text: &str, field: &str) -> usize {
-    let mut segments: Vec<&str> = field.split('.').collect();
-    let key = segments.pop().unwrap_or_default();
-    let table = segments.join(".");
+    let (table, key) = match field
+        .strip_suffix('"')
+        .and_then(|field| field.rsplit_once(".\""))
+    {
+        Some((table, key)) => (table.to_owned(), key),
+        None => {
+            let (table, key) = field.rsplit_once('.').unwrap_or(("", field));
+            (table.to_owned(), key)
+        }
+    };
     let mut in_table = table.is_empty();
     let mut table_line = 0;
     for (index, line) in text.lines().enumerate() {

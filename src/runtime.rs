@@ -207,6 +207,7 @@ impl Runtime {
             source.topic.clone(),
         );
         settings.properties = config.kafka.properties.clone();
+        settings.group_protocol = config.kafka.group_protocol;
         settings.batch_size = config.flow.batch_size;
         settings.max_unacked = config.flow.max_unacked_per_partition;
         settings.commit_interval = config.commit.interval;

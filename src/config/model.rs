@@ -14,6 +14,7 @@ pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
 use crate::graph::{Graph, GraphError, Pipeline};
 use streamvisor_actors::pipeline::outputs::FanOut;
+use streamvisor_actors::source::kafka::GroupProtocol;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -208,8 +209,40 @@ pub struct KafkaConfig {
     pub brokers: Option<String>,
     /// The consumer group (default: the pipeline's name).
     pub group: Option<String>,
+    /// The consumer-group protocol: `"classic"` (default) or `"consumer"` (KIP-848: the broker
+    /// assigns partitions and owns the session timeout and heartbeat interval).
+    pub group_protocol: GroupProtocol,
     /// librdkafka properties passed through.
     pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// Checks the properties against the group protocol: `group.protocol` is set through
+    /// `group_protocol`, and the consumer protocol leaves the session timeout, the heartbeat
+    /// interval and the assignor to the broker (librdkafka refuses a consumer that sets them).
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.properties.contains_key("group.protocol") {
+            return Err((
+                "kafka.properties.\"group.protocol\"".to_owned(),
+                "set the group protocol with `[kafka] group_protocol = \"classic\" | \"consumer\"`"
+                    .to_owned(),
+            ));
+        }
+        let refused = self.group_protocol.refused_properties();
+        match refused
+            .iter()
+            .find(|name| self.properties.contains_key(**name))
+        {
+            Some(name) => Err((
+                format!("kafka.properties.\"{name}\""),
+                format!(
+                    "`{name}` is not supported with `group_protocol = \"consumer\"`: the broker \
+                     sets it (group.consumer.* on the broker), or the broker assigns partitions"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `[sources.<name>]`.
@@ -371,6 +404,7 @@ impl PipelineConfig {
         if self.commit.max_records < 1 {
             return bad("commit.max_records", "must be at least 1".to_owned());
         }
+        self.kafka.validate()?;
         if self.sources.len() != 1 {
             return bad(
                 "sources",

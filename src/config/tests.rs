@@ -387,3 +387,55 @@ fn the_toml_flat_map_makes_a_record_of_each_array_element() {
         .0
         .is_err_and(|why| why.starts_with("flat_map: the record is not JSON")));
 }
+
+#[test]
+fn the_group_protocol_defaults_to_classic_and_takes_consumer() {
+    use streamvisor_actors::source::kafka::GroupProtocol;
+    let config = PipelineConfig::parse(GOOD, "demo.toml").expect("valid");
+    assert_eq!(config.kafka.group_protocol, GroupProtocol::Classic);
+    let consumer = GOOD.replace(
+        "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"",
+        "[kafka]\ngroup_protocol = \"consumer\"\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"100\"",
+    );
+    let config = PipelineConfig::parse(&consumer, "demo.toml").expect("valid");
+    assert_eq!(config.kafka.group_protocol, GroupProtocol::Consumer);
+    let unknown = GOOD.replace(
+        "[kafka.properties]",
+        "[kafka]\ngroup_protocol = \"eager\"\n[kafka.properties]",
+    );
+    let error = error_of(&unknown);
+    assert!(error.contains("unknown variant `eager`"), "{error}");
+}
+
+#[test]
+fn the_consumer_protocol_refuses_what_the_broker_sets_naming_the_property_and_line() {
+    for (property, line) in [
+        ("session.timeout.ms", 13),
+        ("heartbeat.interval.ms", 13),
+        ("partition.assignment.strategy", 13),
+    ] {
+        let text = GOOD.replace(
+            "[kafka.properties]\n\"session.timeout.ms\" = \"6000\"",
+            &format!(
+                "[kafka]\ngroup_protocol = \"consumer\"\n[kafka.properties]\n\"{property}\" = \"1\""
+            ),
+        );
+        let error = error_of(&text);
+        assert!(
+            error.contains(&format!(
+                "`kafka.properties.\"{property}\"` (line {line}): `{property}` is not supported \
+                 with `group_protocol = \"consumer\"`"
+            )),
+            "{error}"
+        );
+    }
+    let set_directly = GOOD.replace(
+        "\"session.timeout.ms\" = \"6000\"",
+        "\"group.protocol\" = \"consumer\"",
+    );
+    let error = error_of(&set_directly);
+    assert!(
+        error.contains("`kafka.properties.\"group.protocol\"` (line 11): set the group protocol"),
+        "{error}"
+    );
+}

@@ -1,4 +1,4 @@
-//! The no-loss core on a real broker (tansu), through the library handle: 100,000 records over 8
+//! The no-loss core on a real broker (Apache Kafka), through the library handle: 100,000 records over 8
 //! partitions; a passthrough pipeline to the file sink; 30 kills of random actors (partition
 //! actors, stage actors, the sink, the source supervisor) in both modes while records flow. The
 //! file, deduplicated by (topic, partition, offset), holds exactly the produced records with their
@@ -12,7 +12,7 @@ use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{ActorState, KillMode, Lifecycle, StopReason};
 
 use crate::program::{self, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
@@ -26,12 +26,11 @@ const WAIT: Duration = Duration::from_secs(240);
 #[actix_rt::test]
 async fn thirty_kills_lose_nothing_on_a_real_broker() {
     crate::quiet_intended_panics();
-    let broker = tansu::broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let topic = format!("chaos-{}", std::process::id());
     let group = format!("chaos-{}", std::process::id());
-    tansu::create_topic(&broker.brokers, &topic, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
+    kafka::create_topic(&broker.brokers, &topic, PARTITIONS).await;
+    kafka::produce(&broker.brokers, &topic, PARTITIONS, RECORDS);
 
     let file = broker.dir.join("chaos.jsonl");
     let text = format!(

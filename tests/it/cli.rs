@@ -298,7 +298,7 @@ fn a_shutdown_past_its_deadline_exits_1_naming_what_was_left() {
 
 #[test]
 fn produce_names_a_bad_stdin_line_and_exits_2() {
-    let broker = crate::tansu::broker();
+    let broker = crate::kafka::broker();
     let mut command = streamvisor();
     command.args([
         "produce",

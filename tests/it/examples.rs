@@ -1,5 +1,5 @@
 //! The shipped example pipelines (`examples/*.toml`), run as the README runs them but on a
-//! tansu broker of their own, with their own input files (`examples/data`), each output checked
+//! Apache Kafka broker of their own, with their own input files (`examples/data`), each output checked
 //! exactly against what this test computes from the input by itself: sensor aggregates per
 //! tumbling window, click sessions, fraud alerts from sliding windows (in a file and a topic).
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::program::{self, Program};
-use crate::tansu;
+use crate::kafka;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -39,7 +39,7 @@ fn run_example(
     expected: BTreeSet<String>,
 ) {
     crate::show_warnings();
-    let broker = tansu::private();
+    let broker = kafka::private();
     let dir = program::test_dir(&format!("example-{name}"));
     let mut text =
         std::fs::read_to_string(repo(&format!("examples/{name}.toml"))).expect("the example");

@@ -1,4 +1,4 @@
-//! The actor tree is real, not decoration (on tansu): killing the stage actor of partition 3 once
+//! The actor tree is real, not decoration (on Apache Kafka): killing the stage actor of partition 3 once
 //! replays partition 3 only (at most its unacked cap), the other partitions show no duplicate and
 //! are not revoked (no rebalance: their partition actors keep their incarnation), and partition 3
 //! resumes; the time from the kill to its next record is printed.
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::program::SinkFile;
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 40_000;
 const PARTITIONS: i32 = 4;
@@ -19,10 +19,10 @@ const WAIT: Duration = Duration::from_secs(120);
 #[actix_rt::test]
 async fn killing_one_partitions_stage_replays_that_partition_only() {
     crate::quiet_intended_panics();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let name = format!("isolation-{}", std::process::id());
-    tansu::create_topic(&broker.brokers, &name, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
+    kafka::create_topic(&broker.brokers, &name, PARTITIONS).await;
+    kafka::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
     let file = broker.dir.join(format!("{name}.jsonl"));
     let text = format!(
         r#"
@@ -158,10 +158,10 @@ delay_per_batch = "25ms"
 #[actix_rt::test]
 async fn with_the_sink_stopped_every_partition_pauses_within_its_cap() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let name = format!("stalled-{}", std::process::id());
-    tansu::create_topic(&broker.brokers, &name, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
+    kafka::create_topic(&broker.brokers, &name, PARTITIONS).await;
+    kafka::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
     let file = broker.dir.join(format!("{name}.jsonl"));
     let batch = 250;
     let text = format!(

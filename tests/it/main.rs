@@ -1,5 +1,5 @@
 //! Integration tests of the root crate, one module per area (one test binary: each links actix
-//! and rdkafka again), sharing one tansu broker.
+//! and rdkafka again), sharing one Apache Kafka broker.
 #![allow(clippy::print_stdout)]
 
 mod chaos;
@@ -9,6 +9,7 @@ mod exactly_once;
 mod examples;
 mod http_routes;
 mod isolation;
+mod kafka;
 mod kills;
 mod monitoring;
 mod postgres;
@@ -27,7 +28,7 @@ mod runtime_embedded;
 mod runtime_graph;
 mod sink_outage;
 mod supervision_facade;
-mod tansu;
+
 
 /// Shows the runtime's warnings and errors in the output of a failing test (the test harness
 /// captures them per test).

@@ -1,6 +1,6 @@
 //! Monitoring against the real tools: `promtool check metrics` on a live `/metrics`, and a real
 //! Prometheus (Debian's package, on loopback, in a temp folder) scraping `streamvisor run` on
-//! tansu while actors are killed, then evaluating every PromQL expression of every shipped
+//! Apache Kafka while actors are killed, then evaluating every PromQL expression of every shipped
 //! dashboard panel (variables substituted) and every alert rule (without its threshold): each
 //! must parse and return data. `promtool test rules` runs the alert rules' unit tests.
 
@@ -14,19 +14,19 @@ use streamvisor::http::client::request;
 use crate::program::{
     free_port, output_within, test_dir, wait_until_or, Passthrough, Program, COMMAND_TIMEOUT,
 };
-use crate::tansu;
+use crate::kafka;
 
 /// Where the shipped monitoring files live.
 fn grafana() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana")
 }
 
-/// A running pipeline with an HTTP ingest source (so that ingest series exist), on tansu.
+/// A running pipeline with an HTTP ingest source (so that ingest series exist), on Apache Kafka.
 fn start_pipeline(name: &str) -> (PathBuf, Program) {
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let dir = test_dir(name);
     let topic = format!("{name}-{}", fastrand::u32(..));
-    actix_rt::System::new().block_on(tansu::create_topic(&broker.brokers, &topic, 4));
+    actix_rt::System::new().block_on(kafka::create_topic(&broker.brokers, &topic, 4));
     let ingest =
         format!("[ingest.orders]\nkind = \"http\"\ntopic = \"{topic}-orders\"\npartitions = 1\n");
     let file = Passthrough {

@@ -20,8 +20,8 @@ pub fn streamvisor() -> Command {
 
 /// The origin (partition, offset) a sink wrote into a Kafka record's headers (-1 for a header
 /// that is missing or not a number).
-pub fn origin_of(message: &rdkafka::message::BorrowedMessage<'_>) -> (i32, i64) {
-    use rdkafka::message::{Headers, Message};
+pub fn origin_of(message: &impl rdkafka::message::Message) -> (i32, i64) {
+    use rdkafka::message::Headers;
     let header = |name: &str| -> i64 {
         message
             .headers()
@@ -508,49 +508,88 @@ pub fn wait_until_or(
     }
 }
 
-/// Every record of `topic` (each partition read from its start to its current end; one at a
-/// time: tansu serves a fetch of several partitions from one of them only): (partition, key,
-/// payload), in partition and offset order.
+/// Every record of `topic` (each partition read from its start to its current end): (partition,
+/// key, payload), in partition and offset order.
 pub fn read_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
 ) -> Vec<(i32, Option<Vec<u8>>, Vec<u8>)> {
     use rdkafka::message::Message;
+    read_to_end(brokers, topic, partitions, Isolation::ReadUncommitted)
+        .into_iter()
+        .map(|message| {
+            (
+                message.partition(),
+                message.key().map(<[u8]>::to_vec),
+                message.payload().unwrap_or_default().to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// Which records of a transactional topic a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Only those of committed transactions (and those written outside transactions).
+    ReadCommitted,
+    /// Every record written, aborted transactions' included.
+    ReadUncommitted,
+}
+
+/// Every record of `topic` that a reader with `isolation` sees, each partition read from its
+/// start until the broker says it reached the end (the last stable offset under
+/// read_committed; transaction markers take offsets that no reader sees), in partition and
+/// offset order.
+pub fn read_to_end(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: Isolation,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    let level = match isolation {
+        Isolation::ReadCommitted => "read_committed",
+        Isolation::ReadUncommitted => "read_uncommitted",
+    };
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("{topic}-reader"))
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", level)
         .create()
         .expect("a reader");
-    let mut records = Vec::new();
-    for (partition, end) in ends(brokers, topic, partitions).into_iter().enumerate() {
-        let partition = partition as i32;
-        assert!(end >= 0, "no high watermark for {topic}/{partition}");
-        let mut assignment = TopicPartitionList::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .expect("a partition");
-        reader.assign(&assignment).expect("assign");
-        let began = Instant::now();
-        let mut next = 0;
-        while next < end {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "partition {partition} of {topic}: read to {next} of {end} in 60 s"
-            );
-            let Some(message) = reader.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let message = message.expect("reading the topic");
-            next = message.offset() + 1;
-            records.push((
-                partition,
-                message.key().map(<[u8]>::to_vec),
-                message.payload().unwrap_or_default().to_vec(),
-            ));
+    }
+    reader.assign(&assignment).expect("assign");
+    let mut at_end = std::collections::BTreeSet::new();
+    let mut records: Vec<rdkafka::message::OwnedMessage> = Vec::new();
+    let began = Instant::now();
+    while at_end.len() < partitions as usize {
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "{topic} ({level}): {} records read, partitions {at_end:?} at their end, in 120 s",
+            records.len()
+        );
+        match reader.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                at_end.insert(partition);
+            }
+            Some(Err(error)) => panic!("reading {topic} ({level}): {error}"),
+            Some(Ok(message)) => {
+                at_end.remove(&message.partition());
+                records.push(message.detach());
+            }
         }
     }
+    records.sort_by_key(|message| (message.partition(), message.offset()));
     records
 }
 

@@ -1,4 +1,4 @@
-//! The backpressure test: the pipeline's generator writes 2,000 records a second into tansu
+//! The backpressure test: the pipeline's generator writes 2,000 records a second into Apache Kafka
 //! while the sink is slowed to 200 a second (1/10 of the input: one batch of 100 per 500 ms,
 //! `delay_per_batch`) for its first 30 s (`delay_for`), with librdkafka's prefetch set small.
 //! Memory stays flat (the child's peak RSS in the second half of the slow run is at most 1.1x
@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::program::{self, rss_kib, Program, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const PARTITIONS: i32 = 4;
 const RATE: u64 = 2_000;
@@ -18,19 +18,15 @@ const WAIT: Duration = Duration::from_secs(240);
 
 #[test]
 fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let dir = program::test_dir("backpressure");
     let topic = format!("backpressure-{}", std::process::id());
     let group = format!("backpressure-{}", std::process::id());
     program::produce_count(&broker.brokers, &topic, 0, PARTITIONS);
-    // A small prefetch: librdkafka holds little beyond what the partitions asked for. (tansu
-    // 0.6 ignores max.partition.fetch.bytes and answers a fetch with a partition's whole
-    // backlog, but honours fetch.max.bytes, which may not be below message.max.bytes.)
+    // A small prefetch: librdkafka holds little beyond what the partitions asked for.
     let small_prefetch = r#""queued.max.messages.kbytes" = "256"
 "queued.min.messages" = "100"
-"max.partition.fetch.bytes" = "65536"
-"fetch.max.bytes" = "65536"
-"message.max.bytes" = "65536""#;
+"max.partition.fetch.bytes" = "65536""#;
     let generator = format!("generator = {{ records = {RECORDS}, rate_per_second = {RATE} }}");
     // One batch (at most 100 records) per 500 ms: 200 a second, a tenth of the input, for the
     // first 30 s.

@@ -1,4 +1,4 @@
-//! Broadcast through the real program against tansu: a stage fans out to a fast file sink and
+//! Broadcast through the real program against Apache Kafka: a stage fans out to a fast file sink and
 //! a slow one (20 ms per batch). Demand is the slowest consumer's: the fast sink never leads
 //! the slow one by more than the buffers allow, which is, with B records a batch and P
 //! partitions, the broadcasting actor's input buffer per partition (4B, what its copies still
@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::program::{self, Program, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -17,7 +17,7 @@ const BATCH: usize = 100;
 #[test]
 fn a_broadcast_runs_at_the_pace_of_its_slowest_consumer() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let dir = program::test_dir("broadcast");
     let topic = format!("broadcast-{}", fastrand::u32(..));
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);

@@ -1,4 +1,4 @@
-//! The HTTP chaos test: `streamvisor run examples/passthrough.toml --brokers <tansu>` as a child
+//! The HTTP chaos test: `streamvisor run examples/passthrough.toml --brokers <Apache Kafka>` as a child
 //! process; 100,000 records written with `streamvisor produce` (ten rounds of NDJSON on stdin,
 //! interleaved with the kills, so that records flow while actors die); 30 kills of random actors
 //! in both modes through `POST /api/actors/kill`; SIGTERM at the end exits 0; the file, deduped
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::kills;
 use crate::program::{self, Program, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 10;
@@ -21,8 +21,7 @@ const WAIT: Duration = Duration::from_secs(240);
 
 #[test]
 fn thirty_http_kills_and_a_sigterm_lose_nothing() {
-    let broker = tansu::broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let dir = program::test_dir("http-chaos");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/passthrough.toml");
     // The first round makes the topic (8 partitions) before the pipeline subscribes.

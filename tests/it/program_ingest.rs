@@ -1,4 +1,4 @@
-//! Ingest through the real program against tansu (a broker of each test's own: one of them
+//! Ingest through the real program against Apache Kafka (a broker of each test's own: one of them
 //! stops it with SIGSTOP).
 //!
 //! - REST: concurrent clients faster than the broker acknowledges (`linger.ms` holds every
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::program::{self, rss_kib, Program};
-use crate::tansu;
+use crate::kafka;
 
 /// An HTTP answer with its headers.
 struct Answer {
@@ -112,7 +112,7 @@ const LIMIT: usize = 65_536;
 #[test]
 fn rest_ingest_answers_202_only_for_what_the_broker_holds() {
     crate::show_warnings();
-    let broker = tansu::private();
+    let broker = kafka::private();
     let dir = program::test_dir("ingest-rest");
     let topic = format!("payments-{}", fastrand::u32(..));
     let ingest = format!(
@@ -323,7 +323,7 @@ max_body = {LIMIT}
 #[test]
 fn socket_ingest_stops_reading_while_the_broker_is_stalled() {
     crate::show_warnings();
-    let broker = tansu::private();
+    let broker = kafka::private();
     let dir = program::test_dir("ingest-socket");
     let topic = format!("sensors-{}", fastrand::u32(..));
     let socket = format!("127.0.0.1:{}", program::free_port());

@@ -1,4 +1,4 @@
-//! The Kafka sink through the real program against tansu: 30,000 records -> passthrough ->
+//! The Kafka sink through the real program against Apache Kafka: 30,000 records -> passthrough ->
 //! topic `ks-out` while 10 random actors (the sink among the candidates) are killed. Every
 //! input record reaches the output (at-least-once: replays after a rewind may repeat some),
 //! with its key, payload and origin headers.
@@ -6,71 +6,42 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::kills;
-use crate::program::{self, Passthrough, Program};
-use crate::tansu;
+use crate::program::{self, Isolation, Passthrough, Program};
+use crate::kafka;
 
 const RECORDS: usize = 30_000;
 const KILLS: usize = 10;
 /// Partitions of the input and output topics.
 const PARTITIONS: i32 = 4;
 
-/// Reads `topic` from the start to `ends` (one partition at a time: tansu serves a fetch of
-/// several partitions from one of them only): origin (partition, offset) -> (times seen, seq).
-fn read_output(brokers: &str, topic: &str, ends: &[i64]) -> BTreeMap<(i32, i64), (usize, i64)> {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("{topic}-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a reader");
+/// Reads `topic` from the start to its end: origin (partition, offset) -> (times seen, seq).
+fn read_output(brokers: &str, topic: &str) -> BTreeMap<(i32, i64), (usize, i64)> {
     let mut seen: BTreeMap<(i32, i64), (usize, i64)> = BTreeMap::new();
-    for (partition, end) in ends.iter().enumerate() {
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(topic, partition as i32, Offset::Beginning)
-            .expect("a partition");
-        reader.assign(&assignment).expect("assign");
-        let began = Instant::now();
-        let mut next = 0;
-        while next < *end {
-            assert!(
-                began.elapsed() < Duration::from_secs(60),
-                "partition {partition} of {topic}: read to {next} of {end} in 60 s"
-            );
-            let Some(message) = reader.poll(Duration::from_millis(500)) else {
-                continue;
-            };
-            let message = message.expect("reading the output");
-            next = message.offset() + 1;
-            let payload: serde_json::Value =
-                serde_json::from_slice(message.payload().unwrap_or_default())
-                    .expect("JSON payload");
-            let seq = payload["seq"].as_i64().unwrap_or(-1);
-            assert_eq!(
-                message
-                    .key()
-                    .map(|key| String::from_utf8_lossy(key).into_owned()),
-                Some(format!("k{}", seq % 1000)),
-                "the key travels with the record"
-            );
-            let origin = crate::program::origin_of(&message);
-            seen.entry(origin).or_insert((0, seq)).0 += 1;
-        }
+    for message in program::read_to_end(brokers, topic, PARTITIONS, Isolation::ReadUncommitted) {
+        let payload: serde_json::Value =
+            serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON payload");
+        let seq = payload["seq"].as_i64().unwrap_or(-1);
+        assert_eq!(
+            message
+                .key()
+                .map(|key| String::from_utf8_lossy(key).into_owned()),
+            Some(format!("k{}", seq % 1000)),
+            "the key travels with the record"
+        );
+        let origin = program::origin_of(&message);
+        seen.entry(origin).or_insert((0, seq)).0 += 1;
     }
     seen
 }
 
 #[test]
 fn kills_lose_nothing_on_the_way_to_the_output_topic() {
-    let broker = tansu::private();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let dir = program::test_dir("kafka-sink");
     program::produce_count(&broker.brokers, "ks-in", 0, 4);
     let pipeline = Passthrough {
@@ -115,7 +86,7 @@ fn kills_lose_nothing_on_the_way_to_the_output_topic() {
     );
 
     let ends = program::ends(&broker.brokers, "ks-out", PARTITIONS);
-    let seen = read_output(&broker.brokers, "ks-out", &ends);
+    let seen = read_output(&broker.brokers, "ks-out");
     let seqs: std::collections::BTreeSet<i64> = seen.values().map(|(_, seq)| *seq).collect();
     let repeated: usize = seen.values().map(|(times, _)| times - 1).sum();
     println!(

@@ -1,4 +1,4 @@
-//! Throttle and grouped_within through the real program against tansu: 4,000 records already
+//! Throttle and grouped_within through the real program against Apache Kafka: 4,000 records already
 //! in 2 partitions pass a throttle of 1,000 records a second with bursts of 100 (a bucket per
 //! partition's stage actor: 2,000 a second, bursts of 200 in all), then are regrouped by 300 or
 //! 50 ms, into the file sink. Every record is written once, the partitions are committed to
@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::program::{self, Program, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 4_000;
 const PARTITIONS: i32 = 2;
@@ -16,7 +16,7 @@ const PARTITIONS: i32 = 2;
 #[test]
 fn a_throttle_paces_the_flow_and_groups_carry_every_record() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("pacing-{}", fastrand::u32(..));
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
     let dir = program::test_dir("pacing");
@@ -94,11 +94,13 @@ path = "out/pacing.jsonl"
 
 /// A buffer of 2 batches dropping the newest when full, before a sink slowed to a second a write:
 /// some records are dropped (never written), none is written twice, and the dropped ones are
-/// acknowledged, so the partitions are committed to their ends all the same.
+/// acknowledged, so the partitions are committed to their ends all the same. (The unacked cap
+/// holds a partition's whole backlog: a lower one pauses the partition before the buffer fills,
+/// the backpressure the buffer is there to take off, and whether it overflows depends on timing.)
 #[test]
 fn a_full_buffer_drops_and_acknowledges_what_it_drops() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("buffer-{}", fastrand::u32(..));
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
     let dir = program::test_dir("buffer-drop");
@@ -109,7 +111,7 @@ fn a_full_buffer_drops_and_acknowledges_what_it_drops() {
             r#"name = "buffer"
 [flow]
 batch_size = 100
-max_unacked_per_partition = 1000
+max_unacked_per_partition = 2000
 [kafka]
 group = "{topic}"
 [sources.events]

@@ -1,4 +1,4 @@
-//! The PostgreSQL sink through the real program, against tansu and a private PostgreSQL:
+//! The PostgreSQL sink through the real program, against Apache Kafka and a private PostgreSQL:
 //! - chaos: 100,000 records -> passthrough -> PostgreSQL (upsert on the origin) while 30
 //!   random actors are killed: the table holds exactly the produced records;
 //! - outage: PostgreSQL stopped for 20 s mid-run: nothing lost, `/health/ready` 503 meanwhile
@@ -19,7 +19,7 @@ use rdkafka::ClientConfig;
 use crate::kills;
 use crate::postgres::Postgres;
 use crate::program::{self, Passthrough, Program, RunWithin};
-use crate::tansu;
+use crate::kafka;
 
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -30,8 +30,6 @@ fn pipeline(dir: &Path, name: &str, topic: &str, pg: &Postgres, sink: &str) -> P
         name,
         group: name,
         topic,
-        // Default group timeouts: under the whole suite's load tansu's group coordinator can
-        // stall past a 6 s session, and a group that lost its session may stay unassigned.
         sink,
         sink_target: Some(format!(
             "kind = \"postgres\"\nurl = \"{}\"\npassword_file = \"{}\"\ntable = \"events\"\ncreate_table = true",
@@ -55,8 +53,7 @@ fn rows(pg: &Postgres) -> (i64, i64) {
 fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
     const RECORDS: usize = 100_000;
     const KILLS: usize = 30;
-    let broker = tansu::sinks_broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let pg = Postgres::start("chaos");
     let dir = program::test_dir("pg-chaos");
     program::produce_count(&broker.brokers, "pg-chaos", 0, 8);
@@ -118,8 +115,7 @@ fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
 #[test]
 fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
     const ROUND: usize = 20_000;
-    let broker = tansu::sinks_broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let pg = Postgres::start("outage");
     let dir = program::test_dir("pg-outage");
     program::produce_count(&broker.brokers, "pg-outage", 0, 4);
@@ -208,8 +204,7 @@ fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
 
 #[test]
 fn a_refused_record_goes_to_the_dead_letters_and_bad_settings_fail_at_start() {
-    let broker = tansu::sinks_broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
+    let broker = kafka::broker();
     let pg = Postgres::start("bad-input");
     let dir = program::test_dir("pg-bad-input");
     program::produce_count(&broker.brokers, "pg-bad", 0, 2);

@@ -1,84 +1,115 @@
-//! The scale-out test: a second `streamvisor run` process joins the group of a first; the two
-//! share the 8 partitions of a topic (both write records); the second is SIGKILLed mid-run; the
-//! first takes its partitions over (the pipeline lowers session.timeout.ms) and finishes them. Nothing is lost:
-//! the two files together, deduped, hold every record.
+//! The scale-out test, under each consumer-group protocol: a second `streamvisor run` process
+//! joins the group of a first; the two share the 8 partitions of a topic (both write records);
+//! one of them is SIGKILLed mid-run (under the classic protocol the first, the group's leader,
+//! which assigns the partitions; under KIP-848, where the broker assigns them, either, chosen by
+//! a seed); the survivor takes its partitions over
+//! once the broker has timed the dead member out (6 s: the pipeline's `session.timeout.ms` under
+//! the classic protocol, the broker's `group.consumer.session.timeout.ms` under KIP-848) and
+//! finishes them. Nothing is lost: the two files together, deduped, hold every record; and the
+//! broker reports the group's type as the protocol asked for.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::kafka;
 use crate::program::{self, Program, SinkFile};
-use crate::tansu;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
 const WAIT: Duration = Duration::from_secs(300);
 
 #[test]
-fn a_second_process_shares_the_partitions_and_takes_them_over_when_the_first_dies() {
-    let broker = tansu::broker();
-    let _one_at_a_time = tansu::group_tests_one_at_a_time();
-    let dir = program::test_dir("scale");
-    let topic = format!("scale-{}", std::process::id());
-    let group = format!("scale-{}", std::process::id());
+fn classic_a_second_process_shares_the_partitions_and_takes_over_when_the_leader_dies() {
+    scale_out("classic", program::QUICK_GROUP_FAILOVER, "Classic", Some(true));
+}
+
+#[test]
+fn consumer_a_second_process_shares_the_partitions_and_either_takes_over_when_the_other_dies() {
+    // KIP-848: the session timeout and heartbeat interval are the broker's.
+    scale_out("consumer", "", "Consumer", None);
+}
+
+/// Runs the test under `protocol`; kills the first process when `kill_first` says so, else the
+/// one a seed picks.
+fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_first: Option<bool>) {
+    let broker = kafka::broker();
+    let name = format!("scale-{protocol}");
+    let dir = program::test_dir(&name);
+    let topic = format!("{name}-{}", std::process::id());
+    let group = topic.clone();
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
+    let tables = format!(
+        "[flow]\nbatch_size = 250\nmax_unacked_per_partition = 1000\n\
+         [commit]\ninterval = \"500ms\"\n[kafka]\ngroup_protocol = \"{protocol}\""
+    );
     let pipeline = program::Passthrough {
-        name: "scale",
+        name: &name,
         group: &group,
         topic: &topic,
-        tables: "[flow]\nbatch_size = 250\nmax_unacked_per_partition = 1000\n\
-                 [commit]\ninterval = \"500ms\"",
-        kafka_properties: program::QUICK_GROUP_FAILOVER,
+        tables: &tables,
+        kafka_properties,
         // About 5,000 records a second per process: both are still at work when one dies.
         sink: "delay_per_batch = \"50ms\"",
         ..Default::default()
     }
     .write(&dir);
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    std::fs::create_dir_all(&dir_a).expect("a's folder");
-    std::fs::create_dir_all(&dir_b).expect("b's folder");
-    let (file_a, file_b) = (dir_a.join("out/scale.jsonl"), dir_b.join("out/scale.jsonl"));
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let kill_first = kill_first.unwrap_or_else(|| fastrand::Rng::with_seed(seed).bool());
+    let dirs = [dir.join("first"), dir.join("second")];
+    let files = dirs
+        .clone()
+        .map(|dir| dir.join(format!("out/{name}.jsonl")));
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).expect("a process's folder");
+    }
+    let count = |index: usize| SinkFile::count_lines(&files[index]);
 
-    // a starts first and leads the group; b joins it, as a second process does when an operator
-    // scales out. (tansu 0.6 does not reassign a group whose leader died while another member
-    // waits: here the follower dies.)
-    let mut a = Program::start(&dir_a, &pipeline, Some(&broker.brokers), "a");
-    program::wait_until("a writing records", WAIT, || {
-        a.assert_alive();
-        SinkFile::count_lines(&file_a) > 0
+    // The first starts alone and gets every partition; the second joins it, as a second
+    // process does when an operator scales out.
+    let first = Program::start(&dirs[0], &pipeline, Some(&broker.brokers), "first");
+    let mut processes = vec![first];
+    program::wait_until("the first writing records", WAIT, || {
+        processes[0].assert_alive();
+        count(0) > 0
     });
-    let mut b = Program::start(&dir_b, &pipeline, Some(&broker.brokers), "b");
+    processes.push(Program::start(
+        &dirs[1],
+        &pipeline,
+        Some(&broker.brokers),
+        "second",
+    ));
     program::wait_until("both processes writing records", WAIT, || {
-        a.assert_alive();
-        b.assert_alive();
-        SinkFile::count_lines(&file_a) > 0 && SinkFile::count_lines(&file_b) > 0
+        processes.iter_mut().for_each(Program::assert_alive);
+        count(0) > 0 && count(1) > 0
     });
-    // Let both work a little, then kill b mid-run.
-    program::wait_until("b to write 2,000 records", WAIT, || {
-        b.assert_alive();
-        SinkFile::count_lines(&file_b) >= 2_000
+    assert_eq!(broker.group_type(&group), group_type, "the group's type");
+    let (victim, survivor) = if kill_first { (0, 1) } else { (1, 0) };
+    // Let both work a little, then kill the victim mid-run.
+    let at = count(victim) + 2_000;
+    program::wait_until(&format!("the victim to write {at} records"), WAIT, || {
+        processes.iter_mut().for_each(Program::assert_alive);
+        count(victim) >= at
     });
-    b.signal("KILL");
-    b.wait_exit(Duration::from_secs(10));
-    let from_b = SinkFile::read(&file_b);
-    let b_partitions: BTreeSet<i32> = from_b.records.keys().map(|(p, _)| *p).collect();
-    let a_partitions_before: BTreeSet<i32> = SinkFile::read(&file_a)
-        .records
-        .keys()
-        .map(|(p, _)| *p)
-        .collect();
+    processes[victim].signal("KILL");
+    processes[victim].wait_exit(Duration::from_secs(10));
+    let from_victim = SinkFile::read(&files[victim]);
+    let victim_partitions: BTreeSet<i32> = from_victim.records.keys().map(|(p, _)| *p).collect();
     assert!(
-        from_b.records.len() < RECORDS / 2,
-        "b was killed mid-run ({} records written)",
-        from_b.records.len()
+        from_victim.records.len() < RECORDS / 2,
+        "the victim was killed mid-run ({} records written)",
+        from_victim.records.len()
     );
 
     program::wait_until_or(
         "every record in the two files",
         WAIT,
         || {
-            a.assert_alive();
-            let mut all = SinkFile::read(&file_a).records;
-            all.extend(SinkFile::read(&file_b).records);
+            processes[survivor].assert_alive();
+            let mut all = SinkFile::read(&files[0]).records;
+            all.extend(SinkFile::read(&files[1]).records);
             all.len() >= RECORDS
         },
         || {
@@ -88,49 +119,50 @@ fn a_second_process_shares_the_partitions_and_takes_them_over_when_the_first_die
                 lines[lines.len().saturating_sub(30)..].join("\n")
             };
             format!(
-                "a's log:\n{}\nb's log:\n{}",
-                tail(dir_a.join("a.log")),
-                tail(dir_b.join("b.log"))
+                "first's log:\n{}\nsecond's log:\n{}",
+                tail(dirs[0].join("first.log")),
+                tail(dirs[1].join("second.log"))
             )
         },
     );
     program::wait_until("commits at every partition's end", WAIT, || {
         program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
     });
-    a.signal("TERM");
-    let status = a.wait_exit(Duration::from_secs(60));
+    processes[survivor].signal("TERM");
+    let status = processes[survivor].wait_exit(Duration::from_secs(60));
     assert_eq!(
         status.code(),
         Some(0),
         "SIGTERM exits 0; log:\n{}",
-        a.log_tail()
+        processes[survivor].log_tail()
     );
 
-    let from_a = SinkFile::read(&file_a);
-    let mut all = from_a.records.clone();
-    all.extend(from_b.records.clone());
+    let from_survivor = SinkFile::read(&files[survivor]);
+    let mut all = from_survivor.records.clone();
+    all.extend(from_victim.records.clone());
     let seqs: BTreeSet<i64> = all.values().copied().collect();
-    // a finished b's partitions: it holds the last record of each.
+    // The survivor finished the victim's partitions: it holds the last record of each.
     let last_offset = (RECORDS / PARTITIONS as usize) as i64 - 1;
-    let taken_over: Vec<i32> = b_partitions
+    let taken_over: Vec<i32> = victim_partitions
         .iter()
         .copied()
-        .filter(|partition| from_a.records.contains_key(&(*partition, last_offset)))
+        .filter(|partition| from_survivor.records.contains_key(&(*partition, last_offset)))
         .collect();
     println!(
-        "scale-out: produced={RECORDS} distinct={} lost={} from_a={} from_b={} b_partitions={b_partitions:?} \
-         a_partitions_before_kill={a_partitions_before:?} taken_over={taken_over:?}",
+        "scale-out ({protocol}): produced={RECORDS} distinct={} lost={} killed={} seed={seed} \
+         from_survivor={} from_victim={} victim_partitions={victim_partitions:?} taken_over={taken_over:?}",
         all.len(),
         RECORDS.saturating_sub(seqs.len()),
-        from_a.records.len(),
-        from_b.records.len(),
+        if kill_first { "first" } else { "second" },
+        from_survivor.records.len(),
+        from_victim.records.len(),
     );
     assert_eq!(all.len(), RECORDS);
     assert_eq!(seqs, (0..RECORDS as i64).collect::<BTreeSet<i64>>());
-    assert!(!b_partitions.is_empty(), "b received records");
+    assert!(!victim_partitions.is_empty(), "the victim received records");
     assert_eq!(
         taken_over.len(),
-        b_partitions.len(),
-        "a finished every partition b held"
+        victim_partitions.len(),
+        "the survivor finished every partition the victim held"
     );
 }

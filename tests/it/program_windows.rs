@@ -1,4 +1,4 @@
-//! A Kafka-fed sensors pipeline through the real program against tansu: readings -> tumbling
+//! A Kafka-fed sensors pipeline through the real program against Apache Kafka: readings -> tumbling
 //! 10 s windows per sensor (count, sum, min, max, mean of `reading` over event time `ts`) ->
 //! the file sink, with the window actor of every partition killed mid-window while readings
 //! keep coming. With no late records, the aggregates written, deduplicated by (sensor, window),
@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 
 use crate::program::{self, Program};
-use crate::tansu;
+use crate::kafka;
 
 const SENSORS: u64 = 20;
 const ROUNDS: u64 = 4;
@@ -94,10 +94,10 @@ fn expected(records: u64) -> BTreeMap<(String, u64), (u64, f64, f64, f64)> {
 #[test]
 fn killed_window_actors_rebuild_their_windows_by_replay() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let dir = program::test_dir("windows");
     let topic = format!("readings-{}", fastrand::u32(..));
-    actix_rt::System::new().block_on(tansu::create_topic(&broker.brokers, &topic, 4));
+    actix_rt::System::new().block_on(kafka::create_topic(&broker.brokers, &topic, 4));
     let name = "windows";
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(

@@ -1,4 +1,4 @@
-//! A pipeline built in Rust (`Pipeline::builder()`) run through the library against tansu:
+//! A pipeline built in Rust (`Pipeline::builder()`) run through the library against Apache Kafka:
 //! Rust closures as stages (a map, a filter, a key_by), a broadcast to two branches. Every
 //! record reaches the branch without the filter; the filter's branch gets exactly the records
 //! it keeps; the partitions are committed to their ends only once both branches are done with
@@ -16,21 +16,21 @@ use streamvisor::graph::{FanOut, GraphError, Pipeline};
 use streamvisor::runtime::{Overrides, Runtime};
 
 use crate::program::{self, SinkFile};
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 2_000;
 const PARTITIONS: i32 = 4;
 
 /// Creates `topic` with PARTITIONS partitions and writes RECORDS records into it
 /// (`{"key": "k<i % 1000>", "seq": i}`).
-async fn load(broker: &tansu::Tansu, topic: &str) {
-    tansu::create_topic(&broker.brokers, topic, PARTITIONS).await;
-    tansu::produce(&broker.brokers, topic, PARTITIONS, RECORDS);
+async fn load(broker: &kafka::Kafka, topic: &str) {
+    kafka::create_topic(&broker.brokers, topic, PARTITIONS).await;
+    kafka::produce(&broker.brokers, topic, PARTITIONS, RECORDS);
 }
 
 /// Starts `graph` with the pipeline settings `settings` on `broker`.
 async fn start(
-    broker: &tansu::Tansu,
+    broker: &kafka::Kafka,
     graph: streamvisor::graph::Graph<Operation, SinkTarget>,
     settings: &str,
 ) -> Runtime {
@@ -47,7 +47,7 @@ async fn start(
 }
 
 /// Waits until the group named like `topic` committed every partition to its end.
-async fn wait_committed(broker: &tansu::Tansu, topic: &str) {
+async fn wait_committed(broker: &kafka::Kafka, topic: &str) {
     let began = std::time::Instant::now();
     while program::lag(&broker.brokers, topic, topic, PARTITIONS) != 0 {
         assert!(
@@ -62,7 +62,7 @@ async fn wait_committed(broker: &tansu::Tansu, topic: &str) {
 #[actix_rt::test]
 async fn a_rust_graph_runs_its_closures_and_acknowledges_every_path() {
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("graph-{}", fastrand::u32(..));
     load(broker, &topic).await;
     let dir = program::test_dir("rust-graph");
@@ -194,7 +194,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
     use rdkafka::message::{Headers, Message};
 
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("poison-{}", fastrand::u32(..));
     load(broker, &topic).await;
     let dir = program::test_dir("rust-graph-poison");
@@ -282,7 +282,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
     runtime.shutdown().await.expect("a clean shutdown");
 }
 
-/// map_async through the library against tansu: a future per record (sleeping 0 to 4 ms), 8 in
+/// map_async through the library against Apache Kafka: a future per record (sleeping 0 to 4 ms), 8 in
 /// flight, results in order: every record is written once, in its partition's order, with its
 /// new value; the records whose future fails go to the dead letters; the partitions commit to
 /// their ends.
@@ -291,7 +291,7 @@ async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
     use streamvisor::actors::pipeline::stage::async_map::{AsyncRecord, AsyncValue};
 
     crate::show_warnings();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("async-{}", fastrand::u32(..));
     load(broker, &topic).await;
     let dir = program::test_dir("rust-graph-async");
@@ -396,7 +396,7 @@ fn pieces_in(path: &std::path::Path) -> (PieceMap, usize) {
 async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them() {
     crate::show_warnings();
     crate::quiet_intended_panics();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let topic = format!("flatmap-{}", fastrand::u32(..));
     load(broker, &topic).await;
     let dir = program::test_dir("flat-map");

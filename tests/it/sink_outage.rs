@@ -1,4 +1,4 @@
-//! A sink that cannot write for 5 s, on a real broker (tansu): it retries in place holding the
+//! A sink that cannot write for 5 s, on a real broker (Apache Kafka): it retries in place holding the
 //! records (no restart), the runtime is unready meanwhile and ready after; then a killed sink
 //! rewinds the partitions it held records for. Nothing is lost either way. And an outage longer
 //! than a window's idle timeout makes no record late: the paused partition is not idle.
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::program::SinkFile;
-use crate::tansu;
+use crate::kafka;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -24,10 +24,10 @@ fn distinct(path: &Path) -> BTreeSet<(i32, i64)> {
 #[actix_rt::test]
 async fn a_sink_outage_is_retried_in_place_and_a_killed_sink_rewinds() {
     crate::quiet_intended_panics();
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let name = format!("outage-{}", std::process::id());
-    tansu::create_topic(&broker.brokers, &name, PARTITIONS).await;
-    tansu::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
+    kafka::create_topic(&broker.brokers, &name, PARTITIONS).await;
+    kafka::produce(&broker.brokers, &name, PARTITIONS, RECORDS);
     let file = broker.dir.join(format!("{name}.jsonl"));
     let text = format!(
         r#"
@@ -162,9 +162,9 @@ fn idle_reading(i: u64) -> (String, String) {
 async fn an_outage_longer_than_the_idle_timeout_makes_no_reading_late() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
-    let broker = tansu::broker();
+    let broker = kafka::broker();
     let name = format!("idle-outage-{}", std::process::id());
-    tansu::create_topic(&broker.brokers, &name, 1).await;
+    kafka::create_topic(&broker.brokers, &name, 1).await;
     let file = broker.dir.join(format!("{name}.jsonl"));
     let text = format!(
         r#"

@@ -23,7 +23,7 @@ mod settings;
 
 pub use held_back::HeldBack;
 
-pub use settings::KafkaSourceSettings;
+pub use settings::{GroupProtocol, KafkaSourceSettings};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

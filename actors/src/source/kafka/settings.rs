@@ -8,6 +8,43 @@ use rdkafka::ClientConfig;
 
 use crate::source::fence::TransactionFence;
 
+/// The consumer-group protocol a source's consumer speaks (librdkafka's `group.protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupProtocol {
+    /// The classic protocol: the group's leader assigns partitions (cooperative-sticky here);
+    /// the client sets its session timeout and heartbeat interval.
+    #[default]
+    Classic,
+    /// KIP-848's consumer protocol: the broker assigns partitions, and the session timeout and
+    /// heartbeat interval are the broker's settings (`group.consumer.*`).
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// librdkafka properties this protocol does not take (the broker owns what they set):
+    /// librdkafka refuses a consumer that sets any of them.
+    pub fn refused_properties(self) -> &'static [&'static str] {
+        match self {
+            GroupProtocol::Classic => &[],
+            GroupProtocol::Consumer => &[
+                "session.timeout.ms",
+                "heartbeat.interval.ms",
+                "partition.assignment.strategy",
+                "group.protocol.type",
+            ],
+        }
+    }
+
+    /// Its name in librdkafka's `group.protocol` and in `[kafka] group_protocol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        }
+    }
+}
+
 /// Settings of one Kafka source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KafkaSourceSettings {
@@ -19,6 +56,8 @@ pub struct KafkaSourceSettings {
     pub brokers: String,
     /// `group.id`.
     pub group: String,
+    /// The group protocol (`group.protocol`).
+    pub group_protocol: GroupProtocol,
     /// The topic read.
     pub topic: String,
     /// librdkafka properties passed through as they are (TLS, SASL, timeouts, ...); they may not
@@ -58,6 +97,7 @@ impl KafkaSourceSettings {
             source: String::new(),
             brokers: brokers.into(),
             group: group.into(),
+            group_protocol: GroupProtocol::Classic,
             topic: topic.into(),
             properties: BTreeMap::new(),
             batch_size: 1024,
@@ -83,12 +123,14 @@ impl KafkaSourceSettings {
             .map_err(|error| error.to_string())
     }
 
-    /// The consumer's configuration: defaults (cooperative-sticky, earliest for new groups), then
-    /// the pass-through properties, then what the delivery contract needs (explicit commits
-    /// only).
+    /// The consumer's configuration: defaults (cooperative-sticky under the classic protocol,
+    /// earliest for new groups), then the pass-through properties, then the group protocol and
+    /// what the delivery contract needs (explicit commits only).
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("partition.assignment.strategy", "cooperative-sticky");
+        if self.group_protocol == GroupProtocol::Classic {
+            config.set("partition.assignment.strategy", "cooperative-sticky");
+        }
         config.set("auto.offset.reset", "earliest");
         // For the consumer-lag gauges (high watermarks), once a second.
         config.set("statistics.interval.ms", "1000");
@@ -98,6 +140,7 @@ impl KafkaSourceSettings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
+            .set("group.protocol", self.group_protocol.name())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
