@@ -297,6 +297,7 @@ impl Runtime {
         let ingest_stopping = Arc::new(AtomicBool::new(false));
         let listeners = socket_listeners(&ingests, &ingest_stopping).await?;
         settings.brokers = brokers.clone();
+        let broker_contact = settings.broker_contact.clone();
         let stage_names: Vec<String> = topology
             .stages
             .iter()
@@ -342,6 +343,8 @@ impl Runtime {
             source: config.sources.keys().next().cloned().unwrap_or_default(),
             stages: stage_names,
             ingests,
+            brokers: brokers.clone(),
+            broker_contact,
         };
         streamvisor_actors::metrics::set_ready(&config.name, false);
         samplers::sample_readiness(config.name.clone(), view.clone(), sampling.flag());

@@ -6,7 +6,9 @@ use std::time::Duration;
 use crate::ingest::Ingests;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::health::Readiness;
-use streamvisor_actors::source::kafka::{PartitionStatus, SourceInput};
+use streamvisor_actors::source::kafka::{
+    BrokerContact, PartitionStatus, SourceInput, BROKER_SILENCE_LIMIT,
+};
 use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError, TreeHandle};
 
 /// How long a partition status query may take before it counts as no answer (a readiness probe
@@ -29,6 +31,10 @@ pub struct RuntimeHandle {
     pub(super) stages: Vec<String>,
     /// The ingest sources.
     pub(super) ingests: Ingests,
+    /// The source's brokers (`bootstrap.servers`).
+    pub(super) brokers: String,
+    /// When the source's consumer last heard from them.
+    pub(super) broker_contact: BrokerContact,
 }
 
 impl RuntimeHandle {
@@ -49,8 +55,9 @@ impl RuntimeHandle {
         self.tree.kill(path, mode)
     }
 
-    /// `Ok` when the pipeline runs, every assigned partition has a live partition actor and
-    /// stage actors, and no component is unready (a sink retrying a failed write); else why not.
+    /// `Ok` when the pipeline runs, its source has heard from a broker within
+    /// [`BROKER_SILENCE_LIMIT`], every assigned partition has a live partition actor and stage
+    /// actors, and no component is unready (a sink retrying a failed write); else why not.
     pub async fn readiness(&self) -> Result<(), Vec<String>> {
         let registry = self.tree.registry();
         let running = |path: &str| {
@@ -62,6 +69,19 @@ impl RuntimeHandle {
         let mut reasons = Vec::new();
         if !running(pipeline) {
             reasons.push(format!("{pipeline}: not running"));
+        }
+        if let Some(silence) = self
+            .broker_contact
+            .silence()
+            .filter(|silence| *silence > BROKER_SILENCE_LIMIT)
+        {
+            reasons.push(format!(
+                "{pipeline}/sources/{}: no answer from the Kafka brokers {} for {} s (no fetch, \
+                 heartbeat or metadata answer; retrying)",
+                self.source,
+                self.brokers,
+                silence.as_secs()
+            ));
         }
         let partitions = match self.partition_states().await {
             Some(partitions) => partitions,

@@ -50,6 +50,33 @@ fn check_names_the_field_and_line_of_a_broken_file_and_exits_2() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read no/such/file.toml"));
 }
 
+#[test]
+fn check_refuses_what_the_consumer_group_protocol_leaves_to_the_broker() {
+    let dir = crate::program::test_dir("cli-protocol");
+    let pipeline = dir.join("protocol.toml");
+    std::fs::write(
+        &pipeline,
+        "name = \"protocol\"\n[kafka]\ngroup_protocol = \"consumer\"\n[kafka.properties]\n\
+         \"heartbeat.interval.ms\" = \"1000\"\n[sources.events]\nkind = \"kafka\"\n\
+         topic = \"events\"\n[stages.pass]\ninputs = [\"events\"]\nop = \"passthrough\"\n\
+         [sinks.out]\ninputs = [\"pass\"]\nkind = \"file\"\npath = \"out.jsonl\"\n",
+    )
+    .expect("write");
+    let output = streamvisor()
+        .arg("check")
+        .arg(&pipeline)
+        .output_within_timeout();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "`kafka.properties.\"heartbeat.interval.ms\"` (line 5): `heartbeat.interval.ms` is \
+             not supported with `group_protocol = \"consumer\"`"
+        ),
+        "{stderr}"
+    );
+}
+
 /// A small pipeline on the embedded broker, in a fresh folder.
 fn embedded_pipeline(name: &str, extra: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = crate::program::test_dir(&format!("cli-{name}"));

@@ -36,6 +36,7 @@ fn pipeline(dir: &Path, name: &str, tables: &str) -> PathBuf {
         group: name,
         topic: "events",
         tables,
+        kafka: "",
         kafka_properties: "",
         source: &format!(
             "partitions = 4\ngenerator = {{ records = {RECORDS}, rate_per_second = 2000 }}"

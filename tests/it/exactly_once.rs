@@ -1,174 +1,156 @@
-//! Exactly-once Kafka to Kafka on the embedded broker (tansu has no transactions), through the
-//! library API: a generator writes 20,000 records at 1,000/s over 4 partitions; a passthrough
-//! pipeline writes them to `out` in transactions while 12 random actors holding records are
-//! killed as records flow (both modes: partition actors, the sink, the source); a `read_committed` reader of `out` then sees each input
-//! record exactly once.
+//! Exactly-once Kafka to Kafka on Apache Kafka, through the real program: 30,000 records
+//! produced in rounds into 4 partitions while a passthrough pipeline writes them to an output
+//! topic in transactions (`exactly_once = true`); 20 random kills of the stage actors and the sink
+//! (both modes) as records flow, and one SIGKILL of the whole process halfway (a new process
+//! takes over). A `read_committed` reader of the output then sees every input record exactly
+//! once (total == distinct origins == produced), and a `read_uncommitted` reader sees more: the
+//! kills really aborted transactions whose records the broker keeps.
+//!
+//! The pipeline raises the restart intensity to 50 in 30 s (chaos), and lowers the session
+//! timeout to 6 s so that the new process is assigned the partitions soon after the SIGKILL.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use streamvisor::config::PipelineConfig;
-use streamvisor::runtime::{Overrides, Runtime};
-use streamvisor_supervision::{ActorState, KillMode};
+use crate::kafka;
+use crate::kills;
+use crate::program::{self, Isolation, Program};
 
-const RECORDS: i64 = 20_000;
+const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;
-const KILLS: usize = 12;
-const WAIT: Duration = Duration::from_secs(120);
+/// Kills before the SIGKILL, and as many after it.
+const KILLS_EACH_RUN: usize = 10;
+const WAIT: Duration = Duration::from_secs(300);
 
-const PIPELINE: &str = r#"
-name = "eos"
+fn pipeline(group: &str, input: &str, output: &str) -> String {
+    format!(
+        r#"name = "eos"
 [supervision]
 max_restarts = 50
 within = "30s"
 [flow]
 batch_size = 200
 max_unacked_per_partition = 2000
+[kafka]
+group = "{group}"
 [kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
+{quick_failover}
 [sources.events]
 kind = "kafka"
-topic = "events"
-partitions = 4
-generator = { records = 20000, rate_per_second = 1000 }
+topic = "{input}"
+partitions = {PARTITIONS}
 [stages.pass]
 inputs = ["events"]
 op = "passthrough"
 [sinks.out]
 inputs = ["pass"]
 kind = "kafka"
-topic = "out"
+topic = "{output}"
 exactly_once = true
 transaction_interval = "50ms"
-"#;
-
-/// Reads `out` as a read_committed reader until nothing new came for 3 s: origin (partition,
-/// offset) -> times seen.
-fn read_committed(brokers: &str) -> BTreeMap<(i32, i64), usize> {
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "eos-reader")
-        .set("isolation.level", "read_committed")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("a reader");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset("out", partition, Offset::Beginning)
-            .expect("a partition");
-    }
-    reader.assign(&assignment).expect("assign");
-    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
-    let began = Instant::now();
-    let mut last_new = Instant::now();
-    while last_new.elapsed() < Duration::from_secs(3) {
-        assert!(began.elapsed() < WAIT, "reading `out` took over {WAIT:?}");
-        let Some(message) = reader.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message.expect("reading `out`");
-        let origin = crate::program::origin_of(&message);
-        *seen.entry(origin).or_default() += 1;
-        last_new = Instant::now();
-    }
-    seen
+"#,
+        quick_failover = program::QUICK_GROUP_FAILOVER
+    )
 }
 
-#[actix_rt::test]
-async fn a_read_committed_reader_sees_each_record_once_despite_kills() {
-    crate::show_warnings();
-    crate::quiet_intended_panics();
-    let config = PipelineConfig::parse(PIPELINE, "eos.toml").expect("valid pipeline");
-    let runtime = Runtime::start(config, Overrides::default())
-        .await
-        .expect("runtime starts");
-    let seed = fastrand::u64(..);
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut killed = Vec::new();
-    let began = Instant::now();
-    while killed.len() < KILLS {
-        assert!(
-            began.elapsed() < WAIT,
-            "only {} kills in {WAIT:?}",
-            killed.len()
-        );
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        // Kill while records flow: every partition assigned, every actor running.
-        let actors = runtime.actors();
-        if runtime.partitions().await.len() < PARTITIONS as usize
-            || actors
-                .iter()
-                .any(|actor| actor.state != ActorState::Running)
-        {
-            continue;
-        }
-        // The actors holding records (partitions' actors, the sink) and the source itself.
-        let targets: Vec<String> = actors
-            .iter()
-            .map(|actor| actor.path.to_string())
-            .filter(|path| {
-                path.starts_with("/pipelines/eos/stages/pass/")
-                    || path.starts_with("/pipelines/eos/sources/events/")
-                    || path == "/pipelines/eos/sinks/out"
-                    || path == "/pipelines/eos/sources/events"
-            })
-            .collect();
-        let target = targets[rng.usize(..targets.len())].clone();
-        let mode = if rng.bool() {
-            KillMode::Stop
-        } else {
-            KillMode::Panic
-        };
-        if runtime.kill(&target, mode).is_ok() {
-            killed.push(format!("{target} ({mode:?})"));
-        }
-    }
-    let positions = loop {
-        let positions: i64 = runtime
-            .partitions()
-            .await
-            .iter()
-            .map(|partition| partition.position)
-            .sum();
-        if positions >= RECORDS {
-            break positions;
-        }
-        assert!(
-            began.elapsed() < WAIT * 2,
-            "acknowledged {positions} of {RECORDS}; kills: {killed:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let brokers = runtime.brokers().to_owned();
-    let seen = tokio::task::spawn_blocking(move || read_committed(&brokers))
-        .await
-        .expect("the reader");
-    let repeated: Vec<_> = seen.iter().filter(|(_, times)| **times > 1).collect();
-    println!(
-        "exactly-once: input={RECORDS} acknowledged={positions} distinct={} repeated={} kills={} seed={seed}",
-        seen.len(),
-        repeated.len(),
-        killed.len()
+#[test]
+fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
+    let broker = kafka::broker();
+    let id = std::process::id();
+    let (input, output, group) = (
+        format!("eos-in-{id}"),
+        format!("eos-out-{id}"),
+        format!("eos-{id}"),
     );
-    let mut ranges: BTreeMap<i32, (i64, i64, usize)> = BTreeMap::new();
-    for ((partition, offset), _) in &repeated {
-        let range = ranges.entry(*partition).or_insert((*offset, *offset, 0));
-        range.0 = range.0.min(*offset);
-        range.1 = range.1.max(*offset);
-        range.2 += 1;
-    }
-    assert!(
-        repeated.is_empty(),
-        "seen twice (partition: first, last, count): {ranges:?}; kills: {killed:#?}"
+    let dir = program::test_dir("eos");
+    program::produce_count(&broker.brokers, &input, 0, PARTITIONS);
+    let file = dir.join("eos.toml");
+    std::fs::write(&file, pipeline(&group, &input, &output)).expect("pipeline file");
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let done = Arc::new(AtomicUsize::new(0));
+    let total_kills = 2 * KILLS_EACH_RUN;
+    let producer =
+        kills::produce_during_kills(&broker.brokers, &input, RECORDS, 5, total_kills, &done);
+    let targets = ["/pipelines/eos/stages/pass/", "/pipelines/eos/sinks/out"];
+    let flowing = || program::lag(&broker.brokers, &group, &input, PARTITIONS) > 0;
+
+    let mut first = Program::start(&dir, &file, Some(&broker.brokers), "first");
+    first.wait_ready(WAIT);
+    let mut killed =
+        kills::kill_randomly(&first, &targets, KILLS_EACH_RUN, &mut rng, &done, flowing);
+    first.assert_alive();
+    first.signal("KILL");
+    assert_eq!(
+        first.wait_exit(Duration::from_secs(10)).code(),
+        None,
+        "killed by a signal"
+    );
+
+    let mut second = Program::start(&dir, &file, Some(&broker.brokers), "second");
+    second.wait_ready(WAIT);
+    let more = kills::kill_randomly(&second, &targets, KILLS_EACH_RUN, &mut rng, &done, flowing);
+    killed.paths.extend(more.paths);
+    producer.join().expect("the producer thread");
+    let log = second.log_file();
+    program::wait_until_or(
+        "every input offset committed by a transaction",
+        WAIT,
+        || {
+            second.assert_alive();
+            program::lag(&broker.brokers, &group, &input, PARTITIONS) == 0
+        },
+        || program::tail_of(&log),
+    );
+    second.signal("TERM");
+    assert_eq!(
+        second.wait_exit(Duration::from_secs(60)).code(),
+        Some(0),
+        "{}",
+        second.log_tail()
+    );
+
+    let committed = program::read_to_end(
+        &broker.brokers,
+        &output,
+        PARTITIONS,
+        Isolation::ReadCommitted,
+    );
+    let uncommitted = program::read_to_end(
+        &broker.brokers,
+        &output,
+        PARTITIONS,
+        Isolation::ReadUncommitted,
+    );
+    let origins: BTreeSet<(i32, i64)> = committed.iter().map(program::origin_of).collect();
+    println!(
+        "eos: produced={RECORDS} committed_total={} distinct={} uncommitted_total={} kills={} sigkills=1 seed={seed}",
+        committed.len(),
+        origins.len(),
+        uncommitted.len(),
+        killed.paths.len()
     );
     assert_eq!(
-        seen.len() as i64,
+        origins.len(),
         RECORDS,
-        "each input record once; kills: {killed:#?}"
+        "each input record in a committed transaction; kills: {:#?}",
+        killed.paths
     );
-    runtime.shutdown().await.expect("clean shutdown");
+    assert_eq!(
+        committed.len(),
+        RECORDS,
+        "no input record twice under read_committed; kills: {:#?}",
+        killed.paths
+    );
+    assert!(
+        uncommitted.len() > committed.len(),
+        "the kills aborted transactions: read_uncommitted sees {} records, read_committed {}",
+        uncommitted.len(),
+        committed.len()
+    );
 }

@@ -66,10 +66,8 @@ impl Kafka {
         let classpath = classpath();
         let port = free_port();
         let controller_port = free_port();
-        let dir = std::env::temp_dir().join(format!(
-            "streamvisor-kafka-{}-{port}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("streamvisor-kafka-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("the broker's folder");
         std::fs::write(
@@ -303,7 +301,12 @@ group.consumer.heartbeat.interval.ms=1000
 fn java(classpath: &str, dir: &Path) -> Command {
     let mut command = Command::new("java");
     command
-        .args(["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true"])
+        .args([
+            "-Xms128m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            "-Djava.awt.headless=true",
+        ])
         .arg(format!(
             "-Dlog4j2.configurationFile={}",
             kafka_dir().join("log4j2.properties").display()

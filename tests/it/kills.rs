@@ -45,12 +45,12 @@ fn parent(path: &str) -> &str {
         .unwrap_or("/")
 }
 
-/// Kills `count` random actors under `base` (at most [`KILLS_PER_SUPERVISOR`] per
-/// supervisor), publishing the count in `done` after each; asserts at least half landed while
-/// `flowing()` was true.
+/// Kills `count` random actors whose paths start with one of `prefixes` (at most
+/// [`KILLS_PER_SUPERVISOR`] per supervisor), adding one to `done` after each; asserts at least
+/// half landed while `flowing()` was true.
 pub fn kill_randomly(
     program: &Program,
-    base: &str,
+    prefixes: &[&str],
     count: usize,
     rng: &mut fastrand::Rng,
     done: &AtomicUsize,
@@ -72,7 +72,9 @@ pub fn kill_randomly(
         let listed = actors(program);
         let targets: Vec<&(String, u64, String)> = listed
             .iter()
-            .filter(|(path, _, state)| path.starts_with(&format!("{base}/")) && state == "running")
+            .filter(|(path, _, state)| {
+                prefixes.iter().any(|prefix| path.starts_with(prefix)) && state == "running"
+            })
             .filter(|(path, _, _)| {
                 per_supervisor.get(parent(path)).copied().unwrap_or(0) < KILLS_PER_SUPERVISOR
             })
@@ -103,7 +105,7 @@ pub fn kill_randomly(
             .entry(parent(&target).to_owned())
             .or_default() += 1;
         kills.paths.push(format!("{target} ({mode})"));
-        done.store(kills.paths.len(), Ordering::Release);
+        done.fetch_add(1, Ordering::AcqRel);
         // One kill at a time: wait until the target runs its next incarnation and every
         // actor runs again.
         program::wait_until(&format!("{target} to run again"), WAIT, || {

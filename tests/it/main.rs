@@ -2,6 +2,7 @@
 //! and rdkafka again), sharing one Apache Kafka broker.
 #![allow(clippy::print_stdout)]
 
+mod broker_outage;
 mod chaos;
 mod cli;
 mod embedding;
@@ -28,7 +29,6 @@ mod runtime_embedded;
 mod runtime_graph;
 mod sink_outage;
 mod supervision_facade;
-
 
 /// Shows the runtime's warnings and errors in the output of a failing test (the test harness
 /// captures them per test).

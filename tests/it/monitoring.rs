@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use streamvisor::http::client::request;
 
+use crate::kafka;
 use crate::program::{
     free_port, output_within, test_dir, wait_until_or, Passthrough, Program, COMMAND_TIMEOUT,
 };
-use crate::kafka;
 
 /// Where the shipped monitoring files live.
 fn grafana() -> PathBuf {
@@ -34,6 +34,7 @@ fn start_pipeline(name: &str) -> (PathBuf, Program) {
         group: &format!("{name}-{}", fastrand::u32(..)),
         topic: &topic,
         tables: "[flow]\nbatch_size = 100",
+        kafka: "",
         kafka_properties: "",
         source: "partitions = 4\ngenerator = { records = 1000000, rate_per_second = 500 }",
         sink: &ingest,

@@ -161,6 +161,8 @@ pub struct Passthrough<'a> {
     pub topic: &'a str,
     /// Tables such as `[flow]` and `[commit]`.
     pub tables: &'a str,
+    /// More keys of the `[kafka]` table (`group_protocol = "consumer"`).
+    pub kafka: &'a str,
     /// Lines of `[kafka.properties]`.
     pub kafka_properties: &'a str,
     /// More keys of the source's table.
@@ -179,6 +181,7 @@ impl Passthrough<'_> {
             group,
             topic,
             tables,
+            kafka,
             kafka_properties,
             source,
             sink,
@@ -192,6 +195,7 @@ impl Passthrough<'_> {
 {tables}
 [kafka]
 group = "{group}"
+{kafka}
 [kafka.properties]
 {kafka_properties}
 [sources.events]
@@ -211,6 +215,13 @@ inputs = ["pass"]
         std::fs::write(&path, text).expect("pipeline file");
         path
     }
+}
+
+/// The last 40 lines of the file at `path` (for failure messages; empty when unreadable).
+pub fn tail_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// A running `streamvisor run`, killed (SIGKILL) when dropped if still running.
@@ -281,9 +292,12 @@ impl Program {
 
     /// The end of its log (for failure messages).
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail_of(&self.log)
+    }
+
+    /// Its log file.
+    pub fn log_file(&self) -> PathBuf {
+        self.log.clone()
     }
 
     /// Its whole log.

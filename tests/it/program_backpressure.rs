@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::program::{self, rss_kib, Program, SinkFile};
 use crate::kafka;
+use crate::program::{self, rss_kib, Program, SinkFile};
 
 const PARTITIONS: i32 = 4;
 const RATE: u64 = 2_000;
@@ -40,6 +40,7 @@ fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {
         topic: &topic,
         tables: "[flow]\nbatch_size = 100\nmax_unacked_per_partition = 5000\n\
                  [commit]\ninterval = \"200ms\"",
+        kafka: "",
         kafka_properties: small_prefetch,
         source: &generator,
         sink: &slow_sink,

@@ -10,9 +10,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::kafka;
 use crate::kills;
 use crate::program::{self, Program, SinkFile};
-use crate::kafka;
 
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 10;
@@ -46,7 +46,7 @@ fn thirty_http_kills_and_a_sigterm_lose_nothing() {
     let file = dir.join("out/passthrough.jsonl");
     let killed = kills::kill_randomly(
         &program,
-        "/pipelines/passthrough",
+        &["/pipelines/passthrough/"],
         KILLS,
         &mut rng,
         &kills_done,

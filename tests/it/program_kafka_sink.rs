@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rdkafka::message::Message;
 
+use crate::kafka;
 use crate::kills;
 use crate::program::{self, Isolation, Passthrough, Program};
-use crate::kafka;
 
 const RECORDS: usize = 30_000;
 const KILLS: usize = 10;
@@ -65,7 +65,7 @@ fn kills_lose_nothing_on_the_way_to_the_output_topic() {
     let written = || program.metric_sum("streamvisor_records_out_total") as usize;
     let killed = kills::kill_randomly(
         &program,
-        "/pipelines/kafkasink",
+        &["/pipelines/kafkasink/"],
         KILLS,
         &mut rng,
         &done,

@@ -16,10 +16,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;
 
+use crate::kafka;
 use crate::kills;
 use crate::postgres::Postgres;
 use crate::program::{self, Passthrough, Program, RunWithin};
-use crate::kafka;
 
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -71,7 +71,7 @@ fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
         kills::produce_during_kills(&broker.brokers, "pg-chaos", RECORDS, 10, KILLS, &done);
     let killed = kills::kill_randomly(
         &program,
-        "/pipelines/pgchaos",
+        &["/pipelines/pgchaos/"],
         KILLS,
         &mut rng,
         &done,

@@ -20,7 +20,12 @@ const WAIT: Duration = Duration::from_secs(300);
 
 #[test]
 fn classic_a_second_process_shares_the_partitions_and_takes_over_when_the_leader_dies() {
-    scale_out("classic", program::QUICK_GROUP_FAILOVER, "Classic", Some(true));
+    scale_out(
+        "classic",
+        program::QUICK_GROUP_FAILOVER,
+        "Classic",
+        Some(true),
+    );
 }
 
 #[test]
@@ -38,15 +43,14 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
     let topic = format!("{name}-{}", std::process::id());
     let group = topic.clone();
     program::produce_count(&broker.brokers, &topic, RECORDS, PARTITIONS);
-    let tables = format!(
-        "[flow]\nbatch_size = 250\nmax_unacked_per_partition = 1000\n\
-         [commit]\ninterval = \"500ms\"\n[kafka]\ngroup_protocol = \"{protocol}\""
-    );
+    let group_protocol = format!("group_protocol = \"{protocol}\"");
     let pipeline = program::Passthrough {
         name: &name,
         group: &group,
         topic: &topic,
-        tables: &tables,
+        tables: "[flow]\nbatch_size = 250\nmax_unacked_per_partition = 1000\n\
+                 [commit]\ninterval = \"500ms\"",
+        kafka: &group_protocol,
         kafka_properties,
         // About 5,000 records a second per process: both are still at work when one dies.
         sink: "delay_per_batch = \"50ms\"",
@@ -113,15 +117,10 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
             all.len() >= RECORDS
         },
         || {
-            let tail = |path: std::path::PathBuf| {
-                let text = std::fs::read_to_string(path).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                lines[lines.len().saturating_sub(30)..].join("\n")
-            };
             format!(
                 "first's log:\n{}\nsecond's log:\n{}",
-                tail(dirs[0].join("first.log")),
-                tail(dirs[1].join("second.log"))
+                program::tail_of(&dirs[0].join("first.log")),
+                program::tail_of(&dirs[1].join("second.log"))
             )
         },
     );
@@ -146,7 +145,11 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
     let taken_over: Vec<i32> = victim_partitions
         .iter()
         .copied()
-        .filter(|partition| from_survivor.records.contains_key(&(*partition, last_offset)))
+        .filter(|partition| {
+            from_survivor
+                .records
+                .contains_key(&(*partition, last_offset))
+        })
         .collect();
     println!(
         "scale-out ({protocol}): produced={RECORDS} distinct={} lost={} killed={} seed={seed} \

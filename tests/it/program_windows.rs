@@ -11,8 +11,8 @@ use std::time::Duration;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-use crate::program::{self, Program};
 use crate::kafka;
+use crate::program::{self, Program};
 
 const SENSORS: u64 = 20;
 const ROUNDS: u64 = 4;
@@ -91,6 +91,16 @@ fn expected(records: u64) -> BTreeMap<(String, u64), (u64, f64, f64, f64)> {
     windows
 }
 
+/// The latest start of a window written to `path` (none before the first).
+fn latest_window_start(path: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|line| line.ends_with('}'))
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|record| record["value"]["start_ms"].as_u64())
+        .max()
+}
+
 #[test]
 fn killed_window_actors_rebuild_their_windows_by_replay() {
     crate::show_warnings();
@@ -138,12 +148,13 @@ path = "out/{name}.jsonl"
             &topic,
             round * PER_ROUND..(round + 1) * PER_ROUND,
         );
-        // Windows closed by this round's readings are written before the kills.
-        let lines_before = program::SinkFile::count_lines(&out);
+        // Windows closed by this round's readings are written before the kills (looked for by
+        // their start: the pipeline may write them before the producer returns).
+        let round_start = START_MS + round * PER_ROUND * 10;
         program::wait_until_or(
             "aggregates of this round",
             Duration::from_secs(60),
-            || program::SinkFile::count_lines(&out) > lines_before,
+            || latest_window_start(&out) >= Some(round_start),
             || program.log_tail(),
         );
         if round + 1 < ROUNDS {

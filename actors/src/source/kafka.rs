@@ -14,6 +14,7 @@
 //! queues); rebalance callbacks run inside `poll` and never wait on work that needs this thread;
 //! records fetched before a pause are dropped and fetched again (the flow seeks on resume).
 
+mod broker_contact;
 mod chore_clock;
 mod commits;
 mod context;
@@ -21,6 +22,7 @@ mod gauges;
 mod held_back;
 mod settings;
 
+pub use broker_contact::{BrokerContact, BROKER_SILENCE_LIMIT};
 pub use held_back::HeldBack;
 
 pub use settings::{GroupProtocol, KafkaSourceSettings};
@@ -211,6 +213,7 @@ impl KafkaSource {
             .create_with_context(context)
             .map_err(|source| SourceError::kafka("create the consumer", source))?;
         check_topic(&consumer, &settings.topic)?;
+        settings.broker_contact.starting();
         consumer
             .subscribe(&[settings.topic.as_str()])
             .map_err(|source| SourceError::kafka("subscribe", source))?;

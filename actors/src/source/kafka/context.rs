@@ -59,9 +59,15 @@ impl DriverContext {
 }
 
 impl ClientContext for DriverContext {
-    /// librdkafka's statistics (every `statistics.interval.ms`, inside `poll`): the lag gauges.
+    /// librdkafka's statistics (every `statistics.interval.ms`, inside `poll`): the lag gauges
+    /// and when a broker last answered.
     fn stats(&self, statistics: rdkafka::Statistics) {
-        self.lock().update_lag(&statistics);
+        let state = self.lock();
+        state
+            .settings
+            .broker_contact
+            .observe(&statistics, std::time::Instant::now());
+        state.update_lag(&statistics);
     }
 }
 

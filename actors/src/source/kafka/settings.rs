@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use super::BrokerContact;
 use crate::source::fence::TransactionFence;
 
 /// The consumer-group protocol a source's consumer speaks (librdkafka's `group.protocol`).
@@ -83,6 +84,8 @@ pub struct KafkaSourceSettings {
     pub commit_offsets: bool,
     /// Shared with an exactly-once sink (see [`TransactionFence`]).
     pub fence: TransactionFence,
+    /// When the consumer last heard from a broker (for readiness; from its statistics).
+    pub broker_contact: BrokerContact,
 }
 
 impl KafkaSourceSettings {
@@ -109,6 +112,7 @@ impl KafkaSourceSettings {
             drain_timeout: Duration::from_secs(5),
             commit_offsets: true,
             fence: TransactionFence::default(),
+            broker_contact: BrokerContact::default(),
         }
     }
 
@@ -132,7 +136,7 @@ impl KafkaSourceSettings {
             config.set("partition.assignment.strategy", "cooperative-sticky");
         }
         config.set("auto.offset.reset", "earliest");
-        // For the consumer-lag gauges (high watermarks), once a second.
+        // For the consumer-lag gauges (high watermarks) and the broker contact, once a second.
         config.set("statistics.interval.ms", "1000");
         for (key, value) in &self.properties {
             config.set(key, value);
