@@ -1,8 +1,8 @@
 //! Exactly-once Kafka to Kafka on Apache Kafka, through the real program: 30,000 records
-//! produced in rounds into 4 partitions while a passthrough pipeline writes them to an output
-//! topic in transactions (`exactly_once = true`); 20 random kills of the stage actors and the sink
-//! (both modes) as records flow, and one SIGKILL of the whole process halfway (a new process
-//! takes over). A `read_committed` reader of the output then sees every input record exactly
+//! produced at a steady 600 a second into 4 partitions while a passthrough pipeline writes them to
+//! an output topic in transactions of 200 ms (`exactly_once = true`); 20 kills as records flow
+//! (both modes, random, a stage actor and then the sink in turn, so that kills land in open
+//! transactions), and one SIGKILL of the whole process halfway (a new process takes over). A `read_committed` reader of the output then sees every input record exactly
 //! once (total == distinct origins == produced), and a `read_uncommitted` reader sees more: the
 //! kills really aborted transactions whose records the broker keeps.
 //!
@@ -10,9 +10,11 @@
 //! timeout to 6 s so that the new process is assigned the partitions soon after the SIGKILL.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use crate::kafka;
 use crate::kills;
@@ -20,8 +22,11 @@ use crate::program::{self, Isolation, Program};
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;
-/// Kills before the SIGKILL, and as many after it.
+/// Kills before the SIGKILL, and as many after it: half of them of stage actors, half of the
+/// sink.
 const KILLS_EACH_RUN: usize = 10;
+/// Records written every 100 ms.
+const PER_TICK: usize = 60;
 const WAIT: Duration = Duration::from_secs(300);
 
 fn pipeline(group: &str, input: &str, output: &str) -> String {
@@ -49,7 +54,7 @@ inputs = ["pass"]
 kind = "kafka"
 topic = "{output}"
 exactly_once = true
-transaction_interval = "50ms"
+transaction_interval = "200ms"
 "#,
         quick_failover = program::QUICK_GROUP_FAILOVER
     )
@@ -73,17 +78,22 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
         .and_then(|seed| seed.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
-    let done = Arc::new(AtomicUsize::new(0));
-    let total_kills = 2 * KILLS_EACH_RUN;
-    let producer =
-        kills::produce_during_kills(&broker.brokers, &input, RECORDS, 5, total_kills, &done);
-    let targets = ["/pipelines/eos/stages/pass/", "/pipelines/eos/sinks/out"];
+    let done = AtomicUsize::new(0);
     let flowing = || program::lag(&broker.brokers, &group, &input, PARTITIONS) > 0;
+    let mut killed: Vec<String> = Vec::new();
+    let mut kill = |program: &Program, rng: &mut fastrand::Rng| {
+        for _ in 0..KILLS_EACH_RUN / 2 {
+            for target in ["/pipelines/eos/stages/pass/", "/pipelines/eos/sinks/out"] {
+                let kills = kills::kill_randomly(program, &[target], 1, rng, &done, flowing);
+                killed.extend(kills.paths);
+            }
+        }
+    };
 
     let mut first = Program::start(&dir, &file, Some(&broker.brokers), "first");
     first.wait_ready(WAIT);
-    let mut killed =
-        kills::kill_randomly(&first, &targets, KILLS_EACH_RUN, &mut rng, &done, flowing);
+    let producer = produce_steadily(&broker.brokers, &input);
+    kill(&first, &mut rng);
     first.assert_alive();
     first.signal("KILL");
     assert_eq!(
@@ -94,9 +104,8 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
 
     let mut second = Program::start(&dir, &file, Some(&broker.brokers), "second");
     second.wait_ready(WAIT);
-    let more = kills::kill_randomly(&second, &targets, KILLS_EACH_RUN, &mut rng, &done, flowing);
-    killed.paths.extend(more.paths);
-    producer.join().expect("the producer thread");
+    kill(&second, &mut rng);
+    let produced_for = producer.join().expect("the producer thread");
     let log = second.log_file();
     program::wait_until_or(
         "every input offset committed by a transaction",
@@ -129,23 +138,23 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     );
     let origins: BTreeSet<(i32, i64)> = committed.iter().map(program::origin_of).collect();
     println!(
-        "eos: produced={RECORDS} committed_total={} distinct={} uncommitted_total={} kills={} sigkills=1 seed={seed}",
+        "eos: produced={RECORDS} committed_total={} distinct={} uncommitted_total={} kills={} sigkills=1 seed={seed} produced_for={produced_for:?}",
         committed.len(),
         origins.len(),
         uncommitted.len(),
-        killed.paths.len()
+        killed.len()
     );
     assert_eq!(
         origins.len(),
         RECORDS,
         "each input record in a committed transaction; kills: {:#?}",
-        killed.paths
+        killed
     );
     assert_eq!(
         committed.len(),
         RECORDS,
         "no input record twice under read_committed; kills: {:#?}",
-        killed.paths
+        killed
     );
     assert!(
         uncommitted.len() > committed.len(),
@@ -153,4 +162,37 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
         uncommitted.len(),
         committed.len()
     );
+}
+
+/// Writes records `{"key": "k<i % 1000>", "seq": i}` for i in 0..RECORDS, [`PER_TICK`] every
+/// 100 ms, on a thread of its own; it returns how long that took.
+fn produce_steadily(brokers: &str, topic: &str) -> std::thread::JoinHandle<Duration> {
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("a producer");
+    let topic = topic.to_owned();
+    std::thread::spawn(move || {
+        let began = Instant::now();
+        let mut value = Vec::with_capacity(64);
+        for seq in 0..RECORDS {
+            if seq % PER_TICK == 0 {
+                let due = Duration::from_millis(100 * (seq / PER_TICK) as u64);
+                std::thread::sleep(due.saturating_sub(began.elapsed()));
+            }
+            let key = format!("k{}", seq % 1000);
+            value.clear();
+            write!(value, "{{\"key\":\"{key}\",\"seq\":{seq}}}").expect("a value");
+            producer
+                .send(BaseRecord::to(&topic).key(&key).payload(&value))
+                .map_err(|(error, _)| error)
+                .expect("queued");
+        }
+        producer
+            .flush(Duration::from_secs(60))
+            .expect("every record delivered");
+        began.elapsed()
+    })
 }

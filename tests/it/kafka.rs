@@ -441,6 +441,9 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
+        // In order and once: a retried first batch (a partition just created) must not land after
+        // the next ones.
+        .set("enable.idempotence", "true")
         .create()
         .expect("producer");
     let mut value = Vec::with_capacity(64);

@@ -35,6 +35,9 @@ fn producer(brokers: &str) -> ThreadedProducer<DefaultProducerContext> {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
+        // In order and once: a retried first batch (a partition just created) must not land after
+        // the next ones.
+        .set("enable.idempotence", "true")
         .create()
         .expect("producer")
 }

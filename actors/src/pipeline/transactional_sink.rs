@@ -1,22 +1,27 @@
 //! The exactly-once Kafka sink (`kind = "kafka"`, `exactly_once = true`): Kafka to Kafka in
 //! transactions. The actor hands batches (within its inlet's credit) to a thread that owns a
 //! transactional producer, since every transaction call blocks. Per transaction the thread:
-//! takes the [`TransactionFence`], drops batches that are not their partition's current
-//! incarnation (their partition rewound or moved: the rewind replays them), begins, sends the
-//! records (origin headers as in the at-least-once sink), flushes, sends the partitions' next
-//! offsets with the consumer's group metadata, commits, acknowledges, and lets the fence go. A
-//! `read_committed` reader sees each input record once. The source commits no offsets of its
-//! own in this mode, and a new sink makes every incarnation stale and rewinds every partition
-//! (its predecessor may have died holding records of any of them).
+//! drops batches that are not their partition's current incarnation (their partition rewound or
+//! moved: the rewind replays them), begins, sends records as their batches arrive for
+//! `transaction_interval` (origin headers as in the at-least-once sink), then takes the
+//! [`TransactionFence`]: if a partition of the transaction rewound or moved meanwhile, it aborts
+//! (the broker keeps the aborted records, which `read_committed` readers skip) and sends the
+//! current records again in the next transaction; otherwise it flushes, sends the partitions'
+//! next offsets with the consumer's group metadata, commits, acknowledges, and lets the fence
+//! go. A `read_committed` reader sees each input record once. The source commits no offsets of
+//! its own in this mode, and a new sink makes every incarnation stale and rewinds every
+//! partition (its predecessor may have died holding records of any of them).
 //!
-//! Costs: the source's polling thread waits for a transaction in progress when it rewinds or
-//! gets partitions assigned (a transaction lasts `transaction_interval` plus a flush and a
-//! commit). After a process crash its open transaction holds the committed offsets until the
-//! broker aborts it (`transaction.timeout.ms`, 10 s by default here).
+//! Costs: the source's polling thread waits for a commit in progress when it rewinds or gets
+//! partitions assigned (a flush, the offsets and the commit). After a process crash its open
+//! transaction holds the committed offsets until the broker aborts it
+//! (`transaction.timeout.ms`, 10 s by default here).
 //!
 //! Limits: both topics on one cluster; dead letters are written outside the transactions
 //! (at-least-once); an abortable transaction error is retried, a fatal one fails the actor
 //! (its restart makes a new producer with the same `transactional.id`, fencing the old one).
+//! The embedded broker shows aborted records to `read_committed` readers: exactly-once holds
+//! there only while nothing fails.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -254,102 +259,114 @@ impl Writer {
         }
     }
 
-    /// Takes batches for the next transaction: blocks for the first, then gathers for the
-    /// interval (or up to `max_records`). False once the actor is gone.
+    /// Waits for a first batch when none is pending (200 ms at most). False once the actor is
+    /// gone.
     fn gather(&mut self) -> bool {
-        let mut records: usize = self.pending.iter().map(Batch::len).sum();
-        if records == 0 {
-            match self.inbox.recv_timeout(Duration::from_millis(200)) {
-                Ok(batch) => {
-                    records += batch.len();
-                    self.pending.push(batch);
-                }
-                Err(RecvTimeoutError::Timeout) => return true,
-                Err(RecvTimeoutError::Disconnected) => return false,
-            }
+        if !self.pending.is_empty() {
+            return true;
         }
-        let deadline = Instant::now() + self.recipe.interval;
-        while records < self.recipe.max_records {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.inbox.recv_timeout(left) {
-                Ok(batch) => {
-                    records += batch.len();
-                    self.pending.push(batch);
-                }
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return false,
+        match self.inbox.recv_timeout(Duration::from_millis(200)) {
+            Ok(batch) => {
+                self.pending.push(batch);
+                true
             }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
         }
-        true
     }
 
-    /// One transaction over the pending batches, all of it under the fence: records of
-    /// rewound partitions are dropped before it begins (never sent, so never aborted: the
-    /// embedded broker would show aborted records to `read_committed` readers), and no
-    /// partition can rewind or be assigned while it runs.
+    /// Drops the pending batches of partitions that rewound or moved (the rewind replays them),
+    /// giving their credit back; returns how many records were dropped.
+    fn drop_stale(&mut self, fence: &crate::source::fence::FenceState) -> usize {
+        let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
+        self.pending = current;
+        let records: usize = stale.iter().map(Batch::len).sum();
+        if records > 0 {
+            self.inlet.grant(records as u64);
+        }
+        records
+    }
+
+    /// One transaction: begins, sends the pending batches and those that arrive during the
+    /// interval (or up to `max_records`) as they come, then, under the fence, commits them with
+    /// the partitions' next offsets. Records go to the broker as they arrive (a kill, a crash or
+    /// a rewind in the middle aborts records the broker already holds; `read_committed` readers
+    /// never see them); a transaction holding records of a partition that rewound or moved
+    /// meanwhile is aborted, and its current records go again in the next one. No partition can
+    /// rewind or be assigned while the commit runs.
     fn transaction(
         &mut self,
         producer: &ThreadedProducer<DefaultProducerContext>,
     ) -> Result<Outcome, KafkaError> {
         let began = Instant::now();
-        let fence = self.recipe.fence.clone();
-        let mut fence = fence.lock();
+        {
+            let fence = self.recipe.fence.clone();
+            let fence = fence.lock();
+            let dropped = self.drop_stale(&fence);
+            if dropped > 0 {
+                tracing::info!(
+                    records = dropped,
+                    "dropped records of rewound partitions before a transaction; they are replayed"
+                );
+            }
+        }
         if !self.alive.load(Ordering::Acquire) {
             // The actor is gone: its successor (or the rewind its death causes) takes over.
             self.pending.clear();
             return Ok(Outcome::Gone);
         }
-        let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
-        self.pending = current;
-        if !stale.is_empty() {
-            let records: usize = stale.iter().map(Batch::len).sum();
-            tracing::info!(
-                batches = stale.len(),
-                records,
-                "dropped records of rewound partitions before a transaction; they are replayed"
-            );
-            self.inlet.grant(records as u64);
-        }
         if self.pending.is_empty() {
             return Ok(Outcome::Stale);
         }
-        let Some(metadata) = fence.metadata() else {
-            drop(fence);
-            std::thread::sleep(Duration::from_millis(100));
-            return Ok(Outcome::Stale);
-        };
         producer.begin_transaction()?;
-        let topic = self.recipe.settings.topic.as_str();
+        let mut records = 0;
         for batch in &self.pending {
-            let partition = batch.partition().to_string();
-            for record in batch.iter() {
-                let mut digits = itoa::Buffer::new();
-                let offset = digits.format(record.offset);
-                let headers = origin_headers(batch.topic(), &partition, offset, 0);
-                let mut message: BaseRecord<'_, [u8], [u8]> =
-                    BaseRecord::to(topic).payload(record.value).headers(headers);
-                if let Some(key) = record.key {
-                    message = message.key(key);
+            self.send(producer, batch)?;
+            records += batch.len();
+        }
+        let deadline = began + self.recipe.interval;
+        while records < self.recipe.max_records {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(left) {
+                Ok(batch) => {
+                    self.send(producer, &batch)?;
+                    records += batch.len();
+                    self.pending.push(batch);
                 }
-                if let Some(timestamp) = record.timestamp_ms {
-                    message = message.timestamp(timestamp);
-                }
-                loop {
-                    match producer.send(message) {
-                        Ok(()) => break,
-                        Err((error, returned))
-                            if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                        {
-                            message = returned;
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        Err((error, _)) => return Err(error),
-                    }
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.alive.store(false, Ordering::Release);
+                    break;
                 }
             }
         }
+        let fence = self.recipe.fence.clone();
+        let mut fence = fence.lock();
+        if !self.alive.load(Ordering::Acquire) {
+            self.pending.clear();
+            drop(fence);
+            producer.abort_transaction(CALL_TIMEOUT)?;
+            return Ok(Outcome::Gone);
+        }
+        let dropped = self.drop_stale(&fence);
+        let metadata = fence.metadata();
+        if dropped > 0 || metadata.is_none() {
+            drop(fence);
+            tracing::info!(
+                records = dropped,
+                "aborted a transaction holding records of rewound partitions; the others go again"
+            );
+            producer.abort_transaction(CALL_TIMEOUT)?;
+            if metadata.is_none() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return Ok(Outcome::Stale);
+        }
+        let Some(metadata) = metadata else {
+            return Ok(Outcome::Stale);
+        };
         producer.flush(CALL_TIMEOUT)?;
         let current = std::mem::take(&mut self.pending);
         let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
@@ -389,5 +406,41 @@ impl Writer {
             .record(began.elapsed().as_secs_f64());
         self.inlet.grant(records);
         Ok(Outcome::Committed)
+    }
+    /// Sends the records of `batch` in the open transaction (origin headers as in the
+    /// at-least-once sink), waiting while the producer's queue is full.
+    fn send(
+        &self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        batch: &Batch,
+    ) -> Result<(), KafkaError> {
+        let topic = self.recipe.settings.topic.as_str();
+        let partition = batch.partition().to_string();
+        for record in batch.iter() {
+            let mut digits = itoa::Buffer::new();
+            let offset = digits.format(record.offset);
+            let headers = origin_headers(batch.topic(), &partition, offset, 0);
+            let mut message: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(topic).payload(record.value).headers(headers);
+            if let Some(key) = record.key {
+                message = message.key(key);
+            }
+            if let Some(timestamp) = record.timestamp_ms {
+                message = message.timestamp(timestamp);
+            }
+            loop {
+                match producer.send(message) {
+                    Ok(()) => break,
+                    Err((error, returned))
+                        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                    {
+                        message = returned;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err((error, _)) => return Err(error),
+                }
+            }
+        }
+        Ok(())
     }
 }
