@@ -1,7 +1,8 @@
-//! The shipped example pipelines (`examples/*.toml`), run as the README runs them but on a
-//! Apache Kafka broker of their own, with their own input files (`examples/data`), each output checked
-//! exactly against what this test computes from the input by itself: sensor aggregates per
-//! tumbling window, click sessions, fraud alerts from sliding windows (in a file and a topic).
+//! The shipped example pipelines (`examples/*.toml`), run as the README runs them but each on an
+//! Apache Kafka broker of its own (the example files name their topics and groups), with their
+//! own input files (`examples/data`), each output checked exactly against what this test
+//! computes from the input by itself: sensor aggregates per tumbling window, click sessions,
+//! fraud alerts from sliding windows (in a file and a topic).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;

@@ -1,5 +1,5 @@
-//! Ingest through the real program against Apache Kafka (a broker of each test's own: one of them
-//! stops it with SIGSTOP).
+//! Ingest through the real program against Apache Kafka (the socket test stops a broker of its
+//! own with SIGSTOP; the REST test shares the binary's).
 //!
 //! - REST: concurrent clients faster than the broker acknowledges (`linger.ms` holds every
 //!   batch 300 ms) get 429s; every record answered 202 is in the topic exactly once, keyed by
@@ -112,7 +112,7 @@ const LIMIT: usize = 65_536;
 #[test]
 fn rest_ingest_answers_202_only_for_what_the_broker_holds() {
     crate::show_warnings();
-    let broker = kafka::private();
+    let broker = kafka::broker();
     let dir = program::test_dir("ingest-rest");
     let topic = format!("payments-{}", fastrand::u32(..));
     let ingest = format!(

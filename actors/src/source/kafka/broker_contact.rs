@@ -96,7 +96,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_silence_is_the_least_idle_broker_and_counts_from_the_start_before_any_answer() {
+    fn the_silence_is_since_the_least_idle_broker_last_received_and_never_goes_back() {
         let contact = BrokerContact::default();
         assert_eq!(contact.silence(), None, "no statistics yet");
         let now = contact.base + Duration::from_secs(100);
