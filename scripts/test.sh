@@ -2,9 +2,9 @@
 # The test command: installs what a fresh Debian machine lacks (build libraries, PostgreSQL for
 # the sink tests (the tests start private clusters; the package's own is left alone), Debian's
 # Prometheus and promtool for the monitoring tests (started by the tests on loopback), the
-# rustfmt and clippy components, Apache Kafka's jars for the test broker), then checks formatting
-# and lints and runs every test of the workspace. CI (.ci/run) runs exactly this. The tests start and stop their services
-# themselves.
+# rustfmt and clippy components, Java 17 and Maven when missing, Apache Kafka's jars for the test
+# broker), then checks formatting and lints and runs every test of the workspace. CI (.ci/run)
+# runs exactly this. The tests start and stop their services themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,9 @@ missing=()
 for package in pkg-config libssl-dev zlib1g-dev build-essential postgresql postgresql-client prometheus; do
     dpkg -s "${package}" >/dev/null 2>&1 || missing+=("${package}")
 done
+# Apache Kafka's broker (tests/kafka/pom.xml) needs Java 17 and Maven.
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
 if ((${#missing[@]})); then
     sudo_cmd=""
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -49,12 +52,11 @@ cargo --version
 log "test broker (Apache Kafka's jars, through Maven)"
 # tests/kafka/pom.xml pins the version; the jars stay in ~/.m2 between runs. The tests start
 # the broker themselves (tests/it/kafka.rs), on loopback, in a temp folder.
-for tool in java mvn; do
-    if ! command -v "${tool}" >/dev/null; then
-        echo "${tool} not found: Apache Kafka's broker needs Java 17 and Maven" >&2
-        exit 1
-    fi
-done
+java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
+if [ "${java_major%%.*}" -lt 17 ]; then
+    echo "java ${java_major} found: Apache Kafka 4's broker needs Java 17 or later" >&2
+    exit 1
+fi
 mvn -q -B -f tests/kafka/pom.xml dependency:build-classpath -Dmdep.outputFile=target/classpath.txt
 echo "classpath: $(tr ':' '\n' < tests/kafka/target/classpath.txt | wc -l) jars, $(tr ':' '\n' < tests/kafka/target/classpath.txt | grep -o 'kafka_2.13-[0-9.]*')"
 

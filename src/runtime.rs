@@ -298,6 +298,8 @@ impl Runtime {
         let listeners = socket_listeners(&ingests, &ingest_stopping).await?;
         settings.brokers = brokers.clone();
         let broker_contact = settings.broker_contact.clone();
+        let broker_silence_limit =
+            streamvisor_actors::source::kafka::silence_limit(&config.kafka.properties);
         let stage_names: Vec<String> = topology
             .stages
             .iter()
@@ -313,6 +315,7 @@ impl Runtime {
             sink_faults: sink_faults.clone(),
             supervision: config.supervision.settings(),
             acks: acks.clone(),
+            embedded_broker: broker.is_some(),
         };
         let pipelines = SupervisorSpec::builder()
             .settings(config.supervision.settings())
@@ -345,6 +348,7 @@ impl Runtime {
             ingests,
             brokers: brokers.clone(),
             broker_contact,
+            broker_silence_limit,
         };
         streamvisor_actors::metrics::set_ready(&config.name, false);
         samplers::sample_readiness(config.name.clone(), view.clone(), sampling.flag());

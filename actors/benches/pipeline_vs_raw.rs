@@ -150,6 +150,7 @@ async fn streamvisor(
         sink_faults: Default::default(),
         supervision: Default::default(),
         acks: Default::default(),
+        embedded_broker: true,
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().unwrap())

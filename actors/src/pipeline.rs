@@ -80,6 +80,9 @@ pub struct PipelineRecipe {
     pub supervision: SupervisorSettings,
     /// Where sinks acknowledge to; also how to reach the running source (status).
     pub acks: AckRouter,
+    /// The brokers are the embedded broker (rdkafka's mock cluster), whose `read_committed`
+    /// readers see aborted records: an exactly-once sink there never aborts on its own.
+    pub embedded_broker: bool,
 }
 
 /// Where a pipeline's sink writes.
@@ -273,6 +276,7 @@ impl PipelineRecipe {
                     ),
                     max_records: *max_records,
                     interval: *interval,
+                    send_early: !self.embedded_broker,
                     fence: settings.fence.clone(),
                     capacity: sink_capacity,
                     inlets: inlets.clone(),

@@ -6,9 +6,7 @@ use std::time::Duration;
 use crate::ingest::Ingests;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::health::Readiness;
-use streamvisor_actors::source::kafka::{
-    BrokerContact, PartitionStatus, SourceInput, BROKER_SILENCE_LIMIT,
-};
+use streamvisor_actors::source::kafka::{BrokerContact, PartitionStatus, SourceInput};
 use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError, TreeHandle};
 
 /// How long a partition status query may take before it counts as no answer (a readiness probe
@@ -35,6 +33,8 @@ pub struct RuntimeHandle {
     pub(super) brokers: String,
     /// When the source's consumer last heard from them.
     pub(super) broker_contact: BrokerContact,
+    /// A longer silence makes the pipeline unready.
+    pub(super) broker_silence_limit: Duration,
 }
 
 impl RuntimeHandle {
@@ -55,8 +55,8 @@ impl RuntimeHandle {
         self.tree.kill(path, mode)
     }
 
-    /// `Ok` when the pipeline runs, its source has heard from a broker within
-    /// [`BROKER_SILENCE_LIMIT`], every assigned partition has a live partition actor and stage
+    /// `Ok` when the pipeline runs, its source has heard from a broker within its silence limit
+    /// (`streamvisor_actors::source::kafka::silence_limit`), every assigned partition has a live partition actor and stage
     /// actors, and no component is unready (a sink retrying a failed write); else why not.
     pub async fn readiness(&self) -> Result<(), Vec<String>> {
         let registry = self.tree.registry();
@@ -73,7 +73,7 @@ impl RuntimeHandle {
         if let Some(silence) = self
             .broker_contact
             .silence()
-            .filter(|silence| *silence > BROKER_SILENCE_LIMIT)
+            .filter(|silence| *silence > self.broker_silence_limit)
         {
             reasons.push(format!(
                 "{pipeline}/sources/{}: no answer from the Kafka brokers {} for {} s (no fetch, \

@@ -81,11 +81,13 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     let done = AtomicUsize::new(0);
     let flowing = || program::lag(&broker.brokers, &group, &input, PARTITIONS) > 0;
     let mut killed: Vec<String> = Vec::new();
+    let mut while_flowing = 0;
     let mut kill = |program: &Program, rng: &mut fastrand::Rng| {
         for _ in 0..KILLS_EACH_RUN / 2 {
             for target in ["/pipelines/eos/stages/pass/", "/pipelines/eos/sinks/out"] {
                 let kills = kills::kill_randomly(program, &[target], 1, rng, &done, flowing);
                 killed.extend(kills.paths);
+                while_flowing += kills.while_flowing;
             }
         }
     };
@@ -95,6 +97,7 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     let producer = produce_steadily(&broker.brokers, &input);
     kill(&first, &mut rng);
     first.assert_alive();
+    assert!(flowing(), "records flow when the process is SIGKILLed");
     first.signal("KILL");
     assert_eq!(
         first.wait_exit(Duration::from_secs(10)).code(),
@@ -144,6 +147,17 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
         uncommitted.len(),
         killed.len()
     );
+    assert!(
+        while_flowing >= KILLS_EACH_RUN,
+        "only {while_flowing} of {} kills landed while records flowed",
+        killed.len()
+    );
+    for mode in ["(stop)", "(panic)"] {
+        assert!(
+            killed.iter().any(|kill| kill.ends_with(mode)),
+            "no kill in mode {mode}: {killed:#?}"
+        );
+    }
     assert_eq!(
         origins.len(),
         RECORDS,

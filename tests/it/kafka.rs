@@ -46,7 +46,8 @@ pub struct Kafka {
 
 struct BrokerProcess {
     java: Child,
-    watchdog: Child,
+    /// Ends the JVM when this process is gone (none until it is started).
+    watchdog: Option<Child>,
 }
 
 /// The broker of this test binary, started on first use.
@@ -64,8 +65,7 @@ impl Kafka {
     /// Formats a fresh folder with a new cluster id and starts the broker on free ports.
     fn start() -> Kafka {
         let classpath = classpath();
-        let port = free_port();
-        let controller_port = free_port();
+        let (port, controller_port) = two_free_ports();
         let dir =
             std::env::temp_dir().join(format!("streamvisor-kafka-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -110,13 +110,18 @@ impl Kafka {
             .stderr(log)
             .spawn()
             .expect("the broker's JVM starts");
+        let pid = java.id();
+        *self.lock() = Some(BrokerProcess {
+            java,
+            watchdog: None,
+        });
         // Ends the JVM when this process is gone (statics are never dropped), then removes the
         // folder; exits when the JVM ended first (a test killed it).
         let script = format!(
             "while kill -0 {parent} 2>/dev/null && kill -0 {java} 2>/dev/null; do sleep 1; done; \
              if ! kill -0 {parent} 2>/dev/null; then kill -9 {java} 2>/dev/null; rm -rf '{dir}'; fi",
             parent = std::process::id(),
-            java = java.id(),
+            java = pid,
             dir = self.dir.display()
         );
         let watchdog = Command::new("sh")
@@ -126,7 +131,10 @@ impl Kafka {
             .stderr(Stdio::null())
             .spawn()
             .expect("the broker's watchdog starts");
-        *self.lock() = Some(BrokerProcess { java, watchdog });
+        self.lock()
+            .as_mut()
+            .expect("the JVM was just stored")
+            .watchdog = Some(watchdog);
         self.wait_ready();
     }
 
@@ -199,7 +207,9 @@ impl Kafka {
         let mut process = guard.take().expect("the broker runs");
         let _ = process.java.kill();
         let _ = process.java.wait();
-        let _ = process.watchdog.wait();
+        if let Some(watchdog) = process.watchdog.as_mut() {
+            let _ = watchdog.wait();
+        }
     }
 
     /// Starts the broker again on its folder and port (after [`Kafka::kill`]).
@@ -257,7 +267,9 @@ impl Drop for Kafka {
         if let Some(mut process) = self.lock().take() {
             let _ = process.java.kill();
             let _ = process.java.wait();
-            let _ = process.watchdog.wait();
+            if let Some(watchdog) = process.watchdog.as_mut() {
+                let _ = watchdog.wait();
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -349,7 +361,8 @@ fn classpath() -> String {
         .clone()
 }
 
-/// `mvn dependency:build-classpath` on the pom (one test binary at a time: a lock file).
+/// `mvn dependency:build-classpath` on the pom (once per test binary; `scripts/test.sh` runs it
+/// before any test binary starts).
 fn fetch_jars(dir: &Path) {
     let mut command = Command::new("mvn");
     command
@@ -390,11 +403,12 @@ fn cluster_id() -> String {
     id
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+/// Two distinct free loopback ports (both bound until both are chosen, then released).
+fn two_free_ports() -> (u16, u16) {
+    let bind = || TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let (first, second) = (bind(), bind());
+    let port = |listener: &TcpListener| listener.local_addr().expect("an address").port();
+    (port(&first), port(&second))
 }
 
 /// Creates `topic` with `partitions`, and waits until its metadata shows them.

@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 mod embedding;
 mod exactly_once;
+mod exactly_once_embedded;
 mod examples;
 mod http_routes;
 mod isolation;

@@ -69,6 +69,10 @@ pub struct TransactionalSinkRecipe {
     pub acks: AckRouter,
     /// The sink's metrics.
     pub metrics: SinkMetrics,
+    /// Send records as they arrive within an open transaction (a real broker); false on the
+    /// embedded broker, whose `read_committed` readers see aborted records: there the whole
+    /// transaction runs under the fence and never aborts for its own reasons.
+    pub send_early: bool,
 }
 
 /// An exactly-once Kafka sink actor.
@@ -289,51 +293,61 @@ impl Writer {
         records
     }
 
-    /// One transaction: begins, sends the pending batches and those that arrive during the
-    /// interval (or up to `max_records`) as they come, then, under the fence, commits them with
-    /// the partitions' next offsets. Records go to the broker as they arrive (a kill, a crash or
-    /// a rewind in the middle aborts records the broker already holds; `read_committed` readers
-    /// never see them); a transaction holding records of a partition that rewound or moved
-    /// meanwhile is aborted, and its current records go again in the next one. No partition can
-    /// rewind or be assigned while the commit runs.
+    /// One transaction. On a real broker ([`TransactionalSinkRecipe::send_early`]) it begins,
+    /// sends the pending batches and those that arrive during the interval (or up to
+    /// `max_records`) as they come, then, under the fence, commits them with the partitions'
+    /// next offsets: a kill, a crash or a rewind in the middle aborts records the broker already
+    /// holds (`read_committed` readers never see them), and a transaction holding records of a
+    /// partition that rewound or moved meanwhile is aborted, its current records sent again in
+    /// the next one. On the embedded broker (whose `read_committed` readers see aborted records)
+    /// it gathers first and begins, sends and commits all under the fence, after dropping what
+    /// is stale, so that it never aborts for its own reasons. No partition can rewind or be
+    /// assigned while the commit runs.
     fn transaction(
         &mut self,
         producer: &ThreadedProducer<DefaultProducerContext>,
     ) -> Result<Outcome, KafkaError> {
         let began = Instant::now();
-        {
-            let fence = self.recipe.fence.clone();
-            let fence = fence.lock();
-            let dropped = self.drop_stale(&fence);
-            if dropped > 0 {
-                tracing::info!(
-                    records = dropped,
-                    "dropped records of rewound partitions before a transaction; they are replayed"
-                );
+        let early = self.recipe.send_early;
+        if early {
+            {
+                let fence = self.recipe.fence.clone();
+                let fence = fence.lock();
+                let dropped = self.drop_stale(&fence);
+                if dropped > 0 {
+                    tracing::info!(
+                        records = dropped,
+                        "dropped records of rewound partitions before a transaction; they are replayed"
+                    );
+                }
+            }
+            if !self.alive.load(Ordering::Acquire) {
+                // The actor is gone: its successor (or the rewind its death causes) takes over.
+                self.pending.clear();
+                return Ok(Outcome::Gone);
+            }
+            if self.pending.is_empty() {
+                return Ok(Outcome::Stale);
+            }
+            producer.begin_transaction()?;
+            if let Err(error) = self.send_all(producer) {
+                return self.abandon(producer, &error.to_string());
             }
         }
-        if !self.alive.load(Ordering::Acquire) {
-            // The actor is gone: its successor (or the rewind its death causes) takes over.
-            self.pending.clear();
-            return Ok(Outcome::Gone);
-        }
-        if self.pending.is_empty() {
-            return Ok(Outcome::Stale);
-        }
-        producer.begin_transaction()?;
-        let mut records = 0;
-        for batch in &self.pending {
-            self.send(producer, batch)?;
-            records += batch.len();
-        }
+        let mut records: usize = self.pending.iter().map(Batch::len).sum();
         let deadline = began + self.recipe.interval;
         while records < self.recipe.max_records {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.inbox.recv_timeout(left) {
                 Ok(batch) => {
-                    self.send(producer, &batch)?;
                     records += batch.len();
                     self.pending.push(batch);
+                    if early {
+                        let last = self.pending.len() - 1;
+                        if let Err(error) = self.send(producer, &self.pending[last]) {
+                            return self.abandon(producer, &error.to_string());
+                        }
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -345,28 +359,35 @@ impl Writer {
         let fence = self.recipe.fence.clone();
         let mut fence = fence.lock();
         if !self.alive.load(Ordering::Acquire) {
-            self.pending.clear();
             drop(fence);
-            producer.abort_transaction(CALL_TIMEOUT)?;
-            return Ok(Outcome::Gone);
+            return self.abandon(producer, "the actor is gone");
         }
         let dropped = self.drop_stale(&fence);
-        let metadata = fence.metadata();
-        if dropped > 0 || metadata.is_none() {
+        let Some(metadata) = fence.metadata() else {
+            drop(fence);
+            if early {
+                producer.abort_transaction(CALL_TIMEOUT)?;
+            }
+            tracing::info!("no group metadata yet (no partition assigned): the records wait");
+            std::thread::sleep(Duration::from_millis(100));
+            return Ok(Outcome::Stale);
+        };
+        if early && dropped > 0 {
             drop(fence);
             tracing::info!(
                 records = dropped,
                 "aborted a transaction holding records of rewound partitions; the others go again"
             );
             producer.abort_transaction(CALL_TIMEOUT)?;
-            if metadata.is_none() {
-                std::thread::sleep(Duration::from_millis(100));
-            }
             return Ok(Outcome::Stale);
         }
-        let Some(metadata) = metadata else {
+        if self.pending.is_empty() {
             return Ok(Outcome::Stale);
-        };
+        }
+        if !early {
+            producer.begin_transaction()?;
+            self.send_all(producer)?;
+        }
         producer.flush(CALL_TIMEOUT)?;
         let current = std::mem::take(&mut self.pending);
         let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
@@ -432,7 +453,8 @@ impl Writer {
                 match producer.send(message) {
                     Ok(()) => break,
                     Err((error, returned))
-                        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
+                        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+                            && self.alive.load(Ordering::Acquire) =>
                     {
                         message = returned;
                         std::thread::sleep(Duration::from_millis(5));
@@ -442,5 +464,42 @@ impl Writer {
             }
         }
         Ok(())
+    }
+
+    /// Sends every pending batch in the open transaction.
+    fn send_all(
+        &self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+    ) -> Result<(), KafkaError> {
+        self.pending
+            .iter()
+            .try_for_each(|batch| self.send(producer, batch))
+    }
+
+    /// Gives up the open transaction (`why`): aborts it, keeping the pending batches for the
+    /// next one (a send refused because the transaction must abort, records that timed out while
+    /// a broker was away), or drops them when the actor is gone (its successor replays them).
+    /// Only an abort that fails ends the writer (a fenced producer: a successor took over).
+    fn abandon(
+        &mut self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        why: &str,
+    ) -> Result<Outcome, KafkaError> {
+        let gone = !self.alive.load(Ordering::Acquire);
+        if gone {
+            self.pending.clear();
+        } else {
+            tracing::warn!(%why, "transaction aborted; its records go again in the next one");
+        }
+        match producer.abort_transaction(CALL_TIMEOUT) {
+            Ok(()) => {}
+            Err(_) if gone => return Ok(Outcome::Gone),
+            Err(error) => return Err(error),
+        }
+        if gone {
+            return Ok(Outcome::Gone);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(Outcome::Stale)
     }
 }

@@ -48,6 +48,15 @@ impl TransactionFence {
     pub fn lock(&self) -> MutexGuard<'_, FenceState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Takes the lock if nobody holds it (a commit in progress does).
+    pub fn try_lock(&self) -> Option<MutexGuard<'_, FenceState>> {
+        match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 /// What the lock guards.

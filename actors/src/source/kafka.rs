@@ -22,7 +22,7 @@ mod gauges;
 mod held_back;
 mod settings;
 
-pub use broker_contact::{BrokerContact, BROKER_SILENCE_LIMIT};
+pub use broker_contact::{silence_limit, BrokerContact, BROKER_SILENCE_LIMIT};
 pub use held_back::HeldBack;
 
 pub use settings::{GroupProtocol, KafkaSourceSettings};
@@ -301,6 +301,9 @@ fn run(
             {
                 state.commit(consumer, CommitMode::Async);
                 last_commit = Instant::now();
+                if !settings.commit_offsets {
+                    refresh_group_metadata(consumer, settings);
+                }
             }
         }
         match consumer.poll(settings.poll_timeout) {
@@ -323,6 +326,18 @@ fn run(
                 chores.idle();
                 context.lock().flush()
             }
+        }
+    }
+}
+
+/// Gives an exactly-once sink the consumer's current group metadata (its generation, or under
+/// KIP-848 its member epoch, can move on without a rebalance callback; a transaction's offsets
+/// sent with an older one are refused). Skipped while a commit holds the fence: the polling
+/// thread never waits for one here.
+fn refresh_group_metadata(consumer: &BaseConsumer<DriverContext>, settings: &KafkaSourceSettings) {
+    if let Some(mut fence) = settings.fence.try_lock() {
+        if let Some(metadata) = consumer.group_metadata() {
+            fence.set_metadata(Some(metadata));
         }
     }
 }

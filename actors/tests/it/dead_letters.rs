@@ -78,6 +78,7 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         sink_faults: Default::default(),
         supervision: Default::default(),
         acks: Default::default(),
+        embedded_broker: true,
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))

@@ -127,6 +127,7 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         sink_faults: Default::default(),
         supervision: Default::default(),
         acks: Default::default(),
+        embedded_broker: true,
     };
     let pipelines = SupervisorSpec::builder()
         .child(recipe.child_spec().expect("valid pipeline"))

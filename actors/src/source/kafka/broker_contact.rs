@@ -6,13 +6,25 @@
 //! runtime reports the pipeline unready past [`BROKER_SILENCE_LIMIT`], while librdkafka keeps
 //! retrying in place (no actor restarts for a broker that is away).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A silence longer than this makes the pipeline unready: over three heartbeat intervals of
-/// librdkafka's default (3 s) and twice a KIP-848 group's default (5 s).
+/// librdkafka's default (3 s) and twice a KIP-848 group's default (5 s). See [`silence_limit`].
 pub const BROKER_SILENCE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The silence limit for a consumer with these pass-through `properties`: three heartbeat
+/// intervals when `heartbeat.interval.ms` sets them longer than librdkafka's default (with every
+/// partition paused, heartbeats are all a healthy broker answers), else [`BROKER_SILENCE_LIMIT`].
+pub fn silence_limit(properties: &BTreeMap<String, String>) -> Duration {
+    let heartbeat = properties
+        .get("heartbeat.interval.ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    BROKER_SILENCE_LIMIT.max(heartbeat * 3)
+}
 
 /// When the consumer last heard from a broker; clones share it (the source's settings carry it
 /// across the source's restarts, the runtime reads it for readiness).
@@ -94,6 +106,19 @@ impl BrokerContact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limit_outlasts_three_heartbeats() {
+        let with = |ms: &str| {
+            silence_limit(&BTreeMap::from([(
+                "heartbeat.interval.ms".to_owned(),
+                ms.to_owned(),
+            )]))
+        };
+        assert_eq!(silence_limit(&BTreeMap::new()), BROKER_SILENCE_LIMIT);
+        assert_eq!(with("1000"), BROKER_SILENCE_LIMIT);
+        assert_eq!(with("5000"), Duration::from_secs(15));
+    }
 
     #[test]
     fn the_silence_is_since_the_least_idle_broker_last_received_and_never_goes_back() {

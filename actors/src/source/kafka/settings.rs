@@ -136,11 +136,18 @@ impl KafkaSourceSettings {
             config.set("partition.assignment.strategy", "cooperative-sticky");
         }
         config.set("auto.offset.reset", "earliest");
-        // For the consumer-lag gauges (high watermarks) and the broker contact, once a second.
-        config.set("statistics.interval.ms", "1000");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        // For the consumer-lag gauges (high watermarks) and the broker contact (readiness): at
+        // least once a second (a longer or no interval from the properties is shortened).
+        let statistics_ms = self
+            .properties
+            .get("statistics.interval.ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .filter(|ms| (1..=1000).contains(ms))
+            .unwrap_or(1000);
+        config.set("statistics.interval.ms", statistics_ms.to_string());
         config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
