@@ -428,6 +428,7 @@ impl Writer {
         self.inlet.grant(records);
         Ok(Outcome::Committed)
     }
+
     /// Sends the records of `batch` in the open transaction (origin headers as in the
     /// at-least-once sink), waiting while the producer's queue is full.
     fn send(
