@@ -25,6 +25,7 @@ const WAIT: Duration = Duration::from_secs(240);
 #[allow(clippy::await_holding_lock)]
 #[actix_rt::test]
 async fn thirty_kills_lose_nothing_on_a_real_broker() {
+    crate::show_warnings();
     crate::quiet_intended_panics();
     let broker = kafka::broker();
     let topic = format!("chaos-{}", std::process::id());
@@ -152,10 +153,18 @@ delay_per_batch = "100ms"
         if written >= RECORDS {
             break;
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "only {written} of {RECORDS} records reached the file"
-        );
+        if began.elapsed() >= WAIT {
+            let partitions = runtime.partitions().await;
+            let actors: Vec<String> = runtime
+                .actors()
+                .iter()
+                .map(|actor| format!("{} {:?} #{}", actor.path, actor.state, actor.incarnation))
+                .collect();
+            panic!(
+                "only {written} of {RECORDS} records reached the file (seed={seed}, replay with \
+                 CHAOS_SEED); partitions: {partitions:#?}; actors: {actors:#?}; kills: {killed:#?}"
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let end = vec![(RECORDS / PARTITIONS as usize) as i64; PARTITIONS as usize];

@@ -193,12 +193,7 @@ impl Kafka {
 
     /// Sends `signal` (`STOP`, `CONT`) to the broker's JVM.
     pub fn signal(&self, signal: &str) {
-        let pid = self.pid();
-        let status = Command::new("kill")
-            .args(["-s", signal, &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -s {signal} {pid} (the broker)");
+        crate::program::send_signal(self.pid(), signal);
     }
 
     /// SIGKILLs the broker and waits until it is gone (its folder stays).

@@ -32,12 +32,14 @@ mod sink_outage;
 mod supervision_facade;
 
 /// Shows the runtime's warnings and errors in the output of a failing test (the test harness
-/// captures them per test).
+/// captures them per test); `STREAMVISOR_TEST_LOG` sets another filter (`info`, ...).
 pub fn show_warnings() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
+        let filter = std::env::var("STREAMVISOR_TEST_LOG")
+            .unwrap_or_else(|_| "warn,librdkafka=error".to_owned());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,librdkafka=error"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_test_writer()
             .try_init();
     });

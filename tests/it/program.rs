@@ -217,6 +217,15 @@ inputs = ["pass"]
     }
 }
 
+/// Sends `signal` (`TERM`, `KILL`, `STOP`, ...) to process `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -s {signal} {pid}");
+}
+
 /// The last 40 lines of the file at `path` (for failure messages; empty when unreadable).
 pub fn tail_of(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -361,11 +370,7 @@ impl Program {
 
     /// Sends `signal` (`TERM`, `KILL`, ...).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.pid().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -s {signal} {}", self.pid());
+        send_signal(self.pid(), signal);
     }
 
     /// Waits for it to exit.

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use streamvisor_supervision::{ActorRef, ChildSpec, TreeHandle};
+use streamvisor_supervision::{ActorRef, ActorState, ChildSpec, TreeHandle};
 
 use crate::pipeline::partition::{Incarnations, PartitionMessage};
 use crate::record::Batch;
@@ -69,27 +69,32 @@ impl ActorOutlet {
 }
 
 impl ActorOutlet {
-    /// Starts the stage actors of `partition` that are not listed (downstream first); false
-    /// when one could not start (its stage group is restarting): try again later.
+    /// Makes sure the child `name` of `parent` runs: true when it is listed running (or
+    /// restarting). One not listed is started, and one listed as stopping (revoked just before
+    /// a new assignment: its supervisor refuses a second child of that name until it is gone)
+    /// is waited for; either way false, so that the polling thread asks again.
+    fn ensure_child(&self, parent: &str, name: &str, recipe: &ChildSpec) -> bool {
+        match self.tree.registry().get(&format!("{parent}/{name}")) {
+            Some(actor) => actor.state != ActorState::Stopping,
+            None => {
+                if let Err(error) = self
+                    .tree
+                    .start_child_detached(parent, recipe.named(name.to_owned()))
+                {
+                    tracing::info!(%parent, %name, %error, "an actor could not start yet");
+                }
+                false
+            }
+        }
+    }
+
+    /// Makes sure the stage actors of `partition` run (downstream first); false while one is
+    /// not listed running yet: try again later.
     fn start_missing_stages(&mut self, partition: i32) -> bool {
         let name = format!("p{partition}");
         let mut all_run = true;
         for (parent, recipe) in self.stages.iter().rev() {
-            if self
-                .tree
-                .registry()
-                .get(&format!("{parent}/{name}"))
-                .is_some()
-            {
-                continue;
-            }
-            if let Err(error) = self
-                .tree
-                .start_child_detached(parent, recipe.named(name.clone()))
-            {
-                tracing::info!(%parent, partition, %error, "a stage actor could not start yet");
-                all_run = false;
-            }
+            all_run &= self.ensure_child(parent, &name, recipe);
         }
         all_run
     }
@@ -137,25 +142,15 @@ impl PartitionOutlet for ActorOutlet {
 
     fn confirm_assigned(&mut self, partition: i32, _incarnation: u64) -> bool {
         let stages_run = self.start_missing_stages(partition);
-        if !self.unstarted.contains(&partition) {
-            return stages_run;
-        }
         let name = format!("p{partition}");
-        match self
-            .tree
-            .start_child_detached(&self.source_path, self.partition.named(name))
-        {
-            Ok(()) => {
-                tracing::info!(
-                    partition,
-                    "started the partition actor that could not start at its assignment"
-                );
-                self.unstarted.remove(&partition);
-                stages_run
-            }
-            // Its supervisor is still not listed: next time.
-            Err(_) => false,
+        let partition_runs = self.ensure_child(&self.source_path, &name, &self.partition);
+        if partition_runs && self.unstarted.remove(&partition) {
+            tracing::info!(
+                partition,
+                "started the partition actor that could not start at its assignment"
+            );
         }
+        stages_run && partition_runs
     }
 
     fn revoked(&mut self, partition: i32) {
