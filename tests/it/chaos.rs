@@ -75,10 +75,7 @@ delay_per_batch = "100ms"
         .expect("runtime starts");
     let mut events = runtime.handle().subscribe();
 
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let base = "/pipelines/chaos";
     let mut targets: Vec<String> = (0..PARTITIONS)

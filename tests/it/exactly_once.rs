@@ -73,10 +73,7 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     program::produce_count(&broker.brokers, &input, 0, PARTITIONS);
     let file = dir.join("eos.toml");
     std::fs::write(&file, pipeline(&group, &input, &output)).expect("pipeline file");
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let done = AtomicUsize::new(0);
     let flowing = || program::lag(&broker.brokers, &group, &input, PARTITIONS) > 0;
@@ -110,6 +107,10 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     kill(&second, &mut rng);
     let produced_for = producer.join().expect("the producer thread");
     let log = second.log_file();
+    let http = second.http.clone();
+    let get = |path: &str| {
+        streamvisor::http::client::request(&http, "GET", path, None).map(|answer| answer.body)
+    };
     program::wait_until_or(
         "every input offset committed by a transaction",
         WAIT,
@@ -117,7 +118,16 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
             second.assert_alive();
             program::lag(&broker.brokers, &group, &input, PARTITIONS) == 0
         },
-        || program::tail_of(&log),
+        || {
+            format!(
+                "committed {:?} of ends {:?}; ready: {:?}; actors: {:?}; log:\n{}",
+                program::committed(&broker.brokers, &group, &input, PARTITIONS),
+                program::ends(&broker.brokers, &input, PARTITIONS),
+                get("/health/ready"),
+                get("/api/actors"),
+                program::tail_of(&log)
+            )
+        },
     );
     second.signal("TERM");
     assert_eq!(

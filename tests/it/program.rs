@@ -40,6 +40,15 @@ pub fn origin_of(message: &impl rdkafka::message::Message) -> (i32, i64) {
     )
 }
 
+/// The seed of a test's random kills: `CHAOS_SEED` when set (to replay a run), else a fresh one.
+/// Tests print it.
+pub fn chaos_seed() -> u64 {
+    std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..))
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -29,10 +29,7 @@ fn thirty_http_kills_and_a_sigterm_lose_nothing() {
     let mut program = Program::start(&dir, &example, Some(&broker.brokers), "passthrough");
     program.wait_ready(Duration::from_secs(60));
 
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let kills_done = Arc::new(AtomicUsize::new(0));
     let producer = kills::produce_during_kills(

@@ -36,10 +36,7 @@ fn five_sigkills_lose_nothing() {
     .write(&dir);
     let file = dir.join("out/crash.jsonl");
 
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let began = Instant::now();
     // Each run is killed once it has written a seeded random number of lines of its own (it

@@ -61,10 +61,7 @@ fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
     let mut program = Program::start(&dir, &file, Some(&broker.brokers), "pgchaos");
     program.wait_ready(Duration::from_secs(60));
 
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let done = Arc::new(AtomicUsize::new(0));
     let producer =

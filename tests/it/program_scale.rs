@@ -57,10 +57,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
         ..Default::default()
     }
     .write(&dir);
-    let seed = std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
+    let seed = program::chaos_seed();
     let kill_first = kill_first.unwrap_or_else(|| fastrand::Rng::with_seed(seed).bool());
     let dirs = [dir.join("first"), dir.join("second")];
     let files = dirs

@@ -3,7 +3,7 @@
 //! rewind it tells the partition actor its new incarnation, and it dispatches batches to the
 //! partition actor. It never waits: rebalance callbacks run inside `poll`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use streamvisor_supervision::{ActorRef, ActorState, ChildSpec, TreeHandle};
 
@@ -24,8 +24,6 @@ pub struct ActorOutlet {
     /// The partitions' incarnations, shared with the partition actors.
     pub incarnations: Incarnations,
     refs: HashMap<i32, ActorRef<PartitionMessage>>,
-    /// Partitions whose partition actor could not start at their assignment.
-    unstarted: HashSet<i32>,
 }
 
 impl ActorOutlet {
@@ -44,7 +42,6 @@ impl ActorOutlet {
             stages,
             incarnations,
             refs: HashMap::new(),
-            unstarted: HashSet::new(),
         }
     }
 
@@ -112,7 +109,6 @@ impl PartitionOutlet for ActorOutlet {
                 tracing::error!(%parent, partition, %error, "could not start a stage actor");
             }
         }
-        self.unstarted.remove(&partition);
         if let Err(error) = self
             .tree
             .start_child_detached(&self.source_path, self.partition.named(name))
@@ -120,7 +116,6 @@ impl PartitionOutlet for ActorOutlet {
             // Its supervisor is not listed yet (an assignment can come that fast): the polling
             // thread asks again (`PartitionOutlet::confirm_assigned`).
             tracing::info!(partition, %error, "the partition actor could not start yet");
-            self.unstarted.insert(partition);
         }
     }
 
@@ -144,18 +139,11 @@ impl PartitionOutlet for ActorOutlet {
         let stages_run = self.start_missing_stages(partition);
         let name = format!("p{partition}");
         let partition_runs = self.ensure_child(&self.source_path, &name, &self.partition);
-        if partition_runs && self.unstarted.remove(&partition) {
-            tracing::info!(
-                partition,
-                "started the partition actor that could not start at its assignment"
-            );
-        }
         stages_run && partition_runs
     }
 
     fn revoked(&mut self, partition: i32) {
         self.refs.remove(&partition);
-        self.unstarted.remove(&partition);
         let name = format!("p{partition}");
         if let Err(error) = self.tree.stop_child_detached(&self.source_path, &name) {
             tracing::warn!(partition, %error, "could not stop the partition actor");
