@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_actors::pipeline::acks::AckRouter;
-use streamvisor_actors::pipeline::decode::Format;
 use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
-use streamvisor_actors::pipeline::stage::Operation;
 use streamvisor_actors::pipeline::topology::{SinkNode, Topology};
 use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
+use streamvisor_actors::source::decode::Format;
 use streamvisor_actors::source::kafka::KafkaSourceSettings;
 use streamvisor_actors::source::kafka::PartitionStatus;
+use streamvisor_actors::stage::Operation;
 use streamvisor_supervision::{
     ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
     SupervisionRuntime, SupervisorSpec, TreeHandle,

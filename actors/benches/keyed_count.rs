@@ -39,14 +39,14 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use streamvisor_actors::flow::inlet::{Inlet, Inlets, SendRefused, Waker};
+use streamvisor_actors::flow::outputs::{key_route, FanOut};
 use streamvisor_actors::metrics::SinkMetrics;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::dead_letters::DeadLetterTarget;
-use streamvisor_actors::pipeline::discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
-use streamvisor_actors::pipeline::inlet::{Inlet, Inlets, SendRefused, Waker};
-use streamvisor_actors::pipeline::outputs::{key_route, FanOut};
-use streamvisor_actors::pipeline::stage::{Operation, StageRecipe, StageWorker};
 use streamvisor_actors::record::{Batch, RecordRef};
+use streamvisor_actors::sink::discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
+use streamvisor_actors::stage::{Operation, StageRecipe, StageWorker};
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 use tokio::sync::{mpsc, oneshot};
 

@@ -18,19 +18,17 @@ use std::time::{Duration, Instant};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
+use streamvisor_actors::flow::inlet::{Inlet, Inlets, SendRefused, Waker};
 use streamvisor_actors::metrics::SinkMetrics;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::dead_letters::DeadLetterTarget;
-use streamvisor_actors::pipeline::file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
-use streamvisor_actors::pipeline::inlet::{Inlet, Inlets, SendRefused, Waker};
-use streamvisor_actors::pipeline::kafka_sink::{
-    KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker,
-};
-use streamvisor_actors::pipeline::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
-use streamvisor_actors::pipeline::produce::origin_headers;
 use streamvisor_actors::record::Batch;
+use streamvisor_actors::sink::file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
 use streamvisor_actors::sink::json_lines::encode_line;
+use streamvisor_actors::sink::kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
 use streamvisor_actors::sink::postgres::{Connection, PostgresSettings, RowBuffers};
+use streamvisor_actors::sink::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
+use streamvisor_actors::sink::produce::origin_headers;
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 
 const BATCH: usize = 1024;

@@ -1,9 +1,14 @@
-//! Demand flow control (Reactive Streams / Akka Streams semantics) between two stages:
-//! the downstream grants demand in records, the upstream never sends more than it was granted,
-//! and the downstream's bounded input buffer re-requests once half of it is free again.
+//! Demand flow control (Reactive Streams / Akka Streams semantics), all of it: the downstream
+//! grants demand in records, the upstream never sends more than it was granted. Between actors:
+//! each actor's [`inlet`] holds its credit, a [`forwarder`] sends within it, [`outputs`] fan a
+//! stage's batches out to its successors (key routing included). Inside one consumer: a bounded
+//! [`InputBuffer`] re-requests once half of it is free again.
 
 mod demand;
+pub mod forwarder;
+pub mod inlet;
 mod input_buffer;
+pub mod outputs;
 
 pub use demand::Demand;
 pub use input_buffer::{DemandViolation, InputBuffer};

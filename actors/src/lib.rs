@@ -1,11 +1,16 @@
-//! streamvisor's stage actors, built on `streamvisor-supervision`: the Kafka source (its client
-//! owned by the source supervisor, one supervised subtree per assigned partition), push sources,
-//! partition processors and operators, demand flow control, offset tracking, and sinks (Kafka,
-//! PostgreSQL, files).
+//! streamvisor's actors, built on `streamvisor-supervision`, laid out as the actor tree is:
 //!
-//! This crate knows nothing of HTTP, sockets or the CLI. Its actors arrive with the no-loss core
-//! issue; so far it holds the pieces they build on: the per-partition offset tracker, record
-//! batches, and the file sink's JSON Lines file.
+//! - [`source`]: the Kafka source (its polling thread owned by the source supervisor), each
+//!   partition's flow and partition actor, decoding; push sources;
+//! - [`flow`]: demand flow control between actors (inlets, forwarders, outputs, key routing);
+//! - [`stage`]: the stage actors, one per partition per stage, running [`operators`];
+//! - [`sink`]: the sink actors and what they write with (files, Kafka, exactly-once Kafka,
+//!   PostgreSQL, discard);
+//! - [`pipeline`]: assembling them into a supervised tree (topology, acks, health, the watcher
+//!   that rewinds partitions when an actor holding their records fails);
+//! - [`offsets`], [`record`], [`metrics`], [`error`]: what they all share.
+//!
+//! This crate knows nothing of HTTP, sockets or the CLI.
 
 pub mod error;
 pub mod flow;
@@ -16,5 +21,6 @@ pub mod pipeline;
 pub mod record;
 pub mod sink;
 pub mod source;
+pub mod stage;
 
 pub use streamvisor_supervision as supervision;

@@ -14,23 +14,9 @@
 
 pub mod acks;
 pub mod dead_letters;
-pub mod decode;
-pub mod discard_sink;
-pub mod file_sink;
-pub mod forwarder;
 pub mod health;
-pub mod inlet;
-pub mod kafka_sink;
-pub mod outlet;
-pub mod outputs;
-pub mod partition;
-pub mod postgres_sink;
-pub mod produce;
-pub mod stage;
 pub mod topology;
-pub mod transactional_sink;
 pub mod watcher;
-pub mod writer_failure;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,22 +28,22 @@ use streamvisor_supervision::{
     SupervisorSpec,
 };
 
+use crate::flow::inlet::Inlets;
 use crate::metrics::{SinkMetrics, SourceMetrics};
+use crate::sink::discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
+use crate::sink::file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
+use crate::sink::kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
 use crate::sink::postgres::PostgresSettings;
+use crate::sink::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
 use crate::sink::rolling::RollingSettings;
+use crate::sink::transactional_sink::{TransactionalSinkRecipe, TransactionalSinkWorker};
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
+use crate::source::outlet::ActorOutlet;
+use crate::source::partition::{Incarnations, PartitionRecipe, PartitionWorker};
+use crate::stage::{StageRecipe, StageWorker};
 use acks::AckRouter;
 use dead_letters::{DeadLetterTarget, DeadLetters};
-use discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
-use file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
-use inlet::Inlets;
-use kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
-use outlet::ActorOutlet;
-use partition::{Incarnations, PartitionRecipe, PartitionWorker};
-use postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
-use stage::{StageRecipe, StageWorker};
 use topology::{NodeOutputs, SinkNode, StageNode, Topology};
-use transactional_sink::{TransactionalSinkRecipe, TransactionalSinkWorker};
 
 /// A pipeline: one Kafka source, then a graph of stages and sinks ([`Topology`]).
 #[derive(Clone)]
@@ -69,7 +55,7 @@ pub struct PipelineRecipe {
     /// The stages and sinks after the source.
     pub topology: Topology,
     /// The source's record format.
-    pub format: decode::Format,
+    pub format: crate::source::decode::Format,
     /// The dead-letter topic (DESIGN.md's default: `<pipeline>.dead-letters`).
     pub dead_letter_topic: String,
     /// Where components say they are not ready.
@@ -343,7 +329,7 @@ impl PipelineRecipe {
                 inlets: inlets.clone(),
                 acks: acks.clone(),
                 dead_letters: stage_dead_letters.clone(),
-                user_code: stage::user_code::UserCode::default(),
+                user_code: crate::stage::user_code::UserCode::default(),
             };
             let spec = ChildSpec::worker("p", move || StageWorker::new(recipe.clone()))
                 .kind("stage")

@@ -1,6 +1,11 @@
-//! Sources: how records get from Kafka into a pipeline, per partition, under demand.
+//! Sources: how records get from Kafka into a pipeline, per partition, under demand: the
+//! polling thread ([`kafka`]), each partition's flow ([`partition_flow`]), the partition actor
+//! at `/pipelines/<p>/sources/<s>/p<N>` ([`partition`]), its decoding ([`decode`]), and how the
+//! polling thread reaches the partition actors ([`outlet`]); push sources ([`push`]).
 
-pub mod fence;
+pub mod decode;
 pub mod kafka;
+pub mod outlet;
+pub mod partition;
 pub mod partition_flow;
 pub mod push;

@@ -13,7 +13,7 @@ pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
 use crate::graph::{Graph, GraphError, Pipeline};
-use streamvisor_actors::pipeline::outputs::FanOut;
+use streamvisor_actors::flow::outputs::FanOut;
 use streamvisor_actors::source::kafka::GroupProtocol;
 
 /// A whole pipeline file.
@@ -309,11 +309,11 @@ impl PipelineConfig {
     /// Checks the fan-outs against the paths to the sinks (a balance or partition by key whose
     /// branches lead to different numbers of sinks), and that a window reads one input.
     fn check_fan_outs(&self, order: &[String]) -> Result<(), Invalid> {
-        use streamvisor_actors::pipeline::stage::Operation;
         use streamvisor_actors::pipeline::topology::{
             NodeOutputs, SinkNode, StageNode, Topology, TopologyError,
         };
         use streamvisor_actors::pipeline::SinkTarget;
+        use streamvisor_actors::stage::Operation;
         for (name, stage) in &self.stages {
             if stage.is_window() && stage.inputs.len() > 1 {
                 return Err((

@@ -47,8 +47,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use streamvisor_actors::pipeline::kafka_sink::KafkaSinkSettings;
 use streamvisor_actors::pipeline::SinkTarget;
+use streamvisor_actors::sink::kafka_sink::KafkaSinkSettings;
 use streamvisor_actors::sink::postgres::{Dedupe, PostgresSettings, RetryBackoff};
 
 use streamvisor_actors::sink::rolling::{FileFormat, FileLayout, RollingSettings};

@@ -72,10 +72,10 @@ use streamvisor_actors::operators::buffer::OverflowStrategy;
 use streamvisor_actors::operators::error::OperatorError;
 use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
 use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
-use streamvisor_actors::pipeline::stage::buffered::Buffered;
-use streamvisor_actors::pipeline::stage::pacing::{Grouping, ThrottleSettings, Throttled};
-use streamvisor_actors::pipeline::stage::windowed::WindowRecipe;
-use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::stage::buffered::Buffered;
+use streamvisor_actors::stage::pacing::{Grouping, ThrottleSettings, Throttled};
+use streamvisor_actors::stage::windowed::WindowRecipe;
+use streamvisor_actors::stage::Operation;
 
 use super::model::{optional_duration, Invalid};
 

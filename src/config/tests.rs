@@ -335,8 +335,8 @@ fn fan_outs_the_actors_cannot_run_are_named() {
 #[test]
 fn the_toml_flat_map_makes_a_record_of_each_array_element() {
     use std::sync::Arc;
-    use streamvisor_actors::pipeline::stage::{Operation, Pieces};
     use streamvisor_actors::record::{Batch, RecordRef};
+    use streamvisor_actors::stage::{Operation, Pieces};
     let config = PipelineConfig::parse(
         &GOOD.replace(
             "op = \"passthrough\"",

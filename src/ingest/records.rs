@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 use streamvisor_actors::operators::json::FieldPath;
-use streamvisor_actors::pipeline::decode::MAX_MSGPACK_DEPTH;
+use streamvisor_actors::source::decode::MAX_MSGPACK_DEPTH;
 use streamvisor_actors::source::push::PushRecord;
 use thiserror::Error;
 

@@ -1,10 +1,10 @@
 //! The graph after the source as the actors run it ([`Topology`]), from a pipeline file or
 //! from a graph built in Rust.
 
-use streamvisor_actors::pipeline::outputs::FanOut;
-use streamvisor_actors::pipeline::stage::Operation;
+use streamvisor_actors::flow::outputs::FanOut;
 use streamvisor_actors::pipeline::topology::{NodeOutputs, SinkNode, StageNode, Topology};
 use streamvisor_actors::pipeline::SinkTarget;
+use streamvisor_actors::stage::Operation;
 
 use super::RuntimeError;
 use crate::config::PipelineConfig;

@@ -10,8 +10,8 @@ use rdkafka::message::Header;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::pipeline::produce::{origin_headers, producer_config, with_index};
 use crate::record::RecordRef;
+use crate::sink::produce::{origin_headers, producer_config, with_index};
 use crate::source::kafka::{SourceHandle, SourceInput};
 
 /// Where a dead letter came from, carried to its delivery report.

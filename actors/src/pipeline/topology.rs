@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::pipeline::outputs::FanOut;
-use crate::pipeline::stage::Operation;
+use crate::flow::outputs::FanOut;
 use crate::pipeline::SinkTarget;
+use crate::stage::Operation;
 
 /// Where a node's output goes.
 #[derive(Clone, Debug, Default)]
@@ -348,8 +348,8 @@ impl Topology {
 /// at build time rather than in a restart loop.
 fn check_settings(operation: &Operation) -> Result<(), crate::operators::error::OperatorError> {
     use crate::operators::error::OperatorError;
-    use crate::pipeline::stage::buffered::Buffered;
-    use crate::pipeline::stage::pacing::{Grouping, Throttled};
+    use crate::stage::buffered::Buffered;
+    use crate::stage::pacing::{Grouping, Throttled};
     match operation {
         Operation::Throttle(settings) => Throttled::new(*settings).map(drop),
         Operation::GroupedWithin {

@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::IngestMetrics;
-use crate::pipeline::produce::producer_config;
+use crate::sink::produce::producer_config;
 use probe::BrokerProbe;
 
 /// How long the broker may take to acknowledge a record pushed by a client that waits for the

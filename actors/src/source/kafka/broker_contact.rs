@@ -45,7 +45,7 @@ impl Default for BrokerContact {
     }
 }
 
-/// Clones share one contact: all are equal (as [`TransactionFence`](crate::source::fence)).
+/// Clones share one contact: all are equal (as [`TransactionFence`](crate::sink::fence)).
 impl PartialEq for BrokerContact {
     fn eq(&self, _: &Self) -> bool {
         true

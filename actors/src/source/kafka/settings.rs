@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 
 use super::BrokerContact;
-use crate::source::fence::TransactionFence;
+use crate::sink::fence::TransactionFence;
 
 /// The consumer-group protocol a source's consumer speaks (librdkafka's `group.protocol`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]

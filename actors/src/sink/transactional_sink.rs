@@ -35,14 +35,14 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
 
+use crate::flow::inlet::{Inlet, Inlets, StageMessage};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
-use crate::pipeline::kafka_sink::KafkaSinkSettings;
-use crate::pipeline::produce::{origin_headers, producer_config};
-use crate::pipeline::writer_failure::{forward, WriterFailure};
 use crate::record::Batch;
-use crate::source::fence::TransactionFence;
+use crate::sink::fence::TransactionFence;
+use crate::sink::kafka_sink::KafkaSinkSettings;
+use crate::sink::produce::{origin_headers, producer_config};
+use crate::sink::writer_failure::{forward, WriterFailure};
 
 /// How long one transaction call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -281,7 +281,7 @@ impl Writer {
 
     /// Drops the pending batches of partitions that rewound or moved (the rewind replays them),
     /// giving their credit back; returns how many records were dropped.
-    fn drop_stale(&mut self, fence: &crate::source::fence::FenceState) -> usize {
+    fn drop_stale(&mut self, fence: &crate::sink::fence::FenceState) -> usize {
         let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::pipeline::stage::pacing::ThrottleSettings;
-use crate::pipeline::stage::windowed::WindowRecipe;
 use crate::record::RecordRef;
+use crate::stage::pacing::ThrottleSettings;
+use crate::stage::windowed::WindowRecipe;
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
 /// call), or says why it cannot (the record goes to the dead letters with the reason).
@@ -27,8 +27,8 @@ pub enum Operation {
     /// Records the function refuses are dropped (and acknowledged).
     Filter(Arc<FilterFn>),
     /// Each record becomes the zero or more records the function emits (see
-    /// [`flat_map`](crate::pipeline::stage::flat_map)).
-    FlatMap(Arc<crate::pipeline::stage::flat_map::FlatMapFn>),
+    /// [`flat_map`](crate::stage::flat_map)).
+    FlatMap(Arc<crate::stage::flat_map::FlatMapFn>),
     /// Each record's Kafka key is replaced by the function's output (a fan-out by key after it
     /// then sends each key to one consumer).
     KeyBy(Arc<KeyFn>),
@@ -37,7 +37,7 @@ pub enum Operation {
     /// Each record's new value from a future, `parallelism` at a time, in order or not.
     MapAsync {
         /// The function.
-        function: Arc<crate::pipeline::stage::async_map::AsyncMapFn>,
+        function: Arc<crate::stage::async_map::AsyncMapFn>,
         /// Futures in flight, at most.
         parallelism: usize,
         /// Results in input order (else as they complete).

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use streamvisor_supervision::Failure;
 
-use crate::pipeline::inlet::StageMessage;
+use crate::flow::inlet::StageMessage;
 use crate::record::Batch;
 
 /// The channel to a writer (a tokio task's or a thread's).

@@ -10,16 +10,16 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use streamvisor_supervision::{Failure, Worker, WorkerContext};
 
+use crate::flow::forwarder::{Waiting, RETRY_AFTER};
+use crate::flow::inlet::{Inlets, Waker};
+use crate::flow::outputs::{FanOut, Outputs};
 use crate::flow::InputBuffer;
 use crate::metrics::SourceMetrics;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
-use crate::pipeline::decode::Format;
-use crate::pipeline::forwarder::{Waiting, RETRY_AFTER};
-use crate::pipeline::inlet::{Inlets, Waker};
-use crate::pipeline::outputs::{FanOut, Outputs};
-use crate::pipeline::stage::outputs_to;
 use crate::record::Batch;
+use crate::source::decode::Format;
 use crate::source::kafka::{SourceHandle, SourceInput};
+use crate::stage::outputs_to;
 
 /// What a partition actor gets.
 #[derive(Debug)]

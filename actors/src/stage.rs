@@ -20,11 +20,11 @@ use std::time::Instant;
 
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
+use crate::flow::forwarder::{Forwarder, Waiting, RETRY_AFTER};
+use crate::flow::inlet::{Inlet, Inlets, StageMessage, Waker};
+use crate::flow::outputs::{FanOut, Outputs};
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget};
-use crate::pipeline::forwarder::{Forwarder, Waiting, RETRY_AFTER};
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage, Waker};
-use crate::pipeline::outputs::{FanOut, Outputs};
 use crate::record::Batch;
 use buffered::Buffered;
 use pacing::{Grouping, Throttled};

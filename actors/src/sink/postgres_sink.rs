@@ -23,16 +23,16 @@ use std::time::{Duration, Instant};
 use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
 use tokio::sync::mpsc;
 
+use crate::flow::inlet::{Inlet, Inlets, StageMessage};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
 use crate::pipeline::health::Readiness;
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
-use crate::pipeline::writer_failure::{forward, WriterFailure};
 use crate::record::Batch;
 use crate::sink::postgres::{
     classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
 };
+use crate::sink::writer_failure::{forward, WriterFailure};
 
 /// The recipe of a PostgreSQL sink.
 #[derive(Clone, Debug)]

@@ -23,7 +23,7 @@ pub enum StageMessage {
     /// A timer: advance the windows (window stages), or release paced records.
     Tick,
     /// A map_async future finished (map_async stages).
-    Completed(Box<crate::pipeline::stage::async_map::Completion>),
+    Completed(Box<crate::stage::async_map::Completion>),
 }
 
 /// How a blocked sender is woken when credit comes back (it sends itself a retry).

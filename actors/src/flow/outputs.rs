@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 pub use key_route::key_route;
 
+use crate::flow::forwarder::{Forwarder, Waiting};
 use crate::pipeline::acks::AckRouter;
-use crate::pipeline::forwarder::{Forwarder, Waiting};
 use crate::record::Batch;
 
 /// How a node with several consumers hands them its records.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
+use crate::flow::inlet::{Inlet, Inlets, StageMessage};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 
 /// The recipe of a discard sink.
 #[derive(Clone, Debug)]

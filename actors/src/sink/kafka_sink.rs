@@ -21,11 +21,11 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
+use crate::flow::inlet::{Inlet, Inlets, StageMessage};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
-use crate::pipeline::produce::{origin_headers, producer_config, with_index};
 use crate::record::Batch;
+use crate::sink::produce::{origin_headers, producer_config, with_index};
 use crate::source::kafka::SourceInput;
 
 /// Where and how the Kafka sink writes.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use streamvisor_supervision::ActorPath;
 
-use crate::pipeline::inlet::{Inlet, Inlets, SendRefused, Waker};
+use crate::flow::inlet::{Inlet, Inlets, SendRefused, Waker};
 use crate::record::Batch;
 
 /// How soon a send is tried again when the next actor is gone (restarting).

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use streamvisor_supervision::{ActorRef, ActorState, ChildSpec, TreeHandle};
 
-use crate::pipeline::partition::{Incarnations, PartitionMessage};
 use crate::record::Batch;
 use crate::source::kafka::PartitionOutlet;
+use crate::source::partition::{Incarnations, PartitionMessage};
 
 /// Where a partition's actors live and how to make them.
 pub struct ActorOutlet {

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use streamvisor_supervision::{Failure, WorkerContext};
 
 use super::{Paced, StageWorker};
+use crate::flow::inlet::StageMessage;
 use crate::operators::error::OperatorError;
 use crate::operators::throttle::Throttle;
-use crate::pipeline::inlet::StageMessage;
 use crate::record::Batch;
 
 /// A batch ready to go, with the input credit it gives back when it leaves.

@@ -18,9 +18,9 @@ use streamvisor_supervision::{ActorRef, Failure, TrySendError, WorkerContext};
 use super::windowed::Rejected;
 use super::StageWorker;
 
+use crate::flow::inlet::StageMessage;
 use crate::operators::error::OperatorError;
 use crate::operators::map_async::{MapAsync, Ticket};
-use crate::pipeline::inlet::StageMessage;
 use crate::record::Batch;
 
 /// A record handed to an async map (owned: the future outlives the batch).

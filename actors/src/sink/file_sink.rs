@@ -12,10 +12,10 @@ use std::time::Duration;
 use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
 
 use crate::error::SinkError;
+use crate::flow::inlet::{Inlet, Inlets, StageMessage};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::health::{Readiness, SinkFaults};
-use crate::pipeline::inlet::{Inlet, Inlets, StageMessage};
 use crate::record::Batch;
 use crate::sink::file::JsonLinesFile;
 use crate::sink::rolling::{RollingFiles, RollingSettings};
