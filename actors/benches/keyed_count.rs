@@ -45,7 +45,8 @@ use streamvisor_actors::metrics::SinkMetrics;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::dead_letters::DeadLetterTarget;
 use streamvisor_actors::record::{Batch, RecordRef};
-use streamvisor_actors::sink::discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
+use streamvisor_actors::sink::actor::{SinkActor, SinkShared};
+use streamvisor_actors::sink::discard_sink::DiscardWriter;
 use streamvisor_actors::stage::{Operation, StageRecipe, StageWorker};
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 use tokio::sync::{mpsc, oneshot};
@@ -270,18 +271,18 @@ fn stage(name: &str, operation: Operation, next: Vec<String>, inlets: &Inlets) -
 
 /// The actors, in start order (the discard first, key_by last).
 fn actors(threads: usize, shards: &[Arc<Shard>], inlets: &Inlets) -> Vec<ChildSpec> {
-    let discard = DiscardSinkRecipe {
+    let discard = SinkShared {
         capacity: CAPACITY,
         inlets: inlets.clone(),
         acks: AckRouter::default(),
         metrics: SinkMetrics::new("bench", "out"),
+        readiness: Default::default(),
     };
-    let mut children =
-        vec![
-            ChildSpec::worker("out", move || DiscardSinkWorker::new(discard.clone()))
-                .mailbox_capacity(CAPACITY as usize)
-                .on_arbiter(threads - 1),
-        ];
+    let mut children = vec![ChildSpec::worker("out", move || {
+        SinkActor::new(discard.clone(), DiscardWriter)
+    })
+    .mailbox_capacity(CAPACITY as usize)
+    .on_arbiter(threads - 1)];
     for (index, shard) in shards.iter().enumerate() {
         let shard = Arc::clone(shard);
         let count = Operation::Filter(Arc::new(move |record: &RecordRef<'_>| {

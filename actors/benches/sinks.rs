@@ -23,11 +23,12 @@ use streamvisor_actors::metrics::SinkMetrics;
 use streamvisor_actors::pipeline::acks::AckRouter;
 use streamvisor_actors::pipeline::dead_letters::DeadLetterTarget;
 use streamvisor_actors::record::Batch;
-use streamvisor_actors::sink::file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
+use streamvisor_actors::sink::actor::{SinkActor, SinkShared};
+use streamvisor_actors::sink::file_sink::{FileOutput, FileSinkSettings, FileWriter};
 use streamvisor_actors::sink::json_lines::encode_line;
-use streamvisor_actors::sink::kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
+use streamvisor_actors::sink::kafka_sink::{KafkaSinkSettings, KafkaWriter};
 use streamvisor_actors::sink::postgres::{Connection, PostgresSettings, RowBuffers};
-use streamvisor_actors::sink::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
+use streamvisor_actors::sink::postgres_sink::PostgresWriter;
 use streamvisor_actors::sink::produce::origin_headers;
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 
@@ -242,22 +243,28 @@ async fn postgres_plain(url: &str, batches: &[Batch]) -> Duration {
         .await
 }
 
-fn postgres_sink(url: &str, inlets: &Inlets) -> ChildSpec {
-    let recipe = PostgresSinkRecipe {
-        settings: pg_settings(url, "sink"),
+/// What the sink actor under test is given.
+fn shared(inlets: &Inlets) -> SinkShared {
+    SinkShared {
         capacity: CAPACITY,
         inlets: inlets.clone(),
         acks: AckRouter::default(),
         metrics: SinkMetrics::new("bench", "out"),
         readiness: Default::default(),
-        dead_letters: DeadLetterTarget::new(
-            "127.0.0.1:1",
-            &Default::default(),
-            "bench.dead-letters",
-        ),
-    };
-    ChildSpec::worker("out", move || PostgresSinkWorker::new(recipe.clone()))
-        .mailbox_capacity(CAPACITY as usize)
+    }
+}
+
+fn postgres_sink(url: &str, inlets: &Inlets) -> ChildSpec {
+    let (shared, settings) = (shared(inlets), pg_settings(url, "sink"));
+    let dead_letters =
+        DeadLetterTarget::new("127.0.0.1:1", &Default::default(), "bench.dead-letters");
+    ChildSpec::worker("out", move || {
+        SinkActor::new(
+            shared.clone(),
+            PostgresWriter::new(settings.clone(), dead_letters.clone()),
+        )
+    })
+    .mailbox_capacity(CAPACITY as usize)
 }
 
 // ---------------------------------------------------------------- Kafka
@@ -300,19 +307,16 @@ fn kafka_plain(brokers: &str, batches: &[Batch]) -> Duration {
 }
 
 fn kafka_sink(brokers: &str, inlets: &Inlets) -> ChildSpec {
-    let recipe = KafkaSinkRecipe {
-        settings: KafkaSinkSettings {
-            brokers: brokers.to_owned(),
-            topic: "sink-out".to_owned(),
-            properties: Default::default(),
-        },
-        capacity: CAPACITY,
-        inlets: inlets.clone(),
-        acks: AckRouter::default(),
-        metrics: SinkMetrics::new("bench", "out"),
+    let shared = shared(inlets);
+    let settings = KafkaSinkSettings {
+        brokers: brokers.to_owned(),
+        topic: "sink-out".to_owned(),
+        properties: Default::default(),
     };
-    ChildSpec::worker("out", move || KafkaSinkWorker::new(recipe.clone()))
-        .mailbox_capacity(CAPACITY as usize)
+    ChildSpec::worker("out", move || {
+        SinkActor::new(shared.clone(), KafkaWriter::new(settings.clone()))
+    })
+    .mailbox_capacity(CAPACITY as usize)
 }
 
 // ---------------------------------------------------------------- files
@@ -341,19 +345,17 @@ fn file_plain(path: &Path, batches: &[Batch]) -> Duration {
 }
 
 fn file_sink(path: &Path, inlets: &Inlets) -> ChildSpec {
-    let recipe = FileSinkRecipe {
+    let shared = shared(inlets);
+    let settings = FileSinkSettings {
         output: FileOutput::Single(path.to_path_buf()),
-        capacity: CAPACITY,
         delay_per_batch: Duration::ZERO,
         slow_until: None,
-        inlets: inlets.clone(),
-        acks: AckRouter::default(),
-        metrics: SinkMetrics::new("bench", "out"),
-        readiness: Default::default(),
         faults: Default::default(),
     };
-    ChildSpec::worker("out", move || FileSinkWorker::new(recipe.clone()))
-        .mailbox_capacity(CAPACITY as usize)
+    ChildSpec::worker("out", move || {
+        SinkActor::new(shared.clone(), FileWriter::new(settings.clone()))
+    })
+    .mailbox_capacity(CAPACITY as usize)
 }
 
 fn report(name: &str, records: usize, plain: Duration, sink: Duration) {

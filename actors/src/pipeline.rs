@@ -1,9 +1,11 @@
-//! A pipeline as a supervised actor tree: a Kafka source, per-partition stage actors and a file
-//! sink, wired by demand (credit) and acknowledged end to end.
+//! A pipeline as a supervised actor tree: a Kafka source, per-partition stage actors and the
+//! sinks of its [`Topology`], wired by demand (credit) and acknowledged end to end. This module
+//! only assembles them: the actors live in [`crate::source`], [`crate::stage`] and
+//! [`crate::sink`].
 //!
 //! ```text
 //! /pipelines/<p>                       supervisor
-//! ├── sinks/<k>                        file sink (acks to the source after fsync)
+//! ├── sinks/<k>                        a sink actor (acks to the source once written durably)
 //! ├── stages/<st>                      supervisor; p<N> per assigned partition
 //! └── sources/<s>                      supervisor owning the Kafka client (polling thread)
 //!     └── p<N>                         partition actor, per assigned partition
@@ -30,13 +32,15 @@ use streamvisor_supervision::{
 
 use crate::flow::inlet::Inlets;
 use crate::metrics::{SinkMetrics, SourceMetrics};
-use crate::sink::discard_sink::{DiscardSinkRecipe, DiscardSinkWorker};
-use crate::sink::file_sink::{FileOutput, FileSinkRecipe, FileSinkWorker};
-use crate::sink::kafka_sink::{KafkaSinkRecipe, KafkaSinkSettings, KafkaSinkWorker};
+use crate::sink::actor::{SinkActor, SinkShared};
+use crate::sink::discard_sink::DiscardWriter;
+use crate::sink::file_sink::{FileOutput, FileSinkSettings, FileWriter};
+use crate::sink::kafka_sink::{KafkaSinkSettings, KafkaWriter};
 use crate::sink::postgres::PostgresSettings;
-use crate::sink::postgres_sink::{PostgresSinkRecipe, PostgresSinkWorker};
+use crate::sink::postgres_sink::PostgresWriter;
 use crate::sink::rolling::RollingSettings;
-use crate::sink::transactional_sink::{TransactionalSinkRecipe, TransactionalSinkWorker};
+use crate::sink::transactional_sink::{TransactionalSettings, TransactionalWriter};
+use crate::sink::writer::SinkWriter;
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use crate::source::outlet::ActorOutlet;
 use crate::source::partition::{Incarnations, PartitionRecipe, PartitionWorker};
@@ -133,30 +137,37 @@ impl Drop for SourceResource {
     }
 }
 
+/// The spec of a sink actor named `name` whose writer `writer` makes afresh at each start.
+fn sink_child<W: SinkWriter>(
+    name: String,
+    shared: SinkShared,
+    writer: impl Fn() -> W + Send + Sync + 'static,
+) -> ChildSpec {
+    ChildSpec::worker(name, move || SinkActor::new(shared.clone(), writer()))
+}
+
 impl PipelineRecipe {
-    /// A file sink's spec.
-    fn file_sink(
-        &self,
-        node: &SinkNode,
-        output: FileOutput,
-        metrics: SinkMetrics,
-        capacity: u64,
-        inlets: &Inlets,
-    ) -> ChildSpec {
-        let sink = FileSinkRecipe {
-            metrics,
-            readiness: self.readiness.clone(),
-            faults: self.sink_faults.clone(),
-            output,
+    /// What every sink of the pipeline is given.
+    fn sink_shared(&self, node: &SinkNode, capacity: u64, inlets: &Inlets) -> SinkShared {
+        SinkShared {
             capacity,
+            inlets: inlets.clone(),
+            acks: self.acks.clone(),
+            metrics: SinkMetrics::new(&self.name, &node.name),
+            readiness: self.readiness.clone(),
+        }
+    }
+
+    /// A file sink's settings.
+    fn file_settings(&self, node: &SinkNode, output: FileOutput) -> FileSinkSettings {
+        FileSinkSettings {
+            output,
             delay_per_batch: node.delay_per_batch,
             slow_until: node
                 .delay_for
                 .map(|slow_for| std::time::Instant::now() + slow_for),
-            inlets: inlets.clone(),
-            acks: self.acks.clone(),
-        };
-        ChildSpec::worker(node.name.clone(), move || FileSinkWorker::new(sink.clone()))
+            faults: self.sink_faults.clone(),
+        }
     }
 
     /// The path pattern of the actor of `node` (a stage's per partition: `{p}`).
@@ -176,101 +187,67 @@ impl PipelineRecipe {
         sink_capacity: u64,
         inlets: &Inlets,
     ) -> ChildSpec {
-        let sink_metrics = SinkMetrics::new(&self.name, &node.name);
-        let sink_name = &node.name;
-        let acks = self.acks.clone();
+        let shared = self.sink_shared(node, sink_capacity, inlets);
+        let name = node.name.clone();
+        let producer_properties = |own: &std::collections::BTreeMap<String, String>| {
+            let mut properties = settings.properties.clone();
+            properties.extend(own.clone());
+            properties
+        };
         match &node.target {
-            SinkTarget::File(file) => self.file_sink(
-                node,
-                FileOutput::Single(file.clone()),
-                sink_metrics,
-                sink_capacity,
-                inlets,
-            ),
-            SinkTarget::RollingFiles(settings) => self.file_sink(
-                node,
-                FileOutput::Rolling(settings.clone()),
-                sink_metrics,
-                sink_capacity,
-                inlets,
-            ),
-            SinkTarget::Discard => {
-                let sink = DiscardSinkRecipe {
-                    capacity: sink_capacity,
-                    inlets: inlets.clone(),
-                    acks: acks.clone(),
-                    metrics: sink_metrics,
-                };
-                ChildSpec::worker(sink_name.clone(), move || {
-                    DiscardSinkWorker::new(sink.clone())
-                })
+            SinkTarget::File(file) => {
+                let file = self.file_settings(node, FileOutput::Single(file.clone()));
+                sink_child(name, shared, move || FileWriter::new(file.clone()))
             }
+            SinkTarget::RollingFiles(rolling) => {
+                let files = self.file_settings(node, FileOutput::Rolling(rolling.clone()));
+                sink_child(name, shared, move || FileWriter::new(files.clone()))
+            }
+            SinkTarget::Discard => sink_child(name, shared, || DiscardWriter),
             SinkTarget::Postgres(postgres) => {
-                let sink = PostgresSinkRecipe {
-                    settings: postgres.clone(),
-                    capacity: sink_capacity,
-                    inlets: inlets.clone(),
-                    acks: acks.clone(),
-                    metrics: sink_metrics,
-                    readiness: self.readiness.clone(),
-                    dead_letters: DeadLetterTarget::new(
-                        &settings.brokers,
-                        &settings.properties,
-                        &self.dead_letter_topic,
-                    ),
-                };
-                ChildSpec::worker(sink_name.clone(), move || {
-                    PostgresSinkWorker::new(sink.clone())
+                let dead_letters = DeadLetterTarget::new(
+                    &settings.brokers,
+                    &settings.properties,
+                    &self.dead_letter_topic,
+                );
+                let postgres = postgres.clone();
+                sink_child(name, shared, move || {
+                    PostgresWriter::new(postgres.clone(), dead_letters.clone())
                 })
             }
             SinkTarget::Kafka(kafka) => {
-                let mut properties = settings.properties.clone();
-                properties.extend(kafka.properties.clone());
-                let sink = KafkaSinkRecipe {
-                    settings: KafkaSinkSettings {
-                        brokers: settings.brokers.clone(),
-                        topic: kafka.topic.clone(),
-                        properties,
-                    },
-                    capacity: sink_capacity,
-                    inlets: inlets.clone(),
-                    acks: acks.clone(),
-                    metrics: sink_metrics,
+                let kafka = KafkaSinkSettings {
+                    brokers: settings.brokers.clone(),
+                    topic: kafka.topic.clone(),
+                    properties: producer_properties(&kafka.properties),
                 };
-                ChildSpec::worker(sink_name.clone(), move || {
-                    KafkaSinkWorker::new(sink.clone())
-                })
+                sink_child(name, shared, move || KafkaWriter::new(kafka.clone()))
             }
             SinkTarget::KafkaExactlyOnce {
                 settings: kafka,
                 max_records,
                 interval,
             } => {
-                let mut properties = settings.properties.clone();
-                properties.extend(kafka.properties.clone());
-                let sink = TransactionalSinkRecipe {
+                let transactional = TransactionalSettings {
                     settings: KafkaSinkSettings {
                         brokers: settings.brokers.clone(),
                         topic: kafka.topic.clone(),
-                        properties,
+                        properties: producer_properties(&kafka.properties),
                     },
                     transactional_id: format!(
-                        "streamvisor-{}-{}-{sink_name}-{}",
+                        "streamvisor-{}-{}-{}-{}",
                         settings.group,
                         self.name,
+                        node.name,
                         std::process::id()
                     ),
                     max_records: *max_records,
                     interval: *interval,
                     send_early: !self.embedded_broker,
                     fence: settings.fence.clone(),
-                    capacity: sink_capacity,
-                    inlets: inlets.clone(),
-                    acks: acks.clone(),
-                    metrics: sink_metrics,
                 };
-                ChildSpec::worker(sink_name.clone(), move || {
-                    TransactionalSinkWorker::new(sink.clone())
+                sink_child(name, shared, move || {
+                    TransactionalWriter::new(transactional.clone())
                 })
             }
         }

@@ -1,8 +1,12 @@
-//! Sinks: where records become durable, and only then acknowledged. The sink actors at
-//! `/pipelines/<p>/sinks/<k>` (file, Kafka, exactly-once Kafka with its [`fence`], PostgreSQL,
-//! discard) and what they write with (JSON Lines and rolled-over files, PostgreSQL rows, the
-//! producer's settings and origin headers).
+//! Sinks: where records become durable, and only then acknowledged. One sink actor at
+//! `/pipelines/<p>/sinks/<k>` ([`actor::SinkActor`]) owns the inlet, credit, acks, retry in
+//! place and readiness; its [`writer::SinkWriter`] says how to write: files ([`file_sink`]),
+//! Kafka ([`kafka_sink`]), exactly-once Kafka ([`transactional_sink`], with the [`fence`] it
+//! shares with the source), PostgreSQL ([`postgres_sink`]), or nothing ([`discard_sink`]).
+//! Beside them, what they write with: JSON Lines and rolled-over files, PostgreSQL rows, the
+//! producer's settings and origin headers.
 
+pub mod actor;
 pub mod discard_sink;
 pub mod fence;
 pub mod file;
@@ -14,4 +18,4 @@ pub mod postgres_sink;
 pub mod produce;
 pub mod rolling;
 pub mod transactional_sink;
-pub mod writer_failure;
+pub mod writer;

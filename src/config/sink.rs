@@ -49,7 +49,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use streamvisor_actors::pipeline::SinkTarget;
 use streamvisor_actors::sink::kafka_sink::KafkaSinkSettings;
-use streamvisor_actors::sink::postgres::{Dedupe, PostgresSettings, RetryBackoff};
+use streamvisor_actors::sink::postgres::{default_retry, Dedupe, PostgresSettings};
+use streamvisor_actors::supervision::Backoff;
 
 use streamvisor_actors::sink::rolling::{FileFormat, FileLayout, RollingSettings};
 
@@ -140,13 +141,13 @@ pub struct RetryConfig {
 }
 
 impl RetryConfig {
-    fn backoff(&self) -> RetryBackoff {
-        let defaults = RetryBackoff::default();
-        RetryBackoff {
-            min: self.min.unwrap_or(defaults.min),
-            max: self.max.unwrap_or(defaults.max),
-            factor: self.factor.unwrap_or(defaults.factor),
-        }
+    fn backoff(&self) -> Backoff {
+        let defaults = default_retry();
+        Backoff::retrying(
+            self.min.unwrap_or(defaults.min),
+            self.max.unwrap_or(defaults.max),
+            self.factor.unwrap_or(defaults.factor),
+        )
     }
 }
 

@@ -38,6 +38,23 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// Exponential backoff without jitter, for retries in place (a sink holding its records
+    /// while its target is away): `min`, times `factor` per failure, at most `max`.
+    pub fn retrying(min: Duration, max: Duration, factor: f64) -> Self {
+        Backoff {
+            min,
+            max,
+            factor,
+            jitter: 0.0,
+            reset_after: MAX_BACKOFF,
+        }
+    }
+
+    /// The wait after the `failures`-th failure in a row (1-based), before jitter.
+    pub fn delay(&self, failures: u32) -> Duration {
+        crate::backoff::base_delay(self, failures.saturating_sub(1))
+    }
+
     /// No delay at all (tests that count restarts, not time).
     pub fn none() -> Self {
         Backoff {

@@ -26,12 +26,53 @@ pub enum StageMessage {
     Completed(Box<crate::stage::async_map::Completion>),
 }
 
+/// A message type that carries batches: what an inlet's actor takes ([`StageMessage`] for
+/// stages, the sinks' own message for sinks).
+pub trait TakesBatches: Send + 'static {
+    /// The message carrying `batch`.
+    fn batch(batch: Batch) -> Self;
+    /// The batch back out of a message that was not delivered.
+    fn into_batch(self) -> Option<Batch>;
+}
+
+impl TakesBatches for StageMessage {
+    fn batch(batch: Batch) -> Self {
+        StageMessage::Batch(batch)
+    }
+
+    fn into_batch(self) -> Option<Batch> {
+        match self {
+            StageMessage::Batch(batch) => Some(batch),
+            _ => None,
+        }
+    }
+}
+
+/// The actor behind an inlet, whatever its message type.
+trait BatchTarget: Send + Sync + std::fmt::Debug {
+    /// False once the actor has stopped.
+    fn is_connected(&self) -> bool;
+    /// Sends `batch` without waiting; gives it back when the mailbox is full or closed.
+    fn offer(&self, batch: Batch) -> Result<(), Batch>;
+}
+
+impl<M: TakesBatches> BatchTarget for ActorRef<M> {
+    fn is_connected(&self) -> bool {
+        ActorRef::is_connected(self)
+    }
+
+    fn offer(&self, batch: Batch) -> Result<(), Batch> {
+        self.try_send(M::batch(batch))
+            .map_err(|error| error.into_inner().into_batch().expect("a batch was sent"))
+    }
+}
+
 /// How a blocked sender is woken when credit comes back (it sends itself a retry).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// The input of one stage actor incarnation.
 pub struct Inlet {
-    actor: ActorRef<StageMessage>,
+    actor: Box<dyn BatchTarget>,
     credit: AtomicU64,
     /// Senders that found no credit, woken at the next grant (no polling).
     waiting: Mutex<Vec<Waker>>,
@@ -48,9 +89,9 @@ impl std::fmt::Debug for Inlet {
 
 impl Inlet {
     /// An inlet for `actor`, with `capacity` records of credit.
-    pub fn new(actor: ActorRef<StageMessage>, capacity: u64) -> Self {
+    pub fn new<M: TakesBatches>(actor: ActorRef<M>, capacity: u64) -> Self {
         Inlet {
-            actor,
+            actor: Box::new(actor),
             credit: AtomicU64::new(capacity),
             waiting: Mutex::new(Vec::new()),
         }
@@ -113,10 +154,10 @@ pub struct Inlets {
 impl Inlets {
     /// Opens and publishes the inlet of `actor` at `path` with `capacity` records of credit
     /// (replacing an older incarnation's), and returns it.
-    pub fn open(
+    pub fn open<M: TakesBatches>(
         &self,
         path: ActorPath,
-        actor: ActorRef<StageMessage>,
+        actor: ActorRef<M>,
         capacity: u64,
     ) -> Arc<Inlet> {
         let inlet = Arc::new(Inlet::new(actor, capacity));
@@ -159,17 +200,11 @@ impl Inlets {
                 return Err(SendRefused::NoCredit(batch));
             }
         }
-        match inlet.actor.try_send(StageMessage::Batch(batch)) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                inlet.grant(records);
-                // Full or closed: either way no grant will wake the sender, so it retries on its
-                // timer, as for a gone actor.
-                let StageMessage::Batch(batch) = error.into_inner() else {
-                    unreachable!("a batch was sent")
-                };
-                Err(SendRefused::Gone(batch))
-            }
-        }
+        inlet.actor.offer(batch).map_err(|batch| {
+            inlet.grant(records);
+            // Full or closed: either way no grant will wake the sender, so it retries on its
+            // timer, as for a gone actor.
+            SendRefused::Gone(batch)
+        })
     }
 }

@@ -1,4 +1,4 @@
-//! The Kafka sink actor (`/pipelines/<p>/sinks/<k>`): writes each record to its output topic
+//! The Kafka sink's writer: writes each record to its output topic
 //! with the idempotent producer (acks=all, so the broker never holds a retried record twice)
 //! and acknowledges a batch only when the delivery report of its last record is in; only then
 //! does the credit go back. Each output record keeps its key and payload and carries its origin
@@ -14,18 +14,17 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
-use streamvisor_supervision::{ActorPath, Failure, StopReason, Worker, WorkerContext};
+use streamvisor_supervision::Failure;
 
-use crate::flow::inlet::{Inlet, Inlets, StageMessage};
-use crate::metrics::SinkMetrics;
-use crate::pipeline::acks::AckRouter;
 use crate::record::Batch;
+use crate::sink::actor::{SinkActor, SinkContext};
 use crate::sink::produce::{origin_headers, producer_config, with_index};
+use crate::sink::writer::{Settler, SinkWriter};
 use crate::source::kafka::SourceInput;
 
 /// Where and how the Kafka sink writes.
@@ -40,34 +39,20 @@ pub struct KafkaSinkSettings {
     pub properties: BTreeMap<String, String>,
 }
 
-/// The recipe of a Kafka sink.
-#[derive(Clone, Debug)]
-pub struct KafkaSinkRecipe {
-    /// Where it writes.
-    pub settings: KafkaSinkSettings,
-    /// Records it can hold.
-    pub capacity: u64,
-    /// The pipeline's inlets.
-    pub inlets: Inlets,
-    /// Where acks go.
-    pub acks: AckRouter,
-    /// The sink's metrics.
-    pub metrics: SinkMetrics,
-}
+/// The Kafka sink's actor.
+pub type KafkaSink = SinkActor<KafkaWriter>;
 
 /// A batch waiting for its delivery reports.
 struct InFlight {
     batch: Batch,
     remaining: AtomicUsize,
     failed: AtomicBool,
-    sent_at: std::time::Instant,
+    sent_at: Instant,
 }
 
-/// Acknowledges batches from the producer's delivery reports.
+/// Settles batches from the producer's delivery reports.
 struct Deliveries {
-    acks: AckRouter,
-    inlet: Arc<Inlet>,
-    metrics: SinkMetrics,
+    settler: Settler,
 }
 
 impl ClientContext for Deliveries {}
@@ -85,19 +70,16 @@ impl ProducerContext for Deliveries {
         }
         let batch = &in_flight.batch;
         if in_flight.failed.load(Ordering::Acquire) {
-            if let Some(source) = self.acks.source(batch.topic()) {
+            if let Some(source) = self.settler.acks().source(batch.topic()) {
                 source.send(SourceInput::Rewind {
                     partition: batch.partition(),
                 });
             }
+            self.settler.give_back(batch.len() as u64);
         } else {
-            self.acks.ack(batch);
-            self.metrics.records_out.increment(batch.len() as u64);
-            self.metrics
-                .write_seconds
-                .record(in_flight.sent_at.elapsed().as_secs_f64());
+            self.settler.timed(in_flight.sent_at);
+            self.settler.durable([batch]);
         }
-        self.inlet.grant(batch.len() as u64);
     }
 }
 
@@ -108,35 +90,29 @@ struct Sending {
     sent: usize,
 }
 
-/// A Kafka sink actor.
-pub struct KafkaSinkWorker {
-    recipe: KafkaSinkRecipe,
+/// Hands records to the idempotent producer; its delivery reports settle them.
+pub struct KafkaWriter {
+    settings: KafkaSinkSettings,
     producer: Option<ThreadedProducer<Deliveries>>,
-    path: Option<ActorPath>,
-    inlet: Option<Arc<Inlet>>,
     queue: VecDeque<Sending>,
-    retry_scheduled: bool,
 }
 
-impl KafkaSinkWorker {
-    /// A fresh sink from its recipe (its producer is made when it starts).
-    pub fn new(recipe: KafkaSinkRecipe) -> Self {
-        KafkaSinkWorker {
-            recipe,
+impl KafkaWriter {
+    /// A writer for `settings` (its producer is made when the actor starts).
+    pub fn new(settings: KafkaSinkSettings) -> Self {
+        KafkaWriter {
+            settings,
             producer: None,
-            path: None,
-            inlet: None,
             queue: VecDeque::new(),
-            retry_scheduled: false,
         }
     }
 
     /// Hands queued records to the producer until its queue is full.
-    fn send_queued(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
+    fn send_queued(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
         let Some(producer) = self.producer.as_ref() else {
             return Ok(());
         };
-        let topic = self.recipe.settings.topic.as_str();
+        let topic = self.settings.topic.as_str();
         while let Some(sending) = self.queue.front_mut() {
             let batch = &sending.in_flight.batch;
             let partition = batch.partition().to_string();
@@ -162,10 +138,7 @@ impl KafkaSinkWorker {
                     Err((error, _))
                         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
                     {
-                        if !self.retry_scheduled {
-                            self.retry_scheduled = true;
-                            ctx.send_later(StageMessage::Retry, Duration::from_millis(10));
-                        }
+                        sink.retry_in(Duration::from_millis(10));
                         return Ok(());
                     }
                     Err((error, _)) => {
@@ -181,66 +154,44 @@ impl KafkaSinkWorker {
     }
 }
 
-impl Worker for KafkaSinkWorker {
-    type Message = StageMessage;
-
-    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
-        let inlet = self
-            .recipe
-            .inlets
-            .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
-        let settings = &self.recipe.settings;
+impl SinkWriter for KafkaWriter {
+    fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        let settings = &self.settings;
         let producer = producer_config(&settings.brokers, &settings.properties)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create_with_context(Deliveries {
-                acks: self.recipe.acks.clone(),
-                inlet: Arc::clone(&inlet),
-                metrics: self.recipe.metrics.clone(),
+                settler: sink.settler().clone(),
             })
             .map_err(|error| Failure::new(format!("Kafka sink producer: {error}")))?;
         self.producer = Some(producer);
-        self.inlet = Some(inlet);
-        self.path = Some(ctx.path().clone());
         Ok(())
     }
 
-    fn handle(
-        &mut self,
-        message: StageMessage,
-        ctx: &mut WorkerContext<'_, Self>,
-    ) -> Result<(), Failure> {
-        match message {
-            // Nothing to send (only offsets it covers): no delivery report would acknowledge it.
-            StageMessage::Batch(batch) if batch.is_empty() => self.recipe.acks.ack(&batch),
-            StageMessage::Batch(batch) => self.queue.push_back(Sending {
-                in_flight: Arc::new(InFlight {
-                    remaining: AtomicUsize::new(batch.len()),
-                    failed: AtomicBool::new(false),
-                    sent_at: std::time::Instant::now(),
-                    batch,
-                }),
-                sent: 0,
+    fn take(&mut self, batch: Batch, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        if batch.is_empty() {
+            // Nothing to send (only offsets it covers): no delivery report would settle it.
+            sink.settler().acks().ack(&batch);
+            return Ok(());
+        }
+        self.queue.push_back(Sending {
+            in_flight: Arc::new(InFlight {
+                remaining: AtomicUsize::new(batch.len()),
+                failed: AtomicBool::new(false),
+                sent_at: Instant::now(),
+                batch,
             }),
-            StageMessage::Retry => self.retry_scheduled = false,
-            StageMessage::Wake | StageMessage::Tick | StageMessage::Completed(_) => {}
-        }
-        self.send_queued(ctx)
+            sent: 0,
+        });
+        self.send_queued(sink)
     }
 
-    fn stopped(&mut self, _reason: &StopReason) {
-        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
-            self.recipe.inlets.withdraw(path, inlet);
-        }
-        if let Some(producer) = self.producer.take() {
-            flush_elsewhere(producer);
-        }
+    fn resume(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        self.send_queued(sink)
     }
-}
 
-impl Drop for KafkaSinkWorker {
-    fn drop(&mut self) {
-        // After a panic `stopped` does not run: the producer still must not end on the arbiter.
+    fn close(&mut self) {
+        // The producer must not end on the arbiter: flushing and dropping it block.
         if let Some(producer) = self.producer.take() {
             flush_elsewhere(producer);
         }

@@ -20,6 +20,7 @@ pub use rows::{RowBuffers, Rows};
 use std::str::FromStr;
 use std::time::Duration;
 
+use streamvisor_supervision::Backoff;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
@@ -52,34 +53,9 @@ impl FromStr for Dedupe {
     }
 }
 
-/// Exponential backoff between retries in place: `min`, times `factor` per failure, at most `max`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RetryBackoff {
-    /// The first wait.
-    pub min: Duration,
-    /// The longest wait.
-    pub max: Duration,
-    /// Growth per failure (at least 1).
-    pub factor: f64,
-}
-
-impl Default for RetryBackoff {
-    fn default() -> Self {
-        RetryBackoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-            factor: 2.0,
-        }
-    }
-}
-
-impl RetryBackoff {
-    /// The wait after the `failures`-th failure in a row (1-based).
-    pub fn delay(&self, failures: u32) -> Duration {
-        let exponent = failures.saturating_sub(1).min(64) as i32;
-        let millis = self.min.as_secs_f64() * 1000.0 * self.factor.max(1.0).powi(exponent);
-        Duration::from_secs_f64((millis / 1000.0).min(self.max.as_secs_f64()))
-    }
+/// The default backoff between retries in place: 100 ms doubling to 5 s.
+pub fn default_retry() -> Backoff {
+    Backoff::retrying(Duration::from_millis(100), Duration::from_secs(5), 2.0)
 }
 
 /// Where and how the sink writes.
@@ -100,7 +76,7 @@ pub struct PostgresSettings {
     /// How long to wait for more records before writing fewer than `max_rows`.
     pub linger: Duration,
     /// Backoff between retries in place.
-    pub retry: RetryBackoff,
+    pub retry: Backoff,
     /// How long a connection attempt may take.
     pub connect_timeout: Duration,
     /// How long a write (one transaction) may take before the connection counts as lost.
@@ -133,7 +109,7 @@ impl PostgresSettings {
             dedupe: Dedupe::Origin,
             max_rows: 5000,
             linger: Duration::from_millis(5),
-            retry: RetryBackoff::default(),
+            retry: default_retry(),
             connect_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(60),
         }
@@ -406,11 +382,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_by_its_factor_up_to_its_max() {
-        let backoff = RetryBackoff {
-            min: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            factor: 2.0,
-        };
+        let backoff = Backoff::retrying(Duration::from_millis(100), Duration::from_secs(1), 2.0);
         let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 800, 1000, 1000]);
     }

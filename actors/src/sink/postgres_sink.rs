@@ -1,4 +1,4 @@
-//! The PostgreSQL sink actor (`/pipelines/<p>/sinks/<k>`). The actor takes batches within the
+//! The PostgreSQL sink's writer. Its actor takes batches within the
 //! credit of its inlet and hands them to its writer, a task on the same arbiter that owns the
 //! connection: it gathers records up to `max_rows` (waiting `linger` for more), writes them in
 //! one transaction, and only after COMMIT acknowledges them and gives the credit back.
@@ -17,137 +17,88 @@
 //! to the actor beyond what it granted.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
+use streamvisor_supervision::{ActorRef, Backoff, Failure};
 use tokio::sync::mpsc;
 
-use crate::flow::inlet::{Inlet, Inlets, StageMessage};
-use crate::metrics::SinkMetrics;
-use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
-use crate::pipeline::health::Readiness;
 use crate::record::Batch;
+use crate::sink::actor::{SinkActor, SinkContext, SinkMessage};
 use crate::sink::postgres::{
     classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
 };
-use crate::sink::writer_failure::{forward, WriterFailure};
+use crate::sink::writer::{RetryInPlace, Settler, SinkWriter, WriterFailure};
 
-/// The recipe of a PostgreSQL sink.
-#[derive(Clone, Debug)]
-pub struct PostgresSinkRecipe {
-    /// The database, table and write settings.
-    pub settings: PostgresSettings,
-    /// Records it can hold.
-    pub capacity: u64,
-    /// The pipeline's inlets.
-    pub inlets: Inlets,
-    /// Where acks go.
-    pub acks: AckRouter,
-    /// The sink's metrics.
-    pub metrics: SinkMetrics,
-    /// Where it says it is retrying (unready).
-    pub readiness: Readiness,
-    /// Where refused records go.
-    pub dead_letters: DeadLetterTarget,
+/// The PostgreSQL sink's actor.
+pub type PostgresSink = SinkActor<PostgresWriter>;
+
+/// Hands batches to a task on the actor's arbiter that owns the connection and writes.
+pub struct PostgresWriter {
+    settings: PostgresSettings,
+    dead_letters: DeadLetterTarget,
+    to_task: Option<mpsc::UnboundedSender<Batch>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// A PostgreSQL sink actor.
-pub struct PostgresSinkWorker {
-    recipe: PostgresSinkRecipe,
-    path: Option<ActorPath>,
-    inlet: Option<Arc<Inlet>>,
-    to_writer: Option<mpsc::UnboundedSender<Batch>>,
-    writer: Option<tokio::task::JoinHandle<()>>,
-    failure: WriterFailure,
-}
-
-impl PostgresSinkWorker {
-    /// A fresh sink from its recipe (it connects when it starts).
-    pub fn new(recipe: PostgresSinkRecipe) -> Self {
-        PostgresSinkWorker {
-            recipe,
-            path: None,
-            inlet: None,
-            to_writer: None,
-            writer: None,
-            failure: WriterFailure::default(),
+impl PostgresWriter {
+    /// A writer for `settings`, sending refused records to `dead_letters` (it connects when
+    /// the actor starts).
+    pub fn new(settings: PostgresSettings, dead_letters: DeadLetterTarget) -> Self {
+        PostgresWriter {
+            settings,
+            dead_letters,
+            to_task: None,
+            task: None,
         }
     }
 }
 
-impl Drop for PostgresSinkWorker {
-    fn drop(&mut self) {
-        // A killed or panicked sink leaves nothing writing behind it: an open transaction is
-        // rolled back by the server when the connection drops.
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
-        }
-    }
-}
+impl SinkWriter for PostgresWriter {
+    const RETRYING: &'static str = "PostgreSQL";
 
-impl Worker for PostgresSinkWorker {
-    type Message = StageMessage;
-
-    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
+    fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
         let dead_letters = self
-            .recipe
             .dead_letters
             .producer()
             .map_err(|error| Failure::new(format!("dead-letter producer: {error}")))?;
-        let component = ctx.path().to_string();
-        self.recipe.readiness.ready(&component);
-        let inlet = self
-            .recipe
-            .inlets
-            .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
-        let (to_writer, inbox) = mpsc::unbounded_channel();
-        let writer = Writer {
-            settings: self.recipe.settings.clone(),
+        let (to_task, inbox) = mpsc::unbounded_channel();
+        let task = Writer {
+            settings: self.settings.clone(),
             inbox,
             held: Vec::new(),
             buffers: RowBuffers::default(),
             connection: None,
-            failures: 0,
-            component,
-            inlet: Arc::clone(&inlet),
-            acks: self.recipe.acks.clone(),
-            metrics: self.recipe.metrics.clone(),
-            readiness: self.recipe.readiness.clone(),
+            component: sink.component().to_owned(),
+            settler: sink.settler().clone(),
+            retry: sink.retry_in_place(),
             dead_letters,
         };
-        let failure = self.failure.clone();
-        let actor = ctx.myself();
-        self.writer = Some(tokio::task::spawn_local(writer.run(failure, actor)));
-        self.to_writer = Some(to_writer);
-        self.inlet = Some(inlet);
-        self.path = Some(ctx.path().clone());
+        let failure = sink.failure();
+        let actor = sink.myself();
+        self.task = Some(tokio::task::spawn_local(task.run(failure, actor)));
+        self.to_task = Some(to_task);
         Ok(())
     }
 
-    fn handle(
-        &mut self,
-        message: StageMessage,
-        _ctx: &mut WorkerContext<'_, Self>,
-    ) -> Result<(), Failure> {
-        forward(
-            &self.failure,
-            self.to_writer.as_ref(),
-            message,
-            "PostgreSQL writer",
-        )
+    fn take(&mut self, batch: Batch, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        match &self.to_task {
+            Some(task) if task.send(batch).is_ok() => Ok(()),
+            _ => Err(sink.ended("the PostgreSQL writer ended")),
+        }
     }
 
-    fn stopped(&mut self, _reason: &StopReason) {
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
+    fn close(&mut self) {
+        // A killed or panicked sink leaves nothing writing behind it: an open transaction is
+        // rolled back by the server when the connection drops.
+        self.to_task = None;
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
-        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
-            self.recipe.inlets.withdraw(path, inlet);
-            // A fresh start says again if it cannot write.
-            self.recipe.readiness.ready(path.as_str());
-        }
+    }
+
+    fn retry_backoff(&self) -> Backoff {
+        self.settings.retry.clone()
     }
 }
 
@@ -159,23 +110,19 @@ struct Writer {
     held: Vec<Batch>,
     buffers: RowBuffers,
     connection: Option<Connection>,
-    /// Failed attempts in a row (the backoff's exponent).
-    failures: u32,
     component: String,
-    inlet: Arc<Inlet>,
-    acks: AckRouter,
-    metrics: SinkMetrics,
-    readiness: Readiness,
+    settler: Settler,
+    retry: RetryInPlace,
     dead_letters: DeadLetters,
 }
 
 impl Writer {
-    async fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
+    async fn run(mut self, failure: WriterFailure, actor: ActorRef<SinkMessage>) {
         if let Err(why) = self.serve().await {
             tracing::error!(sink = %self.component, %why, "PostgreSQL sink fails");
             failure.set(why);
             // The actor fails at its next message; wake it in case none comes.
-            let _ = actor.try_send(StageMessage::Wake);
+            let _ = actor.try_send(SinkMessage::Wake);
         }
     }
 
@@ -228,13 +175,13 @@ impl Writer {
         while self.connection.is_none() {
             match Connection::open(&self.settings).await {
                 Ok(connection) => {
-                    if self.failures > 0 {
-                        tracing::info!(sink = %self.component, attempts = self.failures, "PostgreSQL is back");
+                    if self.retry.failures() > 0 {
+                        tracing::info!(sink = %self.component, attempts = self.retry.failures(), "PostgreSQL is back");
                     }
-                    self.readiness.ready(&self.component);
+                    self.retry.ready_again();
                     self.connection = Some(connection);
                     if self.held.is_empty() {
-                        self.failures = 0;
+                        self.retry.succeeded();
                     }
                 }
                 Err(error) if error.is_transient() => self.lost(error.to_string()).await,
@@ -247,12 +194,7 @@ impl Writer {
     /// The database is away: unready, count the retry, wait the backoff.
     async fn lost(&mut self, why: String) {
         self.connection = None;
-        self.failures = self.failures.saturating_add(1);
-        self.metrics.retries.increment(1);
-        let delay = self.settings.retry.delay(self.failures);
-        tracing::warn!(sink = %self.component, %why, attempt = self.failures, retry_in = ?delay, held = self.held.len(), "PostgreSQL unavailable; holding the records");
-        self.readiness
-            .unready(&self.component, format!("retrying PostgreSQL: {why}"));
+        let delay = self.retry.failed(&why);
         tokio::time::sleep(delay).await;
     }
 
@@ -289,10 +231,8 @@ impl Writer {
             };
             match written {
                 Ok(rejected) => {
-                    self.metrics
-                        .write_seconds
-                        .record(began.elapsed().as_secs_f64());
-                    self.failures = 0;
+                    self.settler.timed(began);
+                    self.retry.succeeded();
                     return self.settle(rejected).await;
                 }
                 Err(error) if classify(&error) == ErrorClass::Transient => {
@@ -320,20 +260,24 @@ impl Writer {
                 .map(|(_, offset, _)| *offset)
                 .collect();
             if dead.is_empty() {
-                self.acks.ack(batch);
+                self.settler.acks().ack(batch);
             } else {
-                self.acks
-                    .ack_some(batch, batch.offsets().filter(|o| !dead.contains(o)), 1);
+                self.settler.acks().ack_some(
+                    batch,
+                    batch.offsets().filter(|o| !dead.contains(o)),
+                    1,
+                );
             }
         }
         for (index, offset, why) in &refused {
             self.dead_letter(*index, *offset, why).await?;
         }
-        self.metrics
+        self.settler
+            .metrics()
             .records_out
             .increment(records - refused.len() as u64);
         self.held.clear();
-        self.inlet.grant(records);
+        self.settler.give_back(records);
         Ok(())
     }
 
@@ -344,7 +288,7 @@ impl Writer {
         let Some(record) = batch.iter().find(|record| record.offset == offset) else {
             return Ok(());
         };
-        let Some(source) = self.acks.source(batch.topic()) else {
+        let Some(source) = self.settler.acks().source(batch.topic()) else {
             // The source stopped: the record is replayed by whoever reads the partition next.
             return Ok(());
         };
@@ -362,7 +306,7 @@ impl Writer {
                 .send(batch.topic(), &record, origin, why, &self.component)
             {
                 Ok(()) => {
-                    self.metrics.dead_letters.increment(1);
+                    self.settler.metrics().dead_letters.increment(1);
                     return Ok(());
                 }
                 Err(None) => tokio::time::sleep(Duration::from_millis(20)).await,

@@ -33,23 +33,24 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
+use streamvisor_supervision::{ActorRef, Failure};
 
-use crate::flow::inlet::{Inlet, Inlets, StageMessage};
-use crate::metrics::SinkMetrics;
-use crate::pipeline::acks::AckRouter;
 use crate::record::Batch;
-use crate::sink::fence::TransactionFence;
+use crate::sink::actor::{SinkActor, SinkContext, SinkMessage};
+use crate::sink::fence::{FenceState, TransactionFence};
 use crate::sink::kafka_sink::KafkaSinkSettings;
 use crate::sink::produce::{origin_headers, producer_config};
-use crate::sink::writer_failure::{forward, WriterFailure};
+use crate::sink::writer::{Settler, SinkWriter, WriterFailure};
 
 /// How long one transaction call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The recipe of an exactly-once Kafka sink.
+/// The exactly-once Kafka sink's actor.
+pub type TransactionalSink = SinkActor<TransactionalWriter>;
+
+/// Where and how an exactly-once Kafka sink writes.
 #[derive(Clone, Debug)]
-pub struct TransactionalSinkRecipe {
+pub struct TransactionalSettings {
     /// Where it writes.
     pub settings: KafkaSinkSettings,
     /// The producer's `transactional.id` (stable for the process: a restarted sink fences its
@@ -61,99 +62,61 @@ pub struct TransactionalSinkRecipe {
     pub interval: Duration,
     /// Shared with the source.
     pub fence: TransactionFence,
-    /// Records it can hold.
-    pub capacity: u64,
-    /// The pipeline's inlets.
-    pub inlets: Inlets,
-    /// Where acks go.
-    pub acks: AckRouter,
-    /// The sink's metrics.
-    pub metrics: SinkMetrics,
     /// Send records as they arrive within an open transaction (a real broker); false on the
     /// embedded broker, whose `read_committed` readers see aborted records: there the whole
     /// transaction runs under the fence and never aborts for its own reasons.
     pub send_early: bool,
 }
 
-/// An exactly-once Kafka sink actor.
-pub struct TransactionalSinkWorker {
-    recipe: TransactionalSinkRecipe,
-    path: Option<ActorPath>,
-    inlet: Option<Arc<Inlet>>,
-    to_writer: Option<mpsc::Sender<Batch>>,
-    failure: WriterFailure,
+/// Hands batches to a thread that owns the transactional producer.
+pub struct TransactionalWriter {
+    settings: TransactionalSettings,
+    to_thread: Option<mpsc::Sender<Batch>>,
     /// False once the actor stops or dies: its thread writes no further transaction.
     alive: Arc<AtomicBool>,
 }
 
-impl TransactionalSinkWorker {
-    /// A fresh sink from its recipe (its thread starts with the actor).
-    pub fn new(recipe: TransactionalSinkRecipe) -> Self {
-        TransactionalSinkWorker {
-            recipe,
-            path: None,
-            inlet: None,
-            to_writer: None,
-            failure: WriterFailure::default(),
+impl TransactionalWriter {
+    /// A writer for `settings` (its thread starts with the actor).
+    pub fn new(settings: TransactionalSettings) -> Self {
+        TransactionalWriter {
+            settings,
+            to_thread: None,
             alive: Arc::new(AtomicBool::new(true)),
         }
     }
 }
 
-impl Worker for TransactionalSinkWorker {
-    type Message = StageMessage;
-
-    fn started(&mut self, ctx: &mut WorkerContext<'_, Self>) -> Result<(), Failure> {
-        let inlet = self
-            .recipe
-            .inlets
-            .open(ctx.path().clone(), ctx.myself(), self.recipe.capacity);
-        let (to_writer, inbox) = mpsc::channel();
+impl SinkWriter for TransactionalWriter {
+    fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        let (to_thread, inbox) = mpsc::channel();
         let writer = Writer {
-            recipe: self.recipe.clone(),
+            recipe: self.settings.clone(),
             inbox,
-            inlet: Arc::clone(&inlet),
+            settler: sink.settler().clone(),
             pending: Vec::new(),
             alive: Arc::clone(&self.alive),
         };
-        let failure = self.failure.clone();
-        let actor = ctx.myself();
+        let failure = sink.failure();
+        let actor = sink.myself();
         std::thread::Builder::new()
             .name("kafka-txn-sink".to_owned())
             .spawn(move || writer.run(failure, actor))
             .map_err(|error| Failure::new(format!("exactly-once sink thread: {error}")))?;
-        self.to_writer = Some(to_writer);
-        self.inlet = Some(inlet);
-        self.path = Some(ctx.path().clone());
+        self.to_thread = Some(to_thread);
         Ok(())
     }
 
-    fn handle(
-        &mut self,
-        message: StageMessage,
-        _ctx: &mut WorkerContext<'_, Self>,
-    ) -> Result<(), Failure> {
-        forward(
-            &self.failure,
-            self.to_writer.as_ref(),
-            message,
-            "exactly-once sink's thread",
-        )
-    }
-
-    fn stopped(&mut self, _reason: &StopReason) {
-        self.alive.store(false, Ordering::Release);
-        self.to_writer = None;
-        if let (Some(path), Some(inlet)) = (&self.path, &self.inlet) {
-            self.recipe.inlets.withdraw(path, inlet);
+    fn take(&mut self, batch: Batch, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        match &self.to_thread {
+            Some(thread) if thread.send(batch).is_ok() => Ok(()),
+            _ => Err(sink.ended("the exactly-once sink's thread ended")),
         }
     }
-}
 
-impl Drop for TransactionalSinkWorker {
-    fn drop(&mut self) {
-        // After a panic `stopped` does not run.
+    fn close(&mut self) {
         self.alive.store(false, Ordering::Release);
+        self.to_thread = None;
     }
 }
 
@@ -175,9 +138,9 @@ fn commit(producer: &ThreadedProducer<DefaultProducerContext>) -> Result<(), Kaf
 
 /// The thread that owns the transactional producer.
 struct Writer {
-    recipe: TransactionalSinkRecipe,
+    recipe: TransactionalSettings,
     inbox: Receiver<Batch>,
-    inlet: Arc<Inlet>,
+    settler: Settler,
     /// Batches taken and not yet committed.
     pending: Vec<Batch>,
     alive: Arc<AtomicBool>,
@@ -194,11 +157,11 @@ enum Outcome {
 }
 
 impl Writer {
-    fn run(mut self, failure: WriterFailure, actor: ActorRef<StageMessage>) {
+    fn run(mut self, failure: WriterFailure, actor: ActorRef<SinkMessage>) {
         if let Err(why) = self.serve() {
             tracing::error!(%why, "exactly-once Kafka sink fails");
             failure.set(why);
-            let _ = actor.try_send(StageMessage::Wake);
+            let _ = actor.try_send(SinkMessage::Wake);
         }
     }
 
@@ -230,7 +193,7 @@ impl Writer {
         // A predecessor may have died holding records of any partition: nothing current may
         // commit past such a gap before it is replayed.
         fence.invalidate_all();
-        self.recipe.acks.rewind_all();
+        self.settler.acks().rewind_all();
         Ok(producer)
     }
 
@@ -281,15 +244,13 @@ impl Writer {
 
     /// Drops the pending batches of partitions that rewound or moved (the rewind replays them),
     /// giving their credit back; returns how many records were dropped.
-    fn drop_stale(&mut self, fence: &crate::sink::fence::FenceState) -> usize {
+    fn drop_stale(&mut self, fence: &FenceState) -> usize {
         let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
             .into_iter()
             .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
         self.pending = current;
         let records: usize = stale.iter().map(Batch::len).sum();
-        if records > 0 {
-            self.inlet.grant(records as u64);
-        }
+        self.settler.give_back(records as u64);
         records
     }
 
@@ -414,18 +375,10 @@ impl Writer {
         for ((_, partition), offset) in &next {
             fence.committed(*partition, *offset);
         }
-        let mut records = 0u64;
-        for batch in &current {
-            self.recipe.acks.ack(batch);
-            records += batch.len() as u64;
-        }
+        // Acknowledged before the fence goes: no partition rewinds past a committed record.
+        self.settler.durable(&current);
         drop(fence);
-        self.recipe.metrics.records_out.increment(records);
-        self.recipe
-            .metrics
-            .write_seconds
-            .record(began.elapsed().as_secs_f64());
-        self.inlet.grant(records);
+        self.settler.timed(began);
         Ok(Outcome::Committed)
     }
 

@@ -167,25 +167,6 @@ impl<'a> Rows<'a> {
             timestamps: vec![self.timestamps[index]],
         }
     }
-
-    /// Rows from plain columns (benchmarks and tests).
-    pub fn from_columns(
-        topics: Vec<&'a str>,
-        partitions: Vec<i32>,
-        offsets: Vec<i64>,
-        keys: Vec<Option<&'a str>>,
-        values: Vec<&'a str>,
-        timestamps: Vec<Option<i64>>,
-    ) -> Self {
-        Rows {
-            topics,
-            partitions,
-            offsets,
-            keys,
-            values,
-            timestamps,
-        }
-    }
 }
 
 #[cfg(test)]
