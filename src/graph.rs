@@ -19,8 +19,8 @@
 //! - Fan-in: a stage or sink with two or more inputs merges them.
 //! - Every graph built is acyclic, has a source and a sink, and every branch ends in a sink;
 //!   [`PipelineBuilder::build`] reports the first rule broken as a [`GraphError`].
-//! - The runtime runs linear graphs today: [`Graph::shape`] and [`Graph::linear_chain`] tell it
-//!   whether it can, and give the line.
+//! - The runtime runs any graph that passes these rules: fan-out, fan-in and branches, each
+//!   node an actor (per partition for stages).
 //!
 //! ```
 //! use streamvisor::graph::{FanOut, GraphError, Pipeline, Shape};

@@ -161,11 +161,15 @@ fn check(pipeline: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Logs to stderr, as text (coloured only when stderr is a terminal, never into a file or a
+/// pipe) or as JSON lines.
 fn init_logs(format: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -72,7 +72,8 @@ pub enum RuntimeError {
     /// The supervision tree refused (a bad setting, no actix System, ...).
     #[error(transparent)]
     Supervision(#[from] SupervisionError),
-    /// The embedded broker or the generator could not start.
+    /// The embedded broker or the generator could not start, or the pipeline cannot be
+    /// planned (a setting, the graph or the topology is wrong: the message names the field).
     #[error("{0}")]
     Broker(String),
     /// librdkafka refused the Kafka settings (`[kafka.properties]`).

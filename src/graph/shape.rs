@@ -3,22 +3,7 @@
 
 use super::{Sink, Source, Stage};
 
-/// How a node with two or more consumers hands its records to them (DESIGN.md, flow control).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum FanOut {
-    /// Every consumer gets every record; demand upstream is the smallest demand among the
-    /// consumers (the slowest sets the pace). A record is acknowledged when every consumer's
-    /// copy is.
-    #[default]
-    Broadcast,
-    /// Each record goes to one consumer, one with demand outstanding: load spreads over
-    /// interchangeable consumers.
-    Balance,
-    /// Each record goes to one consumer chosen by a hash of its key, so that one key always
-    /// lands on the same consumer (in the order of [`Graph::consumers`](super::Graph::consumers)).
-    /// What a record without a key does is the runtime's choice: the graph does not see records.
-    PartitionByKey,
-}
+pub use streamvisor_actors::flow::outputs::FanOut;
 
 /// The shape of a whole graph, from the simplest to run to the most general.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

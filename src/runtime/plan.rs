@@ -1,14 +1,13 @@
 //! The graph after the source as the actors run it ([`Topology`]), from a pipeline file or
 //! from a graph built in Rust.
 
-use streamvisor_actors::flow::outputs::FanOut;
 use streamvisor_actors::pipeline::topology::{NodeOutputs, SinkNode, StageNode, Topology};
 use streamvisor_actors::pipeline::SinkTarget;
 use streamvisor_actors::stage::Operation;
 
 use super::RuntimeError;
 use crate::config::PipelineConfig;
-use crate::graph::{self, Graph, Node};
+use crate::graph::{Graph, Node};
 
 /// The graph after the source, as the actors run it: stages in flow order with their
 /// operations and consumers, and the sinks.
@@ -73,11 +72,7 @@ pub(super) fn from_graph(
             .consumers(name)
             .map(<[String]>::to_vec)
             .unwrap_or_default(),
-        fan_out: match graph.fan_out(name) {
-            Some(graph::FanOut::Balance) => FanOut::Balance,
-            Some(graph::FanOut::PartitionByKey) => FanOut::PartitionByKey,
-            Some(graph::FanOut::Broadcast) | None => FanOut::Broadcast,
-        },
+        fan_out: graph.fan_out(name).unwrap_or_default(),
     };
     let source_outputs = outputs_of(&source);
     let outputs: Vec<(String, NodeOutputs)> = graph

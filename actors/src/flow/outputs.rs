@@ -17,16 +17,21 @@ use crate::flow::forwarder::{Forwarder, Waiting};
 use crate::pipeline::acks::AckRouter;
 use crate::record::Batch;
 
-/// How a node with several consumers hands them its records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a node with two or more consumers hands them its records (the one definition: the
+/// graph (`streamvisor::graph::FanOut`), the TOML `fan_out` and the actors all use it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FanOut {
-    /// Every consumer gets every record; demand is the slowest consumer's.
+    /// Every consumer gets every record; demand upstream is the smallest demand among the
+    /// consumers (the slowest sets the pace). A record is acknowledged when every consumer's
+    /// copy is.
     #[default]
     Broadcast,
-    /// Each batch goes to the consumer with the fewest batches waiting.
+    /// Each batch goes to one consumer, the one with the fewest batches waiting: load spreads
+    /// over interchangeable consumers.
     Balance,
-    /// Each record goes to the consumer its Kafka key hashes to ([`key_route`]; records without
-    /// a key to the first).
+    /// Each record goes to the consumer its Kafka key hashes to ([`key_route`]), so that one key
+    /// always lands on the same consumer, in the order the graph lists its consumers; records
+    /// without a key go to the first.
     PartitionByKey,
 }
 

@@ -128,11 +128,6 @@ impl<T> MapAsync<T> {
         self.parallelism
     }
 
-    /// Whether results leave in the order their calls started.
-    pub fn is_ordered(&self) -> bool {
-        self.ordered
-    }
-
     /// Slots taken: calls in flight and results held.
     fn occupied(&self) -> usize {
         if self.ordered {
