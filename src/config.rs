@@ -18,6 +18,7 @@
 //! ```
 
 mod duration;
+mod field;
 mod flat_map;
 mod ingest;
 mod model;
@@ -25,11 +26,12 @@ mod sink;
 mod stage;
 
 pub use duration::parse_duration;
+pub use field::parse_fan_out;
 pub use ingest::{Framing, IngestKind, ValueFormat, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD};
 pub use model::{
-    parse_fan_out, AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig,
-    KafkaConfig, PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig,
-    SupervisionConfig, DEFAULT_HTTP,
+    AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig, KafkaConfig,
+    PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig,
+    DEFAULT_HTTP,
 };
 
 use std::path::Path;

@@ -32,7 +32,7 @@ use streamvisor_supervision::{
 
 use crate::flow::inlet::Inlets;
 use crate::metrics::{SinkMetrics, SourceMetrics};
-use crate::sink::actor::{SinkActor, SinkShared};
+use crate::sink::actor::{SinkActor, SinkShared, SinkWriter};
 use crate::sink::discard_sink::DiscardWriter;
 use crate::sink::file_sink::{FileOutput, FileSinkSettings, FileWriter};
 use crate::sink::kafka_sink::{KafkaSinkSettings, KafkaWriter};
@@ -40,7 +40,6 @@ use crate::sink::postgres::PostgresSettings;
 use crate::sink::postgres_sink::PostgresWriter;
 use crate::sink::rolling::RollingSettings;
 use crate::sink::transactional_sink::{TransactionalSettings, TransactionalWriter};
-use crate::sink::writer::SinkWriter;
 use crate::source::kafka::{source_channel, KafkaSource, KafkaSourceSettings};
 use crate::source::outlet::ActorOutlet;
 use crate::source::partition::{Incarnations, PartitionRecipe, PartitionWorker};

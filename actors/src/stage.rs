@@ -21,7 +21,7 @@ use std::time::Instant;
 use streamvisor_supervision::{ActorPath, Failure, Worker, WorkerContext};
 
 use crate::flow::forwarder::{Forwarder, Waiting, RETRY_AFTER};
-use crate::flow::inlet::{Inlet, Inlets, StageMessage, Waker};
+use crate::flow::inlet::{Inlet, Inlets, TakesBatches, Waker};
 use crate::flow::outputs::{FanOut, Outputs};
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget};
@@ -33,6 +33,34 @@ use windowed::{Rejected, Windowed};
 
 pub use flat_map::{FlatMapFn, Pieces};
 pub use operation::{FilterFn, KeyFn, MapFn, Operation};
+
+/// What flows between stage actors.
+#[derive(Debug)]
+pub enum StageMessage {
+    /// Records to handle (within the credit the sender took).
+    Batch(Batch),
+    /// A timer: try again what was blocked.
+    Retry,
+    /// Credit came back downstream: try now.
+    Wake,
+    /// A timer: advance the windows (window stages), or release paced records.
+    Tick,
+    /// A map_async future finished (map_async stages).
+    Completed(Box<async_map::Completion>),
+}
+
+impl TakesBatches for StageMessage {
+    fn batch(batch: Batch) -> Self {
+        StageMessage::Batch(batch)
+    }
+
+    fn into_batch(self) -> Option<Batch> {
+        match self {
+            StageMessage::Batch(batch) => Some(batch),
+            _ => None,
+        }
+    }
+}
 
 /// What a per-record user function writes.
 #[derive(Clone, Copy)]

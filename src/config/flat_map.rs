@@ -5,7 +5,8 @@
 //! cover would ride with the last piece only). The actors' `Topology::validate` holds the same
 //! rule for graphs built in Rust; here the error names the TOML field.
 
-use super::model::{Invalid, PipelineConfig};
+use super::field::Invalid;
+use super::model::PipelineConfig;
 
 impl PipelineConfig {
     /// Checks what comes before and after each flat_map stage.

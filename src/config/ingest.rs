@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use streamvisor_actors::operators::json::FieldPath;
 
-use super::model::Invalid;
+use super::field::Invalid;
 
 /// Where ingest reads records from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 
 use super::duration::serde_duration;
+use super::field::{parse_fan_out, Invalid};
 pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
 use crate::graph::{Graph, GraphError, Pipeline};
-use streamvisor_actors::flow::outputs::FanOut;
 use streamvisor_actors::source::kafka::GroupProtocol;
 
 /// A whole pipeline file.
@@ -283,15 +283,6 @@ pub struct GeneratorConfig {
     /// At most this many per second (none: as fast as the broker takes them).
     pub rate_per_second: Option<u64>,
 }
-
-pub(super) fn optional_duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    serde_duration::deserialize(deserializer).map(Some)
-}
-
-/// A field and what is wrong with it.
-pub(super) type Invalid = (String, String);
 
 impl PipelineConfig {
     /// Checks what TOML cannot: names, the graph (one source; acyclic; every branch ends in a
@@ -600,16 +591,4 @@ fn is_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Parses a `fan_out` setting.
-pub fn parse_fan_out(text: &str) -> Result<FanOut, String> {
-    match text {
-        "broadcast" => Ok(FanOut::Broadcast),
-        "balance" => Ok(FanOut::Balance),
-        "partition_by_key" => Ok(FanOut::PartitionByKey),
-        other => Err(format!(
-            "{other:?}: expected \"broadcast\", \"balance\" or \"partition_by_key\""
-        )),
-    }
 }

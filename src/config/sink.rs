@@ -54,7 +54,7 @@ use streamvisor_actors::supervision::Backoff;
 
 use streamvisor_actors::sink::rolling::{FileFormat, FileLayout, RollingSettings};
 
-use super::model::{optional_duration, Invalid};
+use super::field::{optional_duration, Invalid};
 
 fn file_format(name: &str) -> Option<FileFormat> {
     match name {

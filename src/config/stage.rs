@@ -77,7 +77,7 @@ use streamvisor_actors::stage::pacing::{Grouping, ThrottleSettings, Throttled};
 use streamvisor_actors::stage::windowed::WindowRecipe;
 use streamvisor_actors::stage::Operation;
 
-use super::model::{optional_duration, Invalid};
+use super::field::{optional_duration, Invalid};
 
 /// The idle timeout of a window stage unless its table says otherwise.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -221,7 +221,7 @@ impl StageConfig {
             }
         }
         if let Some(fan_out) = &self.fan_out {
-            super::model::parse_fan_out(fan_out).map_err(|why| bad("fan_out", why))?;
+            super::field::parse_fan_out(fan_out).map_err(|why| bad("fan_out", why))?;
         }
         match self.op.as_str() {
             "filter" => {

@@ -3,8 +3,9 @@
 //! client never makes the server buffer more than the limit plus one chunk.
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use serde_json::json;
 
 /// Why a body was not read whole.
 #[derive(Debug)]
@@ -54,4 +55,13 @@ pub(super) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The answer to a body that was not read whole.
+pub(super) fn refused_body(refused: &BodyRefused) -> HttpResponse {
+    let body = json!({ "error": refused.message() });
+    match refused {
+        BodyRefused::TooLarge { .. } => HttpResponse::PayloadTooLarge().json(body),
+        BodyRefused::Broken(_) => HttpResponse::BadRequest().json(body),
+    }
 }

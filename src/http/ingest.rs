@@ -18,8 +18,7 @@ use serde_json::json;
 use streamvisor_actors::metrics::IngestOutcome;
 use streamvisor_actors::source::push::{PushFailed, PushRefused};
 
-use super::body::{read_body, BodyRefused};
-use super::routes::refused_body;
+use super::body::{read_body, refused_body, BodyRefused};
 use super::HttpApi;
 use crate::ingest::records::{BodyFormat, Encoded};
 

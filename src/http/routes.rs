@@ -8,17 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use streamvisor_supervision::{KillMode, SupervisionError};
 
-use super::body::{read_body, BodyRefused};
+use super::body::{read_body, refused_body};
 use super::{ingest, HttpApi, ADMIN_BODY_LIMIT};
-
-/// The answer to a body that was not read whole.
-pub(super) fn refused_body(refused: &BodyRefused) -> HttpResponse {
-    let body = json!({ "error": refused.message() });
-    match refused {
-        BodyRefused::TooLarge { .. } => HttpResponse::PayloadTooLarge().json(body),
-        BodyRefused::Broken(_) => HttpResponse::BadRequest().json(body),
-    }
-}
 
 /// Mounts every route, each a resource of its own with `api` as its state. (Nothing app-wide:
 /// a host `App` keeps its own extractor settings, and its routes, before or after these, still

@@ -34,14 +34,7 @@ impl BackoffState {
 
 /// `min * factor^streak`, capped at `max`.
 pub(crate) fn base_delay(settings: &Backoff, streak: u32) -> Duration {
-    let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
-    let scale = settings.factor.powi(exponent);
-    let nanos = settings.min.as_nanos() as f64 * scale;
-    if !nanos.is_finite() || nanos >= settings.max.as_nanos() as f64 {
-        settings.max
-    } else {
-        Duration::from_nanos(nanos as u64)
-    }
+    settings.delay(streak.saturating_add(1))
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use crate::events::LifecycleEvent;
 use crate::path::ActorPath;
 use crate::policy::KillMode;
 use crate::registry::Registry;
-use crate::runtime::Shared;
+use crate::shared::Shared;
 use crate::spec::ChildSpec;
-use crate::supervisor::{Command, SupervisorControl};
+use crate::supervisor::control::{Command, SupervisorControl};
 
 /// A handle on a running supervision tree.
 #[derive(Clone)]

@@ -75,8 +75,10 @@ mod path;
 mod policy;
 mod reason;
 mod registry;
+mod resource;
 mod runtime;
 mod settings;
+mod shared;
 mod spec;
 mod supervisor;
 mod worker;
@@ -90,10 +92,11 @@ pub use path::ActorPath;
 pub use policy::{KillMode, OnEscalation, RestartPolicy, SupervisionStrategy};
 pub use reason::{Failure, StopReason};
 pub use registry::{ActorInfo, ActorState, Registry};
+pub use resource::{OwnedResource, OwnerContext};
 pub use runtime::{RuntimeSettings, SupervisionRuntime, MAX_EVENT_CAPACITY};
 pub use settings::{Backoff, SupervisorSettings, MAX_BACKOFF};
 pub use spec::{
-    ChildSpec, OwnedResource, OwnerContext, SupervisorSpec, SupervisorSpecBuilder,
-    DEFAULT_MAILBOX_CAPACITY, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT,
+    ChildSpec, SupervisorSpec, SupervisorSpecBuilder, DEFAULT_MAILBOX_CAPACITY,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_SUPERVISOR_SHUTDOWN_TIMEOUT,
 };
 pub use worker::{Worker, WorkerActor, WorkerContext};

@@ -10,11 +10,11 @@
 //!   └── /http             (worker)
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix::{Arbiter, ArbiterHandle, System};
+use actix::{Arbiter, System};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::child_control::ChildControl;
@@ -27,6 +27,7 @@ use crate::policy::{KillMode, OnEscalation};
 use crate::reason::StopReason;
 use crate::registry::{ActorState, Entry, Registry};
 use crate::settings::SupervisorSettings;
+use crate::shared::Shared;
 use crate::spec::{ChildSpec, SupervisorSpec};
 use crate::supervisor::{start_supervisor, SupervisorControl, SupervisorStart};
 
@@ -53,31 +54,6 @@ impl Default for RuntimeSettings {
             on_escalation: OnEscalation::Stay,
             root: SupervisorSettings::default(),
             event_capacity: 65_536,
-        }
-    }
-}
-
-/// What every supervisor of one runtime shares.
-pub(crate) struct Shared {
-    pub(crate) registry: Registry,
-    pub(crate) events: Events,
-    arbiters: Vec<ArbiterHandle>,
-    next_arbiter: AtomicUsize,
-    stop_timeouts: Mutex<Vec<ActorPath>>,
-}
-
-impl Shared {
-    /// The arbiter for a new child: the pinned one, or the next round-robin.
-    pub(crate) fn arbiter(&self, pinned: Option<usize>) -> ArbiterHandle {
-        let index = pinned.unwrap_or_else(|| self.next_arbiter.fetch_add(1, Ordering::Relaxed));
-        self.arbiters[index % self.arbiters.len()].clone()
-    }
-
-    /// Records a child that did not stop within its timeout (reported by shutdown).
-    pub(crate) fn note_stop_timeout(&self, path: &ActorPath, timeout: Duration) {
-        tracing::error!(path = %path, ?timeout, "actor did not stop within its shutdown timeout");
-        if let Ok(mut timeouts) = self.stop_timeouts.lock() {
-            timeouts.push(path.clone());
         }
     }
 }

@@ -50,9 +50,16 @@ impl Backoff {
         }
     }
 
-    /// The wait after the `failures`-th failure in a row (1-based), before jitter.
+    /// The wait after the `failures`-th failure in a row (1-based), before jitter:
+    /// `min * factor^(failures - 1)`, at most `max`.
     pub fn delay(&self, failures: u32) -> Duration {
-        crate::backoff::base_delay(self, failures.saturating_sub(1))
+        let exponent = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
+        let nanos = self.min.as_nanos() as f64 * self.factor.powi(exponent);
+        if !nanos.is_finite() || nanos >= self.max.as_nanos() as f64 {
+            self.max
+        } else {
+            Duration::from_nanos(nanos as u64)
+        }
     }
 
     /// No delay at all (tests that count restarts, not time).

@@ -11,8 +11,12 @@ use crate::child_control::ChildControl;
 use crate::error::SupervisionError;
 use crate::path::validate_name;
 use crate::policy::{RestartPolicy, SupervisionStrategy};
+use crate::resource::{OwnedResource, OwnerContext, ResourceFactory};
 use crate::settings::{Backoff, SupervisorSettings};
 use crate::worker::{start_worker, Worker, WorkerStart};
+
+/// Capacity of a supervisor's command queue.
+pub(crate) const COMMAND_CAPACITY: usize = 64;
 
 /// The default mailbox capacity of a worker.
 pub const DEFAULT_MAILBOX_CAPACITY: usize = 16;
@@ -95,7 +99,7 @@ impl ChildSpec {
         Self::new(
             name,
             "supervisor",
-            crate::supervisor::COMMAND_CAPACITY,
+            COMMAND_CAPACITY,
             ChildKind::Supervisor(Arc::new(spec)),
         )
     }
@@ -183,22 +187,6 @@ impl ChildSpec {
         Ok(())
     }
 }
-
-/// Something a supervisor owns while it runs (a Kafka client, say): made after its first
-/// children have started, dropped (off the arbiter thread) before its children stop.
-pub type OwnedResource = Box<dyn std::any::Any + Send>;
-
-/// What a supervisor's resource factory gets: where it runs, and the tree (to add children).
-#[derive(Clone)]
-pub struct OwnerContext {
-    /// The owning supervisor's path.
-    pub path: crate::path::ActorPath,
-    /// The tree, for adding and removing the supervisor's children.
-    pub tree: crate::handle::TreeHandle,
-}
-
-pub(crate) type ResourceFactory =
-    Arc<dyn Fn(&OwnerContext) -> Result<OwnedResource, crate::reason::Failure> + Send + Sync>;
 
 /// A validated supervisor recipe: settings, children in start order, and what it owns.
 #[derive(Clone)]

@@ -17,7 +17,7 @@
 //! ```
 
 mod children;
-mod control;
+pub(crate) mod control;
 mod restart;
 
 pub(crate) use control::{Command, SupervisorControl};
@@ -41,17 +41,14 @@ use crate::path::ActorPath;
 use crate::policy::KillMode;
 use crate::reason::{panic_message, Failure, StopReason};
 use crate::registry::{ActorState, Entry};
-use crate::runtime::Shared;
+use crate::resource::{OwnedResource, OwnerContext, ResourceFactory};
 use crate::settings::SupervisorSettings;
-use crate::spec::{
-    ChildKind, ChildSpec, OwnedResource, OwnerContext, ResourceFactory, SupervisorSpec,
-};
+use crate::shared::Shared;
+use crate::spec::{ChildKind, ChildSpec, SupervisorSpec, COMMAND_CAPACITY};
 use crate::worker::WorkerStart;
 use children::{Children, Slot, SlotState};
 use control::StopSignal;
 
-/// Capacity of a supervisor's command queue.
-pub(crate) const COMMAND_CAPACITY: usize = 64;
 /// How long a supervisor waits for a child to start before it goes on regardless.
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 

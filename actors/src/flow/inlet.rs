@@ -11,41 +11,13 @@ use streamvisor_supervision::{ActorPath, ActorRef};
 
 use crate::record::Batch;
 
-/// What flows between stage actors.
-#[derive(Debug)]
-pub enum StageMessage {
-    /// Records to handle (within the credit the sender took).
-    Batch(Batch),
-    /// A timer: try again what was blocked.
-    Retry,
-    /// Credit came back downstream: try now.
-    Wake,
-    /// A timer: advance the windows (window stages), or release paced records.
-    Tick,
-    /// A map_async future finished (map_async stages).
-    Completed(Box<crate::stage::async_map::Completion>),
-}
-
-/// A message type that carries batches: what an inlet's actor takes ([`StageMessage`] for
-/// stages, the sinks' own message for sinks).
+/// A message type that carries batches: what an inlet's actor takes (each actor kind has
+/// its own: the stages', the sinks').
 pub trait TakesBatches: Send + 'static {
     /// The message carrying `batch`.
     fn batch(batch: Batch) -> Self;
     /// The batch back out of a message that was not delivered.
     fn into_batch(self) -> Option<Batch>;
-}
-
-impl TakesBatches for StageMessage {
-    fn batch(batch: Batch) -> Self {
-        StageMessage::Batch(batch)
-    }
-
-    fn into_batch(self) -> Option<Batch> {
-        match self {
-            StageMessage::Batch(batch) => Some(batch),
-            _ => None,
-        }
-    }
 }
 
 /// The actor behind an inlet, whatever its message type.

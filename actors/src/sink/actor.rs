@@ -8,14 +8,45 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamvisor_supervision::{ActorPath, ActorRef, Failure, StopReason, Worker, WorkerContext};
+use streamvisor_supervision::{
+    ActorPath, ActorRef, Backoff, Failure, StopReason, Worker, WorkerContext,
+};
 
 use crate::flow::inlet::{Inlet, Inlets, TakesBatches};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::health::Readiness;
 use crate::record::Batch;
-use crate::sink::writer::{RetryInPlace, Settler, SinkWriter, WriterFailure};
+use crate::sink::writer::{RetryInPlace, Settler, WriterFailure};
+
+/// How a sink writes: a file, a producer, a connection task, a transaction thread. Its
+/// [`SinkActor`] calls it; it settles what is durable through
+/// [`SinkContext::settler`], and never holds more than the credit its actor granted.
+pub trait SinkWriter: Sized + Unpin + 'static {
+    /// Gets ready to write when the actor starts (a failure here fails the actor: a fresh
+    /// start may cure it).
+    fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure>;
+
+    /// Takes a batch (within the actor's credit) to write.
+    fn take(&mut self, batch: Batch, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure>;
+
+    /// A retry or a wake it asked for is due: write what it holds.
+    fn resume(&mut self, _sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    /// The actor stops or died: nothing goes on writing for it (called again after a stop:
+    /// closing twice does nothing).
+    fn close(&mut self) {}
+
+    /// What its retries in place retry, in the sink's unready reason.
+    const RETRYING: &'static str = "a failed write";
+
+    /// The backoff of its retries in place.
+    fn retry_backoff(&self) -> Backoff {
+        Backoff::retrying(Duration::from_millis(20), Duration::from_secs(5), 2.0)
+    }
+}
 
 /// What a sink actor takes.
 #[derive(Debug)]

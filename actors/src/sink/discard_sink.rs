@@ -5,8 +5,7 @@
 use streamvisor_supervision::Failure;
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext};
-use crate::sink::writer::SinkWriter;
+use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
 
 /// The discard sink's actor.
 pub type DiscardSink = SinkActor<DiscardWriter>;

@@ -12,10 +12,9 @@ use streamvisor_supervision::Failure;
 use crate::error::SinkError;
 use crate::pipeline::health::SinkFaults;
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext};
+use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
 use crate::sink::file::JsonLinesFile;
 use crate::sink::rolling::{RollingFiles, RollingSettings};
-use crate::sink::writer::SinkWriter;
 
 /// Where a file sink writes.
 #[derive(Clone, Debug)]

@@ -22,9 +22,9 @@ use rdkafka::ClientContext;
 use streamvisor_supervision::Failure;
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext};
+use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
 use crate::sink::produce::{origin_headers, producer_config, with_index};
-use crate::sink::writer::{Settler, SinkWriter};
+use crate::sink::writer::Settler;
 use crate::source::kafka::SourceInput;
 
 /// Where and how the Kafka sink writes.

@@ -21,10 +21,74 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use streamvisor_supervision::Backoff;
+use thiserror::Error;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use crate::error::PostgresError;
+/// The PostgreSQL sink cannot use its database.
+#[derive(Debug, Error)]
+pub enum PostgresError {
+    /// The connection string does not parse.
+    #[error("bad PostgreSQL connection string: {why}")]
+    Url {
+        /// What is wrong.
+        why: String,
+    },
+    /// The table name is not one or two plain identifiers.
+    #[error("bad table name {0:?}: expected `table` or `schema.table`, letters, digits and '_'")]
+    BadTable(String),
+    /// Connecting failed (the server is away, or refused the credentials).
+    #[error("could not connect to PostgreSQL: {why}")]
+    Connect {
+        /// The cause.
+        why: String,
+        /// A retry may cure it (the server is away or starting up), as opposed to wrong
+        /// credentials or an unknown database.
+        transient: bool,
+    },
+    /// A statement the sink needs failed (an unknown table, missing columns or unique index).
+    #[error("could not {action}: {why}")]
+    Statement {
+        /// What was being done.
+        action: &'static str,
+        /// The database's error.
+        why: String,
+        /// A retry may cure it (the connection was lost on the way).
+        transient: bool,
+    },
+}
+
+impl PostgresError {
+    pub(crate) fn connect(source: tokio_postgres::Error) -> Self {
+        PostgresError::Connect {
+            why: describe(&source),
+            transient: classify(&source) == ErrorClass::Transient,
+        }
+    }
+
+    pub(crate) fn statement(action: &'static str, source: tokio_postgres::Error) -> Self {
+        PostgresError::Statement {
+            action,
+            why: describe(&source),
+            transient: classify(&source) == ErrorClass::Transient,
+        }
+    }
+
+    /// True when a retry may cure it (the server is away or starting), as opposed to wrong
+    /// credentials, a missing table or a bad setting.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            PostgresError::Connect {
+                transient: true,
+                ..
+            } | PostgresError::Statement {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
 
 /// Which key makes a replayed record land on its earlier row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -36,11 +36,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use streamvisor_supervision::{ActorRef, Failure};
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkMessage};
+use crate::sink::actor::{SinkActor, SinkContext, SinkMessage, SinkWriter};
 use crate::sink::fence::{FenceState, TransactionFence};
 use crate::sink::kafka_sink::KafkaSinkSettings;
 use crate::sink::produce::{origin_headers, producer_config};
-use crate::sink::writer::{Settler, SinkWriter, WriterFailure};
+use crate::sink::writer::{Settler, WriterFailure};
 
 /// How long one transaction call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);

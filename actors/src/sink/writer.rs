@@ -1,48 +1,18 @@
-//! What a sink's writer is ([`SinkWriter`]) and the pieces writers share: the [`Settler`] that
-//! acknowledges durable records and gives their credit back (from the actor, a producer's
-//! delivery callback, a task or a thread), [`RetryInPlace`] (the failure-or-retry rule's
-//! backoff and readiness), and [`WriterFailure`] (why a writer's task or thread gave up).
+//! The pieces sink writers share: the [`Settler`] that acknowledges durable records and gives
+//! their credit back (from the actor, a producer's delivery callback, a task or a thread),
+//! [`RetryInPlace`] (the failure-or-retry rule's backoff and readiness), and [`WriterFailure`]
+//! (why a writer's task or thread gave up).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use streamvisor_supervision::{Backoff, Failure};
+use streamvisor_supervision::Backoff;
 
 use crate::flow::inlet::Inlet;
 use crate::metrics::SinkMetrics;
 use crate::pipeline::acks::AckRouter;
 use crate::pipeline::health::Readiness;
 use crate::record::Batch;
-use crate::sink::actor::SinkContext;
-
-/// How a sink writes: a file, a producer, a connection task, a transaction thread. Its
-/// [`SinkActor`](crate::sink::actor::SinkActor) calls it; it settles what is durable through
-/// [`SinkContext::settler`], and never holds more than the credit its actor granted.
-pub trait SinkWriter: Sized + Unpin + 'static {
-    /// Gets ready to write when the actor starts (a failure here fails the actor: a fresh
-    /// start may cure it).
-    fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure>;
-
-    /// Takes a batch (within the actor's credit) to write.
-    fn take(&mut self, batch: Batch, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure>;
-
-    /// A retry or a wake it asked for is due: write what it holds.
-    fn resume(&mut self, _sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
-        Ok(())
-    }
-
-    /// The actor stops or died: nothing goes on writing for it (called again after a stop:
-    /// closing twice does nothing).
-    fn close(&mut self) {}
-
-    /// What its retries in place retry, in the sink's unready reason.
-    const RETRYING: &'static str = "a failed write";
-
-    /// The backoff of its retries in place.
-    fn retry_backoff(&self) -> Backoff {
-        Backoff::retrying(Duration::from_millis(20), Duration::from_secs(5), 2.0)
-    }
-}
 
 /// Settles what a writer made durable: acknowledges it to its source, counts it, and gives the
 /// credit back to the actor's inlet. Shared with the writer's callbacks, tasks and threads.

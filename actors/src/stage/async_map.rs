@@ -18,10 +18,10 @@ use streamvisor_supervision::{ActorRef, Failure, TrySendError, WorkerContext};
 use super::windowed::Rejected;
 use super::StageWorker;
 
-use crate::flow::inlet::StageMessage;
 use crate::operators::error::OperatorError;
 use crate::operators::map_async::{MapAsync, Ticket};
 use crate::record::Batch;
+use crate::stage::StageMessage;
 
 /// A record handed to an async map (owned: the future outlives the batch).
 #[derive(Debug, Clone)]

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use streamvisor_supervision::{Failure, WorkerContext};
 
 use super::{Paced, StageWorker};
-use crate::flow::inlet::StageMessage;
 use crate::operators::error::OperatorError;
 use crate::operators::throttle::Throttle;
 use crate::record::Batch;
+use crate::stage::StageMessage;
 
 /// A batch ready to go, with the input credit it gives back when it leaves.
 pub type Release = (Batch, u64);
