@@ -66,5 +66,8 @@ cargo fmt --all -- --check
 log "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "imports"
+python3 scripts/import_cycles.py actors/src src supervision/src
+
 log "tests"
 cargo test --workspace --locked
