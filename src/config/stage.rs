@@ -72,9 +72,10 @@ use streamvisor_actors::operators::buffer::OverflowStrategy;
 use streamvisor_actors::operators::error::OperatorError;
 use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
 use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
-use streamvisor_actors::stage::buffered::Buffered;
-use streamvisor_actors::stage::pacing::{Grouping, ThrottleSettings, Throttled};
-use streamvisor_actors::stage::windowed::WindowRecipe;
+use streamvisor_actors::stage::buffer::Buffered;
+use streamvisor_actors::stage::grouped_within::Grouping;
+use streamvisor_actors::stage::throttle::{ThrottleSettings, Throttled};
+use streamvisor_actors::stage::window::WindowRecipe;
 use streamvisor_actors::stage::Operation;
 
 use super::field::{optional_duration, Invalid};

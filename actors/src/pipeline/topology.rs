@@ -344,32 +344,18 @@ impl Topology {
     }
 }
 
-/// Builds an operation's state once, as its actor will, to refuse settings that cannot work
-/// at build time rather than in a restart loop.
+/// Builds an operation's logic once, as its actor will, to refuse settings that cannot work
+/// at build time rather than in a restart loop; a window also needs an idle timeout here.
 fn check_settings(operation: &Operation) -> Result<(), crate::operators::error::OperatorError> {
-    use crate::operators::error::OperatorError;
-    use crate::stage::buffered::Buffered;
-    use crate::stage::pacing::{Grouping, Throttled};
-    match operation {
-        Operation::Throttle(settings) => Throttled::new(*settings).map(drop),
-        Operation::GroupedWithin {
-            max_records,
-            within,
-        } => Grouping::new(*max_records, *within).map(drop),
-        Operation::Buffer { batches, strategy } => Buffered::new(*batches, *strategy).map(drop),
-        Operation::MapAsync { parallelism, .. } if *parallelism == 0 => Err(OperatorError::Zero {
-            operator: "map_async",
-            setting: "parallelism",
-        }),
-        Operation::Window(recipe) if recipe.settings.idle_timeout.is_none() => {
-            Err(OperatorError::Invalid {
+    if let Operation::Window(recipe) = operation {
+        if recipe.settings.idle_timeout.is_none() {
+            return Err(crate::operators::error::OperatorError::Invalid {
                 operator: "window",
                 why: "a window stage needs an idle timeout: a partition paused at its unacked \
                       cap gets no records, and only the idle timeout closes its windows"
                     .to_owned(),
-            })
+            });
         }
-        Operation::Window(recipe) => recipe.settings.validate(),
-        _ => Ok(()),
     }
+    crate::stage::check(operation)
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use streamvisor_supervision::Failure;
 
-use super::{Rejected, StageWorker};
+use super::core::{Rejected, StageCore};
+use super::StageLogic;
 use crate::record::{Batch, RecordRef};
 
 /// A flat map: emits the pieces of `record` through `pieces`, or says why it cannot (the record
@@ -75,15 +76,22 @@ impl<'a> Pieces<'a> {
     }
 }
 
-impl StageWorker {
-    /// Runs `function` over `batch`; returns the last batch of pieces (the input's credit comes
-    /// back with it), the others already pushed.
-    pub(super) fn flat_map(
-        &mut self,
-        batch: Batch,
-        actor: &str,
-        function: &FlatMapFn,
-    ) -> Result<Option<Batch>, Failure> {
+/// The flat_map stage's logic.
+pub(super) struct FlatMapLogic {
+    function: Arc<FlatMapFn>,
+}
+
+impl FlatMapLogic {
+    pub(super) fn new(function: Arc<FlatMapFn>) -> Self {
+        FlatMapLogic { function }
+    }
+}
+
+impl StageLogic for FlatMapLogic {
+    /// Runs the function over `batch`; returns the last batch of pieces (the input's credit
+    /// comes back with it), the others already pushed.
+    fn apply(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
+        let function = &self.function;
         let new_batch = |records: usize| {
             Batch::new(
                 Arc::clone(batch.topic()),
@@ -92,14 +100,14 @@ impl StageWorker {
                 records,
             )
         };
-        let chunk = self.emission_chunk();
+        let chunk = stage.emission_chunk();
         let mut chunks = Vec::new();
         let mut pieces = new_batch(batch.len());
         let mut dropped = Vec::new();
         let mut more = Vec::new();
-        let paths = self.recipe.paths_to_sinks;
+        let paths = stage.recipe.paths_to_sinks;
         let partition = batch.partition();
-        self.rejected.clear();
+        stage.rejected.clear();
         for (index, record) in batch.iter().enumerate() {
             // Chunks close between records (a refused record's pieces are taken back from the
             // open one), each about the emission chunk: no inlet sees a batch over its credit.
@@ -108,7 +116,8 @@ impl StageWorker {
             }
             let before = pieces.len();
             let outcome =
-                self.recipe
+                stage
+                    .recipe
                     .user_code
                     .call(partition, record.offset, record.index, || {
                         function(&record, &mut Pieces::new(&mut pieces, &record))
@@ -124,7 +133,7 @@ impl StageWorker {
                 },
                 Err(why) => {
                     pieces.truncate(before);
-                    self.rejected.push(Rejected { index, why });
+                    stage.rejected.push(Rejected { index, why });
                 }
             }
             if pieces.len() > chunk {
@@ -139,27 +148,26 @@ impl StageWorker {
                 }
             }
         }
-        self.dead_letter(&batch, actor)?;
+        stage.dead_letter(&batch)?;
         if pieces.is_empty() {
             if let Some(last) = chunks.pop() {
                 pieces = last;
             } else {
-                self.recipe
+                stage
+                    .recipe
                     .acks
                     .ack_some(&batch, dropped.into_iter(), paths);
                 return Ok(None);
             }
         }
         // Before any piece goes on: the source must count their acks.
-        self.recipe.acks.expect_more(&batch, more);
-        self.recipe.acks.ack_paths(&batch, dropped, paths);
+        stage.recipe.acks.expect_more(&batch, more);
+        stage.recipe.acks.ack_paths(&batch, dropped, paths);
         // What the input covers is settled with its last pieces (a window never comes before
         // a flat_map, so nothing but an input's own offsets is covered here).
         pieces.cover(batch.covered().iter().copied());
-        if let Some(out) = self.out.as_mut() {
-            for chunk in chunks {
-                out.push_with_credit(chunk, 0);
-            }
+        for chunk in chunks {
+            stage.push(chunk, 0);
         }
         Ok(Some(pieces))
     }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::record::RecordRef;
-use crate::stage::pacing::ThrottleSettings;
-use crate::stage::windowed::WindowRecipe;
+use crate::stage::throttle::ThrottleSettings;
+use crate::stage::window::WindowRecipe;
 
 /// A map over record values: writes the new value of `record` into `out` (cleared before each
 /// call), or says why it cannot (the record goes to the dead letters with the reason).
@@ -37,7 +37,7 @@ pub enum Operation {
     /// Each record's new value from a future, `parallelism` at a time, in order or not.
     MapAsync {
         /// The function.
-        function: Arc<crate::stage::async_map::AsyncMapFn>,
+        function: Arc<crate::stage::map_async::AsyncMapFn>,
         /// Futures in flight, at most.
         parallelism: usize,
         /// Results in input order (else as they complete).

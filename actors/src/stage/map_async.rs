@@ -15,8 +15,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use streamvisor_supervision::{ActorRef, Failure, TrySendError, WorkerContext};
 
-use super::windowed::Rejected;
-use super::StageWorker;
+use super::core::{Rejected, StageCore};
+use super::{StageLogic, StageWorker};
 
 use crate::operators::error::OperatorError;
 use crate::operators::map_async::{MapAsync, Ticket};
@@ -189,56 +189,69 @@ impl AsyncMapping {
     }
 }
 
-/// The stage actor's side of map_async.
-impl StageWorker {
-    /// A map_async future finished: its results go on (or to the dead letters), each giving
-    /// back its record's credit, and more futures start.
-    pub(super) fn completed(
+/// The map_async stage's logic.
+pub(super) struct MapAsyncLogic {
+    mapping: AsyncMapping,
+}
+
+impl MapAsyncLogic {
+    pub(super) fn new(
+        function: Arc<AsyncMapFn>,
+        parallelism: usize,
+        ordered: bool,
+    ) -> Result<Self, OperatorError> {
+        Ok(MapAsyncLogic {
+            mapping: AsyncMapping::new(function, parallelism, ordered)?,
+        })
+    }
+}
+
+impl StageLogic for MapAsyncLogic {
+    fn take(
+        &mut self,
+        batch: Batch,
+        _stage: &mut StageCore,
+        ctx: &mut WorkerContext<'_, StageWorker>,
+    ) -> Result<(), Failure> {
+        self.mapping.push(batch);
+        self.mapping.start(&ctx.myself());
+        Ok(())
+    }
+
+    /// A future finished: its results go on (or to the dead letters), each giving back its
+    /// record's credit, and more futures start.
+    fn completed(
         &mut self,
         completion: Completion,
-        ctx: &mut WorkerContext<'_, Self>,
+        stage: &mut StageCore,
+        ctx: &mut WorkerContext<'_, StageWorker>,
     ) -> Result<(), Failure> {
-        let Some(mapping) = self.async_map.as_mut() else {
-            return Ok(());
-        };
-        let finished = mapping.complete(completion);
-        mapping.start(&ctx.myself());
-        let actor = std::mem::take(&mut self.actor);
+        let finished = self.mapping.complete(completion);
+        self.mapping.start(&ctx.myself());
         for done in finished {
             let credit = done.batch.len() as u64;
-            if done.batch.incarnation() < self.incarnation {
+            if done.batch.incarnation() < stage.incarnation {
                 // Read before a rewind: replayed anyway.
-                if let Some(inlet) = &self.inlet {
-                    inlet.grant(credit);
-                }
+                stage.grant(credit);
                 continue;
             }
             match done.failed {
-                None => {
-                    if let Some(out) = self.out.as_mut() {
-                        out.push_with_credit(done.batch, credit);
-                    }
-                }
+                None => stage.push(done.batch, credit),
                 Some(why) => {
-                    self.rejected.clear();
-                    self.rejected.push(Rejected { index: 0, why });
-                    let sent = self.dead_letter(&done.batch, &actor);
+                    stage.rejected.clear();
+                    stage.rejected.push(Rejected { index: 0, why });
+                    let sent = stage.dead_letter(&done.batch);
                     // What the record's input batch covered is settled here.
-                    let paths = self.recipe.paths_to_sinks;
-                    self.recipe
+                    let paths = stage.recipe.paths_to_sinks;
+                    stage
+                        .recipe
                         .acks
                         .ack_some(&done.batch, std::iter::empty(), paths);
-                    if let Some(inlet) = &self.inlet {
-                        inlet.grant(credit);
-                    }
-                    if let Err(failure) = sent {
-                        self.actor = actor;
-                        return Err(failure);
-                    }
+                    stage.grant(credit);
+                    sent?;
                 }
             }
         }
-        self.actor = actor;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! [`Buffered`]: the state of a buffer stage (Akka's `buffer(size, overflowStrategy)`): it
+//! The buffer stage; [`Buffered`] is its state (Akka's `buffer(size, overflowStrategy)`): it
 //! takes batches ahead of downstream demand, up to `batches` of them, and gives their input
 //! credit back at once, so a slow consumer does not hold up its producer until the buffer is
 //! full. What happens then is its [`OverflowStrategy`]:
@@ -12,6 +12,10 @@
 //!
 //! The unit is a batch (what flows between actors), not a record.
 
+use streamvisor_supervision::{Failure, WorkerContext};
+
+use super::core::StageCore;
+use super::{StageLogic, StageWorker};
 use crate::operators::buffer::{BoundedBuffer, Offered, OverflowStrategy};
 use crate::operators::error::OperatorError;
 use crate::record::Batch;
@@ -128,6 +132,64 @@ impl Buffered {
     /// True when nothing is buffered.
     pub fn is_empty(&self) -> bool {
         self.buffer.is_empty()
+    }
+}
+
+/// The buffer stage's logic.
+pub(super) struct BufferLogic {
+    buffered: Buffered,
+}
+
+impl BufferLogic {
+    pub(super) fn new(batches: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
+        Ok(BufferLogic {
+            buffered: Buffered::new(batches, strategy)?,
+        })
+    }
+}
+
+impl StageLogic for BufferLogic {
+    fn take(
+        &mut self,
+        batch: Batch,
+        stage: &mut StageCore,
+        _ctx: &mut WorkerContext<'_, StageWorker>,
+    ) -> Result<(), Failure> {
+        let stale = self.buffered.drop_older_than(batch.incarnation());
+        stage.grant(stale);
+        let credit = batch.len() as u64;
+        let offer = self
+            .buffered
+            .offer(batch, credit)
+            .map_err(|error| Failure::new(error.to_string()))?;
+        if let Some(dropped) = offer.dropped {
+            let paths = stage.recipe.paths_to_sinks;
+            stage
+                .recipe
+                .acks
+                .ack_some(&dropped, dropped.offsets(), paths);
+        }
+        stage.grant(offer.credit);
+        // The outputs take one batch at a time from the buffer (in `refill`): the buffer, not
+        // their queue, holds.
+        Ok(())
+    }
+
+    /// Hands the idle outputs the next buffered batch; false when the outputs are still busy
+    /// or nothing is buffered.
+    fn refill(&mut self, stage: &mut StageCore) -> bool {
+        if !stage.outputs_idle() {
+            return false;
+        }
+        let (next, credit) = self.buffered.take_next();
+        stage.grant(credit);
+        match next {
+            Some(batch) => {
+                stage.push(batch, 0);
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`Windowed`]: the state of a window stage actor for one partition: reads each record's key,
+//! The window stage; [`Windowed`] is its state for one partition: reads each record's key,
 //! event time and value (JSON field paths, or the Kafka key and timestamp), feeds the keyed
 //! windows, and turns their emissions into output records.
 //!
@@ -17,7 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use streamvisor_supervision::{Failure, WorkerContext};
 
+pub use super::core::Rejected;
+use super::core::StageCore;
+use super::{StageLogic, StageMessage, StageWorker};
 use crate::operators::error::OperatorError;
 use crate::operators::json::FieldPath;
 use crate::operators::window::{Emission, Insert, KeyedWindows, WindowSettings};
@@ -44,15 +48,6 @@ impl WindowRecipe {
             .map(|idle| (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(1)))
             .unwrap_or(Duration::from_secs(1))
     }
-}
-
-/// A record the windows did not take, and why (it goes to the dead letters).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
-    /// Its index in the batch.
-    pub index: usize,
-    /// Why.
-    pub why: String,
 }
 
 /// One partition's windows.
@@ -268,6 +263,120 @@ fn number(value: f64) -> Value {
     serde_json::Number::from_f64(value)
         .map(Value::Number)
         .unwrap_or(Value::Null)
+}
+
+/// The window stage's logic: its windows, the tick that advances them without input, and what
+/// the source was last told they hold.
+pub(super) struct WindowLogic {
+    windowed: Windowed,
+    tick: Duration,
+    /// A tick is pending.
+    ticking: bool,
+    /// What the source was last told the windows hold: (incarnation, records).
+    reported_held: (u64, usize),
+}
+
+impl WindowLogic {
+    pub(super) fn new(recipe: WindowRecipe) -> Result<Self, OperatorError> {
+        Ok(WindowLogic {
+            tick: recipe.tick(),
+            windowed: Windowed::new(recipe)?,
+            ticking: false,
+            reported_held: (0, 0),
+        })
+    }
+
+    fn schedule_tick(&mut self, ctx: &mut WorkerContext<'_, StageWorker>) {
+        if !self.ticking {
+            self.ticking = true;
+            ctx.send_later(StageMessage::Tick, self.tick);
+        }
+    }
+
+    /// Tells the source how many records the windows hold, when that changed (a drain does
+    /// not wait for them).
+    fn report_held(&mut self, stage: &StageCore) {
+        let now = (self.windowed.incarnation(), self.windowed.held());
+        if now == self.reported_held {
+            return;
+        }
+        let Some((topic, partition)) = self.windowed.last_input() else {
+            return;
+        };
+        if let Some(source) = stage.recipe.acks.source(&topic) {
+            source.send(crate::source::kafka::SourceInput::HeldInWindows {
+                partition,
+                incarnation: now.0,
+                records: now.1,
+            });
+            self.reported_held = now;
+        }
+    }
+
+    /// Absorbs `batch`; returns the last emission (the input's credit comes back with it), the
+    /// others already pushed without credit.
+    fn absorb(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
+        let now = Instant::now();
+        stage.rejected.clear();
+        self.windowed
+            .absorb(&batch, now, &mut stage.rejected)
+            .map_err(|error| Failure::new(error.to_string()))?;
+        stage.dead_letter(&batch)?;
+        let chunk = stage.emission_chunk();
+        self.windowed.remember_input(&batch);
+        let mut emitted = self
+            .windowed
+            .emit(batch.topic(), batch.partition(), now, chunk);
+        let last = emitted.pop();
+        for batch in emitted {
+            stage.push(batch, 0);
+        }
+        Ok(last)
+    }
+}
+
+impl StageLogic for WindowLogic {
+    fn started(&mut self, _stage: &mut StageCore, ctx: &mut WorkerContext<'_, StageWorker>) {
+        self.schedule_tick(ctx);
+    }
+
+    fn apply(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
+        let output = self.absorb(batch, stage)?;
+        self.report_held(stage);
+        Ok(output)
+    }
+
+    /// Advances the windows on the timer; keeps the timer going. While the input is held back
+    /// (this actor's outputs wait for credit, or the source has paused the partition), the
+    /// quiet is backpressure, not idleness: the idle timeout starts again.
+    fn tick(
+        &mut self,
+        stage: &mut StageCore,
+        ctx: &mut WorkerContext<'_, StageWorker>,
+    ) -> Result<(), Failure> {
+        self.ticking = false;
+        let chunk = stage.emission_chunk();
+        if let (Some((topic, partition)), true) = (self.windowed.last_input(), stage.out.is_some())
+        {
+            let now = Instant::now();
+            let source_holds_back = || {
+                stage
+                    .recipe
+                    .acks
+                    .source(&topic)
+                    .is_some_and(|source| source.holds_back(partition))
+            };
+            if !stage.outputs_idle() || source_holds_back() {
+                self.windowed.held_back(now);
+            }
+            for emitted in self.windowed.emit(&topic, partition, now, chunk) {
+                stage.push(emitted, 0);
+            }
+        }
+        self.report_held(stage);
+        self.schedule_tick(ctx);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
