@@ -51,7 +51,7 @@ cargo --version
 
 log "test broker (Apache Kafka's jars, through Maven)"
 # tests/kafka/pom.xml pins the version; the jars stay in ~/.m2 between runs. The tests start
-# the broker themselves (tests/it/kafka.rs), on loopback, in a temp folder.
+# the broker themselves (tests/it/support/kafka.rs), on loopback, in a temp folder.
 java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
 if [ "${java_major%%.*}" -lt 17 ]; then
     echo "java ${java_major} found: Apache Kafka 4's broker needs Java 17 or later" >&2

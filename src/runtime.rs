@@ -150,12 +150,6 @@ pub struct Runtime {
 impl Runtime {
     /// Starts `config` (inside an actix System).
     pub async fn start(config: PipelineConfig, overrides: Overrides) -> Result<Self, RuntimeError> {
-        let source_name = config
-            .sources
-            .keys()
-            .next()
-            .cloned()
-            .ok_or_else(|| RuntimeError::Broker("the pipeline has no source".to_owned()))?;
         let mut sinks = Vec::new();
         for (name, sink) in &config.sinks {
             sinks.push(SinkNode {
@@ -165,7 +159,7 @@ impl Runtime {
                 delay_for: sink.delay_for,
             });
         }
-        let topology = plan::from_config(&config, &source_name, sinks)?;
+        let (source_name, topology) = plan::from_config(&config, sinks)?;
         Self::launch(config, source_name, topology, overrides).await
     }
 

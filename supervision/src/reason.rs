@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::Arc;
 
 /// Why an actor stopped. Every variant but `Normal` and `Shutdown` is a failure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +43,13 @@ impl fmt::Display for StopReason {
 }
 
 /// The error a worker's handler returns to fail its actor (which its supervisor then restarts from
-/// its recipe). Any `std::error::Error` converts into it with `?`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// its recipe). Any `std::error::Error` converts into it with `?`, and stays inside: a
+/// supervisor, a test or a log can still ask the typed error ([`Failure::downcast_ref`]) what
+/// class of failure it was (`is_transient()`, say), not only read its text.
+#[derive(Debug, Clone)]
 pub struct Failure {
     message: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl Failure {
@@ -53,6 +57,7 @@ impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
+            source: None,
         }
     }
 
@@ -60,7 +65,26 @@ impl Failure {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The typed error it came from, if it came from one.
+    pub fn source_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+
+    /// The typed error it came from, as `E`, if it was one.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.as_deref()?.downcast_ref::<E>()
+    }
 }
+
+/// Failures are equal when their messages are (the typed errors inside need not compare).
+impl PartialEq for Failure {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for Failure {}
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,9 +92,12 @@ impl fmt::Display for Failure {
     }
 }
 
-impl<E: std::error::Error> From<E> for Failure {
+impl<E: std::error::Error + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
-        Failure::new(error.to_string())
+        Failure {
+            message: error.to_string(),
+            source: Some(Arc::new(error)),
+        }
     }
 }
 
@@ -82,5 +109,37 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         text.clone()
     } else {
         "a panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Away;
+
+    impl fmt::Display for Away {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("the database is away")
+        }
+    }
+
+    impl std::error::Error for Away {}
+
+    fn fails() -> Result<(), Failure> {
+        Err(Away)?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_typed_error_keeps_its_type_through_a_failure() {
+        let failure = fails().expect_err("fails");
+        assert_eq!(failure.message(), "the database is away");
+        assert!(failure.downcast_ref::<Away>().is_some());
+        assert!(failure.downcast_ref::<std::io::Error>().is_none());
+        let plain = Failure::new("the database is away");
+        assert!(plain.source_error().is_none());
+        assert_eq!(plain, failure, "equal by message");
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use streamvisor_actors::source::kafka::BROKER_SILENCE_LIMIT;
 
-use crate::kafka::{self, Kafka};
-use crate::program::{self, Program, SinkFile};
+use crate::support::kafka::{self, Kafka};
+use crate::support::program::{self, Program, SinkFile};
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;

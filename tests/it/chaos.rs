@@ -11,8 +11,8 @@ use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor::supervision::{ActorState, KillMode, Lifecycle, StopReason};
 
-use crate::kafka;
-use crate::program::{self, SinkFile};
+use crate::support::kafka;
+use crate::support::program::{self, SinkFile};
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;

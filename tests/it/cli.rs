@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::program::RunWithin;
+use crate::support::program::RunWithin;
 
 fn streamvisor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamvisor"))
@@ -52,7 +52,7 @@ fn check_names_the_field_and_line_of_a_broken_file_and_exits_2() {
 
 #[test]
 fn check_refuses_what_the_consumer_group_protocol_leaves_to_the_broker() {
-    let dir = crate::program::test_dir("cli-protocol");
+    let dir = crate::support::program::test_dir("cli-protocol");
     let pipeline = dir.join("protocol.toml");
     std::fs::write(
         &pipeline,
@@ -79,7 +79,7 @@ fn check_refuses_what_the_consumer_group_protocol_leaves_to_the_broker() {
 
 /// A small pipeline on the embedded broker, in a fresh folder.
 fn embedded_pipeline(name: &str, extra: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = crate::program::test_dir(&format!("cli-{name}"));
+    let dir = crate::support::program::test_dir(&format!("cli-{name}"));
     let pipeline = dir.join(format!("{name}.toml"));
     std::fs::write(
         &pipeline,
@@ -112,21 +112,25 @@ fn admin(args: &[&str], token: Option<&str>) -> std::process::Output {
     if let Some(token) = token {
         command.env("STREAMVISOR_ADMIN_TOKEN", token);
     }
-    crate::program::output_within(&mut command, None, crate::program::COMMAND_TIMEOUT)
+    crate::support::program::output_within(
+        &mut command,
+        None,
+        crate::support::program::COMMAND_TIMEOUT,
+    )
 }
 
 #[test]
 fn actors_prints_the_tree_and_kill_names_an_unknown_path() {
-    use crate::program::Program;
+    use crate::support::program::Program;
     let (dir, pipeline) = embedded_pipeline("tree", "");
     let mut program = Program::start(&dir, &pipeline, None, "tree");
     program.wait_ready(std::time::Duration::from_secs(60));
     // Partition actors appear once the group has assigned the partitions.
     let out = dir.join("out/tree.jsonl");
-    crate::program::wait_until(
+    crate::support::program::wait_until(
         "records in the file",
         std::time::Duration::from_secs(60),
-        || crate::program::SinkFile::count_lines(&out) > 0,
+        || crate::support::program::SinkFile::count_lines(&out) > 0,
     );
 
     let actors = admin(&["actors", "--http", &program.http], None);
@@ -202,7 +206,7 @@ fn actors_prints_the_tree_and_kill_names_an_unknown_path() {
 
 #[test]
 fn a_configured_token_is_required_by_the_admin_commands() {
-    use crate::program::Program;
+    use crate::support::program::Program;
     let (dir, pipeline) = embedded_pipeline("token", "");
     let mut program = Program::start_with(
         &dir,
@@ -312,7 +316,7 @@ fn bad_input_to_run_gets_a_clear_message_and_the_right_exit_code() {
 
 #[test]
 fn a_shutdown_past_its_deadline_exits_1_naming_what_was_left() {
-    use crate::program::Program;
+    use crate::support::program::Program;
     let (dir, pipeline) = embedded_pipeline("deadline", "[runtime]\nshutdown_timeout = \"1ms\"");
     let mut program = Program::start(&dir, &pipeline, None, "deadline");
     program.wait_ready(std::time::Duration::from_secs(60));
@@ -330,7 +334,7 @@ fn a_shutdown_past_its_deadline_exits_1_naming_what_was_left() {
 
 #[test]
 fn produce_names_a_bad_stdin_line_and_exits_2() {
-    let broker = crate::kafka::broker();
+    let broker = crate::support::kafka::broker();
     let mut command = streamvisor();
     command.args([
         "produce",
@@ -339,10 +343,10 @@ fn produce_names_a_bad_stdin_line_and_exits_2() {
         "--topic",
         "cli-bad-lines",
     ]);
-    let output = crate::program::output_within(
+    let output = crate::support::program::output_within(
         &mut command,
         Some(b"{\"key\": \"a\", \"n\": 1}\n\n[1, 2]\n".to_vec()),
-        crate::program::COMMAND_TIMEOUT,
+        crate::support::program::COMMAND_TIMEOUT,
     );
     assert_eq!(output.status.code(), Some(2));
     // The error is the one line that starts with `error:`, and the last (a client library's

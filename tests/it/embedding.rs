@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::program::{test_dir, wait_until_or, Passthrough, Program, SinkFile};
+use crate::support::program::{test_dir, wait_until_or, Passthrough, Program, SinkFile};
 
 const RECORDS: usize = 4_000;
 

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
-use crate::kafka;
-use crate::kills;
-use crate::program::{self, Isolation, Program};
+use crate::support::kafka;
+use crate::support::kills;
+use crate::support::program::{self, Isolation, Program};
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;

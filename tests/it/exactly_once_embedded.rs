@@ -74,7 +74,7 @@ fn read_committed(brokers: &str) -> BTreeMap<(i32, i64), usize> {
             continue;
         };
         let message = message.expect("reading `out`");
-        let origin = crate::program::origin_of(&message);
+        let origin = crate::support::program::origin_of(&message);
         *seen.entry(origin).or_default() += 1;
         last_new = Instant::now();
     }

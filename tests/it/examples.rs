@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::kafka;
-use crate::program::{self, Program};
+use crate::support::kafka;
+use crate::support::program::{self, Program};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)

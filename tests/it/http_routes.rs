@@ -289,7 +289,7 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
 
     // A sink retrying failed writes makes the runtime unready (503 with the reason), then ready.
     let began = Instant::now();
-    while crate::program::SinkFile::count_lines(&out_file()) == 0 {
+    while crate::support::program::SinkFile::count_lines(&out_file()) == 0 {
         assert!(began.elapsed() < WAIT, "no record reached the sink's file");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

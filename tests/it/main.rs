@@ -11,11 +11,7 @@ mod exactly_once_embedded;
 mod examples;
 mod http_routes;
 mod isolation;
-mod kafka;
-mod kills;
 mod monitoring;
-mod postgres;
-mod program;
 mod program_backpressure;
 mod program_broadcast;
 mod program_chaos;
@@ -30,6 +26,7 @@ mod runtime_embedded;
 mod runtime_graph;
 mod sink_outage;
 mod supervision_facade;
+mod support;
 
 /// Shows the runtime's warnings and errors in the output of a failing test (the test harness
 /// captures them per test); `STREAMVISOR_TEST_LOG` sets another filter (`info`, ...).

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use streamvisor::http::client::request;
 
-use crate::kafka;
-use crate::program::{
+use crate::support::kafka;
+use crate::support::program::{
     free_port, output_within, test_dir, wait_until_or, Passthrough, Program, COMMAND_TIMEOUT,
 };
 

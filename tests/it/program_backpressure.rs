@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::kafka;
-use crate::program::{self, rss_kib, Program, SinkFile};
+use crate::support::kafka;
+use crate::support::program::{self, rss_kib, Program, SinkFile};
 
 const PARTITIONS: i32 = 4;
 const RATE: u64 = 2_000;

@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::kafka;
-use crate::program::{self, Program, SinkFile};
+use crate::support::kafka;
+use crate::support::program::{self, Program, SinkFile};
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;

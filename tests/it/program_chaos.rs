@@ -10,9 +10,9 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::kafka;
-use crate::kills;
-use crate::program::{self, Program, SinkFile};
+use crate::support::kafka;
+use crate::support::kills;
+use crate::support::program::{self, Program, SinkFile};
 
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 10;

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::kafka;
-use crate::program::{self, rss_kib, Program};
+use crate::support::kafka;
+use crate::support::program::{self, rss_kib, Program};
 
 /// An HTTP answer with its headers.
 struct Answer {

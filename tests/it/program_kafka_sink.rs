@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rdkafka::message::Message;
 
-use crate::kafka;
-use crate::kills;
-use crate::program::{self, Isolation, Passthrough, Program};
+use crate::support::kafka;
+use crate::support::kills;
+use crate::support::program::{self, Isolation, Passthrough, Program};
 
 const RECORDS: usize = 30_000;
 const KILLS: usize = 10;

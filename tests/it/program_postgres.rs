@@ -16,10 +16,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::ClientConfig;
 
-use crate::kafka;
-use crate::kills;
-use crate::postgres::Postgres;
-use crate::program::{self, Passthrough, Program, RunWithin};
+use crate::support::kafka;
+use crate::support::kills;
+use crate::support::postgres::Postgres;
+use crate::support::program::{self, Passthrough, Program, RunWithin};
 
 const WAIT: Duration = Duration::from_secs(240);
 

@@ -11,8 +11,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::kafka;
-use crate::program::{self, Program, SinkFile};
+use crate::support::kafka;
+use crate::support::program::{self, Program, SinkFile};
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;

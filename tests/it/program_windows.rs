@@ -11,8 +11,8 @@ use std::time::Duration;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-use crate::kafka;
-use crate::program::{self, Program};
+use crate::support::kafka;
+use crate::support::program::{self, Program};
 
 const SENSORS: u64 = 20;
 const ROUNDS: u64 = 4;

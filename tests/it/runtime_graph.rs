@@ -15,8 +15,8 @@ use streamvisor::config::PipelineConfig;
 use streamvisor::graph::{FanOut, GraphError, Pipeline};
 use streamvisor::runtime::{Overrides, Runtime};
 
-use crate::kafka;
-use crate::program::{self, SinkFile};
+use crate::support::kafka;
+use crate::support::program::{self, SinkFile};
 
 const RECORDS: usize = 2_000;
 const PARTITIONS: i32 = 4;

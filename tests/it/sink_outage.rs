@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use streamvisor::supervision::{KillMode, Lifecycle};
 
-use crate::kafka;
-use crate::program::SinkFile;
+use crate::support::kafka;
+use crate::support::program::SinkFile;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;

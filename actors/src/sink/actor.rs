@@ -148,7 +148,7 @@ impl<W: SinkWriter> SinkContext<'_, '_, W> {
 
     /// Why the writer's task or thread ended, or `ended` when it gave no reason.
     pub fn ended(&self, ended: &str) -> Failure {
-        Failure::new(self.failure.get().unwrap_or_else(|| ended.to_owned()))
+        self.failure.get().unwrap_or_else(|| Failure::new(ended))
     }
 
     /// Asks for [`SinkWriter::resume`] in `delay` (once: a retry already due stays as it is).
@@ -242,8 +242,8 @@ impl<W: SinkWriter> Worker for SinkActor<W> {
         message: SinkMessage,
         ctx: &mut WorkerContext<'_, Self>,
     ) -> Result<(), Failure> {
-        if let Some(why) = self.failure.get() {
-            return Err(Failure::new(why));
+        if let Some(failure) = self.failure.get() {
+            return Err(failure);
         }
         let Some(running) = self.running.as_mut() else {
             return Ok(());

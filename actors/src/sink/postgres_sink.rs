@@ -127,7 +127,7 @@ impl Writer {
     }
 
     /// Writes until the actor stops (`Ok`), or fails with why.
-    async fn serve(&mut self) -> Result<(), String> {
+    async fn serve(&mut self) -> Result<(), Failure> {
         loop {
             self.connect().await?;
             let Writer {
@@ -171,7 +171,7 @@ impl Writer {
     }
 
     /// Connects when there is no connection, retrying in place while the database is away.
-    async fn connect(&mut self) -> Result<(), String> {
+    async fn connect(&mut self) -> Result<(), Failure> {
         while self.connection.is_none() {
             match Connection::open(&self.settings).await {
                 Ok(connection) => {
@@ -185,7 +185,7 @@ impl Writer {
                     }
                 }
                 Err(error) if error.is_transient() => self.lost(error.to_string()).await,
-                Err(error) => return Err(error.to_string()),
+                Err(error) => return Err(Failure::from(error)),
             }
         }
         Ok(())
@@ -199,7 +199,7 @@ impl Writer {
     }
 
     /// Writes the held records until they are durable (retrying in place), then settles them.
-    async fn write_held(&mut self) -> Result<(), String> {
+    async fn write_held(&mut self) -> Result<(), Failure> {
         loop {
             self.connect().await?;
             self.buffers.fill(&self.held, self.settings.dedupe);
@@ -238,14 +238,19 @@ impl Writer {
                 Err(error) if classify(&error) == ErrorClass::Transient => {
                     self.lost(describe(&error)).await;
                 }
-                Err(error) => return Err(format!("PostgreSQL write failed: {}", describe(&error))),
+                Err(error) => {
+                    return Err(Failure::new(format!(
+                        "PostgreSQL write failed: {}",
+                        describe(&error)
+                    )))
+                }
             }
         }
     }
 
     /// Acknowledges what is durable, sends what was refused to the dead letters, gives the
     /// credit back.
-    async fn settle(&mut self, rejected: Vec<(usize, String)>) -> Result<(), String> {
+    async fn settle(&mut self, rejected: Vec<(usize, String)>) -> Result<(), Failure> {
         let mut refused: Vec<(usize, i64, String)> = self.buffers.refused().to_vec();
         refused.extend(rejected.into_iter().map(|(row, why)| {
             let (batch, offset) = self.buffers.origin(row);
@@ -283,7 +288,7 @@ impl Writer {
 
     /// Sends record `offset` of held batch `index` to the dead letters (acknowledged when the
     /// broker has it).
-    async fn dead_letter(&self, index: usize, offset: i64, why: &str) -> Result<(), String> {
+    async fn dead_letter(&self, index: usize, offset: i64, why: &str) -> Result<(), Failure> {
         let batch = &self.held[index];
         let Some(record) = batch.iter().find(|record| record.offset == offset) else {
             return Ok(());
@@ -310,7 +315,7 @@ impl Writer {
                     return Ok(());
                 }
                 Err(None) => tokio::time::sleep(Duration::from_millis(20)).await,
-                Err(Some(why)) => return Err(why),
+                Err(Some(why)) => return Err(Failure::new(why)),
             }
         }
     }

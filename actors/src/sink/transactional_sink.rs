@@ -160,7 +160,7 @@ impl Writer {
     fn run(mut self, failure: WriterFailure, actor: ActorRef<SinkMessage>) {
         if let Err(why) = self.serve() {
             tracing::error!(%why, "exactly-once Kafka sink fails");
-            failure.set(why);
+            failure.set(Failure::new(why));
             let _ = actor.try_send(SinkMessage::Wake);
         }
     }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use streamvisor_supervision::Backoff;
+use streamvisor_supervision::{Backoff, Failure};
 
 use crate::flow::inlet::Inlet;
 use crate::metrics::SinkMetrics;
@@ -151,16 +151,16 @@ impl RetryInPlace {
 /// Why a sink's writer task or thread gave up, kept for the actor, which fails with it at its
 /// next message.
 #[derive(Clone, Debug, Default)]
-pub struct WriterFailure(Arc<Mutex<Option<String>>>);
+pub struct WriterFailure(Arc<Mutex<Option<Failure>>>);
 
 impl WriterFailure {
-    /// The writer gave up, because of `why`.
-    pub fn set(&self, why: String) {
+    /// The writer gave up, because of `why` (its typed error inside, when it had one).
+    pub fn set(&self, why: Failure) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
     }
 
     /// Why the writer gave up, if it did.
-    pub fn get(&self) -> Option<String> {
+    pub fn get(&self) -> Option<Failure> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::program::{self, Program};
+use crate::support::program::{self, Program};
 
 /// Kills per supervisor stay under the default restart intensity (20 in 30 s).
 const KILLS_PER_SUPERVISOR: usize = 15;

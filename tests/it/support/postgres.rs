@@ -59,7 +59,7 @@ impl Postgres {
     /// Creates and starts a cluster in a fresh folder named after `name`.
     pub fn start(name: &str) -> Self {
         let bin = binaries();
-        let dir = crate::program::test_dir(&format!("postgres-{name}"));
+        let dir = crate::support::program::test_dir(&format!("postgres-{name}"));
         let data = dir.join("data");
         let as_postgres = is_root();
         std::fs::write(dir.join("pwfile"), PASSWORD).expect("password file");
@@ -72,7 +72,7 @@ impl Postgres {
             bin,
             dir,
             data,
-            port: crate::program::free_port(),
+            port: crate::support::program::free_port(),
             as_postgres,
         };
         let data = postgres.data.display().to_string();
@@ -189,7 +189,7 @@ impl Drop for Postgres {
 
 /// Runs `command` (within two minutes), panicking with its output when it fails.
 fn run(command: &mut Command) -> Output {
-    let output = crate::program::output_within(command, None, Duration::from_secs(120));
+    let output = crate::support::program::output_within(command, None, Duration::from_secs(120));
     assert!(
         output.status.success(),
         "{command:?} failed: {}{}",

@@ -193,7 +193,7 @@ impl Kafka {
 
     /// Sends `signal` (`STOP`, `CONT`) to the broker's JVM.
     pub fn signal(&self, signal: &str) {
-        crate::program::send_signal(self.pid(), signal);
+        crate::support::program::send_signal(self.pid(), signal);
     }
 
     /// SIGKILLs the broker and waits until it is gone (its folder stays).
@@ -368,7 +368,7 @@ fn fetch_jars(dir: &Path) {
             "-Dmdep.outputFile=target/classpath.txt",
         ])
         .current_dir(dir);
-    let output = crate::program::output_within(&mut command, None, FETCH_WITHIN);
+    let output = crate::support::program::output_within(&mut command, None, FETCH_WITHIN);
     assert!(
         output.status.success(),
         "fetching Apache Kafka's jars with Maven failed (scripts/test.sh fetches them): {}{}",
