@@ -21,7 +21,7 @@ struct Actor {
 }
 
 /// Prints the actor tree of the runtime at `address`.
-pub fn actors(address: &str) -> ExitCode {
+pub(crate) fn actors(address: &str) -> ExitCode {
     let response = match request(address, "GET", "/api/actors", None) {
         Ok(response) => response,
         Err(error) => return fail(EXIT_FAILURE, error),
@@ -62,7 +62,7 @@ pub fn actors(address: &str) -> ExitCode {
 }
 
 /// Kills the actor at `path` in the runtime at `address`.
-pub fn kill(address: &str, path: &str, mode: &str) -> ExitCode {
+pub(crate) fn kill(address: &str, path: &str, mode: &str) -> ExitCode {
     let body = serde_json::json!({ "path": path, "mode": mode }).to_string();
     match request(address, "POST", "/api/actors/kill", Some(&body)) {
         Ok(response) if response.status == 202 => {

@@ -22,7 +22,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `produce` failed.
 #[derive(Debug, Error)]
-pub enum ProduceError {
+pub(crate) enum ProduceError {
     /// The topic could not be made or the producer could not start.
     #[error("{0}")]
     Setup(String),
@@ -68,7 +68,7 @@ pub enum ProduceError {
 }
 
 /// What to write.
-pub enum Input {
+pub(crate) enum Input {
     /// `count` generated records, round-robin over `partitions`.
     Count {
         /// How many.
@@ -108,7 +108,7 @@ impl ProducerContext for Reports {
 
 /// Writes `input` into `topic` (made with `partitions` when missing); returns the records
 /// delivered.
-pub async fn produce(
+pub(crate) async fn produce(
     brokers: &str,
     topic: &str,
     partitions: i32,

@@ -10,7 +10,7 @@ use streamvisor::actors::metrics as names;
 
 /// Sums over every series of each metric.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct Figures {
+pub(crate) struct Figures {
     /// Records read from Kafka.
     pub records_in: f64,
     /// Records written by sinks.
@@ -27,7 +27,7 @@ pub struct Figures {
 
 impl Figures {
     /// Reads the figures from a Prometheus text exposition.
-    pub fn from_exposition(text: &str) -> Self {
+    pub(crate) fn from_exposition(text: &str) -> Self {
         let mut figures = Figures::default();
         for line in text.lines() {
             if line.starts_with('#') {
@@ -55,7 +55,7 @@ impl Figures {
     }
 
     /// `in=… out=… committed=… lag=… restarts=… dead_letters=…`.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "in={} out={} committed={} lag={} restarts={} dead_letters={}",
             self.records_in,
@@ -70,7 +70,7 @@ impl Figures {
 
 /// Shows the progress line on stderr once a second while stderr is a terminal (forever: the
 /// caller drops the task to stop it).
-pub async fn show(metrics: PrometheusHandle) {
+pub(crate) async fn show(metrics: PrometheusHandle) {
     if !std::io::stderr().is_terminal() {
         return;
     }

@@ -15,7 +15,7 @@ use super::progress::{self, Figures};
 use super::{fail, EXIT_CONFIG, EXIT_FAILURE};
 
 /// What `run` was asked.
-pub struct RunArgs<'a> {
+pub(crate) struct RunArgs<'a> {
     /// The pipeline file.
     pub pipeline: &'a Path,
     /// `--brokers`.
@@ -27,7 +27,7 @@ pub struct RunArgs<'a> {
 }
 
 /// Runs the pipeline until a signal (or an escalation); returns the exit code.
-pub fn run(args: RunArgs<'_>) -> ExitCode {
+pub(crate) fn run(args: RunArgs<'_>) -> ExitCode {
     let config = match PipelineConfig::load(args.pipeline) {
         Ok(config) => config,
         Err(error) => return fail(EXIT_CONFIG, error),

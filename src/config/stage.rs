@@ -81,7 +81,7 @@ use streamvisor_actors::stage::Operation;
 use super::field::{optional_duration, Invalid};
 
 /// The idle timeout of a window stage unless its table says otherwise.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[stages.<name>]`.
 #[derive(Debug, Clone, Deserialize)]

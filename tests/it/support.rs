@@ -2,7 +2,7 @@
 //! `streamvisor` program they run ([`program`], with its `wait_until`), random kills
 //! ([`kills`]) and private PostgreSQL clusters ([`postgres`]).
 
-pub mod kafka;
-pub mod kills;
-pub mod postgres;
-pub mod program;
+pub(crate) mod kafka;
+pub(crate) mod kills;
+pub(crate) mod postgres;
+pub(crate) mod program;

@@ -2,7 +2,7 @@
 
 /// This process's user + system CPU time, in seconds (from `/proc/self/stat`, in ticks of
 /// 1/100 s).
-pub fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
     let fields: Vec<&str> = stat
         .rsplit(')')

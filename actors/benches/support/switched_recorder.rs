@@ -14,14 +14,14 @@ use metrics_exporter_prometheus::{
 
 /// Turns the installed recorder on or off, and renders what it recorded.
 #[derive(Clone)]
-pub struct MetricsSwitch {
+pub(crate) struct MetricsSwitch {
     on: Arc<AtomicBool>,
     handle: PrometheusHandle,
 }
 
 impl MetricsSwitch {
     /// Installs the switched recorder (off) as the global recorder, once.
-    pub fn install() -> MetricsSwitch {
+    pub(crate) fn install() -> MetricsSwitch {
         static SWITCH: OnceLock<MetricsSwitch> = OnceLock::new();
         SWITCH
             .get_or_init(|| {
@@ -51,12 +51,12 @@ impl MetricsSwitch {
     }
 
     /// Handles made from now on record (true) or do nothing (false).
-    pub fn set(&self, on: bool) {
+    pub(crate) fn set(&self, on: bool) {
         self.on.store(on, Ordering::SeqCst);
     }
 
     /// The exposition text of what was recorded.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         self.handle.render()
     }
 }

@@ -315,7 +315,7 @@ enum PackedValue<'a> {
 
 /// Serializes a byte slice as MessagePack binary (not an array of integers).
 mod serde_bytes_compat {
-    pub fn serialize<S: serde::Serializer>(
+    pub(super) fn serialize<S: serde::Serializer>(
         bytes: &&[u8],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {

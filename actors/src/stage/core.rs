@@ -25,7 +25,7 @@ pub struct Rejected {
 }
 
 /// The state every stage actor shares.
-pub struct StageCore {
+pub(super) struct StageCore {
     pub(super) recipe: StageRecipe,
     pub(super) path: Option<ActorPath>,
     pub(super) inlet: Option<Arc<Inlet>>,

@@ -121,7 +121,7 @@ fn three_level_tree(journal: &Journal) -> (Vec<ChildSpec>, Vec<String>) {
     (top, paths)
 }
 
-pub fn tree_paths_running(runtime: &SupervisionRuntime, paths: &[String]) -> bool {
+pub(crate) fn tree_paths_running(runtime: &SupervisionRuntime, paths: &[String]) -> bool {
     paths.iter().all(|path| {
         runtime
             .registry()

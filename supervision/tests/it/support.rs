@@ -12,10 +12,10 @@ use streamvisor_supervision::{
 use tokio::sync::broadcast;
 
 /// A generous bound for anything that should take milliseconds.
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// Silences the panic hook for the panics these tests cause on purpose.
-pub fn quiet_intended_panics() {
+pub(crate) fn quiet_intended_panics() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let default = std::panic::take_hook();
@@ -34,7 +34,7 @@ pub fn quiet_intended_panics() {
 }
 
 /// Settings for tests: two arbiters, no backoff, a high intensity unless a test says otherwise.
-pub fn settings() -> RuntimeSettings {
+pub(crate) fn settings() -> RuntimeSettings {
     RuntimeSettings {
         arbiters: 2,
         root: SupervisorSettings {
@@ -49,34 +49,34 @@ pub fn settings() -> RuntimeSettings {
 
 /// What probes record: starts (name, time, thread) and stops (name, reason), in order.
 #[derive(Clone, Default)]
-pub struct Journal {
+pub(crate) struct Journal {
     pub starts: Arc<Mutex<Vec<(String, Instant, ThreadId)>>>,
     pub stops: Arc<Mutex<Vec<(String, StopReason)>>>,
     pub handled: Arc<AtomicU64>,
 }
 
 impl Journal {
-    pub fn start_names(&self) -> Vec<String> {
+    pub(crate) fn start_names(&self) -> Vec<String> {
         lock(&self.starts)
             .iter()
             .map(|(name, _, _)| name.clone())
             .collect()
     }
 
-    pub fn stop_log(&self) -> Vec<(String, StopReason)> {
+    pub(crate) fn stop_log(&self) -> Vec<(String, StopReason)> {
         lock(&self.stops).clone()
     }
 
-    pub fn start_times(&self) -> Vec<Instant> {
+    pub(crate) fn start_times(&self) -> Vec<Instant> {
         lock(&self.starts).iter().map(|(_, at, _)| *at).collect()
     }
 
-    pub fn handled(&self) -> u64 {
+    pub(crate) fn handled(&self) -> u64 {
         self.handled.load(Ordering::SeqCst)
     }
 }
 
-pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -84,7 +84,7 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// What a probe can be told to do.
 #[derive(Debug)]
-pub enum Order {
+pub(crate) enum Order {
     /// Count one handled message.
     Count,
     /// Panic in the handler.
@@ -100,14 +100,14 @@ pub enum Order {
 }
 
 /// A worker that records its life in a [`Journal`]; optionally fails at every start.
-pub struct Probe {
+pub(crate) struct Probe {
     pub name: String,
     pub journal: Journal,
     pub fail_on_start: bool,
 }
 
 impl Probe {
-    pub fn factory(name: &str, journal: &Journal) -> impl Fn() -> Probe + Send + Sync + 'static {
+    pub(crate) fn factory(name: &str, journal: &Journal) -> impl Fn() -> Probe + Send + Sync + 'static {
         let (name, journal) = (name.to_owned(), journal.clone());
         move || Probe {
             name: name.clone(),
@@ -166,7 +166,7 @@ impl Worker for Probe {
 }
 
 /// Polls `condition` every 5 ms until it holds; panics naming `what` after `timeout`.
-pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
         assert!(
@@ -178,7 +178,7 @@ pub async fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut
 }
 
 /// The next event that satisfies `wanted`; panics naming `what` after `timeout`.
-pub async fn next_event(
+pub(crate) async fn next_event(
     events: &mut broadcast::Receiver<LifecycleEvent>,
     what: &str,
     mut wanted: impl FnMut(&LifecycleEvent) -> bool,
@@ -195,7 +195,7 @@ pub async fn next_event(
 }
 
 /// Every event received so far, without waiting.
-pub fn drain(events: &mut broadcast::Receiver<LifecycleEvent>) -> Vec<LifecycleEvent> {
+pub(crate) fn drain(events: &mut broadcast::Receiver<LifecycleEvent>) -> Vec<LifecycleEvent> {
     let mut all = Vec::new();
     loop {
         match events.try_recv() {
@@ -208,6 +208,6 @@ pub fn drain(events: &mut broadcast::Receiver<LifecycleEvent>) -> Vec<LifecycleE
     }
 }
 
-pub fn is_restart_of(event: &LifecycleEvent, path: &str) -> bool {
+pub(crate) fn is_restart_of(event: &LifecycleEvent, path: &str) -> bool {
     event.path.as_str() == path && matches!(event.event, Lifecycle::Restarted { .. })
 }

@@ -32,10 +32,10 @@ const FETCH_WITHIN: Duration = Duration::from_secs(600);
 
 /// The session of a member of a consumer group (KIP-848) on this broker: it leaves the group
 /// this long after its last heartbeat.
-pub const CONSUMER_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+pub(crate) const CONSUMER_SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// A running Apache Kafka broker.
-pub struct Kafka {
+pub(crate) struct Kafka {
     /// `bootstrap.servers` for it.
     pub brokers: String,
     /// Its folder: `server.properties`, `data/`, `broker.log`.
@@ -51,13 +51,13 @@ struct BrokerProcess {
 }
 
 /// The broker of this test binary, started on first use.
-pub fn broker() -> &'static Kafka {
+pub(crate) fn broker() -> &'static Kafka {
     static BROKER: OnceLock<Kafka> = OnceLock::new();
     BROKER.get_or_init(Kafka::start)
 }
 
 /// A broker of one test's own (a test that stops or kills it), stopped when dropped.
-pub fn private() -> Kafka {
+pub(crate) fn private() -> Kafka {
     Kafka::start()
 }
 
@@ -177,14 +177,14 @@ impl Kafka {
     }
 
     /// The end of the broker's log (for failure messages).
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     /// The JVM's process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.lock()
             .as_ref()
             .map(|process| process.java.id())
@@ -192,12 +192,12 @@ impl Kafka {
     }
 
     /// Sends `signal` (`STOP`, `CONT`) to the broker's JVM.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         crate::support::program::send_signal(self.pid(), signal);
     }
 
     /// SIGKILLs the broker and waits until it is gone (its folder stays).
-    pub fn kill(&self) {
+    pub(crate) fn kill(&self) {
         let mut guard = self.lock();
         let mut process = guard.take().expect("the broker runs");
         let _ = process.java.kill();
@@ -208,13 +208,13 @@ impl Kafka {
     }
 
     /// Starts the broker again on its folder and port (after [`Kafka::kill`]).
-    pub fn restart(&self) {
+    pub(crate) fn restart(&self) {
         assert!(self.lock().is_none(), "the broker still runs");
         self.launch();
     }
 
     /// Starts the pipeline of TOML `text` (named `file` in errors) on this broker.
-    pub async fn run(&self, text: &str, file: &str) -> streamvisor::runtime::Runtime {
+    pub(crate) async fn run(&self, text: &str, file: &str) -> streamvisor::runtime::Runtime {
         let config =
             streamvisor::config::PipelineConfig::parse(text, file).expect("valid pipeline");
         streamvisor::runtime::Runtime::start(
@@ -229,7 +229,7 @@ impl Kafka {
 
     /// The type of consumer group `group` as the broker reports it (`Classic`, `Consumer`),
     /// from Kafka's own group tool.
-    pub fn group_type(&self, group: &str) -> String {
+    pub(crate) fn group_type(&self, group: &str) -> String {
         let output = java(&classpath(), &self.dir)
             .arg("-Dstreamvisor.kafka.log.level=warn")
             .args([
@@ -407,7 +407,7 @@ fn two_free_ports() -> (u16, u16) {
 }
 
 /// Creates `topic` with `partitions`, and waits until its metadata shows them.
-pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+pub(crate) async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     let client: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -446,7 +446,7 @@ pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 
 /// Writes `count` records `{"key": "k<i % 1000>", "seq": i}` round-robin over `partitions`,
 /// waiting for every delivery report.
-pub fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
+pub(crate) fn produce(brokers: &str, topic: &str, partitions: i32, count: usize) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")

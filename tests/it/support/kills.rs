@@ -15,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(240);
 
 /// What the kills did.
 #[derive(Debug)]
-pub struct Kills {
+pub(crate) struct Kills {
     /// Each victim and mode (`/pipelines/p/sinks/out (panic)`).
     pub paths: Vec<String>,
     /// Kills made while `flowing` said records were still flowing.
@@ -23,7 +23,7 @@ pub struct Kills {
 }
 
 /// (path, incarnation, state) of every actor.
-pub fn actors(program: &Program) -> Vec<(String, u64, String)> {
+pub(crate) fn actors(program: &Program) -> Vec<(String, u64, String)> {
     let Some(answer) = program.get("/api/actors").filter(|a| a.status == 200) else {
         return Vec::new();
     };
@@ -48,7 +48,7 @@ fn parent(path: &str) -> &str {
 /// Kills `count` random actors whose paths start with one of `prefixes` (at most
 /// [`KILLS_PER_SUPERVISOR`] per supervisor), adding one to `done` after each; asserts at least
 /// half landed while `flowing()` was true.
-pub fn kill_randomly(
+pub(crate) fn kill_randomly(
     program: &Program,
     prefixes: &[&str],
     count: usize,
@@ -125,7 +125,7 @@ pub fn kill_randomly(
 
 /// Writes records `first..first + count` (`{"key": "k<i % 1000>", "seq": i}`) to `events`
 /// through `streamvisor produce`'s stdin.
-pub fn produce_round(brokers: &str, topic: &str, first: usize, count: usize) {
+pub(crate) fn produce_round(brokers: &str, topic: &str, first: usize, count: usize) {
     let mut command = program::streamvisor();
     command.args(["produce", "--brokers", brokers, "--topic", topic]);
     let mut lines = String::new();
@@ -146,7 +146,7 @@ pub fn produce_round(brokers: &str, topic: &str, first: usize, count: usize) {
 
 /// Writes `records` records in `rounds` rounds on a thread of its own; round k waits for
 /// k * kills / rounds kills, so that the kills spread over the whole intake.
-pub fn produce_during_kills(
+pub(crate) fn produce_during_kills(
     brokers: &str,
     topic: &str,
     records: usize,

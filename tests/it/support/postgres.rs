@@ -10,12 +10,12 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 /// The test cluster's superuser and its password.
-pub const USER: &str = "streamvisor";
+pub(crate) const USER: &str = "streamvisor";
 /// Its password (a test secret, given to the sink through `PGPASSWORD` or a file).
-pub const PASSWORD: &str = "test-only-password";
+pub(crate) const PASSWORD: &str = "test-only-password";
 
 /// A running private cluster.
-pub struct Postgres {
+pub(crate) struct Postgres {
     bin: PathBuf,
     dir: PathBuf,
     data: PathBuf,
@@ -57,7 +57,7 @@ fn is_root() -> bool {
 
 impl Postgres {
     /// Creates and starts a cluster in a fresh folder named after `name`.
-    pub fn start(name: &str) -> Self {
+    pub(crate) fn start(name: &str) -> Self {
         let bin = binaries();
         let dir = crate::support::program::test_dir(&format!("postgres-{name}"));
         let data = dir.join("data");
@@ -110,7 +110,7 @@ impl Postgres {
     }
 
     /// Starts the cluster (again) and waits until it accepts connections.
-    pub fn start_again(&self) {
+    pub(crate) fn start_again(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1",
             self.port,
@@ -127,7 +127,7 @@ impl Postgres {
     }
 
     /// Stops the cluster, disconnecting its clients (fast shutdown).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let data = self.data.display().to_string();
         run(&mut self.command(
             "pg_ctl",
@@ -136,7 +136,7 @@ impl Postgres {
     }
 
     /// A connection string for the sink (the password comes separately).
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!(
             "host=127.0.0.1 port={} user={USER} dbname=postgres connect_timeout=5",
             self.port
@@ -144,7 +144,7 @@ impl Postgres {
     }
 
     /// Runs `sql` and returns the rows' first columns as text.
-    pub fn query(&self, sql: &str) -> Vec<String> {
+    pub(crate) fn query(&self, sql: &str) -> Vec<String> {
         let output = run(Command::new("psql")
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
             .args([
@@ -165,7 +165,7 @@ impl Postgres {
     }
 
     /// One number from `sql`.
-    pub fn count(&self, sql: &str) -> i64 {
+    pub(crate) fn count(&self, sql: &str) -> i64 {
         let rows = self.query(sql);
         rows.first()
             .and_then(|row| row.trim().parse().ok())
@@ -173,7 +173,7 @@ impl Postgres {
     }
 
     /// Its folder.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 }

@@ -14,13 +14,13 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use streamvisor::http::client::{request, Response};
 
 /// The binary under test.
-pub fn streamvisor() -> Command {
+pub(crate) fn streamvisor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamvisor"))
 }
 
 /// The origin (partition, offset) a sink wrote into a Kafka record's headers (-1 for a header
 /// that is missing or not a number).
-pub fn origin_of(message: &impl rdkafka::message::Message) -> (i32, i64) {
+pub(crate) fn origin_of(message: &impl rdkafka::message::Message) -> (i32, i64) {
     use rdkafka::message::Headers;
     let header = |name: &str| -> i64 {
         message
@@ -42,7 +42,7 @@ pub fn origin_of(message: &impl rdkafka::message::Message) -> (i32, i64) {
 
 /// The seed of a test's random kills: `CHAOS_SEED` when set (to replay a run), else a fresh one.
 /// Tests print it.
-pub fn chaos_seed() -> u64 {
+pub(crate) fn chaos_seed() -> u64 {
     std::env::var("CHAOS_SEED")
         .ok()
         .and_then(|seed| seed.parse().ok())
@@ -50,7 +50,7 @@ pub fn chaos_seed() -> u64 {
 }
 
 /// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -58,7 +58,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A fresh folder for one test.
-pub fn test_dir(name: &str) -> PathBuf {
+pub(crate) fn test_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("streamvisor-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("test folder");
@@ -66,10 +66,10 @@ pub fn test_dir(name: &str) -> PathBuf {
 }
 
 /// How long a short command (`produce`, `actors`, `kill`, `check`) may take.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Runs `command` to its end with `stdin` as its input, killing it past `within`.
-pub fn output_within(
+pub(crate) fn output_within(
     command: &mut Command,
     stdin: Option<Vec<u8>>,
     within: Duration,
@@ -125,7 +125,7 @@ pub fn output_within(
 }
 
 /// A command run to its end within [`COMMAND_TIMEOUT`].
-pub trait RunWithin {
+pub(crate) trait RunWithin {
     /// Its output (panics past the timeout).
     fn output_within_timeout(&mut self) -> std::process::Output;
 }
@@ -137,7 +137,7 @@ impl RunWithin for Command {
 }
 
 /// `streamvisor produce --count N` into `topic` (made with `partitions`); waits for it.
-pub fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) {
+pub(crate) fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) {
     let mut command = streamvisor();
     command
         .args(["produce", "--brokers", brokers, "--topic", topic])
@@ -154,14 +154,14 @@ pub fn produce_count(brokers: &str, topic: &str, count: usize, partitions: i32) 
 /// `[kafka.properties]` of the tests that kill group members: a killed member leaves the group
 /// after 6 s instead of 45 s, and a rebalance waits at most 10 s for members that do not rejoin
 /// (the default, max.poll.interval.ms, is 300 s).
-pub const QUICK_GROUP_FAILOVER: &str = r#""session.timeout.ms" = "6000"
+pub(crate) const QUICK_GROUP_FAILOVER: &str = r#""session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "1000"
 "max.poll.interval.ms" = "10000""#;
 
 /// A passthrough pipeline file (source `events` -> stage `pass` -> file sink `out`, writing
 /// `out/<name>.jsonl` under the process's working directory), with what a test varies.
 #[derive(Default)]
-pub struct Passthrough<'a> {
+pub(crate) struct Passthrough<'a> {
     /// The pipeline's name (and its file's).
     pub name: &'a str,
     /// The consumer group.
@@ -184,7 +184,7 @@ pub struct Passthrough<'a> {
 
 impl Passthrough<'_> {
     /// Writes it to `dir/<name>.toml` and returns that path.
-    pub fn write(&self, dir: &Path) -> PathBuf {
+    pub(crate) fn write(&self, dir: &Path) -> PathBuf {
         let Passthrough {
             name,
             group,
@@ -227,7 +227,7 @@ inputs = ["pass"]
 }
 
 /// Sends `signal` (`TERM`, `KILL`, `STOP`, ...) to process `pid`.
-pub fn send_signal(pid: u32, signal: &str) {
+pub(crate) fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .args(["-s", signal, &pid.to_string()])
         .status()
@@ -236,14 +236,14 @@ pub fn send_signal(pid: u32, signal: &str) {
 }
 
 /// The last 40 lines of the file at `path` (for failure messages; empty when unreadable).
-pub fn tail_of(path: &Path) -> String {
+pub(crate) fn tail_of(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// A running `streamvisor run`, killed (SIGKILL) when dropped if still running.
-pub struct Program {
+pub(crate) struct Program {
     child: Child,
     /// Its HTTP address.
     pub http: String,
@@ -253,12 +253,12 @@ pub struct Program {
 impl Program {
     /// Starts `streamvisor run pipeline [--brokers brokers] --http <free port>` in `dir`, its
     /// stderr in `dir/<name>.log`.
-    pub fn start(dir: &Path, pipeline: &Path, brokers: Option<&str>, name: &str) -> Self {
+    pub(crate) fn start(dir: &Path, pipeline: &Path, brokers: Option<&str>, name: &str) -> Self {
         Self::start_with(dir, pipeline, brokers, name, &[], &[])
     }
 
     /// As [`Program::start`], with extra environment variables and arguments.
-    pub fn start_with(
+    pub(crate) fn start_with(
         dir: &Path,
         pipeline: &Path,
         brokers: Option<&str>,
@@ -280,7 +280,7 @@ impl Program {
 
     /// Starts `command PIPELINE --http <free port>` (`streamvisor run`, or a program taking the
     /// same arguments) in `dir`, its stderr in `dir/<name>.log`.
-    pub fn spawn(mut command: Command, dir: &Path, pipeline: &Path, name: &str) -> Self {
+    pub(crate) fn spawn(mut command: Command, dir: &Path, pipeline: &Path, name: &str) -> Self {
         let http = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("{name}.log"));
         let stderr = std::fs::File::create(&log).expect("log file");
@@ -304,27 +304,27 @@ impl Program {
     }
 
     /// Its process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The end of its log (for failure messages).
-    pub fn log_tail(&self) -> String {
+    pub(crate) fn log_tail(&self) -> String {
         tail_of(&self.log)
     }
 
     /// Its log file.
-    pub fn log_file(&self) -> PathBuf {
+    pub(crate) fn log_file(&self) -> PathBuf {
         self.log.clone()
     }
 
     /// Its whole log.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Panics (with its log) when it has exited.
-    pub fn assert_alive(&mut self) {
+    pub(crate) fn assert_alive(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
             panic!(
                 "streamvisor run exited early ({status}); its log:\n{}",
@@ -334,7 +334,7 @@ impl Program {
     }
 
     /// Waits until `/health/ready` answers 200.
-    pub fn wait_ready(&mut self, within: Duration) {
+    pub(crate) fn wait_ready(&mut self, within: Duration) {
         let began = Instant::now();
         loop {
             self.assert_alive();
@@ -355,17 +355,17 @@ impl Program {
     }
 
     /// `GET path` (none when nothing answers).
-    pub fn get(&self, path: &str) -> Option<Response> {
+    pub(crate) fn get(&self, path: &str) -> Option<Response> {
         request(&self.http, "GET", path, None).ok()
     }
 
     /// `POST path` with a JSON body (none when nothing answers).
-    pub fn post(&self, path: &str, body: &str) -> Option<Response> {
+    pub(crate) fn post(&self, path: &str, body: &str) -> Option<Response> {
         request(&self.http, "POST", path, Some(body)).ok()
     }
 
     /// The sum of every series of `metric` on `/metrics`.
-    pub fn metric_sum(&self, metric: &str) -> f64 {
+    pub(crate) fn metric_sum(&self, metric: &str) -> f64 {
         let body = self
             .get("/metrics")
             .filter(|answer| answer.status == 200)
@@ -378,12 +378,12 @@ impl Program {
     }
 
     /// Sends `signal` (`TERM`, `KILL`, ...).
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         send_signal(self.pid(), signal);
     }
 
     /// Waits for it to exit.
-    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let began = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -410,7 +410,7 @@ impl Drop for Program {
 
 /// What a sink's JSON Lines file holds.
 #[derive(Default)]
-pub struct SinkFile {
+pub(crate) struct SinkFile {
     /// (partition, offset) -> the value's `seq`.
     pub records: BTreeMap<(i32, i64), i64>,
     /// Lines, duplicates included.
@@ -422,7 +422,7 @@ pub struct SinkFile {
 impl SinkFile {
     /// Reads `path` (empty when missing). A torn last line (a process killed mid-write) is
     /// not counted: the sink truncates it when it opens the file again.
-    pub fn read(path: &Path) -> Self {
+    pub(crate) fn read(path: &Path) -> Self {
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let mut file = SinkFile::default();
         for line in text.split_inclusive('\n') {
@@ -444,7 +444,7 @@ impl SinkFile {
     }
 
     /// Lines of `partition` beyond one per record: what replays wrote again.
-    pub fn duplicates(&self, partition: i32) -> usize {
+    pub(crate) fn duplicates(&self, partition: i32) -> usize {
         let distinct = self.records.keys().filter(|(p, _)| *p == partition).count();
         self.lines_per_partition
             .get(&partition)
@@ -454,7 +454,7 @@ impl SinkFile {
     }
 
     /// Lines in `path` (cheap: counts newlines).
-    pub fn count_lines(path: &Path) -> usize {
+    pub(crate) fn count_lines(path: &Path) -> usize {
         std::fs::read(path)
             .map(|bytes| bytes.iter().filter(|byte| **byte == b'\n').count())
             .unwrap_or(0)
@@ -471,7 +471,7 @@ fn reader(brokers: &str, group: &str) -> BaseConsumer {
 
 /// The committed offset of each partition of `topic` for `group` (-1: none; empty when the
 /// broker did not answer).
-pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer = reader(brokers, group);
     let mut list = TopicPartitionList::new();
     for partition in 0..partitions {
@@ -491,7 +491,7 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Ve
 }
 
 /// The high watermark of each partition of `topic`.
-pub fn ends(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
+pub(crate) fn ends(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
     let consumer = reader(brokers, "streamvisor-tests-watermarks");
     (0..partitions)
         .map(|partition| {
@@ -504,7 +504,7 @@ pub fn ends(brokers: &str, topic: &str, partitions: i32) -> Vec<i64> {
 }
 
 /// Records written and not committed by `group`: the sum over partitions of end - committed.
-pub fn lag(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+pub(crate) fn lag(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
     let committed = committed(brokers, group, topic, partitions);
     ends(brokers, topic, partitions)
         .iter()
@@ -514,12 +514,12 @@ pub fn lag(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
 }
 
 /// Polls `done` every 100 ms until it holds; panics naming `what` past `within`.
-pub fn wait_until(what: &str, within: Duration, done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, within: Duration, done: impl FnMut() -> bool) {
     wait_until_or(what, within, done, String::new);
 }
 
 /// As [`wait_until`], adding `context()` (logs, counts) to the failure message.
-pub fn wait_until_or(
+pub(crate) fn wait_until_or(
     what: &str,
     within: Duration,
     mut done: impl FnMut() -> bool,
@@ -538,7 +538,7 @@ pub fn wait_until_or(
 
 /// Every record of `topic` (each partition read from its start to its current end): (partition,
 /// key, payload), in partition and offset order.
-pub fn read_topic(
+pub(crate) fn read_topic(
     brokers: &str,
     topic: &str,
     partitions: i32,
@@ -558,7 +558,7 @@ pub fn read_topic(
 
 /// Which records of a transactional topic a reader sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
+pub(crate) enum Isolation {
     /// Only those of committed transactions (and those written outside transactions).
     ReadCommitted,
     /// Every record written, aborted transactions' included.
@@ -569,7 +569,7 @@ pub enum Isolation {
 /// start until the broker says it reached the end (the last stable offset under
 /// read_committed; transaction markers take offsets that no reader sees), in partition and
 /// offset order.
-pub fn read_to_end(
+pub(crate) fn read_to_end(
     brokers: &str,
     topic: &str,
     partitions: i32,
@@ -622,7 +622,7 @@ pub fn read_to_end(
 }
 
 /// The resident set of `pid` in KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
