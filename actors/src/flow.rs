@@ -5,7 +5,7 @@
 //! [`InputBuffer`] re-requests once half of it is free again.
 
 mod demand;
-pub mod forwarder;
+pub(crate) mod forwarder;
 pub mod inlet;
 mod input_buffer;
 pub mod outputs;

@@ -6,16 +6,14 @@
 //! - [`aggregate`]: count, sum, min, max and mean.
 //! - [`buffer`]: a bounded buffer with an [`buffer::OverflowStrategy`].
 //! - [`throttle`]: a token bucket (rate, burst).
-//! - [`grouped_within`]: groups of at most n items or what arrived within a time.
 //! - [`map_async`]: bounded parallelism, results in order or as they complete.
 //! - [`json`]: JSON field paths, predicates and projections for the TOML built-in operators.
 //! - [`error`]: invalid operator settings.
 
-pub mod aggregate;
+pub(crate) mod aggregate;
 pub mod buffer;
 pub mod error;
-pub mod grouped_within;
 pub mod json;
-pub mod map_async;
-pub mod throttle;
+pub(crate) mod map_async;
+pub(crate) mod throttle;
 pub mod window;

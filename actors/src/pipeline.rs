@@ -18,7 +18,7 @@ pub mod acks;
 pub mod dead_letters;
 pub mod health;
 pub mod topology;
-pub mod watcher;
+pub(crate) mod watcher;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

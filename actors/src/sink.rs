@@ -9,7 +9,7 @@
 pub mod actor;
 pub mod discard_sink;
 pub mod fence;
-pub mod file;
+pub(crate) mod file;
 pub mod file_sink;
 pub mod json_lines;
 pub mod kafka_sink;
@@ -17,5 +17,5 @@ pub mod postgres;
 pub mod postgres_sink;
 pub mod produce;
 pub mod rolling;
-pub mod transactional_sink;
+pub(crate) mod transactional_sink;
 pub mod writer;

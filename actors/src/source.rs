@@ -5,7 +5,7 @@
 
 pub mod decode;
 pub mod kafka;
-pub mod outlet;
-pub mod partition;
-pub mod partition_flow;
+pub(crate) mod outlet;
+pub(crate) mod partition;
+pub(crate) mod partition_flow;
 pub mod push;

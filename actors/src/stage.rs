@@ -22,7 +22,7 @@ pub mod map_async;
 mod operation;
 mod passthrough;
 pub mod throttle;
-pub mod user_code;
+pub(crate) mod user_code;
 pub mod window;
 
 use std::sync::Arc;

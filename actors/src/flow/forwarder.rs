@@ -12,7 +12,7 @@ use crate::flow::inlet::{Inlet, Inlets, SendRefused, Waker};
 use crate::record::Batch;
 
 /// How soon a send is tried again when the next actor is gone (restarting).
-pub const RETRY_AFTER: Duration = Duration::from_millis(20);
+pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(20);
 
 /// What the batches still queued after a pump wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,9 @@
 //! Aggregates of `f64` values: [`Aggregate`] keeps count, sum, min and max in constant space (so
-//! that two of them merge, as session windows need), and [`AggregateFn`] names the figure a
-//! pipeline wants out of it.
+//! that two of them merge, as session windows need).
 //!
 //! An empty aggregate (no value added) has count 0, sum 0, min `+inf`, max `-inf` and mean NaN:
 //! the identities of each figure, so that merging with an empty aggregate changes nothing. Windows
 //! never emit an empty aggregate.
-
-use std::fmt;
-use std::str::FromStr;
-
-use crate::operators::error::OperatorError;
 
 /// Count, sum, min and max of the values added so far.
 ///
@@ -73,79 +67,6 @@ impl Default for Aggregate {
     }
 }
 
-/// The figure taken out of an [`Aggregate`], as named in a pipeline's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AggregateFn {
-    /// How many values (`"count"`); 0 when empty.
-    Count,
-    /// Their sum (`"sum"`); 0 when empty.
-    Sum,
-    /// The smallest (`"min"`); `+inf` when empty.
-    Min,
-    /// The largest (`"max"`); `-inf` when empty.
-    Max,
-    /// Their mean (`"mean"`); NaN when empty.
-    Mean,
-}
-
-impl AggregateFn {
-    /// Every function, in the order their names are listed in errors.
-    pub const ALL: [AggregateFn; 5] = [
-        AggregateFn::Count,
-        AggregateFn::Sum,
-        AggregateFn::Min,
-        AggregateFn::Max,
-        AggregateFn::Mean,
-    ];
-
-    /// The name it is parsed from.
-    pub fn name(self) -> &'static str {
-        match self {
-            AggregateFn::Count => "count",
-            AggregateFn::Sum => "sum",
-            AggregateFn::Min => "min",
-            AggregateFn::Max => "max",
-            AggregateFn::Mean => "mean",
-        }
-    }
-
-    /// This function's figure of `aggregate` (a count as `f64`: exact up to 2^53).
-    pub fn value(&self, aggregate: &Aggregate) -> f64 {
-        match self {
-            AggregateFn::Count => aggregate.count as f64,
-            AggregateFn::Sum => aggregate.sum,
-            AggregateFn::Min => aggregate.min,
-            AggregateFn::Max => aggregate.max,
-            AggregateFn::Mean => aggregate.mean(),
-        }
-    }
-}
-
-impl fmt::Display for AggregateFn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for AggregateFn {
-    type Err = OperatorError;
-
-    /// Parses a name (exact, lower case); an unknown one gives [`OperatorError::Invalid`] naming
-    /// it and the valid ones.
-    fn from_str(word: &str) -> Result<Self, Self::Err> {
-        AggregateFn::ALL
-            .into_iter()
-            .find(|function| function.name() == word)
-            .ok_or_else(|| OperatorError::Invalid {
-                operator: "aggregate",
-                why: format!(
-                    "unknown aggregate function {word:?}: expected one of {}",
-                    AggregateFn::ALL.map(AggregateFn::name).join(", ")
-                ),
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,11 +105,11 @@ mod tests {
     fn empty_aggregate_figures() {
         let empty = Aggregate::default();
         assert!(empty.is_empty());
-        assert_eq!(AggregateFn::Count.value(&empty), 0.0);
-        assert_eq!(AggregateFn::Sum.value(&empty), 0.0);
-        assert_eq!(AggregateFn::Min.value(&empty), f64::INFINITY);
-        assert_eq!(AggregateFn::Max.value(&empty), f64::NEG_INFINITY);
-        assert!(AggregateFn::Mean.value(&empty).is_nan());
+        assert_eq!(empty.count, 0);
+        assert_eq!(empty.sum, 0.0);
+        assert_eq!(empty.min, f64::INFINITY);
+        assert_eq!(empty.max, f64::NEG_INFINITY);
+        assert!(empty.mean().is_nan());
     }
 
     #[test]
@@ -197,29 +118,5 @@ mod tests {
         assert_eq!(aggregate.count, 3);
         assert!(aggregate.sum.is_nan());
         assert_eq!((aggregate.min, aggregate.max), (1.0, 3.0));
-    }
-
-    #[test]
-    fn functions_take_their_figure() {
-        let aggregate = of(&[2.0, 4.0, 9.0]);
-        let figures = AggregateFn::ALL.map(|function| function.value(&aggregate));
-        assert_eq!(figures, [3.0, 15.0, 2.0, 9.0, 5.0]);
-    }
-
-    #[test]
-    fn parses_names_and_names_the_bad_word() {
-        for function in AggregateFn::ALL {
-            assert_eq!(function.name().parse::<AggregateFn>(), Ok(function));
-            assert_eq!(function.to_string(), function.name());
-        }
-        assert_eq!(
-            "avg".parse::<AggregateFn>(),
-            Err(OperatorError::Invalid {
-                operator: "aggregate",
-                why:
-                    "unknown aggregate function \"avg\": expected one of count, sum, min, max, mean"
-                        .to_string(),
-            })
-        );
     }
 }

@@ -19,20 +19,21 @@ use super::error::OperatorError;
 /// `Clone` nor `Copy`: each call completes once.
 #[derive(Debug, PartialEq, Eq, Hash)]
 #[must_use = "a started call must be completed, or its slot is never freed"]
-pub struct Ticket {
+pub(crate) struct Ticket {
     seq: u64,
 }
 
 impl Ticket {
     /// The call's number, counted from 0 in the order calls started.
-    pub fn seq(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
 }
 
 /// Calls in flight, and in order the results held back, for results of type `T`.
 #[derive(Debug, Clone)]
-pub struct MapAsync<T> {
+pub(crate) struct MapAsync<T> {
     parallelism: usize,
     ordered: bool,
     next_seq: u64,
@@ -47,7 +48,7 @@ pub struct MapAsync<T> {
 impl<T> MapAsync<T> {
     /// At most `parallelism` calls at once, results in the order the calls started when
     /// `ordered`, else as they complete. A zero `parallelism` is [`OperatorError::Zero`].
-    pub fn new(parallelism: usize, ordered: bool) -> Result<Self, OperatorError> {
+    pub(crate) fn new(parallelism: usize, ordered: bool) -> Result<Self, OperatorError> {
         if parallelism == 0 {
             return Err(OperatorError::Zero {
                 operator: "map_async",
@@ -66,7 +67,7 @@ impl<T> MapAsync<T> {
 
     /// A ticket to start a call, or `None` while every slot is taken (calls in flight, and in
     /// order, results held).
-    pub fn try_start(&mut self) -> Option<Ticket> {
+    pub(crate) fn try_start(&mut self) -> Option<Ticket> {
         if self.occupied() >= self.parallelism {
             return None;
         }
@@ -86,7 +87,7 @@ impl<T> MapAsync<T> {
     ///
     /// A ticket from another `MapAsync` is a caller's bug. In order it is caught: a panic in
     /// debug builds; in release builds its result is handed on at once, never lost.
-    pub fn complete(&mut self, ticket: Ticket, result: T) -> Vec<T> {
+    pub(crate) fn complete(&mut self, ticket: Ticket, result: T) -> Vec<T> {
         if !self.ordered {
             self.unordered_in_flight = self.unordered_in_flight.saturating_sub(1);
             return vec![result];
@@ -105,7 +106,7 @@ impl<T> MapAsync<T> {
     }
 
     /// Calls started and not yet completed.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         if self.ordered {
             self.slots.iter().filter(|slot| slot.is_none()).count()
         } else {
@@ -114,18 +115,15 @@ impl<T> MapAsync<T> {
     }
 
     /// Results completed and held back for an earlier call (always 0 unordered).
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.slots.iter().filter(|slot| slot.is_some()).count()
     }
 
     /// Whether no call is in flight and no result held.
-    pub fn is_idle(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
         self.occupied() == 0
-    }
-
-    /// The most calls in flight or held at once.
-    pub fn parallelism(&self) -> usize {
-        self.parallelism
     }
 
     /// Slots taken: calls in flight and results held.

@@ -18,7 +18,7 @@ use super::error::OperatorError;
 
 /// A token bucket: `rate` tokens per `per`, holding at most `burst` tokens.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     /// Units added per nanosecond: `rate`.
     rate: i128,
     /// Units per token: `per` in nanoseconds.
@@ -33,7 +33,7 @@ pub struct Throttle {
 impl Throttle {
     /// A full bucket of `burst` tokens refilled at `rate` tokens per `per`. A zero `rate`,
     /// `per` or `burst` is [`OperatorError::Zero`].
-    pub fn new(rate: u32, per: Duration, burst: u32) -> Result<Self, OperatorError> {
+    pub(crate) fn new(rate: u32, per: Duration, burst: u32) -> Result<Self, OperatorError> {
         let zero = |setting| OperatorError::Zero {
             operator: "throttle",
             setting,
@@ -62,7 +62,7 @@ impl Throttle {
     /// Takes `n` tokens at `now`, or says how long until they are there (nothing is taken then;
     /// take again after the wait). `n` up to `burst` needs `n` tokens in the bucket; `n` above
     /// `burst` needs a full bucket and leaves it in debt. Taking zero tokens always succeeds.
-    pub fn try_take(&mut self, n: u32, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_take(&mut self, n: u32, now: Instant) -> Result<(), Duration> {
         if n == 0 {
             return Ok(());
         }
@@ -77,15 +77,11 @@ impl Throttle {
     }
 
     /// Whole tokens in the bucket at `now` (negative while in debt).
-    pub fn tokens(&mut self, now: Instant) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn tokens(&mut self, now: Instant) -> i64 {
         self.refill(now);
         let tokens = self.level.div_euclid(self.unit);
         i64::try_from(tokens).unwrap_or(i64::MIN)
-    }
-
-    /// The most tokens the bucket holds.
-    pub fn burst(&self) -> u32 {
-        self.burst
     }
 
     /// Adds what accrued since the last call, up to a full bucket. A `now` earlier than the

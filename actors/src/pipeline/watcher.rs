@@ -12,7 +12,7 @@ use crate::source::kafka::{SourceHandle, SourceInput};
 
 /// Which partitions a failure at a path rewinds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rewinds {
+pub(crate) enum Rewinds {
     /// One partition.
     Partition(i32),
     /// Every partition.
@@ -23,7 +23,7 @@ pub enum Rewinds {
 
 /// Maps a failed actor's path to the partitions to rewind, for the pipeline at `pipeline`
 /// (`/pipelines/<p>`) whose source is `source` (`/pipelines/<p>/sources/<s>`).
-pub fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
+pub(crate) fn rewinds_for(path: &str, pipeline: &str, source: &str) -> Rewinds {
     let partition_of = |name: &str| name.strip_prefix('p').and_then(|n| n.parse().ok());
     if let Some(rest) = path
         .strip_prefix(source)
@@ -60,7 +60,7 @@ fn is_stage_group(path: &str, pipeline: &str) -> bool {
 }
 
 /// Starts the watcher thread; it ends when `stop` is set (checked at each event) or the tree ends.
-pub fn watch_failures(
+pub(crate) fn watch_failures(
     tree: &TreeHandle,
     pipeline: String,
     source_path: String,

@@ -3,7 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::SinkError;
 use crate::record::Batch;
@@ -11,18 +11,19 @@ use crate::sink::json_lines::encode_line;
 
 /// An open JSON Lines file.
 #[derive(Debug)]
-pub struct JsonLinesFile {
+pub(crate) struct JsonLinesFile {
     path: PathBuf,
     file: File,
     buffer: Vec<u8>,
     /// Bytes cut off a torn last line when the file was opened.
+    #[cfg(test)]
     repaired: u64,
 }
 
 impl JsonLinesFile {
     /// Opens (creating it and its folders if needed) `path` for appending, cutting off a torn
     /// last line.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, SinkError> {
+    pub(crate) fn open(path: impl Into<PathBuf>) -> Result<Self, SinkError> {
         let path = path.into();
         if let Some(parent) = path
             .parent()
@@ -55,18 +56,20 @@ impl JsonLinesFile {
             path,
             file,
             buffer: Vec::new(),
+            #[cfg(test)]
             repaired,
         })
     }
 
     /// Appends every record of `batch` and fsyncs: when this returns `Ok`, the lines are durable.
-    pub fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
+    #[cfg(test)]
+    pub(crate) fn write_batch(&mut self, batch: &Batch) -> Result<(), SinkError> {
         self.write_batches(std::iter::once(batch))
     }
 
     /// Appends the records of all `batches` and fsyncs once. A failed write is cut back off the
     /// file, so that a retry never leaves a torn line or a half batch behind.
-    pub fn write_batches<'a>(
+    pub(crate) fn write_batches<'a>(
         &mut self,
         batches: impl IntoIterator<Item = &'a Batch>,
     ) -> Result<(), SinkError> {
@@ -100,13 +103,9 @@ impl JsonLinesFile {
         Ok(())
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Bytes of a torn last line cut off at open (0 when the file ended cleanly).
-    pub fn repaired_bytes(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn repaired_bytes(&self) -> u64 {
         self.repaired
     }
 }

@@ -36,7 +36,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use streamvisor_supervision::{ActorRef, Failure};
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkMessage, SinkWriter};
+use crate::sink::actor::{SinkContext, SinkMessage, SinkWriter};
 use crate::sink::fence::{FenceState, TransactionFence};
 use crate::sink::kafka_sink::KafkaSinkSettings;
 use crate::sink::produce::{origin_headers, producer_config};
@@ -45,12 +45,9 @@ use crate::sink::writer::{Settler, WriterFailure};
 /// How long one transaction call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The exactly-once Kafka sink's actor.
-pub type TransactionalSink = SinkActor<TransactionalWriter>;
-
 /// Where and how an exactly-once Kafka sink writes.
 #[derive(Clone, Debug)]
-pub struct TransactionalSettings {
+pub(crate) struct TransactionalSettings {
     /// Where it writes.
     pub settings: KafkaSinkSettings,
     /// The producer's `transactional.id` (stable for the process: a restarted sink fences its
@@ -69,7 +66,7 @@ pub struct TransactionalSettings {
 }
 
 /// Hands batches to a thread that owns the transactional producer.
-pub struct TransactionalWriter {
+pub(crate) struct TransactionalWriter {
     settings: TransactionalSettings,
     to_thread: Option<mpsc::Sender<Batch>>,
     /// False once the actor stops or dies: its thread writes no further transaction.
@@ -78,7 +75,7 @@ pub struct TransactionalWriter {
 
 impl TransactionalWriter {
     /// A writer for `settings` (its thread starts with the actor).
-    pub fn new(settings: TransactionalSettings) -> Self {
+    pub(crate) fn new(settings: TransactionalSettings) -> Self {
         TransactionalWriter {
             settings,
             to_thread: None,

@@ -12,7 +12,7 @@ use crate::source::kafka::PartitionOutlet;
 use crate::source::partition::{Incarnations, PartitionMessage};
 
 /// Where a partition's actors live and how to make them.
-pub struct ActorOutlet {
+pub(crate) struct ActorOutlet {
     /// The tree.
     pub tree: TreeHandle,
     /// The source supervisor (`/pipelines/<p>/sources/<s>`): parent of the partition actors.
@@ -28,7 +28,7 @@ pub struct ActorOutlet {
 
 impl ActorOutlet {
     /// An outlet for these recipes.
-    pub fn new(
+    pub(crate) fn new(
         tree: TreeHandle,
         source_path: String,
         partition: ChildSpec,

@@ -23,7 +23,7 @@ use crate::stage::outputs_to;
 
 /// What a partition actor gets.
 #[derive(Debug)]
-pub enum PartitionMessage {
+pub(crate) enum PartitionMessage {
     /// Records from the polling thread (within the demand granted).
     Batch(Batch),
     /// The partition rewound to this incarnation.
@@ -37,11 +37,11 @@ pub enum PartitionMessage {
 }
 
 /// The current incarnation of each partition, written by the polling thread.
-pub type Incarnations = Arc<DashMap<i32, u64>>;
+pub(crate) type Incarnations = Arc<DashMap<i32, u64>>;
 
 /// The recipe of a partition actor.
 #[derive(Clone, Debug)]
-pub struct PartitionRecipe {
+pub(crate) struct PartitionRecipe {
     /// The polling thread.
     pub source: SourceHandle,
     /// The partitions' incarnations.
@@ -66,7 +66,7 @@ pub struct PartitionRecipe {
 }
 
 /// A partition actor.
-pub struct PartitionWorker {
+pub(crate) struct PartitionWorker {
     recipe: PartitionRecipe,
     partition: i32,
     incarnation: u64,
@@ -80,7 +80,7 @@ pub struct PartitionWorker {
 
 impl PartitionWorker {
     /// A fresh partition actor from its recipe.
-    pub fn new(recipe: PartitionRecipe) -> Self {
+    pub(crate) fn new(recipe: PartitionRecipe) -> Self {
         let (buffer, _) = InputBuffer::new(recipe.capacity);
         PartitionWorker {
             recipe,

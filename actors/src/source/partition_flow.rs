@@ -19,14 +19,14 @@ use crate::record::Batch;
 
 /// How long after a resume a partition still counts as held back while its refetch brings no
 /// record on (see [`PartitionFlow::is_held_back`]).
-pub const RESUME_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const RESUME_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a partition whose resume failed stays paused before the next attempt.
-pub const RESUME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+pub(crate) const RESUME_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// What the polling thread must do for this partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowAction {
+pub(crate) enum FlowAction {
     /// Stop fetching (the read-ahead is full with no demand, the unacked cap is reached, or a
     /// record had to be dropped).
     Pause,
@@ -39,7 +39,7 @@ pub enum FlowAction {
 
 /// What became of a polled record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Polled {
+pub(crate) enum Polled {
     /// Added to the pending batch.
     Accepted,
     /// Dropped: fetched before a pause or a seek; it will be fetched again.
@@ -48,7 +48,7 @@ pub enum Polled {
 
 /// One assigned partition, as its polling thread sees it.
 #[derive(Debug)]
-pub struct PartitionFlow {
+pub(crate) struct PartitionFlow {
     topic: Arc<str>,
     partition: i32,
     tracker: OffsetTracker,
@@ -79,7 +79,8 @@ pub struct PartitionFlow {
 impl PartitionFlow {
     /// A partition starting at `committed`, dispatching batches of `batch_size`, with at most
     /// `max_unacked` records unacknowledged.
-    pub fn new(
+    #[cfg(test)]
+    pub(crate) fn new(
         topic: Arc<str>,
         partition: i32,
         committed: i64,
@@ -90,7 +91,7 @@ impl PartitionFlow {
     }
 
     /// Like [`PartitionFlow::new`], starting at `incarnation` (a partition assigned again).
-    pub fn with_incarnation(
+    pub(crate) fn with_incarnation(
         topic: Arc<str>,
         partition: i32,
         committed: i64,
@@ -125,12 +126,12 @@ impl PartitionFlow {
 
     /// Records dispatched from now on need `acks` acknowledgements: one per path from the
     /// source to a sink.
-    pub fn set_required_acks(&mut self, acks: u32) {
+    pub(crate) fn set_required_acks(&mut self, acks: u32) {
         self.tracker.set_required_acks(acks);
     }
 
     /// Window stages of `incarnation` hold `records` of this partition in open windows.
-    pub fn held_in_windows(&mut self, incarnation: u64, records: usize) {
+    pub(crate) fn held_in_windows(&mut self, incarnation: u64, records: usize) {
         if incarnation == self.tracker.incarnation() {
             self.held_in_windows = records;
         }
@@ -138,14 +139,14 @@ impl PartitionFlow {
 
     /// Records dispatched and not acknowledged that a drain waits for: all but those held in
     /// open windows (replayed from the committed offset by the partition's next reader).
-    pub fn draining(&self) -> usize {
+    pub(crate) fn draining(&self) -> usize {
         self.unacked().saturating_sub(self.held_in_windows)
     }
 
     /// A record polled from the broker. A record that cannot be taken (fetched before a pause
     /// took effect, or with the read-ahead full) is dropped and fetched again: the partition
     /// pauses and resumes from the first offset not taken, so no offset is ever skipped.
-    pub fn polled(
+    pub(crate) fn polled(
         &mut self,
         offset: i64,
         timestamp_ms: Option<i64>,
@@ -165,7 +166,8 @@ impl PartitionFlow {
     }
 
     /// Records read and not yet handed on (the read-ahead).
-    pub fn read_ahead(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn read_ahead(&self) -> usize {
         self.pending.len()
     }
 
@@ -181,7 +183,7 @@ impl PartitionFlow {
     /// nothing more): at most a batch, and as many as the demand granted and the unacked cap
     /// allow (Reactive Streams: never more than requested, but whatever was requested). Its
     /// offsets count as dispatched. Call it until it answers `None`.
-    pub fn take_batch(&mut self, flush: bool) -> Option<Batch> {
+    pub(crate) fn take_batch(&mut self, flush: bool) -> Option<Batch> {
         let len = self.pending.len();
         if len == 0 || (len < self.batch_size && !flush) {
             return None;
@@ -219,7 +221,7 @@ impl PartitionFlow {
     /// Whether the partition must pause (no demand with the read-ahead full, the unacked cap
     /// reached, or a record had to be dropped) or may resume (seeking to the first offset not
     /// taken). Call it after each poll and each grant or ack, and carry out what it says.
-    pub fn action(&mut self) -> Option<FlowAction> {
+    pub(crate) fn action(&mut self) -> Option<FlowAction> {
         let starved = self.tracker.unacked() >= self.max_unacked
             || (self.demand.outstanding() == 0 && self.read_ahead_full());
         if !self.paused && (starved || self.must_seek) {
@@ -243,19 +245,24 @@ impl PartitionFlow {
     }
 
     /// Demand granted by the partition's first actor, in `incarnation`.
-    pub fn grant(&mut self, incarnation: u64, records: u64) {
+    pub(crate) fn grant(&mut self, incarnation: u64, records: u64) {
         if incarnation == self.tracker.incarnation() {
             self.demand.grant(records);
         }
     }
 
     /// Acknowledges offsets read by `incarnation`; stale acks are ignored.
-    pub fn ack(&mut self, incarnation: u64, offsets: impl IntoIterator<Item = i64>) -> usize {
+    #[cfg(test)]
+    pub(crate) fn ack(
+        &mut self,
+        incarnation: u64,
+        offsets: impl IntoIterator<Item = i64>,
+    ) -> usize {
         self.ack_paths(incarnation, offsets, 1)
     }
 
     /// Like [`PartitionFlow::ack`], each ack standing for `paths` paths to a sink.
-    pub fn ack_paths(
+    pub(crate) fn ack_paths(
         &mut self,
         incarnation: u64,
         offsets: impl IntoIterator<Item = i64>,
@@ -279,7 +286,7 @@ impl PartitionFlow {
     /// Records read by `incarnation` need more acks (a flat_map made several of each, or a
     /// split by key sends the offsets a batch covers with several parts); stale ones are
     /// ignored.
-    pub fn expect_more(&mut self, incarnation: u64, offsets: Vec<(i64, u32)>) {
+    pub(crate) fn expect_more(&mut self, incarnation: u64, offsets: Vec<(i64, u32)>) {
         for (offset, more) in offsets {
             if self.tracker.expect_more(incarnation, offset, more) == AckOutcome::Unknown {
                 // Told before any piece could be acknowledged: this is a bug, not a race.
@@ -293,7 +300,7 @@ impl PartitionFlow {
     }
 
     /// How long the oldest unacknowledged record has waited (zero when none is in flight).
-    pub fn oldest_unacked_age(&self) -> std::time::Duration {
+    pub(crate) fn oldest_unacked_age(&self) -> std::time::Duration {
         self.head_since
             .map(|since| since.elapsed())
             .unwrap_or_default()
@@ -302,13 +309,14 @@ impl PartitionFlow {
     /// The rewind rule: forgets what is in flight and pending, bumps the incarnation, drops the
     /// demand of the failed actors, and returns where to seek. The partition pauses, resumes
     /// from there, and reads ahead until the restarted actors grant demand.
-    pub fn rewind(&mut self) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn rewind(&mut self) -> i64 {
         self.rewind_past(i64::MIN)
     }
 
     /// Like [`PartitionFlow::rewind`], never back before `at_least` (see
     /// [`crate::offsets::OffsetTracker::rewind_past`]).
-    pub fn rewind_past(&mut self, at_least: i64) -> i64 {
+    pub(crate) fn rewind_past(&mut self, at_least: i64) -> i64 {
         let from = self.tracker.rewind_past(at_least);
         self.head_since = None;
         self.held_in_windows = 0;
@@ -328,7 +336,7 @@ impl PartitionFlow {
 
     /// A resume could not be carried out (the seek failed): stay paused, and try again from
     /// [`PartitionFlow::action`] after [`RESUME_RETRY_AFTER`].
-    pub fn resume_failed(&mut self) {
+    pub(crate) fn resume_failed(&mut self) {
         self.resumed_at = None;
         self.paused = true;
         self.must_seek = true;
@@ -336,37 +344,37 @@ impl PartitionFlow {
     }
 
     /// The next offset to hand on: everything before it was read (dispatched or pending).
-    pub fn next_offset(&self) -> i64 {
+    pub(crate) fn next_offset(&self) -> i64 {
         self.expected
     }
 
     /// The committable position (the offset after the acknowledged prefix).
-    pub fn position(&self) -> i64 {
+    pub(crate) fn position(&self) -> i64 {
         self.tracker.position()
     }
 
     /// The offset to commit, when it moved.
-    pub fn take_commit(&mut self) -> Option<i64> {
+    pub(crate) fn take_commit(&mut self) -> Option<i64> {
         self.tracker.take_commit()
     }
 
     /// Acknowledged records not yet committed.
-    pub fn uncommitted(&self) -> i64 {
+    pub(crate) fn uncommitted(&self) -> i64 {
         self.tracker.uncommitted()
     }
 
     /// The current incarnation.
-    pub fn incarnation(&self) -> u64 {
+    pub(crate) fn incarnation(&self) -> u64 {
         self.tracker.incarnation()
     }
 
     /// Records dispatched and not yet acknowledged.
-    pub fn unacked(&self) -> usize {
+    pub(crate) fn unacked(&self) -> usize {
         self.tracker.unacked()
     }
 
     /// True while paused.
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.paused
     }
 
@@ -385,7 +393,7 @@ impl PartitionFlow {
     /// many records that it could not resume even then waits for its windows to close, which
     /// takes time, not for anything downstream: it is not held back, so that the windows'
     /// idle timeout runs and closes them.
-    pub fn is_held_back(&self) -> bool {
+    pub(crate) fn is_held_back(&self) -> bool {
         let paused_for_downstream =
             self.paused && self.held_in_windows + self.room_to_resume() <= self.max_unacked;
         // Resumed, but the refetch after the seek has not brought a record on yet (for at most
@@ -398,13 +406,13 @@ impl PartitionFlow {
 
     /// Whether the partition became held back (`Some(true)`) or free (`Some(false)`) since the
     /// last call; `None` when nothing changed. The polling thread publishes the changes.
-    pub fn held_back_change(&mut self) -> Option<bool> {
+    pub(crate) fn held_back_change(&mut self) -> Option<bool> {
         let held = self.is_held_back();
         (held != std::mem::replace(&mut self.published_held_back, held)).then_some(held)
     }
 
     /// Outstanding demand, in records.
-    pub fn demand(&self) -> u64 {
+    pub(crate) fn demand(&self) -> u64 {
         self.demand.outstanding()
     }
 }

@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use streamvisor_supervision::Failure;
 
 /// How many times a record may make a user function panic before it goes to the dead letters.
-pub const DEFAULT_RETRY_BUDGET: u32 = 3;
+pub(crate) const DEFAULT_RETRY_BUDGET: u32 = 3;
 
 /// (partition, offset, piece index or `u32::MAX`).
 type RecordKey = (i32, i64, u32);

@@ -107,7 +107,10 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    pub(crate) fn factory(name: &str, journal: &Journal) -> impl Fn() -> Probe + Send + Sync + 'static {
+    pub(crate) fn factory(
+        name: &str,
+        journal: &Journal,
+    ) -> impl Fn() -> Probe + Send + Sync + 'static {
         let (name, journal) = (name.to_owned(), journal.clone());
         move || Probe {
             name: name.clone(),
