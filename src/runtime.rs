@@ -6,6 +6,8 @@ mod embedded;
 mod generator;
 mod handle;
 mod plan;
+
+pub use plan::PlanError;
 mod samplers;
 mod topics;
 
@@ -72,10 +74,13 @@ pub enum RuntimeError {
     /// The supervision tree refused (a bad setting, no actix System, ...).
     #[error(transparent)]
     Supervision(#[from] SupervisionError),
-    /// The embedded broker or the generator could not start, or the pipeline cannot be
-    /// planned (a setting, the graph or the topology is wrong: the message names the field).
+    /// The embedded broker, the generator or the topics could not be made ready.
     #[error("{0}")]
     Broker(String),
+    /// The pipeline cannot be planned: a setting, the graph or the topology is wrong (the error
+    /// names the field or the node).
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
     /// librdkafka refused the Kafka settings (`[kafka.properties]`).
     #[error("`kafka.properties`: librdkafka refused them: {0}")]
     KafkaProperties(String),
@@ -175,10 +180,7 @@ impl Runtime {
     ) -> Result<Self, RuntimeError> {
         let (source_name, topology) = plan::from_graph(graph)?;
         if !config.sources.contains_key(&source_name) {
-            return Err(RuntimeError::Broker(format!(
-                "the graph's source `{source_name}` has no [sources.{source_name}] table in the \
-                 pipeline's settings"
-            )));
+            return Err(plan::PlanError::SourceUnset(source_name).into());
         }
         for sink in &topology.sinks {
             check_target(&sink.name, &sink.target).await?;

@@ -57,6 +57,7 @@ pub(crate) fn run(args: RunArgs<'_>) -> ExitCode {
             Ok(runtime) => runtime,
             Err(
                 error @ (RuntimeError::KafkaProperties(_)
+                | RuntimeError::Plan(_)
                 | RuntimeError::Ingest(_)
                 | RuntimeError::Sink {
                     transient: false, ..

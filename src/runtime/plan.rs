@@ -7,9 +7,37 @@ use streamvisor_actors::stage::Operation;
 
 use std::collections::BTreeMap;
 
+use streamvisor_actors::pipeline::topology::TopologyError;
+use thiserror::Error;
+
 use super::RuntimeError;
 use crate::config::PipelineConfig;
-use crate::graph::{Graph, Node, Pipeline};
+use crate::graph::{Graph, GraphError, Node, Pipeline};
+
+/// Why a pipeline cannot be planned (the file's checks passed, or the graph came from Rust).
+#[derive(Debug, Error)]
+pub enum PlanError {
+    /// A setting of the file is wrong.
+    #[error("`{field}`: {why}")]
+    Field {
+        /// The TOML path of the setting (`stages.flag.fan_out`).
+        field: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The graph breaks one of its rules.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The actors cannot run the graph (a fan-out's branches, say).
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The runtime runs a graph with exactly one source so far.
+    #[error("a graph runs with exactly one source so far; this one has {0}")]
+    Sources(usize),
+    /// The graph's source has no settings in the file.
+    #[error("the graph's source `{0}` has no [sources.{0}] table in the pipeline's settings")]
+    SourceUnset(String),
+}
 
 /// The source's name and the topology of a pipeline file: its graph (built as a graph built
 /// in Rust is, its stages running the operations the file names, its sinks writing to the
@@ -18,8 +46,7 @@ pub(super) fn from_config(
     config: &PipelineConfig,
     sinks: Vec<SinkNode>,
 ) -> Result<(String, Topology), RuntimeError> {
-    let invalid =
-        |(field, why): (String, String)| RuntimeError::Broker(format!("`{field}`: {why}"));
+    let invalid = |(field, why): (String, String)| PlanError::Field { field, why };
     let mut sinks: BTreeMap<String, SinkNode> = sinks
         .into_iter()
         .map(|sink| (sink.name.clone(), sink))
@@ -42,8 +69,9 @@ pub(super) fn from_config(
         fan_outs.push((format!("stages.{name}"), name, &stage.fan_out));
     }
     for (name, sink) in &config.sinks {
-        let node = sinks.remove(name).ok_or_else(|| {
-            RuntimeError::Broker(format!("`sinks.{name}`: its target was not checked"))
+        let node = sinks.remove(name).ok_or_else(|| PlanError::Field {
+            field: format!("sinks.{name}"),
+            why: "its target was not checked".to_owned(),
         })?;
         builder = builder.sink(name.as_str(), sink.inputs.iter().map(String::as_str), node);
     }
@@ -58,9 +86,7 @@ pub(super) fn from_config(
             builder = builder.fan_out(name.as_str(), fan_out);
         }
     }
-    let graph = builder
-        .build()
-        .map_err(|error| RuntimeError::Broker(error.to_string()))?;
+    let graph = builder.build().map_err(PlanError::from)?;
     topology_of(graph, |_, node| node)
 }
 
@@ -85,9 +111,8 @@ fn topology_of<K>(
         .sources()
         .map(|source| source.name().to_owned())
         .collect();
-    let [source] = <[String; 1]>::try_from(sources).map_err(|_| {
-        RuntimeError::Broker("a graph runs with exactly one source so far".to_owned())
-    })?;
+    let [source] =
+        <[String; 1]>::try_from(sources).map_err(|sources| PlanError::Sources(sources.len()))?;
     let outputs_of = |name: &str| NodeOutputs {
         consumers: graph
             .consumers(name)
@@ -125,8 +150,6 @@ fn topology_of<K>(
         stages,
         sinks,
     };
-    topology
-        .validate()
-        .map_err(|error| RuntimeError::Broker(error.to_string()))?;
+    topology.validate().map_err(PlanError::from)?;
     Ok((source, topology))
 }

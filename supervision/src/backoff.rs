@@ -70,6 +70,25 @@ mod tests {
     }
 
     #[test]
+    fn retries_in_place_keep_their_schedule_and_never_shrink() {
+        let millis = |backoff: &Backoff| -> Vec<u128> {
+            (1..=8).map(|n| backoff.delay(n).as_millis()).collect()
+        };
+        let postgres = Backoff::retrying(Duration::from_millis(100), Duration::from_secs(5), 2.0);
+        assert_eq!(
+            millis(&postgres),
+            [100, 200, 400, 800, 1600, 3200, 5000, 5000]
+        );
+        let file = Backoff::retrying(Duration::from_millis(20), Duration::from_secs(5), 2.0);
+        assert_eq!(millis(&file), [20, 40, 80, 160, 320, 640, 1280, 2560]);
+        assert_eq!(file.delay(9).as_millis(), 5000);
+        for factor in [0.5, f64::NAN] {
+            let shrinking = Backoff::retrying(Duration::from_millis(100), Duration::from_secs(5), factor);
+            assert_eq!(millis(&shrinking), [100; 8], "factor {factor}");
+        }
+    }
+
+    #[test]
     fn quiet_period_resets_the_streak() {
         let settings = settings();
         let mut state = BackoffState::default();

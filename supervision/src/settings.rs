@@ -54,7 +54,9 @@ impl Backoff {
     /// `min * factor^(failures - 1)`, at most `max`.
     pub fn delay(&self, failures: u32) -> Duration {
         let exponent = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
-        let nanos = self.min.as_nanos() as f64 * self.factor.powi(exponent);
+        // A factor below 1 (or NaN), which validation refuses, never shrinks the delay.
+        let factor = if self.factor >= 1.0 { self.factor } else { 1.0 };
+        let nanos = self.min.as_nanos() as f64 * factor.powi(exponent);
         if !nanos.is_finite() || nanos >= self.max.as_nanos() as f64 {
             self.max
         } else {

@@ -3,6 +3,7 @@
 //! [`RetryInPlace`] (the failure-or-retry rule's backoff and readiness), and [`WriterFailure`]
 //! (why a writer's task or thread gave up).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -149,19 +150,26 @@ impl RetryInPlace {
 }
 
 /// Why a sink's writer task or thread gave up, kept for the actor, which fails with it at its
-/// next message.
+/// next message (a flag read on every message; the lock only once it is set).
 #[derive(Clone, Debug, Default)]
-pub struct WriterFailure(Arc<Mutex<Option<Failure>>>);
+pub struct WriterFailure {
+    failed: Arc<AtomicBool>,
+    why: Arc<Mutex<Option<Failure>>>,
+}
 
 impl WriterFailure {
     /// The writer gave up, because of `why` (its typed error inside, when it had one).
     pub fn set(&self, why: Failure) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        *self.why.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        self.failed.store(true, Ordering::Release);
     }
 
     /// Why the writer gave up, if it did.
     pub fn get(&self) -> Option<Failure> {
-        self.0
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.why
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
