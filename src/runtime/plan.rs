@@ -1,13 +1,13 @@
 //! The graph after the source as the actors run it ([`Topology`]). One path: a pipeline file
 //! becomes a [`Graph`] as a graph built in Rust is, and a graph becomes the topology.
 
-use streamvisor_actors::pipeline::topology::{NodeOutputs, SinkNode, StageNode, Topology};
-use streamvisor_actors::pipeline::SinkTarget;
-use streamvisor_actors::stage::Operation;
-
 use std::collections::BTreeMap;
 
-use streamvisor_actors::pipeline::topology::TopologyError;
+use streamvisor_actors::pipeline::topology::{
+    NodeOutputs, SinkNode, StageNode, Topology, TopologyError,
+};
+use streamvisor_actors::pipeline::SinkTarget;
+use streamvisor_actors::stage::Operation;
 use thiserror::Error;
 
 use super::RuntimeError;

@@ -83,7 +83,8 @@ mod tests {
         assert_eq!(millis(&file), [20, 40, 80, 160, 320, 640, 1280, 2560]);
         assert_eq!(file.delay(9).as_millis(), 5000);
         for factor in [0.5, f64::NAN] {
-            let shrinking = Backoff::retrying(Duration::from_millis(100), Duration::from_secs(5), factor);
+            let shrinking =
+                Backoff::retrying(Duration::from_millis(100), Duration::from_secs(5), factor);
             assert_eq!(millis(&shrinking), [100; 8], "factor {factor}");
         }
     }
