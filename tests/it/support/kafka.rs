@@ -76,8 +76,8 @@ impl Kafka {
         )
         .expect("server.properties");
         let format = java(&classpath, &dir)
-            .args(["kafka.tools.StorageTool", "format", "--cluster-id"])
-            .arg(cluster_id())
+            .args(["kafka.tools.StorageTool", "format"])
+            .arg(format!("--cluster-id={}", cluster_id()))
             .args(["--config", "server.properties"])
             .output()
             .expect("java runs");
@@ -377,15 +377,25 @@ fn fetch_jars(dir: &Path) {
     );
 }
 
-/// A fresh cluster id: 16 random bytes in unpadded URL-safe base64, as Kafka's `Uuid` prints.
+/// A fresh cluster id: 16 random bytes in URL-safe base64, as Kafka's own `Uuid` writes them,
+/// and like Kafka never one that starts with '-' (a command line would take it for an option).
 fn cluster_id() -> String {
+    loop {
+        let id = base64_url(&std::array::from_fn::<u8, 16, _>(|_| fastrand::u8(..)));
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+/// `bytes` in URL-safe base64 without padding.
+fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes: Vec<u8> = (0..16).map(|_| fastrand::u8(..)).collect();
     let mut bits = 0u32;
     let mut held = 0;
     let mut id = String::new();
     for byte in bytes {
-        bits = (bits << 8) | u32::from(byte);
+        bits = (bits << 8) | u32::from(*byte);
         held += 8;
         while held >= 6 {
             held -= 6;
@@ -482,4 +492,17 @@ pub(crate) fn produce(brokers: &str, topic: &str, partitions: i32, count: usize)
     producer
         .flush(Duration::from_secs(120))
         .expect("every record delivered");
+}
+
+/// The storage tool reads `--cluster-id -x…` as a missing value: about one cluster id in 64
+/// started with '-' and failed a broker's start.
+#[test]
+fn cluster_ids_are_22_characters_and_never_start_with_a_dash() {
+    for _ in 0..10_000 {
+        let id = cluster_id();
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(!id.starts_with('-'), "{id}");
+    }
+    assert_eq!(base64_url(&[0xfb, 0xef, 0xbe]), "----");
+    assert_eq!(base64_url(&[0xff, 0xff, 0xff, 0x00]), "____AA");
 }
