@@ -26,15 +26,10 @@ impl BackoffState {
             }
         }
         self.last_failure = Some(now);
-        let base = base_delay(settings, self.streak);
+        let base = settings.delay(self.streak.saturating_add(1));
         self.streak = self.streak.saturating_add(1);
         base + base.mul_f64(settings.jitter * unit_random.clamp(0.0, 1.0))
     }
-}
-
-/// `min * factor^streak`, capped at `max`.
-pub(crate) fn base_delay(settings: &Backoff, streak: u32) -> Duration {
-    settings.delay(streak.saturating_add(1))
 }
 
 #[cfg(test)]

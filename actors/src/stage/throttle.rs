@@ -133,4 +133,4 @@ impl StageLogic for ThrottleLogic {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -1,18 +1,5 @@
-use std::sync::Arc;
-
 use super::*;
-
-fn batch(incarnation: u64, offsets: std::ops::Range<i64>) -> Batch {
-    let mut batch = Batch::new(Arc::from("t"), 0, incarnation, 8);
-    for offset in offsets {
-        batch.push(offset, None, None, format!("{offset}").as_bytes());
-    }
-    batch
-}
-
-fn offsets(release: &Release) -> Vec<i64> {
-    release.0.offsets().collect()
-}
+use crate::stage::throttle::tests::{batch, offsets};
 
 #[test]
 fn groups_fill_to_their_size_or_leave_when_due() {

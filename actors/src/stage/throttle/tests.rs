@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use super::*;
 
-fn batch(incarnation: u64, offsets: std::ops::Range<i64>) -> Batch {
+/// A batch of `offsets` (each record's value its offset) read by `incarnation` (shared with the
+/// grouped_within tests).
+pub(in crate::stage) fn batch(incarnation: u64, offsets: std::ops::Range<i64>) -> Batch {
     let mut batch = Batch::new(Arc::from("t"), 0, incarnation, 8);
     for offset in offsets {
         batch.push(offset, None, None, format!("{offset}").as_bytes());
@@ -10,7 +12,8 @@ fn batch(incarnation: u64, offsets: std::ops::Range<i64>) -> Batch {
     batch
 }
 
-fn offsets(release: &Release) -> Vec<i64> {
+/// The offsets a released batch carries.
+pub(in crate::stage) fn offsets(release: &Release) -> Vec<i64> {
     release.0.offsets().collect()
 }
 
