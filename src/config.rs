@@ -19,9 +19,9 @@
 
 mod duration;
 mod field;
-mod flat_map;
 mod ingest;
 mod model;
+mod plan;
 mod sink;
 mod stage;
 

@@ -59,6 +59,7 @@
 mod builder;
 mod error;
 mod node;
+mod plan;
 mod shape;
 mod validate;
 
@@ -70,6 +71,7 @@ use std::collections::HashMap;
 pub use builder::{Pipeline, PipelineBuilder};
 pub use error::GraphError;
 pub use node::{Node, NodeKind, Sink, Source, Stage};
+pub use plan::PlanError;
 pub use shape::{FanOut, LinearChain, Shape};
 
 /// A checked pipeline graph: acyclic, with at least one source and one sink, every input naming

@@ -5,17 +5,17 @@
 mod embedded;
 mod generator;
 mod handle;
-mod plan;
 
-pub use plan::PlanError;
 mod samplers;
 mod topics;
 
+pub use crate::graph::PlanError;
 pub use embedded::EmbeddedBroker;
 pub use generator::Generator;
 pub use handle::RuntimeHandle;
 pub use topics::ensure as ensure_topic;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,7 @@ pub enum RuntimeError {
     /// The pipeline cannot be planned: a setting, the graph or the topology is wrong (the error
     /// names the field or the node).
     #[error(transparent)]
-    Plan(#[from] plan::PlanError),
+    Plan(#[from] PlanError),
     /// librdkafka refused the Kafka settings (`[kafka.properties]`).
     #[error("`kafka.properties`: librdkafka refused them: {0}")]
     KafkaProperties(String),
@@ -155,16 +155,16 @@ pub struct Runtime {
 impl Runtime {
     /// Starts `config` (inside an actix System).
     pub async fn start(config: PipelineConfig, overrides: Overrides) -> Result<Self, RuntimeError> {
-        let mut sinks = Vec::new();
+        let mut targets = BTreeMap::new();
         for (name, sink) in &config.sinks {
-            sinks.push(SinkNode {
-                name: name.clone(),
-                target: check_sink(name, sink).await?,
-                delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
-                delay_for: sink.delay_for,
-            });
+            targets.insert(name.clone(), check_sink(name, sink).await?);
         }
-        let (source_name, topology) = plan::from_config(&config, sinks)?;
+        let (source_name, topology) = config.plan(|name, sink| SinkNode {
+            name: name.to_owned(),
+            target: targets.remove(name).unwrap_or(SinkTarget::Discard),
+            delay_per_batch: sink.delay_per_batch.unwrap_or(Duration::ZERO),
+            delay_for: sink.delay_for,
+        })?;
         Self::launch(config, source_name, topology, overrides).await
     }
 
@@ -178,9 +178,14 @@ impl Runtime {
         graph: Graph<Operation, SinkTarget>,
         overrides: Overrides,
     ) -> Result<Self, RuntimeError> {
-        let (source_name, topology) = plan::from_graph(graph)?;
+        let (source_name, topology) = graph.into_topology(|name, target| SinkNode {
+            name,
+            target,
+            delay_per_batch: Duration::ZERO,
+            delay_for: None,
+        })?;
         if !config.sources.contains_key(&source_name) {
-            return Err(plan::PlanError::SourceUnset(source_name).into());
+            return Err(PlanError::SourceUnset(source_name).into());
         }
         for sink in &topology.sinks {
             check_target(&sink.name, &sink.target).await?;

@@ -9,11 +9,10 @@ use serde::Deserialize;
 use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 
 use super::duration::serde_duration;
-use super::field::{parse_fan_out, Invalid};
+use super::field::Invalid;
 pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
-use crate::graph::{Graph, GraphError, Pipeline};
 use streamvisor_actors::source::kafka::GroupProtocol;
 
 /// A whole pipeline file.
@@ -285,80 +284,17 @@ pub struct GeneratorConfig {
 }
 
 impl PipelineConfig {
-    /// Checks what TOML cannot: names, the graph (one source; acyclic; every branch ends in a
-    /// sink), supported kinds, and settings' ranges.
+    /// Checks what TOML cannot: names, supported kinds and settings' ranges, then the
+    /// pipeline as it will run (its graph and what the actors run), naming the field at fault.
     pub(super) fn validate(&self) -> Result<(), Invalid> {
         self.validate_settings()?;
         if self.sinks.is_empty() {
             return Err(("sinks".to_owned(), "a pipeline needs a sink".to_owned()));
         }
-        let order = self.stages_in_order()?;
-        self.check_fan_outs(&order)?;
-        self.check_flat_maps()
-    }
-
-    /// Checks the fan-outs against the paths to the sinks (a balance or partition by key whose
-    /// branches lead to different numbers of sinks), and that a window reads one input.
-    fn check_fan_outs(&self, order: &[String]) -> Result<(), Invalid> {
-        use streamvisor_actors::pipeline::topology::{
-            NodeOutputs, SinkNode, StageNode, Topology, TopologyError,
-        };
-        use streamvisor_actors::pipeline::SinkTarget;
-        use streamvisor_actors::stage::Operation;
-        for (name, stage) in &self.stages {
-            if stage.is_window() && stage.inputs.len() > 1 {
-                return Err((
-                    format!("stages.{name}.inputs"),
-                    "a window stage reads one input (a merge would hold each record twice)"
-                        .to_owned(),
-                ));
-            }
+        for (name, sink) in &self.sinks {
+            sink.validate(&format!("sinks.{name}"))?;
         }
-        let outputs = |node: &str, fan_out: &Option<String>| NodeOutputs {
-            consumers: self.consumers_of(node),
-            fan_out: fan_out
-                .as_deref()
-                .and_then(|text| parse_fan_out(text).ok())
-                .unwrap_or_default(),
-        };
-        let Some((source, source_config)) = self.sources.iter().next() else {
-            return Ok(());
-        };
-        // The paths depend on the names and fan-outs only.
-        let topology = Topology {
-            source_outputs: outputs(source, &source_config.fan_out),
-            stages: order
-                .iter()
-                .map(|name| StageNode {
-                    name: name.clone(),
-                    operation: Operation::Passthrough,
-                    outputs: outputs(name, &self.stages[name].fan_out),
-                })
-                .collect(),
-            sinks: self
-                .sinks
-                .keys()
-                .map(|name| SinkNode {
-                    name: name.clone(),
-                    target: SinkTarget::Discard,
-                    delay_per_batch: Duration::ZERO,
-                    delay_for: None,
-                })
-                .collect(),
-        };
-        match topology.paths() {
-            Ok(_) => Ok(()),
-            Err(error @ TopologyError::UnevenBranches { .. }) => {
-                let table = match &error {
-                    TopologyError::UnevenBranches { node, .. } if node != "source" => {
-                        format!("stages.{node}")
-                    }
-                    _ => format!("sources.{source}"),
-                };
-                Err((format!("{table}.fan_out"), error.to_string()))
-            }
-            Err(error) => Err(("stages".to_owned(), error.to_string())),
-        }
+        self.check_plan()
     }
 
     /// Checks everything but the graph (the stages and sinks of a graph built in Rust come
@@ -435,66 +371,6 @@ impl PipelineConfig {
                 return bad(&field("partitions"), "must be at least 1".to_owned());
             }
         }
-        for (name, stage) in &self.stages {
-            if !is_name(name) {
-                return bad(
-                    &format!("stages.{name}"),
-                    "a name is letters, digits, '-' or '_'".to_owned(),
-                );
-            }
-            stage.operation(&format!("stages.{name}"))?;
-            if stage.is_window()
-                && self
-                    .stages
-                    .iter()
-                    .any(|(other, o)| other < name && o.is_window())
-            {
-                return bad(
-                    &format!("stages.{name}.op"),
-                    "one window stage per pipeline so far".to_owned(),
-                );
-            }
-        }
-        for (name, source) in &self.sources {
-            if let Some(fan_out) = &source.fan_out {
-                parse_fan_out(fan_out).map_err(|why| (format!("sources.{name}.fan_out"), why))?;
-            }
-        }
-        for (name, sink) in &self.sinks {
-            if !is_name(name) {
-                return bad(
-                    &format!("sinks.{name}"),
-                    "a name is letters, digits, '-' or '_'".to_owned(),
-                );
-            }
-            sink.validate(&format!("sinks.{name}"))?;
-            if sink.exactly_once == Some(true) && self.sinks.len() > 1 {
-                return bad(
-                    &format!("sinks.{name}.exactly_once"),
-                    "an exactly-once sink must be the pipeline's only sink (its transactions \
-                     commit the consumed offsets)"
-                        .to_owned(),
-                );
-            }
-            if self.stages.values().any(StageConfig::is_window) {
-                if sink.exactly_once == Some(true) {
-                    return bad(
-                        &format!("sinks.{name}.exactly_once"),
-                        "not with a window stage yet: its transactions commit offsets per \
-                         record, and a window releases records out of order"
-                            .to_owned(),
-                    );
-                }
-                if sink.kind == "postgres" {
-                    return bad(
-                        &format!("sinks.{name}.kind"),
-                        "not after a window stage yet: an aggregate has no single origin to \
-                         dedupe on (use a file or Kafka sink)"
-                            .to_owned(),
-                    );
-                }
-            }
-        }
         for (name, ingest) in &self.ingest {
             if !is_name(name) {
                 return bad(
@@ -507,56 +383,10 @@ impl PipelineConfig {
         Ok(())
     }
 
-    /// The pipeline's graph (sources, stages and sinks wired by their `inputs`), checked by the
-    /// graph's rules.
-    pub fn graph(&self) -> Result<Graph<(), ()>, GraphError> {
-        let mut builder = Pipeline::builder();
-        for name in self.sources.keys() {
-            builder = builder.source(name.as_str());
-        }
-        for (name, stage) in &self.stages {
-            builder = builder.stage(name.as_str(), stage.inputs.iter().map(String::as_str), ());
-        }
-        for (name, sink) in &self.sinks {
-            builder = builder.sink(name.as_str(), sink.inputs.iter().map(String::as_str), ());
-        }
-        builder.build()
-    }
-
-    /// The table of a node (`sources`, `stages` or `sinks`).
-    fn table_of(&self, node: &str) -> &'static str {
-        if self.sources.contains_key(node) {
-            "sources"
-        } else if self.stages.contains_key(node) {
-            "stages"
-        } else {
-            "sinks"
-        }
-    }
-
-    /// The stages in flow order (each after the nodes that feed it), checking the graph's rules.
-    pub fn stages_in_order(&self) -> Result<Vec<String>, Invalid> {
-        let graph = self.graph().map_err(|error| {
-            let field = match &error {
-                GraphError::NoInputs { node, .. }
-                | GraphError::DanglingInput { node, .. }
-                | GraphError::InputIsSink { node, .. }
-                | GraphError::DuplicateInput { node, .. } => {
-                    format!("{}.{node}.inputs", self.table_of(node))
-                }
-                GraphError::NoSinkDownstream { node } => format!("{}.{node}", self.table_of(node)),
-                GraphError::Cycle { path } => {
-                    let first = path.first().map(String::as_str).unwrap_or_default();
-                    format!("{}.{first}.inputs", self.table_of(first))
-                }
-                GraphError::DuplicateName { name, .. } | GraphError::BadName { name, .. } => {
-                    format!("{}.{name}", self.table_of(name))
-                }
-                _ => "stages".to_owned(),
-            };
-            (field, error.to_string())
-        })?;
-        Ok(graph
+    /// The stages in flow order (each after the nodes that feed it).
+    pub fn stages_in_order(&self) -> Result<Vec<String>, crate::graph::PlanError> {
+        Ok(self
+            .graph(|_, _| ())?
             .stages()
             .map(|stage| stage.name().to_owned())
             .collect())

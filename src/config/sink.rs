@@ -284,29 +284,36 @@ impl SinkConfig {
 
     /// Where the sink writes, reading a password file when there is one.
     pub fn target(&self) -> Result<SinkTarget, String> {
+        if self.kind != "postgres" {
+            return Ok(self.target_unread());
+        }
+        let password = match &self.password_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .map_err(|error| {
+                        format!("cannot read password_file {}: {error}", file.display())
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            None => std::env::var("PGPASSWORD").ok(),
+        };
+        Ok(SinkTarget::Postgres(self.postgres_settings(password)))
+    }
+
+    /// Where the sink writes, a PostgreSQL sink without its password (to check the pipeline
+    /// before anything is read or started).
+    pub(super) fn target_unread(&self) -> SinkTarget {
         match self.kind.as_str() {
-            "discard" => Ok(SinkTarget::Discard),
-            "postgres" => {
-                let password = match &self.password_file {
-                    Some(file) => Some(
-                        std::fs::read_to_string(file)
-                            .map_err(|error| {
-                                format!("cannot read password_file {}: {error}", file.display())
-                            })?
-                            .trim_end_matches(['\r', '\n'])
-                            .to_owned(),
-                    ),
-                    None => std::env::var("PGPASSWORD").ok(),
-                };
-                Ok(SinkTarget::Postgres(self.postgres_settings(password)))
-            }
+            "discard" => SinkTarget::Discard,
+            "postgres" => SinkTarget::Postgres(self.postgres_settings(None)),
             "kafka" => {
                 let settings = KafkaSinkSettings {
                     brokers: String::new(),
                     topic: self.topic.clone().unwrap_or_default(),
                     properties: self.properties.clone().unwrap_or_default(),
                 };
-                Ok(if self.exactly_once == Some(true) {
+                if self.exactly_once == Some(true) {
                     SinkTarget::KafkaExactlyOnce {
                         settings,
                         max_records: 10_000,
@@ -316,7 +323,7 @@ impl SinkConfig {
                     }
                 } else {
                     SinkTarget::Kafka(settings)
-                })
+                }
             }
             _ => {
                 let path = self.path.clone().unwrap_or_default();
@@ -326,7 +333,7 @@ impl SinkConfig {
                     || layout.is_some_and(|layout| layout != FileLayout::Single)
                     || self.rotate_bytes.is_some()
                     || self.rotate_interval.is_some();
-                Ok(if rolling {
+                if rolling {
                     SinkTarget::RollingFiles(RollingSettings {
                         path,
                         format: format.unwrap_or_default(),
@@ -336,7 +343,7 @@ impl SinkConfig {
                     })
                 } else {
                     SinkTarget::File(path)
-                })
+                }
             }
         }
     }

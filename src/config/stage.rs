@@ -69,12 +69,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use streamvisor_actors::operators::buffer::OverflowStrategy;
-use streamvisor_actors::operators::error::OperatorError;
 use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
 use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
-use streamvisor_actors::stage::buffer::Buffered;
-use streamvisor_actors::stage::grouped_within::Grouping;
-use streamvisor_actors::stage::throttle::{ThrottleSettings, Throttled};
+use streamvisor_actors::stage::throttle::ThrottleSettings;
 use streamvisor_actors::stage::window::WindowRecipe;
 use streamvisor_actors::stage::Operation;
 
@@ -304,7 +301,6 @@ impl StageConfig {
                     per: self.per.unwrap_or(Duration::from_secs(1)),
                     burst: self.burst.unwrap_or(rate),
                 };
-                Throttled::new(settings).map_err(|error| operator_field(table, &error))?;
                 Ok(Operation::Throttle(settings))
             }
             "grouped_within" => {
@@ -314,8 +310,6 @@ impl StageConfig {
                 let within = self.within.ok_or_else(|| {
                     bad("within", "a grouping needs how long it waits".to_owned())
                 })?;
-                Grouping::new(max_records, within)
-                    .map_err(|error| operator_field(table, &error))?;
                 Ok(Operation::GroupedWithin {
                     max_records,
                     within,
@@ -331,8 +325,6 @@ impl StageConfig {
                         .parse::<OverflowStrategy>()
                         .map_err(|error| bad("overflow", error.to_string()))?,
                 };
-                Buffered::new(batches, strategy)
-                    .map_err(|_| bad("batches", "must be at least 1".to_owned()))?;
                 Ok(Operation::Buffer { batches, strategy })
             }
             "window" => self
@@ -380,9 +372,6 @@ impl StageConfig {
             allowed_lateness: self.allowed_lateness.unwrap_or(Duration::ZERO),
             idle_timeout: Some(self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)),
         };
-        settings
-            .validate()
-            .map_err(|error| bad("window", error.to_string()))?;
         let path = |key: &str, value: &Option<String>| -> Result<Option<FieldPath>, Invalid> {
             value
                 .as_deref()
@@ -410,13 +399,4 @@ impl StageConfig {
         }
         Ok(())
     }
-}
-
-/// An operator's setting error, named by the field at fault (`stages.<name>.<setting>`).
-fn operator_field(table: &str, error: &OperatorError) -> (String, String) {
-    let field = match error {
-        OperatorError::Zero { setting, .. } => (*setting).to_owned(),
-        _ => "op".to_owned(),
-    };
-    (format!("{table}.{field}"), error.to_string())
 }

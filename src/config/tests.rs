@@ -439,3 +439,46 @@ fn the_consumer_protocol_refuses_what_the_broker_sets_naming_the_property_and_li
         "{error}"
     );
 }
+
+#[test]
+fn one_check_names_the_field_of_each_shape_the_actors_do_not_run() {
+    let window = "op = \"window\"\nwindow = \"tumbling\"\nsize = \"10s\"";
+    let two_windows = GOOD.replace("op = \"passthrough\"", window).replace(
+        "[sinks.out]\ninputs = [\"pass\"]",
+        &format!(
+            "[stages.again]\ninputs = [\"pass\"]\n{window}\n[sinks.out]\ninputs = [\"again\"]"
+        ),
+    );
+    assert_eq!(
+        error_of(&two_windows),
+        "bad.toml: `stages.again.op` (line 22): one window stage per pipeline so far"
+    );
+    let two_sinks = format!(
+        "{GOOD}[sinks.copy]\ninputs = [\"pass\"]\nkind = \"kafka\"\ntopic = \"copy\"\nexactly_once = true\n"
+    );
+    assert_eq!(
+        error_of(&two_sinks),
+        "bad.toml: `sinks.copy.exactly_once` (line 26): an exactly-once sink must be the \
+         pipeline's only sink (its transactions commit the consumed offsets)"
+    );
+    let postgres_after_window = GOOD.replace("op = \"passthrough\"", window).replace(
+        "kind = \"file\"\npath = \"out/demo.jsonl\"",
+        "kind = \"postgres\"\nurl = \"postgres://u@127.0.0.1/db\"\ntable = \"t\"",
+    );
+    assert_eq!(
+        error_of(&postgres_after_window),
+        "bad.toml: `sinks.out.kind` (line 22): not after a window stage yet: an aggregate has \
+         no single origin to dedupe on (use a file or Kafka sink)"
+    );
+    let zero_buffer = GOOD.replace("op = \"passthrough\"", "op = \"buffer\"\nbatches = 0");
+    assert_eq!(
+        error_of(&zero_buffer),
+        "bad.toml: `stages.pass.batches` (line 18): buffer: batches must be greater than zero"
+    );
+    let fan_out_on_one = GOOD.replace(
+        "op = \"passthrough\"",
+        "op = \"passthrough\"\nfan_out = \"balance\"",
+    );
+    PipelineConfig::parse(&fan_out_on_one, "ok.toml")
+        .expect("a fan-out on one consumer is ignored");
+}

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use streamvisor_actors::pipeline::topology::NodePart;
+
 use super::NodeKind;
 
 /// Why [`PipelineBuilder::build`](super::PipelineBuilder::build) refused a graph.
@@ -140,4 +142,27 @@ fn cycle_text(path: &[String]) -> String {
         text.push_str(first);
     }
     text
+}
+
+impl GraphError {
+    /// The node at fault and the part of it to change; none for a graph without a source or
+    /// a sink. A cycle names its first node's inputs.
+    pub fn node(&self) -> Option<(&str, NodePart)> {
+        match self {
+            Self::EmptyName { .. } | Self::NoSource | Self::NoSink => None,
+            Self::BadName { name, .. } | Self::DuplicateName { name, .. } => {
+                Some((name, NodePart::Whole))
+            }
+            Self::NoSinkDownstream { node } => Some((node, NodePart::Whole)),
+            Self::NoInputs { node, .. }
+            | Self::DanglingInput { node, .. }
+            | Self::InputIsSink { node, .. }
+            | Self::DuplicateInput { node, .. } => Some((node, NodePart::Inputs)),
+            Self::Cycle { path } => path.first().map(|node| (node.as_str(), NodePart::Inputs)),
+            Self::FanOutOnUnknown { node }
+            | Self::FanOutOnSink { node }
+            | Self::FanOutTwice { node }
+            | Self::FanOutTooFewConsumers { node, .. } => Some((node, NodePart::FanOut)),
+        }
+    }
 }
