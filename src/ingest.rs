@@ -15,7 +15,7 @@ pub mod socket;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use streamvisor_actors::source::push::{PushSettings, PushSource, CLIENT_DELIVERY_TIMEOUT};
+use streamvisor_actors::{PushSettings, PushSource, CLIENT_DELIVERY_TIMEOUT};
 
 use crate::config::{IngestConfig, IngestKind};
 use records::RecordEncoder;

@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamvisor_actors::pipeline::acks::AckRouter;
-use streamvisor_actors::pipeline::health::{Readiness, SinkFaults};
-use streamvisor_actors::pipeline::topology::{SinkNode, Topology};
-use streamvisor_actors::pipeline::{PipelineRecipe, SinkTarget};
-use streamvisor_actors::source::decode::Format;
-use streamvisor_actors::source::kafka::KafkaSourceSettings;
-use streamvisor_actors::source::kafka::PartitionStatus;
-use streamvisor_actors::stage::Operation;
+use streamvisor_actors::AckRouter;
+use streamvisor_actors::{Readiness, SinkFaults};
+use streamvisor_actors::{SinkNode, Topology};
+use streamvisor_actors::{PipelineRecipe, SinkTarget};
+use streamvisor_actors::Format;
+use streamvisor_actors::KafkaSourceSettings;
+use streamvisor_actors::PartitionStatus;
+use streamvisor_actors::Operation;
 use streamvisor_supervision::{
     ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
     SupervisionRuntime, SupervisorSpec, TreeHandle,
@@ -117,7 +117,7 @@ pub async fn check_sink(name: &str, sink: &SinkConfig) -> Result<SinkTarget, Run
 /// asked, prepares the insert).
 pub async fn check_target(name: &str, target: &SinkTarget) -> Result<(), RuntimeError> {
     if let SinkTarget::Postgres(settings) = target {
-        streamvisor_actors::sink::postgres::check(settings)
+        streamvisor_actors::check_postgres(settings)
             .await
             .map_err(|error| RuntimeError::Sink {
                 sink: name.to_owned(),
@@ -141,6 +141,7 @@ pub struct Runtime {
     /// The mailbox sampler runs while this holds.
     sampling: samplers::Sampling,
     view: RuntimeHandle,
+    #[cfg(feature = "test-util")]
     sink_faults: SinkFaults,
     config: PipelineConfig,
     brokers: String,
@@ -301,7 +302,7 @@ impl Runtime {
         settings.brokers = brokers.clone();
         let broker_contact = settings.broker_contact.clone();
         let broker_silence_limit =
-            streamvisor_actors::source::kafka::silence_limit(&config.kafka.properties);
+            streamvisor_actors::silence_limit(&config.kafka.properties);
         let stage_names: Vec<String> = topology
             .stages
             .iter()
@@ -357,6 +358,7 @@ impl Runtime {
         Ok(Runtime {
             sampling,
             view,
+            #[cfg(feature = "test-util")]
             sink_faults,
             tree,
             config,
@@ -398,7 +400,8 @@ impl Runtime {
         self.view.partitions().await
     }
 
-    /// Injected sink failures, for tests of the retry-in-place path.
+    /// Injected file sink failures, for tests of the retry-in-place path.
+    #[cfg(feature = "test-util")]
     pub fn sink_faults(&self) -> &SinkFaults {
         &self.sink_faults
     }

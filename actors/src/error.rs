@@ -19,6 +19,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     /// A failure injected by a test ([`crate::pipeline::health::SinkFaults`]).
+    #[cfg(feature = "test-util")]
     #[error("injected write failure (test)")]
     Injected,
 }

@@ -6,9 +6,9 @@
 
 mod demand;
 pub(crate) mod forwarder;
-pub mod inlet;
+pub(crate) mod inlet;
 mod input_buffer;
-pub mod outputs;
+pub(crate) mod outputs;
 
-pub use demand::Demand;
-pub use input_buffer::{DemandViolation, InputBuffer};
+pub(crate) use demand::Demand;
+pub(crate) use input_buffer::InputBuffer;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 /// What became of an ack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckOutcome {
+pub(crate) enum AckOutcome {
     /// Counted.
     Accepted,
     /// From an older incarnation (before a rewind): ignored.
@@ -18,7 +18,7 @@ pub enum AckOutcome {
 
 /// The offset tracker of one partition.
 #[derive(Debug, Clone)]
-pub struct OffsetTracker {
+pub(crate) struct OffsetTracker {
     incarnation: u64,
     /// The next offset to read after everything acknowledged so far (Kafka's committed offset).
     position: i64,
@@ -36,13 +36,14 @@ pub struct OffsetTracker {
 impl OffsetTracker {
     /// A tracker that starts reading at `committed` (the group's committed offset, or the
     /// partition's start for a new group).
-    pub fn new(committed: i64) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(committed: i64) -> Self {
         Self::with_incarnation(committed, 1)
     }
 
     /// A tracker whose first incarnation is `incarnation` (a partition assigned again continues
     /// counting, so that actors of its earlier assignment cannot pass for current ones).
-    pub fn with_incarnation(committed: i64, incarnation: u64) -> Self {
+    pub(crate) fn with_incarnation(committed: i64, incarnation: u64) -> Self {
         OffsetTracker {
             incarnation: incarnation.max(1),
             position: committed,
@@ -55,32 +56,33 @@ impl OffsetTracker {
 
     /// Records dispatched from now on need `acks` acknowledgements (at least 1): one per path
     /// from the source to a sink.
-    pub fn set_required_acks(&mut self, acks: u32) {
+    pub(crate) fn set_required_acks(&mut self, acks: u32) {
         self.required_acks = acks.max(1);
     }
 
     /// The current incarnation: records dispatched now carry it.
-    pub fn incarnation(&self) -> u64 {
+    pub(crate) fn incarnation(&self) -> u64 {
         self.incarnation
     }
 
     /// Records dispatched and not yet acknowledged.
-    pub fn unacked(&self) -> usize {
+    pub(crate) fn unacked(&self) -> usize {
         self.unacked
     }
 
     /// The committable position: the offset after the contiguous acknowledged prefix.
-    pub fn position(&self) -> i64 {
+    pub(crate) fn position(&self) -> i64 {
         self.position
     }
 
     /// The last position handed out for commit.
-    pub fn committed(&self) -> i64 {
+    #[cfg(test)]
+    pub(crate) fn committed(&self) -> i64 {
         self.committed
     }
 
     /// The next offset expected from the broker (after everything dispatched).
-    pub fn next_offset(&self) -> i64 {
+    pub(crate) fn next_offset(&self) -> i64 {
         self.in_flight
             .back()
             .map_or(self.position, |(offset, _)| offset + 1)
@@ -88,7 +90,7 @@ impl OffsetTracker {
 
     /// Records that `offset` was dispatched. Offsets must increase (gaps are fine: compaction and
     /// transaction markers leave them); an offset at or below the last one is refused.
-    pub fn dispatched(&mut self, offset: i64) -> bool {
+    pub(crate) fn dispatched(&mut self, offset: i64) -> bool {
         if offset < self.next_offset() {
             return false;
         }
@@ -98,13 +100,14 @@ impl OffsetTracker {
     }
 
     /// Acknowledges `offset`, dispatched in `incarnation`, for one path to a sink.
-    pub fn ack(&mut self, incarnation: u64, offset: i64) -> AckOutcome {
+    #[cfg(test)]
+    pub(crate) fn ack(&mut self, incarnation: u64, offset: i64) -> AckOutcome {
         self.ack_paths(incarnation, offset, 1)
     }
 
     /// Acknowledges `offset`, dispatched in `incarnation`, for `paths` paths to a sink at once
     /// (a record dropped, or sent to the dead letters, before the graph fans out).
-    pub fn ack_paths(&mut self, incarnation: u64, offset: i64, paths: u32) -> AckOutcome {
+    pub(crate) fn ack_paths(&mut self, incarnation: u64, offset: i64, paths: u32) -> AckOutcome {
         if incarnation != self.incarnation {
             return AckOutcome::Stale;
         }
@@ -130,7 +133,7 @@ impl OffsetTracker {
     /// `offset`, dispatched in `incarnation`, needs `more` acks than it did: a flat_map made
     /// several records of it, each acknowledged on every path after the flat_map. Told before
     /// any of those records can be acknowledged (the flat_map says so before it sends them on).
-    pub fn expect_more(&mut self, incarnation: u64, offset: i64, more: u32) -> AckOutcome {
+    pub(crate) fn expect_more(&mut self, incarnation: u64, offset: i64, more: u32) -> AckOutcome {
         if incarnation != self.incarnation {
             return AckOutcome::Stale;
         }
@@ -163,7 +166,7 @@ impl OffsetTracker {
     }
 
     /// The position to commit, when it moved since the last commit.
-    pub fn take_commit(&mut self) -> Option<i64> {
+    pub(crate) fn take_commit(&mut self) -> Option<i64> {
         if self.position > self.committed {
             self.committed = self.position;
             Some(self.position)
@@ -173,13 +176,13 @@ impl OffsetTracker {
     }
 
     /// Records acknowledged past the last commit (for commit-by-count).
-    pub fn uncommitted(&self) -> i64 {
+    pub(crate) fn uncommitted(&self) -> i64 {
         self.position - self.committed
     }
 
     /// The rewind rule: forgets everything in flight, bumps the incarnation (so that late acks
     /// are ignored) and returns the offset to seek to (the end of the acknowledged prefix).
-    pub fn rewind(&mut self) -> i64 {
+    pub(crate) fn rewind(&mut self) -> i64 {
         self.incarnation += 1;
         self.in_flight.clear();
         self.unacked = 0;
@@ -188,7 +191,7 @@ impl OffsetTracker {
 
     /// Like [`OffsetTracker::rewind`], but never back before `at_least` (what an exactly-once
     /// sink's transactions committed: those records are written, whatever was acknowledged).
-    pub fn rewind_past(&mut self, at_least: i64) -> i64 {
+    pub(crate) fn rewind_past(&mut self, at_least: i64) -> i64 {
         self.rewind();
         self.position = self.position.max(at_least);
         self.position

@@ -11,9 +11,9 @@
 //! - [`error`]: invalid operator settings.
 
 pub(crate) mod aggregate;
-pub mod buffer;
-pub mod error;
-pub mod json;
+pub(crate) mod buffer;
+pub(crate) mod error;
+pub(crate) mod json;
 pub(crate) mod map_async;
 pub(crate) mod throttle;
-pub mod window;
+pub(crate) mod window;

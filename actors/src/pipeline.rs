@@ -14,10 +14,10 @@
 //! Started downstream first (sinks, stages, sources) and stopped upstream first. A failure of
 //! any actor holding records of a partition rewinds it (see [`watcher`]).
 
-pub mod acks;
-pub mod dead_letters;
-pub mod health;
-pub mod topology;
+pub(crate) mod acks;
+pub(crate) mod dead_letters;
+pub(crate) mod health;
+pub(crate) mod topology;
 pub(crate) mod watcher;
 
 use std::path::PathBuf;

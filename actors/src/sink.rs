@@ -6,16 +6,16 @@
 //! Beside them, what they write with: JSON Lines and rolled-over files, PostgreSQL rows, the
 //! producer's settings and origin headers.
 
-pub mod actor;
-pub mod discard_sink;
-pub mod fence;
+pub(crate) mod actor;
+pub(crate) mod discard_sink;
+pub(crate) mod fence;
 pub(crate) mod file;
-pub mod file_sink;
-pub mod json_lines;
-pub mod kafka_sink;
-pub mod postgres;
-pub mod postgres_sink;
-pub mod produce;
-pub mod rolling;
+pub(crate) mod file_sink;
+pub(crate) mod json_lines;
+pub(crate) mod kafka_sink;
+pub(crate) mod postgres;
+pub(crate) mod postgres_sink;
+pub(crate) mod produce;
+pub(crate) mod rolling;
 pub(crate) mod transactional_sink;
-pub mod writer;
+pub(crate) mod writer;

@@ -3,9 +3,9 @@
 //! at `/pipelines/<p>/sources/<s>/p<N>` ([`partition`]), its decoding ([`decode`]), and how the
 //! polling thread reaches the partition actors ([`outlet`]); push sources ([`push`]).
 
-pub mod decode;
-pub mod kafka;
+pub(crate) mod decode;
+pub(crate) mod kafka;
 pub(crate) mod outlet;
 pub(crate) mod partition;
 pub(crate) mod partition_flow;
-pub mod push;
+pub(crate) mod push;

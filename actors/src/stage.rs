@@ -12,18 +12,18 @@
 //! absorbs are acknowledged with the emissions that release them ([`window`]); records a
 //! window cannot read, and late ones (its side output), go to the dead letters.
 
-pub mod buffer;
+pub(crate) mod buffer;
 mod core;
 mod filter;
-pub mod flat_map;
-pub mod grouped_within;
+pub(crate) mod flat_map;
+pub(crate) mod grouped_within;
 mod map;
-pub mod map_async;
+pub(crate) mod map_async;
 mod operation;
 mod passthrough;
-pub mod throttle;
+pub(crate) mod throttle;
 pub(crate) mod user_code;
-pub mod window;
+pub(crate) mod window;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -125,7 +125,7 @@ trait StageLogic {
 }
 
 /// Checks that `operation`'s settings can work (its logic can be made).
-pub fn check(operation: &Operation) -> Result<(), OperatorError> {
+pub(crate) fn check(operation: &Operation) -> Result<(), OperatorError> {
     logic_of(operation).map(drop)
 }
 
@@ -213,7 +213,7 @@ impl StageWorker {
 }
 
 /// Outputs to the actors at `targets` (`{p}` replaced by `partition`, the actor's name).
-pub fn outputs_to(
+pub(crate) fn outputs_to(
     targets: &[String],
     partition: &str,
     fan_out: FanOut,

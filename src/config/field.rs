@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use streamvisor_actors::flow::outputs::FanOut;
+use streamvisor_actors::FanOut;
 
 use super::duration::serde_duration;
 

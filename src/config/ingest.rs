@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use streamvisor_actors::operators::json::FieldPath;
+use streamvisor_actors::FieldPath;
 
 use super::field::Invalid;
 

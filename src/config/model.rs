@@ -13,7 +13,7 @@ use super::field::Invalid;
 pub use super::ingest::IngestConfig;
 pub use super::sink::SinkConfig;
 pub use super::stage::StageConfig;
-use streamvisor_actors::source::kafka::GroupProtocol;
+use streamvisor_actors::GroupProtocol;
 
 /// A whole pipeline file.
 #[derive(Debug, Clone, Deserialize)]

@@ -2,8 +2,8 @@
 //! operations the file names), and the graph the [`Topology`] the actors run: one path and one
 //! check ([`crate::graph::PlanError`]), whose node and part become the file's field here.
 
-use streamvisor_actors::pipeline::topology::{NodePart, SinkNode, Topology};
-use streamvisor_actors::stage::Operation;
+use streamvisor_actors::{NodePart, SinkNode, Topology};
+use streamvisor_actors::Operation;
 
 use super::field::{parse_fan_out, Invalid};
 use super::model::{PipelineConfig, SinkConfig};
@@ -125,9 +125,9 @@ impl PipelineConfig {
 
 /// The stage field an operator's error is about: a window's settings together (`window`), a
 /// setting that must be positive by name (`rate`), else the operator (`op`).
-fn operator_field(error: &streamvisor_actors::pipeline::topology::TopologyError) -> &'static str {
-    use streamvisor_actors::operators::error::OperatorError;
-    use streamvisor_actors::pipeline::topology::TopologyError;
+fn operator_field(error: &streamvisor_actors::TopologyError) -> &'static str {
+    use streamvisor_actors::OperatorError;
+    use streamvisor_actors::TopologyError;
     match error {
         TopologyError::InvalidSetting { error, .. } => match error {
             OperatorError::Zero {

@@ -47,12 +47,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use streamvisor_actors::pipeline::SinkTarget;
-use streamvisor_actors::sink::kafka_sink::KafkaSinkSettings;
-use streamvisor_actors::sink::postgres::{default_retry, Dedupe, PostgresSettings};
+use streamvisor_actors::SinkTarget;
+use streamvisor_actors::KafkaSinkSettings;
+use streamvisor_actors::{default_postgres_retry, Dedupe, PostgresSettings};
 use streamvisor_actors::supervision::Backoff;
 
-use streamvisor_actors::sink::rolling::{FileFormat, FileLayout, RollingSettings};
+use streamvisor_actors::{FileFormat, FileLayout, RollingSettings};
 
 use super::field::{optional_duration, Invalid};
 
@@ -142,7 +142,7 @@ pub struct RetryConfig {
 
 impl RetryConfig {
     fn backoff(&self) -> Backoff {
-        let defaults = default_retry();
+        let defaults = default_postgres_retry();
         Backoff::retrying(
             self.min.unwrap_or(defaults.min),
             self.max.unwrap_or(defaults.max),

@@ -68,12 +68,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use streamvisor_actors::operators::buffer::OverflowStrategy;
-use streamvisor_actors::operators::json::{FieldPath, Predicate, Projection};
-use streamvisor_actors::operators::window::{WindowKind, WindowSettings};
-use streamvisor_actors::stage::throttle::ThrottleSettings;
-use streamvisor_actors::stage::window::WindowRecipe;
-use streamvisor_actors::stage::Operation;
+use streamvisor_actors::OverflowStrategy;
+use streamvisor_actors::{FieldPath, Predicate, Projection};
+use streamvisor_actors::{WindowKind, WindowSettings};
+use streamvisor_actors::ThrottleSettings;
+use streamvisor_actors::WindowRecipe;
+use streamvisor_actors::Operation;
 
 use super::field::{optional_duration, Invalid};
 
@@ -283,7 +283,7 @@ impl StageConfig {
                 Ok(Operation::KeyBy(Arc::new(move |record, out| {
                     let value: Value = serde_json::from_slice(record.value)
                         .map_err(|error| format!("key_by: the record is not JSON: {error}"))?;
-                    if crate::actors::operators::json::write_key(&value, &path, out) {
+                    if crate::actors::write_key(&value, &path, out) {
                         Ok(())
                     } else {
                         Err(format!(

@@ -119,7 +119,7 @@ fn sink_fields_are_checked_against_the_kind() {
          retry = { min = \"50ms\", max = \"1s\" }",
     );
     let config = PipelineConfig::parse(&postgres, "pg.toml").expect("valid");
-    let streamvisor_actors::pipeline::SinkTarget::Postgres(settings) =
+    let streamvisor_actors::SinkTarget::Postgres(settings) =
         config.sinks["out"].target().expect("a target")
     else {
         panic!("a PostgreSQL target");
@@ -127,7 +127,7 @@ fn sink_fields_are_checked_against_the_kind() {
     assert_eq!(settings.table, "public.events");
     assert_eq!(
         settings.dedupe,
-        streamvisor_actors::sink::postgres::Dedupe::Key
+        streamvisor_actors::Dedupe::Key
     );
     assert_eq!(settings.retry.min, std::time::Duration::from_millis(50));
     assert_eq!(settings.retry.factor, 2.0);
@@ -153,8 +153,8 @@ fn sink_fields_are_checked_against_the_kind() {
 
 #[test]
 fn file_options_choose_rolling_files_and_kafka_options_exactly_once() {
-    use streamvisor_actors::pipeline::SinkTarget;
-    use streamvisor_actors::sink::rolling::{FileFormat, FileLayout};
+    use streamvisor_actors::SinkTarget;
+    use streamvisor_actors::{FileFormat, FileLayout};
     let config = PipelineConfig::parse(GOOD, "demo.toml").expect("valid");
     assert!(matches!(
         config.sinks["out"].target(),
@@ -335,8 +335,8 @@ fn fan_outs_the_actors_cannot_run_are_named() {
 #[test]
 fn the_toml_flat_map_makes_a_record_of_each_array_element() {
     use std::sync::Arc;
-    use streamvisor_actors::record::{Batch, RecordRef};
-    use streamvisor_actors::stage::{Operation, Pieces};
+    use streamvisor_actors::{Batch, RecordRef};
+    use streamvisor_actors::{Operation, Pieces};
     let config = PipelineConfig::parse(
         &GOOD.replace(
             "op = \"passthrough\"",
@@ -390,7 +390,7 @@ fn the_toml_flat_map_makes_a_record_of_each_array_element() {
 
 #[test]
 fn the_group_protocol_defaults_to_classic_and_takes_consumer() {
-    use streamvisor_actors::source::kafka::GroupProtocol;
+    use streamvisor_actors::GroupProtocol;
     let config = PipelineConfig::parse(GOOD, "demo.toml").expect("valid");
     assert_eq!(config.kafka.group_protocol, GroupProtocol::Classic);
     let consumer = GOOD.replace(

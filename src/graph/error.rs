@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use streamvisor_actors::pipeline::topology::NodePart;
+use streamvisor_actors::NodePart;
 
 use super::NodeKind;
 

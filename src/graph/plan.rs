@@ -3,10 +3,10 @@
 //! naming the node at fault and the part of it to change; a pipeline file turns that into the
 //! field and its line.
 
-use streamvisor_actors::pipeline::topology::{
+use streamvisor_actors::{
     NodeOutputs, NodePart, SinkNode, StageNode, Topology, TopologyError,
 };
-use streamvisor_actors::stage::Operation;
+use streamvisor_actors::Operation;
 use thiserror::Error;
 
 use super::{Graph, GraphError, Node};

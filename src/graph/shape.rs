@@ -3,7 +3,7 @@
 
 use super::{Sink, Source, Stage};
 
-pub use streamvisor_actors::flow::outputs::FanOut;
+pub use streamvisor_actors::FanOut;
 
 /// The shape of a whole graph, from the simplest to run to the most general.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

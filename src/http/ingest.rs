@@ -16,7 +16,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use streamvisor_actors::metrics::IngestOutcome;
-use streamvisor_actors::source::push::{PushFailed, PushRefused};
+use streamvisor_actors::{PushFailed, PushRefused};
 
 use super::body::{read_body, refused_body, BodyRefused};
 use super::HttpApi;

@@ -6,9 +6,9 @@ use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::Value;
-use streamvisor_actors::operators::json::FieldPath;
-use streamvisor_actors::source::decode::MAX_MSGPACK_DEPTH;
-use streamvisor_actors::source::push::PushRecord;
+use streamvisor_actors::FieldPath;
+use streamvisor_actors::MAX_MSGPACK_DEPTH;
+use streamvisor_actors::PushRecord;
 use thiserror::Error;
 
 use crate::config::ValueFormat;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_actors::metrics::IngestOutcome;
-use streamvisor_actors::source::push::PushRefused;
+use streamvisor_actors::PushRefused;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use crate::ingest::Ingests;
-use streamvisor_actors::pipeline::acks::AckRouter;
-use streamvisor_actors::pipeline::health::Readiness;
-use streamvisor_actors::source::kafka::{BrokerContact, PartitionStatus, SourceInput};
+use streamvisor_actors::AckRouter;
+use streamvisor_actors::Readiness;
+use streamvisor_actors::{BrokerContact, PartitionStatus, SourceInput};
 use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError, TreeHandle};
 
 /// How long a partition status query may take before it counts as no answer (a readiness probe
@@ -56,7 +56,7 @@ impl RuntimeHandle {
     }
 
     /// `Ok` when the pipeline runs, its source has heard from a broker within its silence limit
-    /// (`streamvisor_actors::source::kafka::silence_limit`), every assigned partition has a live partition actor and stage
+    /// (`streamvisor_actors::silence_limit`), every assigned partition has a live partition actor and stage
     /// actors, and no component is unready (a sink retrying a failed write); else why not.
     pub async fn readiness(&self) -> Result<(), Vec<String>> {
         let registry = self.tree.registry();

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use streamvisor_actors::source::kafka::BROKER_SILENCE_LIMIT;
+use streamvisor_actors::BROKER_SILENCE_LIMIT;
 
 use crate::support::kafka::{self, Kafka};
 use crate::support::program::{self, Program, SinkFile};

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamvisor::actors::pipeline::SinkTarget;
-use streamvisor::actors::stage::Operation;
+use streamvisor::actors::SinkTarget;
+use streamvisor::actors::Operation;
 use streamvisor::config::PipelineConfig;
 use streamvisor::graph::{FanOut, GraphError, Pipeline};
 use streamvisor::runtime::{Overrides, Runtime};
@@ -288,7 +288,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
 /// their ends.
 #[actix_rt::test]
 async fn map_async_keeps_order_and_sends_failures_to_the_dead_letters() {
-    use streamvisor::actors::stage::map_async::{AsyncRecord, AsyncValue};
+    use streamvisor::actors::{AsyncRecord, AsyncValue};
 
     crate::show_warnings();
     let broker = kafka::broker();
@@ -413,7 +413,7 @@ async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them
         Ok(())
     }));
     // Paced (about 5 s for the whole topic), so that the kills land mid-flow.
-    let paced = Operation::Throttle(streamvisor::actors::stage::throttle::ThrottleSettings {
+    let paced = Operation::Throttle(streamvisor::actors::ThrottleSettings {
         rate: 100,
         per: Duration::from_secs(1),
         burst: 50,

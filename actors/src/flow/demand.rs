@@ -2,18 +2,18 @@
 
 /// Demand granted by a downstream and not yet used, in records (`request(n)`).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Demand {
+pub(crate) struct Demand {
     outstanding: u64,
 }
 
 impl Demand {
     /// Adds a grant (`Demand(n)` from downstream).
-    pub fn grant(&mut self, records: u64) {
+    pub(crate) fn grant(&mut self, records: u64) {
         self.outstanding = self.outstanding.saturating_add(records);
     }
 
     /// Takes demand for `records` if that much is outstanding; false (and nothing taken) if not.
-    pub fn try_take(&mut self, records: u64) -> bool {
+    pub(crate) fn try_take(&mut self, records: u64) -> bool {
         if records <= self.outstanding {
             self.outstanding -= records;
             true
@@ -23,12 +23,12 @@ impl Demand {
     }
 
     /// Records that may still be sent.
-    pub fn outstanding(&self) -> u64 {
+    pub(crate) fn outstanding(&self) -> u64 {
         self.outstanding
     }
 
     /// Forgets all demand (the downstream it came from is gone).
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.outstanding = 0;
     }
 }

@@ -16,7 +16,7 @@ pub(crate) const RETRY_AFTER: Duration = Duration::from_millis(20);
 
 /// What the batches still queued after a pump wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
+pub(crate) enum Waiting {
     /// Nothing is queued.
     No,
     /// The next actor has no credit: its next grant wakes the owner.
@@ -26,15 +26,13 @@ pub enum Waiting {
 }
 
 /// The outgoing side of a stage actor.
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     target: ActorPath,
     inlets: Inlets,
     waker: Waker,
     cached: Option<Arc<Inlet>>,
     /// Batches waiting, each with the input credit it gives back once sent.
     queue: VecDeque<(Batch, u64)>,
-    /// A retry timer is pending.
-    pub retry_scheduled: bool,
 }
 
 impl std::fmt::Debug for Forwarder {
@@ -48,37 +46,30 @@ impl std::fmt::Debug for Forwarder {
 
 impl Forwarder {
     /// A forwarder to the actor at `target`; `waker` wakes its owner when credit comes back.
-    pub fn new(target: ActorPath, inlets: Inlets, waker: Waker) -> Self {
+    pub(crate) fn new(target: ActorPath, inlets: Inlets, waker: Waker) -> Self {
         Forwarder {
             target,
             inlets,
             waker,
             cached: None,
             queue: VecDeque::new(),
-            retry_scheduled: false,
         }
     }
 
     /// Batches waiting to be sent.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queue.len()
-    }
-
-    /// Queues a batch behind those waiting; once sent it gives back credit for its records.
-    pub fn push(&mut self, batch: Batch) {
-        let credit = batch.len() as u64;
-        self.queue.push_back((batch, credit));
     }
 
     /// Queues a batch that gives back `credit` once sent (an operator's output, whose size is
     /// not its input's).
-    pub fn push_with_credit(&mut self, batch: Batch, credit: u64) {
+    pub(crate) fn push_with_credit(&mut self, batch: Batch, credit: u64) {
         self.queue.push_back((batch, credit));
     }
 
     /// Sends what credit allows, in order; returns the credit of the batches sent and what
     /// the rest waits for.
-    pub fn pump(&mut self) -> (Vec<usize>, Waiting) {
+    pub(crate) fn pump(&mut self) -> (Vec<usize>, Waiting) {
         let mut sent = Vec::new();
         while let Some((batch, credit)) = self.queue.pop_front() {
             match self
@@ -101,7 +92,7 @@ impl Forwarder {
 
     /// Drops queued batches of incarnations before `incarnation` (they will be replayed);
     /// returns the credit of each batch dropped.
-    pub fn drop_older_than(&mut self, incarnation: u64) -> Vec<u64> {
+    pub(crate) fn drop_older_than(&mut self, incarnation: u64) -> Vec<u64> {
         let mut dropped = Vec::new();
         self.queue.retain(|(batch, credit)| {
             let keep = batch.incarnation() >= incarnation;

@@ -7,7 +7,7 @@ use thiserror::Error;
 /// An upstream sent more than it was granted.
 #[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
 #[error("upstream sent {arrived} records with only {requested} requested")]
-pub struct DemandViolation {
+pub(crate) struct DemandViolation {
     /// Records that arrived.
     pub arrived: u64,
     /// Records requested and not yet arrived.
@@ -16,7 +16,7 @@ pub struct DemandViolation {
 
 /// A stage's bounded input buffer, in records.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputBuffer {
+pub(crate) struct InputBuffer {
     capacity: u64,
     buffered: u64,
     requested: u64,
@@ -24,7 +24,7 @@ pub struct InputBuffer {
 
 impl InputBuffer {
     /// A buffer of `capacity` records (at least 1) and the demand to grant at start (all of it).
-    pub fn new(capacity: u64) -> (Self, u64) {
+    pub(crate) fn new(capacity: u64) -> (Self, u64) {
         let capacity = capacity.max(1);
         let buffer = InputBuffer {
             capacity,
@@ -35,7 +35,7 @@ impl InputBuffer {
     }
 
     /// Records `records` arriving; an upstream that exceeds its demand is refused.
-    pub fn arrived(&mut self, records: u64) -> Result<(), DemandViolation> {
+    pub(crate) fn arrived(&mut self, records: u64) -> Result<(), DemandViolation> {
         if records > self.requested {
             return Err(DemandViolation {
                 arrived: records,
@@ -49,7 +49,7 @@ impl InputBuffer {
 
     /// Records `records` leaving the buffer (handed on or done); returns the demand to grant
     /// upstream now, if at least half of the buffer is neither buffered nor requested.
-    pub fn drained(&mut self, records: u64) -> Option<u64> {
+    pub(crate) fn drained(&mut self, records: u64) -> Option<u64> {
         self.buffered = self.buffered.saturating_sub(records);
         let free = self.capacity - self.buffered - self.requested;
         if free > 0 && free * 2 >= self.capacity {
@@ -61,12 +61,14 @@ impl InputBuffer {
     }
 
     /// Records in the buffer.
-    pub fn buffered(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> u64 {
         self.buffered
     }
 
     /// Records requested and not yet arrived.
-    pub fn requested(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn requested(&self) -> u64 {
         self.requested
     }
 }

@@ -36,7 +36,7 @@ pub enum FanOut {
 }
 
 /// The outgoing side of an actor: one forwarder per consumer.
-pub struct Outputs {
+pub(crate) struct Outputs {
     forwarders: Vec<Forwarder>,
     fan_out: FanOut,
     /// Per batch pushed, from `first_id` on: the credit it gives back, and the copies or parts
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Outputs {
 
 impl Outputs {
     /// Outputs to `forwarders` (at least one), spread by `fan_out`.
-    pub fn new(forwarders: Vec<Forwarder>, fan_out: FanOut) -> Self {
+    pub(crate) fn new(forwarders: Vec<Forwarder>, fan_out: FanOut) -> Self {
         Outputs {
             forwarders,
             fan_out,
@@ -81,28 +81,28 @@ impl Outputs {
     /// from every part (`paths` paths each): so they are settled only once every part is
     /// durable. Without it (a partition actor's outputs: source batches cover nothing) they go
     /// with the first part.
-    pub fn settle_covered_with(&mut self, acks: AckRouter, paths: u32) {
+    pub(crate) fn settle_covered_with(&mut self, acks: AckRouter, paths: u32) {
         self.covered_acks = Some((acks, paths));
     }
 
     /// Counts every record pushed from now on with `counter`.
-    pub fn count_records(&mut self, counter: metrics::Counter) {
+    pub(crate) fn count_records(&mut self, counter: metrics::Counter) {
         self.records_out = Some(counter);
     }
 
     /// True when nothing waits to be sent.
-    pub fn is_idle(&self) -> bool {
+    pub(crate) fn is_idle(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// Queues a batch; once sent it gives back credit for its records.
-    pub fn push(&mut self, batch: Batch) {
+    pub(crate) fn push(&mut self, batch: Batch) {
         let credit = batch.len() as u64;
         self.push_with_credit(batch, credit);
     }
 
     /// Queues a batch that gives back `credit` once every copy or part of it has left.
-    pub fn push_with_credit(&mut self, mut batch: Batch, credit: u64) {
+    pub(crate) fn push_with_credit(&mut self, mut batch: Batch, credit: u64) {
         if let Some(records_out) = &self.records_out {
             records_out.increment(batch.len() as u64);
         }
@@ -155,7 +155,7 @@ impl Outputs {
 
     /// Sends what credit allows on every output; returns the credit of the batches that have
     /// left whole (in order) and what the rest waits for (a gone actor before missing credit).
-    pub fn pump(&mut self) -> (Vec<usize>, Waiting) {
+    pub(crate) fn pump(&mut self) -> (Vec<usize>, Waiting) {
         let mut waiting = Waiting::No;
         for index in 0..self.forwarders.len() {
             let (sent, waits) = self.forwarders[index].pump();
@@ -172,7 +172,7 @@ impl Outputs {
     }
 
     /// Drops queued batches of incarnations before `incarnation` (they will be replayed).
-    pub fn drop_older_than(&mut self, incarnation: u64) {
+    pub(crate) fn drop_older_than(&mut self, incarnation: u64) {
         for index in 0..self.forwarders.len() {
             for id in self.forwarders[index].drop_older_than(incarnation) {
                 self.part_left(id);

@@ -9,7 +9,7 @@
 ///
 /// A NaN value is counted and makes the sum (and the mean) NaN; min and max pass over it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Aggregate {
+pub(crate) struct Aggregate {
     /// How many values were added.
     pub count: u64,
     /// Their sum.
@@ -22,7 +22,7 @@ pub struct Aggregate {
 
 impl Aggregate {
     /// The aggregate of no values.
-    pub const EMPTY: Aggregate = Aggregate {
+    pub(crate) const EMPTY: Aggregate = Aggregate {
         count: 0,
         sum: 0.0,
         min: f64::INFINITY,
@@ -30,12 +30,12 @@ impl Aggregate {
     };
 
     /// Whether no value was added.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// Adds one value.
-    pub fn add(&mut self, value: f64) {
+    pub(crate) fn add(&mut self, value: f64) {
         self.count += 1;
         self.sum += value;
         self.min = self.min.min(value);
@@ -44,7 +44,7 @@ impl Aggregate {
 
     /// Adds every value of `other` (as if they had been added one by one, up to the rounding of
     /// the sum).
-    pub fn merge(&mut self, other: &Aggregate) {
+    pub(crate) fn merge(&mut self, other: &Aggregate) {
         self.count += other.count;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
@@ -52,7 +52,7 @@ impl Aggregate {
     }
 
     /// The mean of the values; NaN when empty.
-    pub fn mean(&self) -> f64 {
+    pub(crate) fn mean(&self) -> f64 {
         if self.is_empty() {
             f64::NAN
         } else {

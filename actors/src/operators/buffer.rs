@@ -82,7 +82,7 @@ impl FromStr for OverflowStrategy {
 /// What became of an offered item, with any item that did not stay in the buffer.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "an item that did not stay in the buffer must be acknowledged, held or failed"]
-pub enum Offered<T> {
+pub(crate) enum Offered<T> {
     /// The item was buffered, and nothing left the buffer.
     Accepted,
     /// The buffer was full and this item was dropped: the incoming item ([`OverflowStrategy::DropNew`])
@@ -99,7 +99,8 @@ pub enum Offered<T> {
 
 impl<T> Offered<T> {
     /// The item that did not stay in the buffer, if any.
-    pub fn into_given_back(self) -> Option<T> {
+    #[cfg(test)]
+    pub(crate) fn into_given_back(self) -> Option<T> {
         match self {
             Offered::Accepted => None,
             Offered::Dropped(item) | Offered::Refused(item) | Offered::Failed(item, _) => {
@@ -111,7 +112,7 @@ impl<T> Offered<T> {
 
 /// A first-in first-out buffer of at most `capacity` items and what it does when full.
 #[derive(Debug, Clone)]
-pub struct BoundedBuffer<T> {
+pub(crate) struct BoundedBuffer<T> {
     items: VecDeque<T>,
     capacity: usize,
     strategy: OverflowStrategy,
@@ -119,7 +120,7 @@ pub struct BoundedBuffer<T> {
 
 impl<T> BoundedBuffer<T> {
     /// An empty buffer of `capacity` items; a zero capacity is [`OperatorError::Zero`].
-    pub fn new(capacity: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
+    pub(crate) fn new(capacity: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
         if capacity == 0 {
             return Err(OperatorError::Zero {
                 operator: "buffer",
@@ -135,7 +136,7 @@ impl<T> BoundedBuffer<T> {
     }
 
     /// Offers `item`: buffered when there is room, else handled by the overflow strategy.
-    pub fn offer(&mut self, item: T) -> Offered<T> {
+    pub(crate) fn offer(&mut self, item: T) -> Offered<T> {
         if self.items.len() < self.capacity {
             self.items.push_back(item);
             return Offered::Accepted;
@@ -160,43 +161,43 @@ impl<T> BoundedBuffer<T> {
     }
 
     /// Takes the oldest item out.
-    pub fn pop(&mut self) -> Option<T> {
+    pub(crate) fn pop(&mut self) -> Option<T> {
         self.items.pop_front()
     }
 
     /// Keeps only the items `keep` approves, in order.
-    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+    pub(crate) fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
         self.items.retain(keep);
     }
 
     /// The oldest item, left in place.
-    pub fn peek(&self) -> Option<&T> {
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> Option<&T> {
         self.items.front()
     }
 
     /// Items buffered.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether no item is buffered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Whether the next offer overflows.
-    pub fn is_full(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_full(&self) -> bool {
         self.items.len() == self.capacity
     }
 
     /// The most items it holds.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
-    }
-
-    /// What it does when full.
-    pub fn strategy(&self) -> OverflowStrategy {
-        self.strategy
     }
 }
 

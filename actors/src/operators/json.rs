@@ -1,6 +1,6 @@
 //! JSON field access for the TOML built-in operators: [`FieldPath`]s (`"a.b.c"`, `"items.0"`),
 //! [`Predicate`]s for `filter` (`where = { field = "amount", gt = 1000 }`), [`Projection`]s
-//! for `select`, and a field's value as a key ([`key_of`], [`write_key`]) or a number
+//! for `select`, and a field's value as a key ([`write_key`]) or a number
 //! ([`number_of`]) for `key_by` and the aggregates.
 //!
 //! - [`path`]: parsing a field path and finding its value.
@@ -8,12 +8,13 @@
 //! - [`projection`]: a new object of chosen fields.
 //! - [`field`]: a field's value as a key or a number.
 
-pub mod field;
-pub mod path;
-pub mod predicate;
-pub mod projection;
+pub(crate) mod field;
+pub(crate) mod path;
+pub(crate) mod predicate;
+pub(crate) mod projection;
 
-pub use field::{key_of, number_of, write_key};
+pub(crate) use field::number_of;
+pub use field::write_key;
 pub use path::FieldPath;
-pub use predicate::{Comparison, Predicate};
+pub use predicate::Predicate;
 pub use projection::Projection;

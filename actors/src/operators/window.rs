@@ -216,7 +216,7 @@ fn window_starts(time: i64, size: i64, slide: i64) -> impl Iterator<Item = i64> 
 /// What became of an inserted record.
 #[must_use = "a Late record must go to the side output and be acknowledged by the caller"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Insert {
+pub(crate) enum Insert {
     /// Added to at least one open window; its offset is held until released in an
     /// [`Emission`].
     Accepted,
@@ -228,7 +228,7 @@ pub enum Insert {
 /// A window's result: the first one when the watermark reaches the window's end, an update when
 /// a late record changed it since.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Emission {
+pub(crate) struct Emission {
     /// The key.
     pub key: Vec<u8>,
     /// The window's start (event time, inclusive).
@@ -480,7 +480,7 @@ struct Arrival {
 
 /// The keyed windows of one partition (see the [module docs](self)).
 #[derive(Debug)]
-pub struct KeyedWindows {
+pub(crate) struct KeyedWindows {
     spans: Spans,
     clock: EventClock,
     keys: HashMap<Arc<[u8]>, KeyState>,
@@ -490,7 +490,7 @@ pub struct KeyedWindows {
 
 impl KeyedWindows {
     /// Windows built from `settings`, once [validated](WindowSettings::validate).
-    pub fn new(settings: WindowSettings) -> Result<Self, OperatorError> {
+    pub(crate) fn new(settings: WindowSettings) -> Result<Self, OperatorError> {
         let spans = settings.spans()?;
         Ok(KeyedWindows {
             spans,
@@ -509,7 +509,7 @@ impl KeyedWindows {
     /// `key` it falls in, and holds its offset; or, when all those windows are past their
     /// allowed lateness, returns [`Insert::Late`] and holds nothing. `now` is processing time,
     /// for the idle timeout. Nothing is emitted until [`KeyedWindows::advance`].
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         key: &[u8],
         event_time_ms: i64,
@@ -583,7 +583,7 @@ impl KeyedWindows {
     /// Moves the watermark on (for the idle timeout, `now` is processing time), emits every
     /// window it reached that holds records not yet emitted, and purges the windows past their
     /// allowed lateness. Emissions come by end, then start, then key.
-    pub fn advance(&mut self, now: Instant) -> Vec<Emission> {
+    pub(crate) fn advance(&mut self, now: Instant) -> Vec<Emission> {
         let mut emissions = Vec::new();
         let Some(watermark) = self.clock.advance(now, &self.spans) else {
             return emissions;
@@ -632,23 +632,23 @@ impl KeyedWindows {
     /// The partition is held back (backpressure) at `now`: the time since the last arrival,
     /// advance or hold was not idleness, and does not count toward the idle timeout. Call it
     /// (on a timer) while records cannot come; idle time counted before stays counted.
-    pub fn hold_idle_clock(&mut self, now: Instant) {
+    pub(crate) fn hold_idle_clock(&mut self, now: Instant) {
         self.clock.hold(now);
     }
 
     /// The watermark as of the last [`KeyedWindows::advance`]; `None` before any record.
-    pub fn watermark(&self) -> Option<i64> {
+    pub(crate) fn watermark(&self) -> Option<i64> {
         self.clock.watermark
     }
 
     /// How many distinct offsets are held (accepted and not yet released).
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.acks.windows_left.len()
     }
 
     /// How many windows are kept, over all keys (emitted ones waiting out their lateness
     /// included).
-    pub fn open_windows(&self) -> usize {
+    pub(crate) fn open_windows(&self) -> usize {
         self.queues.purge.len()
     }
 }

@@ -30,7 +30,7 @@ pub struct DeadLetterOrigin {
 }
 
 /// Acknowledges dead letters when the broker has them.
-pub struct DeadLetterContext;
+pub(crate) struct DeadLetterContext;
 
 impl ClientContext for DeadLetterContext {}
 

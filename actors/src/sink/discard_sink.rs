@@ -5,10 +5,7 @@
 use streamvisor_supervision::Failure;
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
-
-/// The discard sink's actor.
-pub type DiscardSink = SinkActor<DiscardWriter>;
+use crate::sink::actor::{SinkContext, SinkWriter};
 
 /// Writes nothing: every batch is settled as it arrives.
 #[derive(Clone, Debug, Default)]

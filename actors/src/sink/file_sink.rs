@@ -12,7 +12,7 @@ use streamvisor_supervision::Failure;
 use crate::error::SinkError;
 use crate::pipeline::health::SinkFaults;
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
+use crate::sink::actor::{SinkContext, SinkWriter};
 use crate::sink::file::JsonLinesFile;
 use crate::sink::rolling::{RollingFiles, RollingSettings};
 
@@ -48,9 +48,6 @@ impl OpenOutput {
         }
     }
 }
-
-/// The file sink's actor.
-pub type FileSink = SinkActor<FileWriter>;
 
 /// Where and how a file sink writes.
 #[derive(Clone, Debug)]
@@ -113,11 +110,12 @@ impl FileWriter {
             return;
         }
         let began = Instant::now();
-        let written = if self.settings.faults.failing() {
-            Err(SinkError::Injected)
-        } else {
-            let batches: Vec<&Batch> = self.queue.iter().take(count).collect();
-            file.write(&batches)
+        let written = match self.settings.faults.injected() {
+            Some(injected) => Err(injected),
+            None => {
+                let batches: Vec<&Batch> = self.queue.iter().take(count).collect();
+                file.write(&batches)
+            }
         };
         match written {
             Ok(()) => {

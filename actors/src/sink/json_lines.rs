@@ -44,7 +44,7 @@ pub fn encode_line(
 }
 
 /// The payload as JSON when it parses as JSON, else a string, else base64.
-pub fn write_value(out: &mut Vec<u8>, payload: &[u8]) {
+pub(crate) fn write_value(out: &mut Vec<u8>, payload: &[u8]) {
     if !payload.is_empty() && serde_json::from_slice::<IgnoredAny>(payload).is_ok() {
         write_compact_json(out, payload);
     } else if let Ok(text) = std::str::from_utf8(payload) {

@@ -22,7 +22,7 @@ use rdkafka::ClientContext;
 use streamvisor_supervision::Failure;
 
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkWriter};
+use crate::sink::actor::{SinkContext, SinkWriter};
 use crate::sink::produce::{origin_headers, producer_config, with_index};
 use crate::sink::writer::Settler;
 use crate::source::kafka::SourceInput;
@@ -38,9 +38,6 @@ pub struct KafkaSinkSettings {
     /// `linger.ms`, `batch.num.messages`, `compression.type`, ...).
     pub properties: BTreeMap<String, String>,
 }
-
-/// The Kafka sink's actor.
-pub type KafkaSink = SinkActor<KafkaWriter>;
 
 /// A batch waiting for its delivery reports.
 struct InFlight {

@@ -15,7 +15,8 @@
 
 mod rows;
 
-pub use rows::{RowBuffers, Rows};
+pub use rows::RowBuffers;
+pub(crate) use rows::Rows;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -249,7 +250,7 @@ impl PostgresSettings {
 
 /// How a PostgreSQL error is handled (DESIGN.md's failure-or-retry rule).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// The database is away or busy: retry in place with backoff, holding the records.
     Transient,
     /// The database refuses one record (a bad value, a constraint): dead letters.
@@ -259,7 +260,7 @@ pub enum ErrorClass {
 }
 
 /// The class of `error`.
-pub fn classify(error: &tokio_postgres::Error) -> ErrorClass {
+pub(crate) fn classify(error: &tokio_postgres::Error) -> ErrorClass {
     let Some(code) = error.code() else {
         // No SQLSTATE: the socket, a timeout or a closed connection may pass; a bad setting,
         // a refused authentication or a protocol error will not.
@@ -302,7 +303,7 @@ pub fn classify(error: &tokio_postgres::Error) -> ErrorClass {
 }
 
 /// The error's text as the database gave it (SQLSTATE, message, detail).
-pub fn describe(error: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!(

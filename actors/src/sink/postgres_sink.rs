@@ -24,14 +24,11 @@ use tokio::sync::mpsc;
 
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
 use crate::record::Batch;
-use crate::sink::actor::{SinkActor, SinkContext, SinkMessage, SinkWriter};
+use crate::sink::actor::{SinkContext, SinkMessage, SinkWriter};
 use crate::sink::postgres::{
     classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
 };
 use crate::sink::writer::{RetryInPlace, Settler, WriterFailure};
-
-/// The PostgreSQL sink's actor.
-pub type PostgresSink = SinkActor<PostgresWriter>;
 
 /// Hands batches to a task on the actor's arbiter that owns the connection and writes.
 pub struct PostgresWriter {

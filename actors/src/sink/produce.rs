@@ -8,7 +8,7 @@ use rdkafka::ClientConfig;
 
 /// A producer's settings: `brokers` and the pipeline's pass-through `properties`, less the
 /// consumer-only ones (which would only draw warnings).
-pub fn producer_config(brokers: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
+pub(crate) fn producer_config(brokers: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (key, value) in properties {
         if !key.starts_with("session.")
@@ -44,7 +44,7 @@ pub fn origin_headers(topic: &str, partition: &str, offset: &str, extra: usize) 
 }
 
 /// Adds `streamvisor.origin.index` for a piece of a flat_map's output (none: unchanged).
-pub fn with_index(headers: OwnedHeaders, index: Option<u32>) -> OwnedHeaders {
+pub(crate) fn with_index(headers: OwnedHeaders, index: Option<u32>) -> OwnedHeaders {
     match index {
         Some(index) => {
             let mut digits = itoa::Buffer::new();

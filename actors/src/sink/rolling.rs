@@ -99,7 +99,7 @@ struct OpenFile {
 const MAX_OPEN_FILES: usize = 64;
 
 /// Rolling files of one sink.
-pub struct RollingFiles {
+pub(crate) struct RollingFiles {
     settings: RollingSettings,
     open: HashMap<FileKey, OpenFile>,
     buffers: HashMap<FileKey, Vec<u8>>,
@@ -116,7 +116,7 @@ impl std::fmt::Debug for RollingFiles {
 
 impl RollingFiles {
     /// Prepares the sink's folder, cutting torn tails off the files already there.
-    pub fn open(settings: RollingSettings) -> Result<Self, SinkError> {
+    pub(crate) fn open(settings: RollingSettings) -> Result<Self, SinkError> {
         let root = root(&settings);
         std::fs::create_dir_all(&root)
             .map_err(|source| SinkError::io("create the folder", &root, source))?;
@@ -131,7 +131,7 @@ impl RollingFiles {
 
     /// Appends every record of `batches` to its file and fsyncs each file touched: durable
     /// when this returns `Ok`. A failed write is cut back off every file it touched.
-    pub fn write_batches(&mut self, batches: &[&Batch]) -> Result<(), SinkError> {
+    pub(crate) fn write_batches(&mut self, batches: &[&Batch]) -> Result<(), SinkError> {
         for buffer in self.buffers.values_mut() {
             buffer.clear();
         }

@@ -23,7 +23,7 @@ mod held_back;
 mod settings;
 
 pub use broker_contact::{silence_limit, BrokerContact, BROKER_SILENCE_LIMIT};
-pub use held_back::HeldBack;
+pub(crate) use held_back::HeldBack;
 
 pub use settings::{GroupProtocol, KafkaSourceSettings};
 
@@ -120,7 +120,7 @@ pub struct PartitionStatus {
 }
 
 /// Where the polling thread hands batches: the partitions' first actors.
-pub trait PartitionOutlet: Send + 'static {
+pub(crate) trait PartitionOutlet: Send + 'static {
     /// `partition` was assigned and starts at `incarnation`: set up its actors, which grant
     /// demand for that incarnation through the [`SourceHandle`].
     fn assigned(&mut self, partition: i32, incarnation: u64);
@@ -166,11 +166,11 @@ impl SourceHandle {
 
 /// The inputs of a polling thread not started yet (see [`source_channel`]).
 #[derive(Debug)]
-pub struct SourceInputs(Receiver<SourceInput>, Arc<AtomicBool>, HeldBack);
+pub(crate) struct SourceInputs(Receiver<SourceInput>, Arc<AtomicBool>, HeldBack);
 
 /// A handle and the inputs it feeds, made before the source starts (its actors need the handle
 /// in their recipes, and the source needs them in its outlet).
-pub fn source_channel() -> (SourceHandle, SourceInputs) {
+pub(crate) fn source_channel() -> (SourceHandle, SourceInputs) {
     let (inputs, receiver) = mpsc::channel();
     let waiting = Arc::new(AtomicBool::new(false));
     let held_back = HeldBack::default();
@@ -185,14 +185,15 @@ pub fn source_channel() -> (SourceHandle, SourceInputs) {
 }
 
 /// A running Kafka source client. Dropping it shuts the polling thread down and waits for it.
-pub struct KafkaSource {
+pub(crate) struct KafkaSource {
     handle: SourceHandle,
     thread: Option<JoinHandle<Result<(), SourceError>>>,
 }
 
 impl KafkaSource {
     /// Creates the consumer, subscribes to the topic and starts the polling thread.
-    pub fn start(
+    #[cfg(test)]
+    pub(crate) fn start(
         settings: KafkaSourceSettings,
         outlet: Box<dyn PartitionOutlet>,
     ) -> Result<Self, SourceError> {
@@ -201,7 +202,7 @@ impl KafkaSource {
     }
 
     /// Like [`KafkaSource::start`], with a channel made beforehand by [`source_channel`].
-    pub fn start_with(
+    pub(crate) fn start_with(
         settings: KafkaSourceSettings,
         outlet: Box<dyn PartitionOutlet>,
         handle: SourceHandle,
@@ -228,12 +229,13 @@ impl KafkaSource {
     }
 
     /// A handle for the partitions' actors.
-    pub fn handle(&self) -> SourceHandle {
+    #[cfg(test)]
+    pub(crate) fn handle(&self) -> SourceHandle {
         self.handle.clone()
     }
 
     /// Stops intake, drains, commits and waits for the polling thread.
-    pub fn shutdown(mut self) -> Result<(), SourceError> {
+    pub(crate) fn shutdown(mut self) -> Result<(), SourceError> {
         self.stop()
     }
 

@@ -22,7 +22,7 @@ use crate::record::Batch;
 
 /// What became of a batch offered to the buffer.
 #[derive(Debug)]
-pub struct Offer {
+pub(crate) struct Offer {
     /// Input credit to give back now.
     pub credit: u64,
     /// A batch dropped by the strategy: acknowledge its records.
@@ -31,7 +31,7 @@ pub struct Offer {
 
 /// A buffer stage's batches.
 #[derive(Debug)]
-pub struct Buffered {
+pub(crate) struct Buffered {
     buffer: BoundedBuffer<(Batch, u64)>,
     /// A batch refused under `Backpressure`, with its withheld credit.
     refused: Option<(Batch, u64)>,
@@ -39,7 +39,7 @@ pub struct Buffered {
 
 impl Buffered {
     /// A buffer of `batches` batches with `strategy`.
-    pub fn new(batches: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
+    pub(crate) fn new(batches: usize, strategy: OverflowStrategy) -> Result<Self, OperatorError> {
         let buffer = BoundedBuffer::new(batches, strategy).map_err(|error| match error {
             OperatorError::Zero { operator, .. } => OperatorError::Zero {
                 operator,
@@ -56,7 +56,7 @@ impl Buffered {
     /// Drops what is held of incarnations before `incarnation` (a rewind: replayed anyway);
     /// returns the credit withheld from a dropped waiting batch (give it back). Buffered
     /// batches' credit was given back when they were taken.
-    pub fn drop_older_than(&mut self, incarnation: u64) -> u64 {
+    pub(crate) fn drop_older_than(&mut self, incarnation: u64) -> u64 {
         self.buffer
             .retain(|(batch, _)| batch.incarnation() >= incarnation);
         match &self.refused {
@@ -69,7 +69,7 @@ impl Buffered {
 
     /// Offers `batch` (its input `credit`); `Err` when the strategy is `Fail` and the buffer
     /// is full.
-    pub fn offer(&mut self, batch: Batch, credit: u64) -> Result<Offer, OperatorError> {
+    pub(crate) fn offer(&mut self, batch: Batch, credit: u64) -> Result<Offer, OperatorError> {
         if self.refused.is_some() {
             // Backpressure already: nothing passes the batch that waits.
             return Ok(self.wait(batch, credit));
@@ -110,7 +110,7 @@ impl Buffered {
 
     /// The next batch to send on; a batch waiting under backpressure takes the room it leaves
     /// (its withheld credit is returned: give it back).
-    pub fn take_next(&mut self) -> (Option<Batch>, u64) {
+    pub(crate) fn take_next(&mut self) -> (Option<Batch>, u64) {
         let Some((batch, _)) = self.buffer.pop() else {
             return (None, 0);
         };
@@ -124,13 +124,9 @@ impl Buffered {
         (Some(batch), credit)
     }
 
-    /// Batches buffered.
-    pub fn len(&self) -> usize {
-        self.buffer.len()
-    }
-
     /// True when nothing is buffered.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.buffer.is_empty()
     }
 }

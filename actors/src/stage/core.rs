@@ -17,7 +17,7 @@ use crate::record::Batch;
 
 /// A record an operator did not take, and why (it goes to the dead letters).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
+pub(crate) struct Rejected {
     /// Its index in the batch.
     pub index: usize,
     /// Why.

@@ -16,7 +16,7 @@ use crate::record::Batch;
 
 /// Records gathered into groups.
 #[derive(Debug)]
-pub struct Grouping {
+pub(crate) struct Grouping {
     max_records: usize,
     within: Duration,
     /// The group being filled, its credit, and when its first record came.
@@ -25,7 +25,7 @@ pub struct Grouping {
 
 impl Grouping {
     /// Groups of at most `max_records`, or what came within `within`.
-    pub fn new(max_records: usize, within: Duration) -> Result<Self, OperatorError> {
+    pub(crate) fn new(max_records: usize, within: Duration) -> Result<Self, OperatorError> {
         let zero = |setting| OperatorError::Zero {
             operator: "grouped_within",
             setting,
@@ -46,7 +46,7 @@ impl Grouping {
     /// Adds the records of `batch` (giving back `credit` once the group holding its last record
     /// leaves); returns the groups that filled up, and the credit of a group dropped because
     /// `batch` is of a newer incarnation (its records will be replayed).
-    pub fn push(&mut self, batch: &Batch, credit: u64, now: Instant) -> (Vec<Release>, u64) {
+    pub(crate) fn push(&mut self, batch: &Batch, credit: u64, now: Instant) -> (Vec<Release>, u64) {
         let mut dropped = 0;
         if self
             .pending
@@ -87,14 +87,14 @@ impl Grouping {
     }
 
     /// When the group being filled is due (its first record's arrival plus `within`).
-    pub fn due(&self) -> Option<Instant> {
+    pub(crate) fn due(&self) -> Option<Instant> {
         self.pending
             .as_ref()
             .map(|(_, _, first)| *first + self.within)
     }
 
     /// The group being filled, if it is due at `now`.
-    pub fn flush_due(&mut self, now: Instant) -> Option<Release> {
+    pub(crate) fn flush_due(&mut self, now: Instant) -> Option<Release> {
         if self.due().is_some_and(|due| due <= now) {
             return self
                 .pending

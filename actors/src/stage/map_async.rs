@@ -79,7 +79,7 @@ struct Slot {
 /// A result ready to go on: the output record (or the reason for the dead letters) and what it
 /// acknowledges.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// A one-record batch of the result, covering what its input covered.
     pub batch: Batch,
     /// Why the record has no result (it goes to the dead letters instead of `batch`).
@@ -87,7 +87,7 @@ pub struct Finished {
 }
 
 /// A map_async stage's records.
-pub struct AsyncMapping {
+pub(crate) struct AsyncMapping {
     function: Arc<AsyncMapFn>,
     book: MapAsync<Slot>,
     queue: VecDeque<(Batch, usize)>,
@@ -104,7 +104,7 @@ impl std::fmt::Debug for AsyncMapping {
 
 impl AsyncMapping {
     /// `parallelism` futures at most, results in order when `ordered`.
-    pub fn new(
+    pub(crate) fn new(
         function: Arc<AsyncMapFn>,
         parallelism: usize,
         ordered: bool,
@@ -117,14 +117,14 @@ impl AsyncMapping {
     }
 
     /// Queues `batch`; futures start as parallelism allows.
-    pub fn push(&mut self, batch: Batch) {
+    pub(crate) fn push(&mut self, batch: Batch) {
         if !batch.is_empty() {
             self.queue.push_back((batch, 0));
         }
     }
 
     /// Starts futures for queued records while parallelism allows; each reports to `actor`.
-    pub fn start(&mut self, actor: &ActorRef<StageMessage>) {
+    pub(crate) fn start(&mut self, actor: &ActorRef<StageMessage>) {
         while let Some((batch, next)) = self.queue.front_mut() {
             let Some(ticket) = self.book.try_start() else {
                 return;
@@ -163,7 +163,7 @@ impl AsyncMapping {
     }
 
     /// Takes a finished future; returns the results now ready, in order when ordered.
-    pub fn complete(&mut self, completion: Completion) -> Vec<Finished> {
+    pub(crate) fn complete(&mut self, completion: Completion) -> Vec<Finished> {
         self.book
             .complete(completion.ticket, completion.slot)
             .into_iter()

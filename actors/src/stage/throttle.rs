@@ -15,7 +15,7 @@ use crate::operators::throttle::Throttle;
 use crate::record::Batch;
 
 /// A batch ready to go, with the input credit it gives back when it leaves.
-pub type Release = (Batch, u64);
+pub(crate) type Release = (Batch, u64);
 
 /// A throttle's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,14 +30,14 @@ pub struct ThrottleSettings {
 
 /// Batches waiting for the throttle's tokens.
 #[derive(Debug)]
-pub struct Throttled {
+pub(crate) struct Throttled {
     throttle: Throttle,
     waiting: VecDeque<Release>,
 }
 
 impl Throttled {
     /// A throttle with a full bucket.
-    pub fn new(settings: ThrottleSettings) -> Result<Self, OperatorError> {
+    pub(crate) fn new(settings: ThrottleSettings) -> Result<Self, OperatorError> {
         Ok(Throttled {
             throttle: Throttle::new(settings.rate, settings.per, settings.burst)?,
             waiting: VecDeque::new(),
@@ -45,13 +45,13 @@ impl Throttled {
     }
 
     /// Queues `batch` (giving back `credit` when it leaves).
-    pub fn push(&mut self, batch: Batch, credit: u64) {
+    pub(crate) fn push(&mut self, batch: Batch, credit: u64) {
         self.waiting.push_back((batch, credit));
     }
 
     /// Drops batches of incarnations before `incarnation` (a rewind: replayed anyway); returns
     /// their credit (give it back).
-    pub fn drop_older_than(&mut self, incarnation: u64) -> u64 {
+    pub(crate) fn drop_older_than(&mut self, incarnation: u64) -> u64 {
         let mut credit = 0;
         self.waiting.retain(|(batch, held)| {
             let keep = batch.incarnation() >= incarnation;
@@ -65,7 +65,7 @@ impl Throttled {
 
     /// The batches the bucket lets go at `now`, in order, and how long until the next may go
     /// (none when nothing waits).
-    pub fn release(&mut self, now: Instant) -> (Vec<Release>, Option<Duration>) {
+    pub(crate) fn release(&mut self, now: Instant) -> (Vec<Release>, Option<Duration>) {
         let mut out = Vec::new();
         while let Some((batch, _)) = self.waiting.front() {
             let records = u32::try_from(batch.len()).unwrap_or(u32::MAX);

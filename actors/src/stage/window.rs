@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use streamvisor_supervision::{Failure, WorkerContext};
 
-pub use super::core::Rejected;
+pub(crate) use super::core::Rejected;
 use super::core::StageCore;
 use super::{StageLogic, StageMessage, StageWorker};
 use crate::operators::error::OperatorError;
@@ -51,7 +51,7 @@ impl WindowRecipe {
 }
 
 /// One partition's windows.
-pub struct Windowed {
+pub(crate) struct Windowed {
     recipe: WindowRecipe,
     windows: KeyedWindows,
     incarnation: u64,
@@ -73,7 +73,7 @@ impl std::fmt::Debug for Windowed {
 
 impl Windowed {
     /// Empty windows.
-    pub fn new(recipe: WindowRecipe) -> Result<Self, OperatorError> {
+    pub(crate) fn new(recipe: WindowRecipe) -> Result<Self, OperatorError> {
         let windows = KeyedWindows::new(recipe.settings)?;
         Ok(Windowed {
             recipe,
@@ -86,30 +86,30 @@ impl Windowed {
     }
 
     /// Remembers where `batch` came from (the timer's emissions go the same way).
-    pub fn remember_input(&mut self, batch: &Batch) {
+    pub(crate) fn remember_input(&mut self, batch: &Batch) {
         if self.input.is_none() {
             self.input = Some((Arc::clone(batch.topic()), batch.partition()));
         }
     }
 
     /// The topic and partition of the input, once a batch came.
-    pub fn last_input(&self) -> Option<(Arc<str>, i32)> {
+    pub(crate) fn last_input(&self) -> Option<(Arc<str>, i32)> {
         self.input.clone()
     }
 
     /// Records held in open windows (not acknowledged yet).
-    pub fn held(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.windows.held()
     }
 
     /// The partition incarnation served (0 before the first batch).
-    pub fn incarnation(&self) -> u64 {
+    pub(crate) fn incarnation(&self) -> u64 {
         self.incarnation
     }
 
     /// Feeds `batch`; records it cannot take go to `rejected`. A batch of an older incarnation
     /// is ignored (replayed anyway); a newer one drops the state first.
-    pub fn absorb(
+    pub(crate) fn absorb(
         &mut self,
         batch: &Batch,
         now: Instant,
@@ -192,14 +192,14 @@ impl Windowed {
 
     /// The partition is held back (backpressure) at `now`: its quiet does not count toward the
     /// idle timeout (see [`KeyedWindows::hold_idle_clock`]).
-    pub fn held_back(&mut self, now: Instant) {
+    pub(crate) fn held_back(&mut self, now: Instant) {
         self.windows.hold_idle_clock(now);
     }
 
     /// Advances the windows; the emissions as output batches of `topic`/`partition` of at most
     /// `max_records` each (what the next actor's inlet can take), each covering the offsets its
     /// emissions released (none when nothing was emitted).
-    pub fn emit(
+    pub(crate) fn emit(
         &mut self,
         topic: &Arc<str>,
         partition: i32,

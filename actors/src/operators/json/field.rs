@@ -22,21 +22,21 @@ pub fn write_key(value: &Value, path: &FieldPath, key: &mut Vec<u8>) -> bool {
     }
 }
 
-/// The key of `value` at `path`, as [`write_key`] writes it, in a new buffer.
-pub fn key_of(value: &Value, path: &FieldPath) -> Option<Vec<u8>> {
-    let mut key = Vec::new();
-    write_key(value, path, &mut key).then_some(key)
-}
-
 /// The number at `path` in `value`, as an `f64` (integers beyond 2^53 lose precision);
 /// `None` when the field is missing or not a JSON number (a string of digits is not one).
-pub fn number_of(value: &Value, path: &FieldPath) -> Option<f64> {
+pub(crate) fn number_of(value: &Value, path: &FieldPath) -> Option<f64> {
     path.get(value)?.as_f64()
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    /// The key of `value` at `path`, as [`write_key`] writes it, in a new buffer.
+    fn key_of(value: &Value, path: &FieldPath) -> Option<Vec<u8>> {
+        let mut key = Vec::new();
+        write_key(value, path, &mut key).then_some(key)
+    }
 
     use super::*;
 

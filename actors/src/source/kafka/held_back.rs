@@ -11,13 +11,13 @@ use dashmap::DashSet;
 /// The partitions held back, shared between the polling thread (which writes it when it pauses
 /// or resumes one) and the actors (which read it).
 #[derive(Clone, Debug, Default)]
-pub struct HeldBack {
+pub(crate) struct HeldBack {
     partitions: Arc<DashSet<i32>>,
 }
 
 impl HeldBack {
     /// True while the source holds `partition` back.
-    pub fn contains(&self, partition: i32) -> bool {
+    pub(crate) fn contains(&self, partition: i32) -> bool {
         self.partitions.contains(&partition)
     }
 
