@@ -32,8 +32,8 @@
 //! ```
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use streamvisor_actors::SinkTarget;
 use streamvisor_actors::Operation;
+use streamvisor_actors::SinkTarget;
 use streamvisor_supervision::{OnEscalation, StopReason};
 use thiserror::Error;
 

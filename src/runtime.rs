@@ -21,13 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamvisor_actors::AckRouter;
-use streamvisor_actors::{Readiness, SinkFaults};
-use streamvisor_actors::{SinkNode, Topology};
-use streamvisor_actors::{PipelineRecipe, SinkTarget};
 use streamvisor_actors::Format;
 use streamvisor_actors::KafkaSourceSettings;
-use streamvisor_actors::PartitionStatus;
 use streamvisor_actors::Operation;
+use streamvisor_actors::PartitionStatus;
+use streamvisor_actors::{PipelineRecipe, SinkTarget};
+use streamvisor_actors::{Readiness, SinkFaults};
+use streamvisor_actors::{SinkNode, Topology};
 use streamvisor_supervision::{
     ActorInfo, ChildSpec, KillMode, RuntimeSettings, StopReason, SupervisionError,
     SupervisionRuntime, SupervisorSpec, TreeHandle,
@@ -301,8 +301,7 @@ impl Runtime {
         let listeners = socket_listeners(&ingests, &ingest_stopping).await?;
         settings.brokers = brokers.clone();
         let broker_contact = settings.broker_contact.clone();
-        let broker_silence_limit =
-            streamvisor_actors::silence_limit(&config.kafka.properties);
+        let broker_silence_limit = streamvisor_actors::silence_limit(&config.kafka.properties);
         let stage_names: Vec<String> = topology
             .stages
             .iter()

@@ -39,15 +39,15 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use streamvisor_actors::{Inlet, Inlets, SendRefused, Waker};
-use streamvisor_actors::{key_route, FanOut};
 use streamvisor_actors::metrics::SinkMetrics;
 use streamvisor_actors::AckRouter;
 use streamvisor_actors::DeadLetterTarget;
-use streamvisor_actors::{Batch, RecordRef};
-use streamvisor_actors::{SinkActor, SinkShared};
 use streamvisor_actors::DiscardWriter;
+use streamvisor_actors::{key_route, FanOut};
+use streamvisor_actors::{Batch, RecordRef};
+use streamvisor_actors::{Inlet, Inlets, SendRefused, Waker};
 use streamvisor_actors::{Operation, StageRecipe, StageWorker};
+use streamvisor_actors::{SinkActor, SinkShared};
 use streamvisor_supervision::{ActorPath, ChildSpec, RuntimeSettings, SupervisionRuntime};
 use tokio::sync::{mpsc, oneshot};
 

@@ -19,13 +19,13 @@ use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use streamvisor_actors::Topology;
-use streamvisor_actors::PipelineRecipe;
-use streamvisor_actors::RecordRef;
 use streamvisor_actors::encode_line;
 use streamvisor_actors::Format;
 use streamvisor_actors::KafkaSourceSettings;
 use streamvisor_actors::Operation;
+use streamvisor_actors::PipelineRecipe;
+use streamvisor_actors::RecordRef;
+use streamvisor_actors::Topology;
 use streamvisor_supervision::{ChildSpec, RuntimeSettings, SupervisionRuntime, SupervisorSpec};
 
 #[path = "support/cpu.rs"]

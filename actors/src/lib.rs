@@ -35,8 +35,8 @@ pub use record::{Batch, Origin, RecordRef, NO_OFFSET};
 // Sources.
 pub use source::decode::{Format, MAX_MSGPACK_DEPTH};
 pub use source::kafka::{
-    silence_limit, BrokerContact, GroupProtocol, KafkaSourceSettings, PartitionStatus,
-    SourceInput, BROKER_SILENCE_LIMIT,
+    silence_limit, BrokerContact, GroupProtocol, KafkaSourceSettings, PartitionStatus, SourceInput,
+    BROKER_SILENCE_LIMIT,
 };
 pub use source::push::{
     PushFailed, PushRecord, PushRefused, PushSettings, PushSource, CLIENT_DELIVERY_TIMEOUT,
@@ -51,12 +51,10 @@ pub use operators::buffer::OverflowStrategy;
 pub use operators::error::OperatorError;
 pub use operators::json::{write_key, FieldPath, Predicate, Projection};
 pub use operators::window::{WindowKind, WindowSettings};
-pub use stage::throttle::ThrottleSettings;
 pub use stage::map_async::{AsyncMapFn, AsyncRecord, AsyncValue};
+pub use stage::throttle::ThrottleSettings;
 pub use stage::window::WindowRecipe;
-pub use stage::{
-    FilterFn, FlatMapFn, KeyFn, MapFn, Operation, Pieces, StageRecipe, StageWorker,
-};
+pub use stage::{FilterFn, FlatMapFn, KeyFn, MapFn, Operation, Pieces, StageRecipe, StageWorker};
 
 // Sinks.
 pub use sink::actor::{SinkActor, SinkShared};
@@ -76,7 +74,5 @@ pub use sink::rolling::{FileFormat, FileLayout, RollingSettings};
 pub use pipeline::acks::AckRouter;
 pub use pipeline::dead_letters::DeadLetterTarget;
 pub use pipeline::health::{Readiness, SinkFaults};
-pub use pipeline::topology::{
-    NodeOutputs, NodePart, SinkNode, StageNode, Topology, TopologyError,
-};
+pub use pipeline::topology::{NodeOutputs, NodePart, SinkNode, StageNode, Topology, TopologyError};
 pub use pipeline::{PipelineRecipe, SinkTarget};

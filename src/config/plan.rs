@@ -2,8 +2,8 @@
 //! operations the file names), and the graph the [`Topology`] the actors run: one path and one
 //! check ([`crate::graph::PlanError`]), whose node and part become the file's field here.
 
-use streamvisor_actors::{NodePart, SinkNode, Topology};
 use streamvisor_actors::Operation;
+use streamvisor_actors::{NodePart, SinkNode, Topology};
 
 use super::field::{parse_fan_out, Invalid};
 use super::model::{PipelineConfig, SinkConfig};

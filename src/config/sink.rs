@@ -47,10 +47,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use streamvisor_actors::SinkTarget;
-use streamvisor_actors::KafkaSinkSettings;
-use streamvisor_actors::{default_postgres_retry, Dedupe, PostgresSettings};
 use streamvisor_actors::supervision::Backoff;
+use streamvisor_actors::KafkaSinkSettings;
+use streamvisor_actors::SinkTarget;
+use streamvisor_actors::{default_postgres_retry, Dedupe, PostgresSettings};
 
 use streamvisor_actors::{FileFormat, FileLayout, RollingSettings};
 

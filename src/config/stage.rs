@@ -68,12 +68,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use streamvisor_actors::Operation;
 use streamvisor_actors::OverflowStrategy;
-use streamvisor_actors::{FieldPath, Predicate, Projection};
-use streamvisor_actors::{WindowKind, WindowSettings};
 use streamvisor_actors::ThrottleSettings;
 use streamvisor_actors::WindowRecipe;
-use streamvisor_actors::Operation;
+use streamvisor_actors::{FieldPath, Predicate, Projection};
+use streamvisor_actors::{WindowKind, WindowSettings};
 
 use super::field::{optional_duration, Invalid};
 

@@ -125,10 +125,7 @@ fn sink_fields_are_checked_against_the_kind() {
         panic!("a PostgreSQL target");
     };
     assert_eq!(settings.table, "public.events");
-    assert_eq!(
-        settings.dedupe,
-        streamvisor_actors::Dedupe::Key
-    );
+    assert_eq!(settings.dedupe, streamvisor_actors::Dedupe::Key);
     assert_eq!(settings.retry.min, std::time::Duration::from_millis(50));
     assert_eq!(settings.retry.factor, 2.0);
 

@@ -3,10 +3,8 @@
 //! naming the node at fault and the part of it to change; a pipeline file turns that into the
 //! field and its line.
 
-use streamvisor_actors::{
-    NodeOutputs, NodePart, SinkNode, StageNode, Topology, TopologyError,
-};
 use streamvisor_actors::Operation;
+use streamvisor_actors::{NodeOutputs, NodePart, SinkNode, StageNode, Topology, TopologyError};
 use thiserror::Error;
 
 use super::{Graph, GraphError, Node};

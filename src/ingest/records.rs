@@ -7,8 +7,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 use streamvisor_actors::FieldPath;
-use streamvisor_actors::MAX_MSGPACK_DEPTH;
 use streamvisor_actors::PushRecord;
+use streamvisor_actors::MAX_MSGPACK_DEPTH;
 use thiserror::Error;
 
 use crate::config::ValueFormat;

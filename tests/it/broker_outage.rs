@@ -13,6 +13,7 @@ use streamvisor_actors::BROKER_SILENCE_LIMIT;
 
 use crate::support::kafka::{self, Kafka};
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;
@@ -55,7 +56,7 @@ fn a_broker_stopped_then_killed_mid_run_is_retried_in_place_and_reported_unready
     run.wait_ready(WAIT);
     let lines_before = |run: &mut Program, more: usize| {
         let at = SinkFile::count_lines(&file) + more;
-        program::wait_until(&format!("{at} lines written"), WAIT, || {
+        wait::wait_until(&format!("{at} lines written"), WAIT, || {
             run.assert_alive();
             SinkFile::count_lines(&file) >= at
         });
@@ -91,7 +92,7 @@ fn a_broker_stopped_then_killed_mid_run_is_retried_in_place_and_reported_unready
     );
 
     let log = run.log_file();
-    program::wait_until_or(
+    wait::wait_until_or(
         "every record in the file",
         WAIT,
         || {
@@ -100,7 +101,7 @@ fn a_broker_stopped_then_killed_mid_run_is_retried_in_place_and_reported_unready
         },
         || program::tail_of(&log),
     );
-    program::wait_until("commits at every partition's end", WAIT, || {
+    wait::wait_until("commits at every partition's end", WAIT, || {
         program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0
     });
     run.signal("TERM");

@@ -13,6 +13,7 @@ use streamvisor::supervision::{ActorState, KillMode, Lifecycle, StopReason};
 
 use crate::support::kafka;
 use crate::support::program::{self, SinkFile};
+use crate::support::wait::wait_for;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
@@ -89,14 +90,16 @@ delay_per_batch = "100ms"
     targets.push(format!("{base}/sinks/out"));
     targets.push(format!("{base}/sources/events"));
 
+    wait_for(
+        "a fiftieth of the records in the file",
+        WAIT,
+        async || match SinkFile::read(&file).records.len() {
+            written if written >= RECORDS / 50 => Ok(()),
+            written => Err(format!("{written} written")),
+        },
+    )
+    .await;
     let began = Instant::now();
-    while SinkFile::read(&file).records.len() < RECORDS / 50 {
-        assert!(
-            began.elapsed() < WAIT,
-            "no records reached the file in {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let mut kills = 0;
     let mut killed: Vec<String> = Vec::new();
     let mut duplicate_bound = 0;
@@ -124,19 +127,27 @@ delay_per_batch = "100ms"
             // One kill at a time: the next one waits until the killed actor runs its next
             // incarnation and every target runs again (a source restart rejoins the group
             // first), so that no kill races a restart or a revoke.
-            while !(registry.get(target).is_some_and(|actor| {
-                actor.incarnation > before && actor.state == ActorState::Running
-            }) && targets.iter().all(|path| {
-                registry
-                    .get(path)
-                    .is_some_and(|actor| actor.state == ActorState::Running)
-            })) {
-                assert!(
-                    began.elapsed() < WAIT,
-                    "{target} and its partitions never ran again"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let what = format!("{target} and every other target running again");
+            wait_for(&what, WAIT, async || {
+                let restarted = registry.get(target).is_some_and(|actor| {
+                    actor.incarnation > before && actor.state == ActorState::Running
+                });
+                let stopped: Vec<&String> = targets
+                    .iter()
+                    .filter(|path| {
+                        registry
+                            .get(path)
+                            .is_none_or(|actor| actor.state != ActorState::Running)
+                    })
+                    .collect();
+                match restarted && stopped.is_empty() {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "{target} restarted: {restarted}; not running: {stopped:?}"
+                    )),
+                }
+            })
+            .await;
         }
     }
     let flowed = SinkFile::read(&file).records.len();
@@ -165,14 +176,14 @@ delay_per_batch = "100ms"
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let end = vec![(RECORDS / PARTITIONS as usize) as i64; PARTITIONS as usize];
-    while program::committed(&broker.brokers, &group, &topic, PARTITIONS) != end {
-        assert!(
-            began.elapsed() < WAIT,
-            "commits never reached every partition's end: {:?}",
-            program::committed(&broker.brokers, &group, &topic, PARTITIONS)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for("commits at every partition's end", WAIT, async || {
+        let committed = program::committed(&broker.brokers, &group, &topic, PARTITIONS);
+        match committed == end {
+            true => Ok(()),
+            false => Err(format!("{committed:?}")),
+        }
+    })
+    .await;
     let SinkFile {
         records: distinct,
         lines,

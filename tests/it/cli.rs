@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use crate::support::program::RunWithin;
+use crate::support::wait;
 
 fn streamvisor() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamvisor"))
@@ -127,7 +128,7 @@ fn actors_prints_the_tree_and_kill_names_an_unknown_path() {
     program.wait_ready(std::time::Duration::from_secs(60));
     // Partition actors appear once the group has assigned the partitions.
     let out = dir.join("out/tree.jsonl");
-    crate::support::program::wait_until(
+    wait::wait_until(
         "records in the file",
         std::time::Duration::from_secs(60),
         || crate::support::program::SinkFile::count_lines(&out) > 0,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::program::{test_dir, wait_until_or, Passthrough, Program, SinkFile};
+use crate::support::program::{test_dir, Passthrough, Program, SinkFile};
+use crate::support::wait::wait_until_or;
 
 const RECORDS: usize = 4_000;
 

@@ -19,6 +19,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use crate::support::kafka;
 use crate::support::kills;
 use crate::support::program::{self, Isolation, Program};
+use crate::support::wait;
 
 const RECORDS: usize = 30_000;
 const PARTITIONS: i32 = 4;
@@ -111,7 +112,7 @@ fn read_committed_sees_each_record_once_through_kills_and_a_sigkill() {
     let get = |path: &str| {
         streamvisor::http::client::request(&http, "GET", path, None).map(|answer| answer.body)
     };
-    program::wait_until_or(
+    wait::wait_until_or(
         "every input offset committed by a transaction",
         WAIT,
         || {

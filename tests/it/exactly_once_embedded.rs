@@ -16,6 +16,8 @@ use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 use streamvisor_supervision::{ActorState, KillMode};
 
+use crate::support::wait::wait_for;
+
 const RECORDS: i64 = 20_000;
 const PARTITIONS: i32 = 4;
 const KILLS: usize = 12;
@@ -130,22 +132,19 @@ async fn on_the_embedded_broker_a_read_committed_reader_sees_each_record_once_de
             killed.push(format!("{target} ({mode:?})"));
         }
     }
-    let positions = loop {
+    let positions = wait_for("every record acknowledged", WAIT * 2, async || {
         let positions: i64 = runtime
             .partitions()
             .await
             .iter()
             .map(|partition| partition.position)
             .sum();
-        if positions >= RECORDS {
-            break positions;
+        match positions >= RECORDS {
+            true => Ok(positions),
+            false => Err(format!("{positions} of {RECORDS}; kills: {killed:#?}")),
         }
-        assert!(
-            began.elapsed() < WAIT * 2,
-            "acknowledged {positions} of {RECORDS}; kills: {killed:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     let brokers = runtime.brokers().to_owned();
     let seen = tokio::task::spawn_blocking(move || read_committed(&brokers))
         .await

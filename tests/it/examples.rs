@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::support::kafka;
 use crate::support::program::{self, Program};
+use crate::support::wait;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -64,7 +65,7 @@ fn run_example(
             })
             .collect()
     };
-    program::wait_until_or(
+    wait::wait_until_or(
         &format!("{} outputs of {name}", expected.len()),
         Duration::from_secs(120),
         || written().len() >= expected.len(),

@@ -3,7 +3,7 @@
 //! configured token), the actors listing, kills (202, 404, 400, 413, 415), health and readiness
 //! (503 with reasons while the sink retries).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{test, App};
@@ -11,6 +11,8 @@ use serde_json::Value;
 use streamvisor::config::PipelineConfig;
 use streamvisor::http::{AdminAuth, HttpApi};
 use streamvisor::runtime::{Overrides, Runtime};
+
+use crate::support::wait::wait_for;
 
 const WAIT: Duration = Duration::from_secs(60);
 const LOOPBACK: &str = "127.0.0.1:40000";
@@ -48,11 +50,13 @@ path = "{}"
     let runtime = Runtime::start(config, Overrides::default())
         .await
         .expect("runtime starts");
-    let began = Instant::now();
-    while let Err(reasons) = runtime.readiness().await {
-        assert!(began.elapsed() < WAIT, "never ready: {reasons:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for("the runtime to be ready", WAIT, async || {
+        runtime
+            .readiness()
+            .await
+            .map_err(|reasons| format!("{reasons:?}"))
+    })
+    .await;
     runtime
 }
 
@@ -224,22 +228,17 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
         body,
         serde_json::json!({"path": "/pipelines/web/sinks/out", "mode": "panic"})
     );
-    let began = Instant::now();
-    loop {
-        let restarted = runtime
+    wait_for("the killed sink's second incarnation", WAIT, async || {
+        let sink = runtime
             .actors()
             .into_iter()
-            .find(|actor| actor.path.as_str() == "/pipelines/web/sinks/out")
-            .is_some_and(|actor| actor.incarnation == 2 && actor.restarts == 1);
-        if restarted {
-            break;
+            .find(|actor| actor.path.as_str() == "/pipelines/web/sinks/out");
+        match sink {
+            Some(sink) if sink.incarnation == 2 && sink.restarts == 1 => Ok(()),
+            other => Err(format!("{other:?}")),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "the killed sink never ran its second incarnation"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 
     // A configured token: needed by every admin request, from anywhere.
     let guarded = HttpApi::new(
@@ -288,30 +287,27 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
     );
 
     // A sink retrying failed writes makes the runtime unready (503 with the reason), then ready.
-    let began = Instant::now();
-    while crate::support::program::SinkFile::count_lines(&out_file()) == 0 {
-        assert!(began.elapsed() < WAIT, "no record reached the sink's file");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("a record in the sink's file", WAIT, async || {
+        match crate::support::program::SinkFile::count_lines(&out_file()) {
+            0 => Err("no line".to_owned()),
+            _ => Ok(()),
+        }
+    })
+    .await;
     runtime
         .sink_faults()
         .fail_writes_for(Duration::from_secs(2));
-    let began = Instant::now();
-    let reasons = loop {
+    let reasons: Value = wait_for("unready while the sink fails", WAIT, async || {
         let answer = test::TestRequest::get()
             .uri("/health/ready")
             .send_request(&app)
             .await;
-        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
-            let body: Value = test::read_body_json(answer).await;
-            break body;
+        match answer.status() {
+            StatusCode::SERVICE_UNAVAILABLE => Ok(test::read_body_json(answer).await),
+            status => Err(status.to_string()),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "never unready while the sink failed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    })
+    .await;
     assert_eq!(reasons["status"], "unready");
     assert!(
         reasons["reasons"]
@@ -319,20 +315,16 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
             .contains("/pipelines/web/sinks/out"),
         "{reasons}"
     );
-    let began = Instant::now();
-    loop {
+    wait_for("ready again after the sink recovered", WAIT, async || {
         let answer = test::TestRequest::get()
             .uri("/health/ready")
             .send_request(&app)
             .await;
-        if answer.status() == StatusCode::OK {
-            break;
+        match answer.status() {
+            StatusCode::OK => Ok(()),
+            status => Err(status.to_string()),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "never ready again after the sink recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     runtime.shutdown().await.expect("clean shutdown");
 }

@@ -10,6 +10,7 @@ use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::support::kafka;
 use crate::support::program::SinkFile;
+use crate::support::wait::wait_for;
 
 const RECORDS: usize = 40_000;
 const PARTITIONS: i32 = 4;
@@ -48,11 +49,15 @@ delay_per_batch = "25ms"
     );
     let runtime = broker.run(&text, "isolation.toml").await;
     let registry = runtime.handle().registry().clone();
-    let began = Instant::now();
-    while SinkFile::read(&file).records.len() < RECORDS / 10 {
-        assert!(began.elapsed() < WAIT, "records never reached the file");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "a tenth of the records in the file",
+        WAIT,
+        async || match SinkFile::read(&file).records.len() {
+            written if written >= RECORDS / 10 => Ok(()),
+            written => Err(format!("{written} written")),
+        },
+    )
+    .await;
     let partition_actor = |p: i32| format!("/pipelines/isolation/sources/events/p{p}");
     let before: Vec<u64> = (0..PARTITIONS)
         .map(|p| {
@@ -99,17 +104,15 @@ delay_per_batch = "25ms"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    loop {
-        let written = SinkFile::read(&file).records.len();
-        if written == RECORDS {
-            break;
-        }
-        assert!(
-            began.elapsed() < WAIT,
-            "only {written} of {RECORDS} records reached the file"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "every record in the file",
+        WAIT,
+        async || match SinkFile::read(&file).records.len() {
+            RECORDS => Ok(()),
+            written => Err(format!("{written} of {RECORDS} written")),
+        },
+    )
+    .await;
     let output = SinkFile::read(&file);
     let duplicates = |partition: i32| output.duplicates(partition);
     for partition in 0..PARTITIONS {
@@ -190,24 +193,19 @@ path = "{file}"
     runtime
         .sink_faults()
         .fail_writes_for(Duration::from_secs(3_600));
-    let began = Instant::now();
-    let stalled = loop {
+    let stalled = wait_for("every partition paused and not moving", WAIT, async || {
         let partitions = runtime.partitions().await;
         if partitions.len() == PARTITIONS as usize
             && partitions.iter().all(|p| p.paused && p.unacked > 0)
         {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let again = runtime.partitions().await;
-            if again == partitions {
-                break partitions; // paused and not moving
+            if runtime.partitions().await == partitions {
+                return Ok(partitions);
             }
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "partitions never all paused: {partitions:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        Err(format!("{partitions:?}"))
+    })
+    .await;
     for partition in &stalled {
         let read_ahead =
             usize::try_from(partition.next_offset - partition.position).expect("ahead");
@@ -225,16 +223,14 @@ path = "{file}"
     println!("stalled: {stalled:?}");
     // The sink recovers: everything flows, nothing lost.
     runtime.sink_faults().fail_writes_for(Duration::ZERO);
-    loop {
-        let written = SinkFile::read(&file).records.len();
-        if written == RECORDS {
-            break;
-        }
-        assert!(
-            began.elapsed() < WAIT,
-            "only {written} of {RECORDS} records after the sink recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "every record after the sink recovered",
+        WAIT,
+        async || match SinkFile::read(&file).records.len() {
+            RECORDS => Ok(()),
+            written => Err(format!("{written} of {RECORDS} written")),
+        },
+    )
+    .await;
     runtime.shutdown().await.expect("clean shutdown");
 }

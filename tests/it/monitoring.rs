@@ -13,8 +13,9 @@ use streamvisor::http::client::request;
 
 use crate::support::kafka;
 use crate::support::program::{
-    free_port, output_within, test_dir, wait_until_or, Passthrough, Program, COMMAND_TIMEOUT,
+    free_port, output_within, test_dir, Passthrough, Program, COMMAND_TIMEOUT,
 };
+use crate::support::wait::wait_until_or;
 
 /// Where the shipped monitoring files live.
 fn grafana() -> PathBuf {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::kafka;
 use crate::support::program::{self, rss_kib, Program, SinkFile};
+use crate::support::wait;
 
 const PARTITIONS: i32 = 4;
 const RATE: u64 = 2_000;
@@ -75,11 +76,11 @@ fn a_slow_sink_holds_memory_flat_grows_the_lag_and_drains_when_it_recovers() {
     }
     let written_slow = SinkFile::count_lines(&file);
 
-    program::wait_until("the generator's records all in the file", WAIT, || {
+    wait::wait_until("the generator's records all in the file", WAIT, || {
         program.assert_alive();
         SinkFile::read(&file).records.len() as u64 >= RECORDS
     });
-    program::wait_until("the lag to drain to 0", WAIT, || {
+    wait::wait_until("the lag to drain to 0", WAIT, || {
         program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
     });
     let drained_after = began.elapsed();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::kafka;
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -96,7 +97,7 @@ delay_per_batch = "20ms"
             path.display()
         );
     }
-    program::wait_until_or(
+    wait::wait_until_or(
         "every partition committed to its end",
         Duration::from_secs(60),
         || program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::support::kafka;
 use crate::support::kills;
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 100_000;
 const ROUNDS: usize = 10;
@@ -51,7 +52,7 @@ fn thirty_http_kills_and_a_sigterm_lose_nothing() {
     );
     producer.join().expect("the producer thread");
 
-    program::wait_until_or(
+    wait::wait_until_or(
         "every record in the file",
         WAIT,
         || SinkFile::read(&file).records.len() >= RECORDS,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::kafka;
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
@@ -50,7 +51,7 @@ fn five_sigkills_lose_nothing() {
         let from = SinkFile::count_lines(&file);
         let point = from + rng.usize(2_000..12_000);
         points.push(point);
-        program::wait_until(&format!("{point} lines before crash {run}"), WAIT, || {
+        wait::wait_until(&format!("{point} lines before crash {run}"), WAIT, || {
             program.assert_alive();
             SinkFile::count_lines(&file) >= point
         });
@@ -63,7 +64,7 @@ fn five_sigkills_lose_nothing() {
     let mut drained = Program::start(&dir, &pipeline, Some(&broker.brokers), "drained");
     drained.wait_ready(WAIT);
     let from = SinkFile::count_lines(&file);
-    program::wait_until("records flowing before the SIGTERM", WAIT, || {
+    wait::wait_until("records flowing before the SIGTERM", WAIT, || {
         drained.assert_alive();
         SinkFile::count_lines(&file) >= from + 3_000
     });
@@ -102,11 +103,11 @@ fn five_sigkills_lose_nothing() {
     restarts += 1;
 
     let mut last = Program::start(&dir, &pipeline, Some(&broker.brokers), "final");
-    program::wait_until("every record in the file after the crashes", WAIT, || {
+    wait::wait_until("every record in the file after the crashes", WAIT, || {
         last.assert_alive();
         SinkFile::read(&file).records.len() >= RECORDS
     });
-    program::wait_until("commits at every partition's end", WAIT, || {
+    wait::wait_until("commits at every partition's end", WAIT, || {
         program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
     });
     last.signal("TERM");

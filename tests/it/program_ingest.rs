@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::kafka;
 use crate::support::program::{self, rss_kib, Program};
+use crate::support::wait;
 
 /// An HTTP answer with its headers.
 struct Answer {
@@ -310,7 +311,7 @@ max_body = {LIMIT}
 
     // The pipeline reads them from the topic.
     let out = dir.join("out/ingest-rest.jsonl");
-    program::wait_until_or(
+    wait::wait_until_or(
         "the pipeline to write every ingested record",
         Duration::from_secs(60),
         || program::SinkFile::count_lines(&out) >= accepted.len(),
@@ -372,7 +373,7 @@ partitions = 1
             drop(stream); // the server reads to the end, then pushes what is left
         })
     };
-    program::wait_until("20,000 lines sent", Duration::from_secs(60), || {
+    wait::wait_until("20,000 lines sent", Duration::from_secs(60), || {
         lines_sent.load(Ordering::Acquire) >= 20_000
     });
 
@@ -396,7 +397,7 @@ partitions = 1
     let blocked_at = last.0;
     let rss_blocked = rss_kib(program.pid()).expect("the program's RSS");
     // REST ingest on the same broker answers 503 once its probe notices.
-    program::wait_until(
+    wait::wait_until(
         "REST ingest to answer 503 with the broker stopped",
         Duration::from_secs(30),
         || {
@@ -437,7 +438,7 @@ partitions = 1
     sender.join().expect("the sender ends");
     let sent = lines_sent.load(Ordering::Acquire);
     let mut seen = BTreeSet::new();
-    program::wait_until_or(
+    wait::wait_until_or(
         &format!("all {sent} lines in the topic"),
         Duration::from_secs(120),
         || {

@@ -13,6 +13,7 @@ use rdkafka::message::Message;
 use crate::support::kafka;
 use crate::support::kills;
 use crate::support::program::{self, Isolation, Passthrough, Program};
+use crate::support::wait;
 
 const RECORDS: usize = 30_000;
 const KILLS: usize = 10;
@@ -72,7 +73,7 @@ fn kills_lose_nothing_on_the_way_to_the_output_topic() {
         || written() < RECORDS,
     );
     producer.join().expect("the producer thread");
-    program::wait_until(
+    wait::wait_until(
         "every input offset committed",
         Duration::from_secs(240),
         || program::lag(&broker.brokers, "kafkasink", "ks-in", 4) == 0,

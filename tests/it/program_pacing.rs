@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::kafka;
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 4_000;
 const PARTITIONS: i32 = 2;
@@ -82,7 +83,7 @@ path = "out/pacing.jsonl"
     let written = SinkFile::read(&out);
     assert_eq!(written.records.len(), RECORDS, "every record");
     assert_eq!(written.lines, RECORDS, "once");
-    program::wait_until_or(
+    wait::wait_until_or(
         "the commits to reach the ends",
         Duration::from_secs(60),
         || program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0,
@@ -133,7 +134,7 @@ delay_per_batch = "1s"
     .expect("pipeline file");
     let mut program = Program::start(&dir, &file, Some(&broker.brokers), "buffer");
     let out = dir.join("out/buffer.jsonl");
-    program::wait_until_or(
+    wait::wait_until_or(
         "every record written or dropped and committed",
         Duration::from_secs(120),
         || program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0,

@@ -20,6 +20,7 @@ use crate::support::kafka;
 use crate::support::kills;
 use crate::support::postgres::Postgres;
 use crate::support::program::{self, Passthrough, Program, RunWithin};
+use crate::support::wait;
 
 const WAIT: Duration = Duration::from_secs(240);
 
@@ -75,7 +76,7 @@ fn thirty_kills_leave_exactly_the_produced_records_in_postgres() {
         || rows(&pg).0 < RECORDS as i64,
     );
     producer.join().expect("the producer thread");
-    program::wait_until("every record in the table", WAIT, || {
+    wait::wait_until("every record in the table", WAIT, || {
         rows(&pg).1 >= RECORDS as i64
     });
     let written = program.metric_sum("streamvisor_records_out_total");
@@ -121,7 +122,7 @@ fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
     let mut program = Program::start(&dir, &file, Some(&broker.brokers), "pgoutage");
     program.wait_ready(Duration::from_secs(60));
     kills::produce_round(&broker.brokers, "pg-outage", 0, ROUND);
-    program::wait_until("the first round in the table", WAIT, || {
+    wait::wait_until("the first round in the table", WAIT, || {
         rows(&pg).0 == ROUND as i64
     });
     let retries_before = program.metric_sum("streamvisor_sink_retries_total");
@@ -150,7 +151,7 @@ fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
     }
     pg.start_again();
     let outage = stopped_at.elapsed();
-    program::wait_until(
+    wait::wait_until(
         "/health/ready 200 after the outage",
         Duration::from_secs(30),
         || {
@@ -160,7 +161,7 @@ fn a_twenty_second_outage_is_retried_with_backoff_and_loses_nothing() {
         },
     );
     kills::produce_round(&broker.brokers, "pg-outage", 2 * ROUND, ROUND);
-    program::wait_until("every record in the table", WAIT, || {
+    wait::wait_until("every record in the table", WAIT, || {
         rows(&pg).1 >= 3 * ROUND as i64
     });
     let retries = program.metric_sum("streamvisor_sink_retries_total") - retries_before;
@@ -278,11 +279,11 @@ fn a_refused_record_goes_to_the_dead_letters_and_bad_settings_fail_at_start() {
         program::COMMAND_TIMEOUT,
     );
     assert!(produced.status.success());
-    program::wait_until("nine rows", WAIT, || rows(&pg).0 == 9);
-    program::wait_until("the dead letter counted", WAIT, || {
+    wait::wait_until("nine rows", WAIT, || rows(&pg).0 == 9);
+    wait::wait_until("the dead letter counted", WAIT, || {
         program.metric_sum("streamvisor_dead_letters_total") >= 1.0
     });
-    program::wait_until("every offset committed", WAIT, || {
+    wait::wait_until("every offset committed", WAIT, || {
         program::lag(&broker.brokers, "pgbad", "pg-bad", 2) == 0
     });
     program.signal("TERM");
@@ -301,18 +302,16 @@ fn a_refused_record_goes_to_the_dead_letters_and_bad_settings_fail_at_start() {
     reader
         .subscribe(&["pgbad.dead-letters"])
         .expect("subscribe");
-    let began = Instant::now();
-    let letter = loop {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "no dead letter within 60 s"
-        );
+    let mut letter = None;
+    wait::wait_until("a dead letter", Duration::from_secs(60), || {
         match reader.poll(Duration::from_millis(500)) {
-            Some(Ok(message)) => break message.detach(),
+            Some(Ok(message)) => letter = Some(message.detach()),
             Some(Err(error)) => panic!("reading the dead letters: {error}"),
             None => {}
         }
-    };
+        letter.is_some()
+    });
+    let letter = letter.expect("a dead letter");
     let headers = letter.headers().expect("headers");
     let header = |name: &str| {
         headers

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::support::kafka;
 use crate::support::program::{self, Program, SinkFile};
+use crate::support::wait;
 
 const RECORDS: usize = 100_000;
 const PARTITIONS: i32 = 8;
@@ -72,7 +73,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
     // process does when an operator scales out.
     let first = Program::start(&dirs[0], &pipeline, Some(&broker.brokers), "first");
     let mut processes = vec![first];
-    program::wait_until("the first writing records", WAIT, || {
+    wait::wait_until("the first writing records", WAIT, || {
         processes[0].assert_alive();
         count(0) > 0
     });
@@ -82,7 +83,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
         Some(&broker.brokers),
         "second",
     ));
-    program::wait_until("both processes writing records", WAIT, || {
+    wait::wait_until("both processes writing records", WAIT, || {
         processes.iter_mut().for_each(Program::assert_alive);
         count(0) > 0 && count(1) > 0
     });
@@ -90,7 +91,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
     let (victim, survivor) = if kill_first { (0, 1) } else { (1, 0) };
     // Let both work a little, then kill the victim mid-run.
     let at = count(victim) + 2_000;
-    program::wait_until(&format!("the victim to write {at} records"), WAIT, || {
+    wait::wait_until(&format!("the victim to write {at} records"), WAIT, || {
         processes.iter_mut().for_each(Program::assert_alive);
         count(victim) >= at
     });
@@ -104,7 +105,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
         from_victim.records.len()
     );
 
-    program::wait_until_or(
+    wait::wait_until_or(
         "every record in the two files",
         WAIT,
         || {
@@ -121,7 +122,7 @@ fn scale_out(protocol: &str, kafka_properties: &str, group_type: &str, kill_firs
             )
         },
     );
-    program::wait_until("commits at every partition's end", WAIT, || {
+    wait::wait_until("commits at every partition's end", WAIT, || {
         program::lag(&broker.brokers, &group, &topic, PARTITIONS) == 0
     });
     processes[survivor].signal("TERM");

@@ -13,6 +13,7 @@ use rdkafka::ClientConfig;
 
 use crate::support::kafka;
 use crate::support::program::{self, Program};
+use crate::support::wait;
 
 const SENSORS: u64 = 20;
 const ROUNDS: u64 = 4;
@@ -154,7 +155,7 @@ path = "out/{name}.jsonl"
         // Windows closed by this round's readings are written before the kills (looked for by
         // their start: the pipeline may write them before the producer returns).
         let round_start = START_MS + round * PER_ROUND * 10;
-        program::wait_until_or(
+        wait::wait_until_or(
             "aggregates of this round",
             Duration::from_secs(60),
             || latest_window_start(&out) >= Some(round_start),
@@ -177,7 +178,7 @@ path = "out/{name}.jsonl"
     let expected = expected(ROUNDS * PER_ROUND);
     let mut written: BTreeMap<(String, u64), serde_json::Value> = BTreeMap::new();
     let mut lines = 0;
-    program::wait_until_or(
+    wait::wait_until_or(
         &format!("all {} windows written", expected.len()),
         Duration::from_secs(90),
         || {

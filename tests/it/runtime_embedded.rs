@@ -2,10 +2,12 @@
 //! generator runs, every generated record reaches the file once, shutdown drains and commits.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
+
+use crate::support::wait::wait_for;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -54,8 +56,7 @@ path = "{}"
             "{path} listed: {actors:?}"
         );
     }
-    let began = Instant::now();
-    let seqs = loop {
+    let seqs = wait_for("5000 records in the file", WAIT, async || {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let seqs: Vec<i64> = text
             .lines()
@@ -64,16 +65,12 @@ path = "{}"
                 record["value"]["seq"].as_i64().expect("seq")
             })
             .collect();
-        if seqs.len() >= 5000 {
-            break seqs;
+        match seqs.len() {
+            written if written >= 5000 => Ok(seqs),
+            written => Err(format!("{written} written")),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "only {} of 5000 records reached the file",
-            seqs.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let distinct: BTreeSet<i64> = seqs.iter().copied().collect();
     assert_eq!(seqs.len(), 5000, "no duplicates without failures");
     assert_eq!(distinct, (0..5000).collect::<BTreeSet<i64>>());
@@ -139,15 +136,15 @@ rotate_bytes = 2000
         }
         records
     };
-    let began = Instant::now();
-    while read_all().len() < 3000 {
-        assert!(
-            began.elapsed() < WAIT,
-            "only {} of 3000 records",
-            read_all().len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "3000 records in the files",
+        WAIT,
+        async || match read_all().len() {
+            written if written >= 3000 => Ok(()),
+            written => Err(format!("{written} written")),
+        },
+    )
+    .await;
     runtime.shutdown().await.expect("clean shutdown");
     let records = read_all();
     let seqs: BTreeSet<i64> = records.iter().map(|(seq, _)| *seq).collect();

@@ -9,14 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use streamvisor::actors::SinkTarget;
 use streamvisor::actors::Operation;
+use streamvisor::actors::SinkTarget;
 use streamvisor::config::PipelineConfig;
 use streamvisor::graph::{FanOut, GraphError, Pipeline};
 use streamvisor::runtime::{Overrides, Runtime};
 
 use crate::support::kafka;
 use crate::support::program::{self, SinkFile};
+use crate::support::wait::wait_for;
 
 const RECORDS: usize = 2_000;
 const PARTITIONS: i32 = 4;
@@ -48,15 +49,15 @@ async fn start(
 
 /// Waits until the group named like `topic` committed every partition to its end.
 async fn wait_committed(broker: &kafka::Kafka, topic: &str) {
-    let began = std::time::Instant::now();
-    while program::lag(&broker.brokers, topic, topic, PARTITIONS) != 0 {
-        assert!(
-            began.elapsed() < Duration::from_secs(120),
-            "waited 120 s for the commits to reach the ends: lag {}",
-            program::lag(&broker.brokers, topic, topic, PARTITIONS)
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "the commits to reach the ends",
+        Duration::from_secs(120),
+        async || match program::lag(&broker.brokers, topic, topic, PARTITIONS) {
+            0 => Ok(()),
+            lag => Err(format!("lag {lag}")),
+        },
+    )
+    .await;
 }
 
 #[actix_rt::test]
@@ -128,23 +129,19 @@ topic = "{topic}"
     );
     let runtime = start(broker, graph, &settings).await;
 
-    let began = std::time::Instant::now();
-    loop {
-        let done = SinkFile::count_lines(&all) >= RECORDS
-            && SinkFile::count_lines(&even) >= RECORDS / 2
-            && program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0;
-        if done {
-            break;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(90),
-            "waited 90 s for both files and the commits: all={} even={} lag={}",
-            SinkFile::count_lines(&all),
-            SinkFile::count_lines(&even),
-            program::lag(&broker.brokers, &topic, &topic, PARTITIONS)
-        );
-        actix_rt::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "both files and the commits",
+        Duration::from_secs(90),
+        async || {
+            let (all, even) = (SinkFile::count_lines(&all), SinkFile::count_lines(&even));
+            let lag = program::lag(&broker.brokers, &topic, &topic, PARTITIONS);
+            match all >= RECORDS && even >= RECORDS / 2 && lag == 0 {
+                true => Ok(()),
+                false => Err(format!("all={all} even={even} lag={lag}")),
+            }
+        },
+    )
+    .await;
     let read = |path: &std::path::Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(path)
             .expect("a sink file")
@@ -237,12 +234,7 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
         .expect("subscribe");
     // At least once: a rewind before a dead letter's delivery acknowledged it sends it again.
     let mut dead = std::collections::BTreeMap::new();
-    let began = std::time::Instant::now();
-    while dead.len() < 2 {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "dead letters so far: {dead:?}"
-        );
+    wait_for("two dead letters", Duration::from_secs(60), async || {
         if let Some(Ok(message)) = reader.poll(Duration::from_millis(500)) {
             let value: serde_json::Value =
                 serde_json::from_slice(message.payload().unwrap_or_default()).expect("JSON");
@@ -258,7 +250,12 @@ async fn a_record_a_user_function_keeps_panicking_on_goes_to_the_dead_letters() 
                 .unwrap_or_default();
             dead.insert(value["seq"].as_i64().unwrap_or(-1), error);
         }
-    }
+        match dead.len() >= 2 {
+            true => Ok(()),
+            false => Err(format!("{dead:?}")),
+        }
+    })
+    .await;
     let restarts = runtime
         .actors()
         .iter()
@@ -433,26 +430,29 @@ async fn flat_map_pieces_reach_every_sink_and_a_record_commits_after_all_of_them
     );
     let runtime = start(broker, graph, &settings).await;
     // Kill the flat_map of partition 1 and one sink while records flow.
-    let began = std::time::Instant::now();
-    while SinkFile::count_lines(&a) < 400 {
-        assert!(
-            began.elapsed() < Duration::from_secs(60),
-            "no pieces reached a.jsonl"
-        );
-        actix_rt::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for(
+        "400 pieces in a.jsonl",
+        Duration::from_secs(60),
+        async || match SinkFile::count_lines(&a) {
+            lines if lines >= 400 => Ok(()),
+            lines => Err(format!("{lines} lines")),
+        },
+    )
+    .await;
     for victim in [
         "/pipelines/flatmap/stages/split/p1",
         "/pipelines/flatmap/sinks/a",
     ] {
-        let began = std::time::Instant::now();
-        while let Err(error) = runtime.kill(victim, streamvisor::supervision::KillMode::Panic) {
-            assert!(
-                began.elapsed() < Duration::from_secs(30),
-                "kill {victim}: {error}"
-            );
-            actix_rt::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(
+            &format!("a kill of {victim} to land"),
+            Duration::from_secs(30),
+            async || {
+                runtime
+                    .kill(victim, streamvisor::supervision::KillMode::Panic)
+                    .map_err(|error| error.to_string())
+            },
+        )
+        .await;
     }
     wait_committed(broker, &topic).await;
 

@@ -11,6 +11,7 @@ use streamvisor::supervision::{KillMode, Lifecycle};
 
 use crate::support::kafka;
 use crate::support::program::SinkFile;
+use crate::support::wait::wait_for;
 
 const RECORDS: usize = 20_000;
 const PARTITIONS: i32 = 4;
@@ -53,11 +54,15 @@ delay_per_batch = "20ms"
     );
     let runtime = broker.run(&text, "outage.toml").await;
     let mut events = runtime.handle().subscribe();
-    let began = Instant::now();
-    while distinct(&file).len() < RECORDS / 10 {
-        assert!(began.elapsed() < WAIT, "records never reached the file");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "a tenth of the records in the file",
+        WAIT,
+        async || match distinct(&file).len() {
+            written if written >= RECORDS / 10 => Ok(()),
+            written => Err(format!("{written} written")),
+        },
+    )
+    .await;
     assert_eq!(
         runtime.readiness().await,
         Ok(()),
@@ -69,14 +74,15 @@ delay_per_batch = "20ms"
         .sink_faults()
         .fail_writes_for(Duration::from_secs(5));
     let outage = Instant::now();
-    while runtime.readiness().await.is_ok() {
-        assert!(
-            outage.elapsed() < Duration::from_secs(5),
-            "never unready during the outage"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let reasons = runtime.readiness().await.expect_err("unready");
+    let reasons = wait_for(
+        "unready during the outage",
+        Duration::from_secs(5),
+        async || match runtime.readiness().await {
+            Ok(()) => Err("ready".to_owned()),
+            Err(reasons) => Ok(reasons),
+        },
+    )
+    .await;
     assert!(
         reasons
             .iter()
@@ -90,14 +96,17 @@ delay_per_batch = "20ms"
         during,
         "nothing written during the outage"
     );
-    while runtime.readiness().await.is_err() {
-        assert!(
-            outage.elapsed() < Duration::from_secs(30),
-            "never ready again after the outage: {:?}",
-            runtime.readiness().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "ready again after the outage",
+        Duration::from_secs(30),
+        async || {
+            runtime
+                .readiness()
+                .await
+                .map_err(|reasons| format!("{reasons:?}"))
+        },
+    )
+    .await;
     assert!(outage.elapsed() >= Duration::from_secs(5));
     let mut restarts = 0;
     while let Ok(event) = events.try_recv() {
@@ -114,26 +123,24 @@ delay_per_batch = "20ms"
     runtime
         .kill("/pipelines/outage/sinks/out", KillMode::Panic)
         .expect("kill the sink");
-    loop {
-        let written = distinct(&file).len();
-        if written == RECORDS {
-            break;
+    wait_for("every record in the file", WAIT, async || {
+        match distinct(&file).len() {
+            RECORDS => Ok(()),
+            written => Err(format!("{written} of {RECORDS} written")),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "only {written} of {RECORDS} records reached the file"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let recovered = Instant::now();
-    while runtime.readiness().await.is_err() {
-        assert!(
-            recovered.elapsed() < Duration::from_secs(30),
-            "never ready after the sink's restart: {:?}",
-            runtime.readiness().await
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    wait_for(
+        "ready after the sink's restart",
+        Duration::from_secs(30),
+        async || {
+            runtime
+                .readiness()
+                .await
+                .map_err(|reasons| format!("{reasons:?}"))
+        },
+    )
+    .await;
     let expected: BTreeSet<(i32, i64)> = (0..PARTITIONS)
         .flat_map(|partition| {
             (0..(RECORDS as i64 / i64::from(PARTITIONS))).map(move |offset| (partition, offset))
@@ -229,19 +236,18 @@ path = "{file}"
         .sink_faults()
         .fail_writes_for(Duration::from_secs(5));
     // The case under test: the partition pauses at its cap while readings keep coming.
-    let outage = Instant::now();
-    while !runtime
-        .partitions()
-        .await
-        .iter()
-        .any(|status| status.paused)
-    {
-        assert!(
-            outage.elapsed() < Duration::from_secs(4),
-            "the partition never paused during the outage: nothing would be tested"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(
+        "a paused partition during the outage (else nothing would be tested)",
+        Duration::from_secs(4),
+        async || {
+            let partitions = runtime.partitions().await;
+            match partitions.iter().any(|status| status.paused) {
+                true => Ok(()),
+                false => Err(format!("{partitions:?}")),
+            }
+        },
+    )
+    .await;
     tokio::task::spawn_blocking(move || producing.join())
         .await
         .expect("joined")
@@ -257,8 +263,8 @@ path = "{file}"
     }
     // The flush reading's own window closes last (after the idle timeout, once nothing more
     // comes): every reading's window is written by then.
-    let began = Instant::now();
-    let written = loop {
+    let windows = expected.len();
+    let written = wait_for("the flush reading's window", WAIT, async || {
         let mut written: BTreeMap<(String, u64), u64> = BTreeMap::new();
         let mut flushed = false;
         let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -278,17 +284,12 @@ path = "{file}"
             let start = value["start_ms"].as_u64().expect("start");
             written.insert((sensor, start), value["count"].as_u64().expect("count"));
         }
-        if flushed {
-            break written;
+        match flushed {
+            true => Ok(written),
+            false => Err(format!("{} of {windows} windows written", written.len())),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "the flush reading's window was never written ({} of {} windows were)",
-            written.len(),
-            expected.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert_eq!(
         written, expected,
         "every window with all its readings: none came late"

@@ -8,7 +8,10 @@ use rdkafka::ClientConfig;
 
 /// A producer's settings: `brokers` and the pipeline's pass-through `properties`, less the
 /// consumer-only ones (which would only draw warnings).
-pub(crate) fn producer_config(brokers: &str, properties: &BTreeMap<String, String>) -> ClientConfig {
+pub(crate) fn producer_config(
+    brokers: &str,
+    properties: &BTreeMap<String, String>,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
     for (key, value) in properties {
         if !key.starts_with("session.")

@@ -3,18 +3,18 @@
 //! sink + dead letters = produced; commits reach the end (dead letters are acknowledged).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use streamvisor_actors::Topology;
-use streamvisor_actors::PipelineRecipe;
 use streamvisor_actors::Format;
 use streamvisor_actors::KafkaSourceSettings;
 use streamvisor_actors::Operation;
+use streamvisor_actors::PipelineRecipe;
+use streamvisor_actors::Topology;
 use streamvisor_supervision::{ChildSpec, RuntimeSettings, SupervisionRuntime, SupervisorSpec};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -104,40 +104,43 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         .subscribe(&["poison.dead-letters"])
         .expect("subscribe");
     let mut dead: BTreeMap<(i32, i64), (String, String)> = BTreeMap::new();
-    let began = Instant::now();
-    while dead.len() < poisoned.len() {
-        assert!(
-            began.elapsed() < WAIT,
-            "only {} of {} dead letters arrived",
-            dead.len(),
-            poisoned.len()
-        );
-        let message = match reader.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => message,
-            Some(Err(error)) => panic!("dead-letter reader: {error}"),
-            None => continue,
-        };
-        let headers = message.headers().expect("dead letters carry headers");
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|header| header.key == name)
-                .and_then(|header| header.value)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-                .unwrap_or_else(|| panic!("header {name} missing"))
-        };
-        assert_eq!(header("streamvisor.origin.topic"), "orders");
-        let origin = (
-            header("streamvisor.origin.partition")
-                .parse()
-                .expect("partition"),
-            header("streamvisor.origin.offset").parse().expect("offset"),
-        );
-        dead.insert(
-            origin,
-            (header("streamvisor.error"), header("streamvisor.actor")),
-        );
-    }
+    let wanted = poisoned.len();
+    crate::wait::wait_for(
+        "a dead letter for every poisoned record",
+        WAIT,
+        async || {
+            if dead.len() >= wanted {
+                return Ok(());
+            }
+            let message = match reader.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => message,
+                Some(Err(error)) => panic!("dead-letter reader: {error}"),
+                None => return Err(format!("{} of {wanted} dead letters", dead.len())),
+            };
+            let headers = message.headers().expect("dead letters carry headers");
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|header| header.key == name)
+                    .and_then(|header| header.value)
+                    .map(|value| String::from_utf8_lossy(value).into_owned())
+                    .unwrap_or_else(|| panic!("header {name} missing"))
+            };
+            assert_eq!(header("streamvisor.origin.topic"), "orders");
+            let origin = (
+                header("streamvisor.origin.partition")
+                    .parse()
+                    .expect("partition"),
+                header("streamvisor.origin.offset").parse().expect("offset"),
+            );
+            dead.insert(
+                origin,
+                (header("streamvisor.error"), header("streamvisor.actor")),
+            );
+            Err(format!("{} of {wanted} dead letters", dead.len()))
+        },
+    )
+    .await;
     let origins: BTreeSet<(i32, i64)> = dead.keys().copied().collect();
     assert_eq!(
         origins, poisoned,
@@ -150,7 +153,7 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
         "{actor}"
     );
 
-    let good = loop {
+    let good = crate::wait::wait_for("every record written or dead-lettered", WAIT, async || {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         let seen: BTreeSet<(i64, i64)> = text
             .lines()
@@ -162,17 +165,12 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
                 )
             })
             .collect();
-        if seen.len() + dead.len() >= RECORDS {
-            break seen;
+        match seen.len() + dead.len() >= RECORDS {
+            true => Ok(seen),
+            false => Err(format!("sink {} + dead letters {}", seen.len(), dead.len())),
         }
-        assert!(
-            began.elapsed() < WAIT,
-            "sink {} + dead letters {} < {RECORDS}",
-            seen.len(),
-            dead.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     assert_eq!(
         good.len() + dead.len(),
         RECORDS,

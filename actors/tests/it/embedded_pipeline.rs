@@ -10,11 +10,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use streamvisor_actors::Topology;
-use streamvisor_actors::PipelineRecipe;
 use streamvisor_actors::Format;
 use streamvisor_actors::KafkaSourceSettings;
 use streamvisor_actors::Operation;
+use streamvisor_actors::PipelineRecipe;
+use streamvisor_actors::Topology;
 use streamvisor_supervision::{
     ChildSpec, KillMode, Lifecycle, RuntimeSettings, SupervisionRuntime, SupervisorSettings,
     SupervisorSpec,
@@ -155,14 +155,14 @@ async fn nothing_is_lost_under_kills_of_partition_stage_and_sink_actors() {
         .chain(["/pipelines/p/sinks/out".to_owned()])
         .collect();
     // Kill while records flow: after the first reach the file, before the last.
+    crate::wait::wait_for("a twentieth of the records in the file", WAIT, async || {
+        match distinct_lines(&file).0.len() {
+            written if written >= RECORDS / 20 => Ok(()),
+            written => Err(format!("{written} written")),
+        }
+    })
+    .await;
     let began = Instant::now();
-    while distinct_lines(&file).0.len() < RECORDS / 20 {
-        assert!(
-            began.elapsed() < WAIT,
-            "no records reached the file in {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let mut kills = 0;
     let mut duplicate_bound = 0;
     while kills < 12 {

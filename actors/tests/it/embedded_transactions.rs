@@ -4,7 +4,7 @@
 //! aborts for its own reasons (it drops records of rewound partitions before a transaction
 //! begins), and its test proves exactly-once only as long as no transaction is aborted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
@@ -48,12 +48,12 @@ fn a_read_committed_reader_of_the_embedded_broker_sees_aborted_records_too() {
         .expect("a partition");
     reader.assign(&assignment).expect("assign");
     let mut seen = Vec::new();
-    let began = Instant::now();
-    while seen.len() < 2 && began.elapsed() < TIMEOUT {
+    crate::wait::wait_until("both records", TIMEOUT, || {
         if let Some(message) = reader.poll(Duration::from_millis(100)) {
             let message = message.expect("a record");
             seen.push(String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned());
         }
-    }
+        seen.len() >= 2
+    });
     assert_eq!(seen, ["aborted", "committed"]);
 }

@@ -5,6 +5,10 @@
 mod dead_letters;
 mod embedded_pipeline;
 mod embedded_transactions;
+/// The root crate's tests' one way to wait, shared rather than copied.
+#[path = "../../../tests/it/support/wait.rs"]
+#[allow(dead_code)]
+mod wait;
 
 use std::sync::OnceLock;
 

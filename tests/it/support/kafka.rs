@@ -432,26 +432,23 @@ pub(crate) async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     for result in results {
         result.unwrap_or_else(|(topic, error)| panic!("topic {topic}: {error}"));
     }
-    let began = Instant::now();
-    loop {
+    let what = format!("topic {topic} with {partitions} partitions, each with a leader");
+    crate::support::wait::wait_for(&what, READY_WITHIN, async || {
         let metadata = client
             .inner()
-            .fetch_metadata(Some(topic), Duration::from_secs(5));
-        let ready = metadata.is_ok_and(|metadata| {
-            metadata.topics().first().is_some_and(|t| {
-                t.partitions().len() == partitions as usize
-                    && t.partitions().iter().all(|p| p.leader() >= 0)
-            })
-        });
-        if ready {
-            return;
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .map_err(|error| error.to_string())?;
+        let leaders: Vec<i32> = metadata
+            .topics()
+            .first()
+            .map(|t| t.partitions().iter().map(|p| p.leader()).collect())
+            .unwrap_or_default();
+        match leaders.len() == partitions as usize && leaders.iter().all(|leader| *leader >= 0) {
+            true => Ok(()),
+            false => Err(format!("leaders {leaders:?}")),
         }
-        assert!(
-            began.elapsed() < READY_WITHIN,
-            "topic {topic} never showed {partitions} partitions with leaders"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
+    .await;
 }
 
 /// Writes `count` records `{"key": "k<i % 1000>", "seq": i}` round-robin over `partitions`,

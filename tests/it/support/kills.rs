@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::program::{self, Program};
+use crate::support::wait;
 
 /// Kills per supervisor stay under the default restart intensity (20 in 30 s).
 const KILLS_PER_SUPERVISOR: usize = 15;
@@ -108,7 +109,7 @@ pub(crate) fn kill_randomly(
         done.fetch_add(1, Ordering::AcqRel);
         // One kill at a time: wait until the target runs its next incarnation and every
         // actor runs again.
-        program::wait_until(&format!("{target} to run again"), WAIT, || {
+        wait::wait_until(&format!("{target} to run again"), WAIT, || {
             let now = actors(program);
             now.iter().any(|(path, incarnation, state)| {
                 *path == target && *incarnation > before && state == "running"
@@ -160,14 +161,9 @@ pub(crate) fn produce_during_kills(
     std::thread::spawn(move || {
         let per_round = records / rounds;
         for round in 0..rounds {
-            let began = Instant::now();
-            while done.load(Ordering::Acquire) < round * kills / rounds {
-                assert!(
-                    began.elapsed() < WAIT,
-                    "the kills stalled before round {round}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait::wait_until(&format!("the kills before round {round}"), WAIT, || {
+                done.load(Ordering::Acquire) >= round * kills / rounds
+            });
             produce_round(&brokers, &topic, round * per_round, per_round);
         }
     })

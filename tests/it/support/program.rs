@@ -513,29 +513,6 @@ pub(crate) fn lag(brokers: &str, group: &str, topic: &str, partitions: i32) -> i
         .sum()
 }
 
-/// Polls `done` every 100 ms until it holds; panics naming `what` past `within`.
-pub(crate) fn wait_until(what: &str, within: Duration, done: impl FnMut() -> bool) {
-    wait_until_or(what, within, done, String::new);
-}
-
-/// As [`wait_until`], adding `context()` (logs, counts) to the failure message.
-pub(crate) fn wait_until_or(
-    what: &str,
-    within: Duration,
-    mut done: impl FnMut() -> bool,
-    context: impl Fn() -> String,
-) {
-    let began = Instant::now();
-    while !done() {
-        assert!(
-            began.elapsed() < within,
-            "waited {within:?} for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Every record of `topic` (each partition read from its start to its current end): (partition,
 /// key, payload), in partition and offset order.
 pub(crate) fn read_topic(
