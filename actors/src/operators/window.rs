@@ -24,26 +24,7 @@
 //!   `released`. An offset inserted twice (two values of one record) is released once, after
 //!   both.
 //!
-//! ```
-//! use std::time::{Duration, Instant};
-//! use streamvisor_actors::operators::window::{Insert, KeyedWindows, WindowKind, WindowSettings};
-//!
-//! let mut windows = KeyedWindows::new(WindowSettings {
-//!     kind: WindowKind::Tumbling { size: Duration::from_secs(10) },
-//!     out_of_orderness: Duration::from_secs(1),
-//!     allowed_lateness: Duration::ZERO,
-//!     idle_timeout: Some(Duration::from_secs(30)),
-//! })?;
-//! let now = Instant::now();
-//! assert_eq!(windows.insert(b"sensor-1", 2_000, 20.5, 100, now), Insert::Accepted);
-//! assert_eq!(windows.insert(b"sensor-1", 12_000, 21.0, 101, now), Insert::Accepted);
-//! // Watermark 11 000: [0, 10 000) emits, and offset 100 may be acknowledged.
-//! let emitted = windows.advance(now);
-//! assert_eq!((emitted[0].start_ms, emitted[0].end_ms), (0, 10_000));
-//! assert_eq!((emitted[0].aggregate.sum, &emitted[0].released[..]), (20.5, &[100][..]));
-//! assert_eq!(windows.held(), 1);
-//! # Ok::<(), streamvisor_actors::operators::error::OperatorError>(())
-//! ```
+//! (`window/tests.rs` begins with one window's walk: insert, advance, release.)
 //!
 //! Costs, with `n` open windows: an insert is `O(w log n)` where `w` is the number of windows the
 //! record falls in (1 tumbling, about size/slide sliding, 1 plus the sessions merged); an

@@ -9,6 +9,37 @@ fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
+/// One window, from insert to release (the module's walk-through).
+#[test]
+fn a_tumbling_window_emits_at_the_watermark_and_releases_its_offsets() {
+    let mut windows = KeyedWindows::new(WindowSettings {
+        kind: WindowKind::Tumbling {
+            size: Duration::from_secs(10),
+        },
+        out_of_orderness: Duration::from_secs(1),
+        allowed_lateness: Duration::ZERO,
+        idle_timeout: Some(Duration::from_secs(30)),
+    })
+    .expect("valid settings");
+    let now = Instant::now();
+    assert_eq!(
+        windows.insert(b"sensor-1", 2_000, 20.5, 100, now),
+        Insert::Accepted
+    );
+    assert_eq!(
+        windows.insert(b"sensor-1", 12_000, 21.0, 101, now),
+        Insert::Accepted
+    );
+    // Watermark 11 000: [0, 10 000) emits, and offset 100 may be acknowledged.
+    let emitted = windows.advance(now);
+    assert_eq!((emitted[0].start_ms, emitted[0].end_ms), (0, 10_000));
+    assert_eq!(
+        (emitted[0].aggregate.sum, &emitted[0].released[..]),
+        (20.5, &[100][..])
+    );
+    assert_eq!(windows.held(), 1);
+}
+
 fn settings(kind: WindowKind) -> WindowSettings {
     WindowSettings {
         kind,
