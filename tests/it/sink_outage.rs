@@ -96,17 +96,7 @@ delay_per_batch = "20ms"
         during,
         "nothing written during the outage"
     );
-    wait_for(
-        "ready again after the outage",
-        Duration::from_secs(30),
-        async || {
-            runtime
-                .readiness()
-                .await
-                .map_err(|reasons| format!("{reasons:?}"))
-        },
-    )
-    .await;
+    wait_ready(&runtime, "ready again after the outage").await;
     assert!(outage.elapsed() >= Duration::from_secs(5));
     let mut restarts = 0;
     while let Ok(event) = events.try_recv() {
@@ -130,17 +120,7 @@ delay_per_batch = "20ms"
         }
     })
     .await;
-    wait_for(
-        "ready after the sink's restart",
-        Duration::from_secs(30),
-        async || {
-            runtime
-                .readiness()
-                .await
-                .map_err(|reasons| format!("{reasons:?}"))
-        },
-    )
-    .await;
+    wait_ready(&runtime, "ready after the sink's restart").await;
     let expected: BTreeSet<(i32, i64)> = (0..PARTITIONS)
         .flat_map(|partition| {
             (0..(RECORDS as i64 / i64::from(PARTITIONS))).map(move |offset| (partition, offset))
@@ -295,4 +275,15 @@ path = "{file}"
         "every window with all its readings: none came late"
     );
     runtime.shutdown().await.expect("clean shutdown");
+}
+
+/// Waits up to 30 s for `runtime` to be ready, naming `what` was awaited.
+async fn wait_ready(runtime: &streamvisor::runtime::Runtime, what: &str) {
+    wait_for(what, Duration::from_secs(30), async || {
+        runtime
+            .readiness()
+            .await
+            .map_err(|reasons| format!("{reasons:?}"))
+    })
+    .await;
 }
