@@ -256,6 +256,7 @@ fn stage(name: &str, operation: Operation, next: Vec<String>, inlets: &Inlets) -
         fan_out,
         paths_to_sinks: 1,
         capacity: CAPACITY,
+        unacked_cap: (usize::MAX, 1),
         inlets: inlets.clone(),
         acks: AckRouter::default(),
         dead_letters: DeadLetterTarget::new(

@@ -5,6 +5,11 @@
 //! Handles are made once per actor or thread, so that emitting allocates nothing.
 #![allow(clippy::disallowed_macros)]
 
+mod settled;
+
+pub use settled::{DeadLetterCounters, Settled, SETTLED_REASONS};
+
+use crate::pipeline::dead_letters::DeadLetterReason;
 use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
     Gauge, Histogram, Unit,
@@ -14,8 +19,10 @@ use metrics::{
 pub const RECORDS_IN: &str = "streamvisor_records_in_total";
 /// Records made durable by a sink.
 pub const RECORDS_OUT: &str = "streamvisor_records_out_total";
-/// Records sent to the dead-letter topic.
+/// Records sent to the dead-letter topic, by reason.
 pub const DEAD_LETTERS: &str = "streamvisor_dead_letters_total";
+/// Records read and settled (acknowledged), by how.
+pub const RECORDS_SETTLED: &str = "streamvisor_records_settled_total";
 /// Time a sink took to make a batch durable.
 pub const SINK_WRITE_SECONDS: &str = "streamvisor_sink_write_seconds";
 /// Sink writes retried in place.
@@ -61,6 +68,7 @@ pub const ALL: &[&str] = &[
     RECORDS_IN,
     RECORDS_OUT,
     DEAD_LETTERS,
+    RECORDS_SETTLED,
     SINK_WRITE_SECONDS,
     SINK_RETRIES,
     COMMITTED_OFFSET,
@@ -138,7 +146,13 @@ pub fn describe() {
     describe_counter!(
         DEAD_LETTERS,
         Unit::Count,
-        "Records sent to the dead-letter topic."
+        "Records sent to the dead-letter topic, by the component that sent them and reason."
+    );
+    describe_counter!(
+        RECORDS_SETTLED,
+        Unit::Count,
+        "Records read and acknowledged, by how: written, aggregated (into a result a sink \
+         wrote), filtered, dropped (an overflow policy) or dead_letter."
     );
     describe_histogram!(
         SINK_WRITE_SECONDS,
@@ -255,8 +269,10 @@ pub fn set_ready(pipeline: &str, ready: bool) {
 pub struct SourceMetrics {
     /// Records in.
     pub records_in: Counter,
-    /// Dead letters.
-    pub dead_letters: Counter,
+    /// Dead letters (records it could not decode).
+    pub dead_letters: DeadLetterCounters,
+    /// How its pipeline's records were settled.
+    pub settled: Settled,
     /// Whole seconds of pause (fractions carried by the caller).
     pub backpressure_seconds: Counter,
     pipeline: String,
@@ -268,14 +284,15 @@ impl SourceMetrics {
     pub fn new(pipeline: &str, source: &str, topic: &str) -> Self {
         let records_in =
             counter!(RECORDS_IN, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
-        let dead_letters = counter!(DEAD_LETTERS, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
+        let dead_letters =
+            DeadLetterCounters::new(pipeline, "source", source, &[DeadLetterReason::Undecodable]);
         let backpressure_seconds = counter!(BACKPRESSURE_SECONDS, "pipeline" => pipeline.to_owned(), "source" => source.to_owned());
         records_in.increment(0);
-        dead_letters.increment(0);
         backpressure_seconds.increment(0);
         SourceMetrics {
             records_in,
             dead_letters,
+            settled: Settled::new(pipeline),
             backpressure_seconds,
             pipeline: pipeline.to_owned(),
             topic: topic.to_owned(),
@@ -324,7 +341,9 @@ pub struct SinkMetrics {
     /// Retries.
     pub retries: Counter,
     /// Records the sink's target refused, sent to the dead letters.
-    pub dead_letters: Counter,
+    pub dead_letters: DeadLetterCounters,
+    /// How its pipeline's records were settled.
+    pub settled: Settled,
 }
 
 impl SinkMetrics {
@@ -333,15 +352,19 @@ impl SinkMetrics {
         let labels = [("pipeline", pipeline.to_owned()), ("sink", sink.to_owned())];
         let records_out = counter!(RECORDS_OUT, &labels);
         let retries = counter!(SINK_RETRIES, &labels);
-        let dead_letters = counter!(DEAD_LETTERS, &labels);
         records_out.increment(0);
         retries.increment(0);
-        dead_letters.increment(0);
         SinkMetrics {
             records_out,
             write_seconds: histogram!(SINK_WRITE_SECONDS, &labels),
             retries,
-            dead_letters,
+            dead_letters: DeadLetterCounters::new(
+                pipeline,
+                "sink",
+                sink,
+                &[DeadLetterReason::RefusedBySink],
+            ),
+            settled: Settled::new(pipeline),
         }
     }
 }
@@ -365,6 +388,10 @@ pub struct StageMetrics {
     pub records_in: Counter,
     /// Records handed on.
     pub records_out: Counter,
+    /// Records it sent to the dead letters, by reason.
+    pub dead_letters: DeadLetterCounters,
+    /// How its pipeline's records were settled.
+    pub settled: Settled,
 }
 
 impl StageMetrics {
@@ -382,6 +409,17 @@ impl StageMetrics {
             latency: histogram!(STAGE_LATENCY, &labels),
             records_in,
             records_out,
+            dead_letters: DeadLetterCounters::new(
+                pipeline,
+                "stage",
+                stage,
+                &[
+                    DeadLetterReason::Refused,
+                    DeadLetterReason::Late,
+                    DeadLetterReason::WindowClosedAtCap,
+                ],
+            ),
+            settled: Settled::new(pipeline),
         }
     }
 }

@@ -302,6 +302,7 @@ impl PipelineRecipe {
                 fan_out: node.outputs.fan_out,
                 paths_to_sinks: paths.get(stage_name).copied().unwrap_or(1),
                 capacity,
+                unacked_cap: (settings.max_unacked, settings.batch_size),
                 inlets: inlets.clone(),
                 acks: acks.clone(),
                 dead_letters: stage_dead_letters.clone(),

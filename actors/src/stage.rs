@@ -178,6 +178,9 @@ pub struct StageRecipe {
     pub paths_to_sinks: u32,
     /// Records it can hold.
     pub capacity: u64,
+    /// The source's cap of unacknowledged records per partition, and its batch size (a window
+    /// tells a close at the cap from one of an idle partition by them).
+    pub unacked_cap: (usize, usize),
     /// The pipeline's inlets.
     pub inlets: Inlets,
     /// Where dropped records are acknowledged.

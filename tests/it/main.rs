@@ -12,6 +12,7 @@ mod examples;
 mod http_routes;
 mod isolation;
 mod monitoring;
+mod program_accounting;
 mod program_backpressure;
 mod program_broadcast;
 mod program_chaos;

@@ -395,6 +395,10 @@ struct EventClock {
     /// The last look at the clock (an arrival, an advance or a hold): a hold counts the time
     /// since then as held.
     last_look: Option<Instant>,
+    /// The last advance moved the watermark past event time (the idle timeout).
+    idle_advance: bool,
+    /// The watermark reached by idle advances made while the windows held the partition's cap.
+    closed_at_cap: Option<i64>,
 }
 
 impl EventClock {
@@ -429,6 +433,7 @@ impl EventClock {
                 .saturating_sub(self.held)
         });
         let idle = spans.idle_timeout.is_some_and(|timeout| quiet >= timeout);
+        self.idle_advance = idle;
         let quiet_ms = i64::try_from(quiet.as_millis()).unwrap_or(i64::MAX);
         let event_now = if idle {
             max.saturating_add(quiet_ms)
@@ -464,6 +469,9 @@ struct Arrival {
 pub(crate) struct KeyedWindows {
     spans: Spans,
     clock: EventClock,
+    /// The windows hold the partition's cap of unacknowledged records (see
+    /// [`KeyedWindows::at_cap`]).
+    at_cap: bool,
     keys: HashMap<Arc<[u8]>, KeyState>,
     queues: Queues,
     acks: PendingAcks,
@@ -476,6 +484,7 @@ impl KeyedWindows {
         Ok(KeyedWindows {
             spans,
             clock: EventClock::default(),
+            at_cap: false,
             keys: HashMap::new(),
             queues: Queues {
                 allowed_lateness: spans.allowed_lateness,
@@ -569,6 +578,9 @@ impl KeyedWindows {
         let Some(watermark) = self.clock.advance(now, &self.spans) else {
             return emissions;
         };
+        if self.at_cap && self.clock.idle_advance {
+            self.clock.closed_at_cap = Some(watermark);
+        }
         while let Some(timer) = pop_due(&mut self.queues.fire, watermark) {
             emissions.extend(self.emit(&timer));
         }
@@ -617,6 +629,34 @@ impl KeyedWindows {
         self.clock.hold(now);
     }
 
+    /// Whether the windows hold the partition's cap of unacknowledged records (the source
+    /// waits for them to close): the idle advances made meanwhile close windows at the cap, and
+    /// the records that come for them after are [`Lateness::ClosedAtCap`], not late.
+    pub(crate) fn at_cap(&mut self, at_cap: bool) {
+        self.at_cap = at_cap;
+    }
+
+    /// Why a record at `event_time_ms` was [`Insert::Late`]: its latest window would still be
+    /// open by event time alone, and an idle advance at the cap closed it
+    /// ([`Lateness::ClosedAtCap`]); else it is [`Lateness::Late`].
+    pub(crate) fn lateness(&self, event_time_ms: i64) -> Lateness {
+        let end = match self.spans.shape {
+            Shape::Fixed { size, slide } => window_starts(event_time_ms, size, slide)
+                .next()
+                .map_or(i64::MAX, |start| start.saturating_add(size)),
+            Shape::Session { gap } => event_time_ms.saturating_add(gap),
+        };
+        let closes_at = end.saturating_add(self.spans.allowed_lateness);
+        let open_by_event_time = self
+            .clock
+            .max_event_time
+            .is_none_or(|max| closes_at > max.saturating_sub(self.spans.out_of_orderness));
+        match self.clock.closed_at_cap {
+            Some(reached) if open_by_event_time && closes_at <= reached => Lateness::ClosedAtCap,
+            _ => Lateness::Late,
+        }
+    }
+
     /// The watermark as of the last [`KeyedWindows::advance`]; `None` before any record.
     pub(crate) fn watermark(&self) -> Option<i64> {
         self.clock.watermark
@@ -632,6 +672,16 @@ impl KeyedWindows {
     pub(crate) fn open_windows(&self) -> usize {
         self.queues.purge.len()
     }
+}
+
+/// Why a record was [`Insert::Late`] (see [`KeyedWindows::lateness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lateness {
+    /// Every window it falls in closed by event time before it came.
+    Late,
+    /// Its window would be open by event time: the idle timeout closed it while the windows
+    /// held the partition's cap of unacknowledged records.
+    ClosedAtCap,
 }
 
 /// The windows of `key` (created empty for a new key, which copies the key, once) and the key's

@@ -14,6 +14,51 @@ use crate::record::RecordRef;
 use crate::sink::produce::{origin_headers, producer_config, with_index};
 use crate::source::kafka::{SourceHandle, SourceInput};
 
+/// Why a record went to the dead letters: the `reason` label of `streamvisor_dead_letters_total`
+/// and the `streamvisor.reason` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeadLetterReason {
+    /// The source could not decode it (not JSON, MessagePack too deep, ...).
+    Undecodable,
+    /// A stage refused it: a field missing, a function's error, a function panicking on it past
+    /// its budget.
+    Refused,
+    /// Every window it falls in closed by event time before it came.
+    Late,
+    /// Its window closed before its time: the windows held the partition's cap of
+    /// unacknowledged records, and the idle timeout closed them to let the partition go on.
+    WindowClosedAtCap,
+    /// The sink's target refused it (a row PostgreSQL will not take).
+    RefusedBySink,
+}
+
+impl DeadLetterReason {
+    /// Every reason, in the order of [`DeadLetterReason::index`].
+    pub const ALL: [DeadLetterReason; 5] = [
+        DeadLetterReason::Undecodable,
+        DeadLetterReason::Refused,
+        DeadLetterReason::Late,
+        DeadLetterReason::WindowClosedAtCap,
+        DeadLetterReason::RefusedBySink,
+    ];
+
+    /// The label and header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::Undecodable => "undecodable",
+            DeadLetterReason::Refused => "refused",
+            DeadLetterReason::Late => "late",
+            DeadLetterReason::WindowClosedAtCap => "window_closed_at_cap",
+            DeadLetterReason::RefusedBySink => "refused_by_sink",
+        }
+    }
+
+    /// Its place in [`DeadLetterReason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Where a dead letter came from, carried to its delivery report.
 #[derive(Debug)]
 pub struct DeadLetterOrigin {
@@ -138,7 +183,7 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Sends `record` of `topic` to the dead letters with its origin and `error`.
+    /// Sends `record` of `topic` to the dead letters with its origin, `reason` and `error`.
     /// `Err(None)`: the producer's queue is full (wait and retry in place); `Err(Some(why))`: the
     /// producer refused it for good (the caller fails).
     pub fn send(
@@ -146,6 +191,7 @@ impl DeadLetters {
         topic: &str,
         record: &RecordRef<'_>,
         origin: DeadLetterOrigin,
+        reason: DeadLetterReason,
         error: &str,
         actor: &str,
     ) -> Result<(), Option<String>> {
@@ -153,6 +199,10 @@ impl DeadLetters {
         let mut digits = itoa::Buffer::new();
         let offset = digits.format(record.offset);
         let headers = with_index(origin_headers(topic, &partition, offset, 3), record.index)
+            .insert(Header {
+                key: "streamvisor.reason",
+                value: Some(reason.as_str()),
+            })
             .insert(Header {
                 key: "streamvisor.error",
                 value: Some(error),

@@ -169,6 +169,7 @@ impl SinkWriter for KafkaWriter {
         if batch.is_empty() {
             // Nothing to send (only offsets it covers): no delivery report would settle it.
             sink.settler().acks().ack(&batch);
+            sink.settler().metrics().settled.durable(&batch, 0);
             return Ok(());
         }
         self.queue.push_back(Sending {

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use streamvisor_supervision::{ActorRef, Backoff, Failure};
 use tokio::sync::mpsc;
 
-use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterTarget, DeadLetters};
+use crate::pipeline::dead_letters::{
+    DeadLetterOrigin, DeadLetterReason, DeadLetterTarget, DeadLetters,
+};
 use crate::record::Batch;
 use crate::sink::actor::{SinkContext, SinkMessage, SinkWriter};
 use crate::sink::postgres::{
@@ -261,6 +263,7 @@ impl Writer {
                 .filter(|(of, _, _)| *of == index)
                 .map(|(_, offset, _)| *offset)
                 .collect();
+            self.settler.metrics().settled.durable(batch, dead.len());
             if dead.is_empty() {
                 self.settler.acks().ack(batch);
             } else {
@@ -303,12 +306,18 @@ impl Writer {
                 offset,
                 paths: 1,
             };
-            match self
-                .dead_letters
-                .send(batch.topic(), &record, origin, why, &self.component)
-            {
+            match self.dead_letters.send(
+                batch.topic(),
+                &record,
+                origin,
+                DeadLetterReason::RefusedBySink,
+                why,
+                &self.component,
+            ) {
                 Ok(()) => {
-                    self.settler.metrics().dead_letters.increment(1);
+                    let metrics = self.settler.metrics();
+                    metrics.dead_letters.sent(DeadLetterReason::RefusedBySink);
+                    metrics.settled.dead_letter.increment(1);
                     return Ok(());
                 }
                 Err(None) => tokio::time::sleep(Duration::from_millis(20)).await,

@@ -40,6 +40,7 @@ impl Settler {
         let mut records = 0u64;
         for batch in batches {
             self.acks.ack(batch);
+            self.metrics.settled.durable(batch, 0);
             records += batch.len() as u64;
         }
         self.metrics.records_out.increment(records);

@@ -15,6 +15,7 @@ use crate::flow::inlet::{Inlets, Waker};
 use crate::flow::outputs::{FanOut, Outputs};
 use crate::flow::InputBuffer;
 use crate::metrics::SourceMetrics;
+use crate::pipeline::dead_letters::DeadLetterReason;
 use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetters};
 use crate::record::Batch;
 use crate::source::decode::Format;
@@ -179,13 +180,18 @@ impl PartitionWorker {
             offset: record.offset,
             paths: self.recipe.paths_to_sinks,
         };
-        match self
-            .recipe
-            .dead_letters
-            .send(batch.topic(), record, origin, error, actor)
-        {
+        match self.recipe.dead_letters.send(
+            batch.topic(),
+            record,
+            origin,
+            DeadLetterReason::Undecodable,
+            error,
+            actor,
+        ) {
             Ok(()) => {
-                self.recipe.metrics.dead_letters.increment(1);
+                let metrics = &self.recipe.metrics;
+                metrics.dead_letters.sent(DeadLetterReason::Undecodable);
+                metrics.settled.dead_letter.increment(1);
                 Ok(true)
             }
             Err(None) => {

@@ -384,7 +384,7 @@ impl PartitionFlow {
     /// under backpressure). Records held in open windows wait for time, not for the sink: the
     /// half is of the rest.
     fn room_to_resume(&self) -> usize {
-        (self.max_unacked.saturating_sub(self.held_in_windows) / 2).max(self.batch_size)
+        room_to_resume(self.held_in_windows, self.max_unacked, self.batch_size)
     }
 
     /// True while the partition waits for what is downstream (see
@@ -394,8 +394,8 @@ impl PartitionFlow {
     /// takes time, not for anything downstream: it is not held back, so that the windows'
     /// idle timeout runs and closes them.
     pub(crate) fn is_held_back(&self) -> bool {
-        let paused_for_downstream =
-            self.paused && self.held_in_windows + self.room_to_resume() <= self.max_unacked;
+        let paused_for_downstream = self.paused
+            && !windows_fill_the_cap(self.held_in_windows, self.max_unacked, self.batch_size);
         // Resumed, but the refetch after the seek has not brought a record on yet (for at most
         // RESUME_GRACE: a partition with nothing more to read is idle).
         let refetching = self
@@ -415,6 +415,19 @@ impl PartitionFlow {
     pub(crate) fn demand(&self) -> u64 {
         self.demand.outstanding()
     }
+}
+
+/// The room a paused partition needs before it resumes, with `held` records in open windows:
+/// half of what the windows leave of the cap, at least a batch.
+fn room_to_resume(held: usize, max_unacked: usize, batch_size: usize) -> usize {
+    (max_unacked.saturating_sub(held) / 2).max(batch_size)
+}
+
+/// True when open windows holding `held` records leave a paused partition no room to resume
+/// under its cap: it waits for its windows to close (by their idle timeout), not for anything
+/// downstream. A window stage calls a close made then a close at the cap.
+pub(crate) fn windows_fill_the_cap(held: usize, max_unacked: usize, batch_size: usize) -> bool {
+    held + room_to_resume(held, max_unacked, batch_size) > max_unacked
 }
 
 #[cfg(test)]

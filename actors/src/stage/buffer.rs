@@ -159,6 +159,7 @@ impl StageLogic for BufferLogic {
             .offer(batch, credit)
             .map_err(|error| Failure::new(error.to_string()))?;
         if let Some(dropped) = offer.dropped {
+            stage.settled(dropped.len() + dropped.covered().len(), |s| &s.dropped);
             let paths = stage.recipe.paths_to_sinks;
             stage
                 .recipe

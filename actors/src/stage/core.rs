@@ -11,17 +11,31 @@ use super::{StageMessage, StageRecipe, StageWorker};
 use crate::flow::forwarder::{Waiting, RETRY_AFTER};
 use crate::flow::inlet::Inlet;
 use crate::flow::outputs::Outputs;
-use crate::metrics::StageMetrics;
-use crate::pipeline::dead_letters::DeadLetterOrigin;
+use crate::metrics::{Settled, StageMetrics};
+use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterReason};
 use crate::record::Batch;
+use metrics::Counter;
 
 /// A record an operator did not take, and why (it goes to the dead letters).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Rejected {
     /// Its index in the batch.
     pub index: usize,
-    /// Why.
+    /// The reason's class.
+    pub reason: DeadLetterReason,
+    /// Why, in words.
     pub why: String,
+}
+
+impl Rejected {
+    /// A record the operator refused (a field missing, a function's error or panic).
+    pub(crate) fn refused(index: usize, why: String) -> Self {
+        Rejected {
+            index,
+            reason: DeadLetterReason::Refused,
+            why,
+        }
+    }
 }
 
 /// The state every stage actor shares.
@@ -50,6 +64,13 @@ impl StageCore {
             rejected: Vec::new(),
             incarnation: 0,
             actor: String::new(),
+        }
+    }
+
+    /// Counts `records` of the input settled here as `how` picks (filtered, dropped).
+    pub(super) fn settled(&self, records: usize, how: impl Fn(&Settled) -> &Counter) {
+        if let (true, Some(metrics)) = (records > 0, &self.metrics) {
+            how(&metrics.settled).increment(records as u64);
         }
     }
 
@@ -119,10 +140,21 @@ impl StageCore {
                 paths: self.recipe.paths_to_sinks,
             };
             producer
-                .send(batch.topic(), &record, origin, &refused.why, &self.actor)
+                .send(
+                    batch.topic(),
+                    &record,
+                    origin,
+                    refused.reason,
+                    &refused.why,
+                    &self.actor,
+                )
                 .map_err(|why| {
                     Failure::new(why.unwrap_or_else(|| "the dead-letter queue is full".to_owned()))
                 })?;
+            if let Some(metrics) = &self.metrics {
+                metrics.dead_letters.sent(refused.reason);
+                metrics.settled.dead_letter.increment(1);
+            }
         }
         Ok(())
     }

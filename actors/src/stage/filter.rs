@@ -38,7 +38,7 @@ impl StageLogic for FilterLogic {
             match code.call(partition, record.offset, record.index, || keep(&record))? {
                 Ok(keep) => verdicts.push(keep),
                 Err(why) => {
-                    stage.rejected.push(Rejected { index, why });
+                    stage.rejected.push(Rejected::refused(index, why));
                     verdicts.push(false);
                 }
             }
@@ -70,6 +70,7 @@ impl StageLogic for FilterLogic {
         let paths = stage.recipe.paths_to_sinks;
         if kept.is_empty() {
             // Nothing goes on: what the batch covers is settled with the dropped records.
+            stage.settled(dropped.len() + batch.covered().len(), |s| &s.filtered);
             stage
                 .recipe
                 .acks
@@ -78,6 +79,7 @@ impl StageLogic for FilterLogic {
         }
         // What the batch covers goes on with the records kept.
         kept.cover(batch.covered().iter().copied());
+        stage.settled(dropped.len(), |s| &s.filtered);
         stage.recipe.acks.ack_paths(&batch, dropped, paths);
         Ok(Some(kept))
     }

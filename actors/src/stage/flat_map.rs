@@ -133,7 +133,7 @@ impl StageLogic for FlatMapLogic {
                 },
                 Err(why) => {
                     pieces.truncate(before);
-                    stage.rejected.push(Rejected { index, why });
+                    stage.rejected.push(Rejected::refused(index, why));
                 }
             }
             if pieces.len() > chunk {
@@ -153,6 +153,7 @@ impl StageLogic for FlatMapLogic {
             if let Some(last) = chunks.pop() {
                 pieces = last;
             } else {
+                stage.settled(dropped.len(), |s| &s.filtered);
                 stage
                     .recipe
                     .acks
@@ -162,6 +163,7 @@ impl StageLogic for FlatMapLogic {
         }
         // Before any piece goes on: the source must count their acks.
         stage.recipe.acks.expect_more(&batch, more);
+        stage.settled(dropped.len(), |s| &s.filtered);
         stage.recipe.acks.ack_paths(&batch, dropped, paths);
         // What the input covers is settled with its last pieces (a window never comes before
         // a flat_map, so nothing but an input's own offsets is covered here).

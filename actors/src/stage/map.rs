@@ -65,7 +65,7 @@ impl StageLogic for MapLogic {
                     };
                     rewritten.push_rewritten(&record, key, value);
                 }
-                Err(why) => stage.rejected.push(Rejected { index, why }),
+                Err(why) => stage.rejected.push(Rejected::refused(index, why)),
             }
         }
         stage.dead_letter(&batch)?;

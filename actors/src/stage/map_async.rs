@@ -239,7 +239,7 @@ impl StageLogic for MapAsyncLogic {
                 None => stage.push(done.batch, credit),
                 Some(why) => {
                     stage.rejected.clear();
-                    stage.rejected.push(Rejected { index: 0, why });
+                    stage.rejected.push(Rejected::refused(0, why));
                     let sent = stage.dead_letter(&done.batch);
                     // What the record's input batch covered is settled here.
                     let paths = stage.recipe.paths_to_sinks;

@@ -24,8 +24,10 @@ use super::core::StageCore;
 use super::{StageLogic, StageMessage, StageWorker};
 use crate::operators::error::OperatorError;
 use crate::operators::json::FieldPath;
-use crate::operators::window::{Emission, Insert, KeyedWindows, WindowSettings};
+use crate::operators::window::{Emission, Insert, KeyedWindows, Lateness, WindowSettings};
+use crate::pipeline::dead_letters::DeadLetterReason;
 use crate::record::{Batch, RecordRef, NO_OFFSET};
+use crate::source::partition_flow::windows_fill_the_cap;
 
 /// How a window stage reads records.
 #[derive(Clone, Debug)]
@@ -131,20 +133,45 @@ impl Windowed {
                         .windows
                         .insert(&self.key, time, value, record.offset, now);
                     if inserted == Insert::Late {
-                        rejected.push(Rejected {
-                            index,
-                            why: format!(
-                                "late record: event time {time} ms is past its windows' allowed \
-                                 lateness (watermark {} ms)",
-                                self.windows.watermark().unwrap_or(i64::MIN)
-                            ),
-                        });
+                        rejected.push(self.late(index, time));
                     }
                 }
-                Err(why) => rejected.push(Rejected { index, why }),
+                Err(why) => rejected.push(Rejected::refused(index, why)),
             }
         }
         Ok(())
+    }
+
+    /// The dead letter of the record at `index` of event time `time`, which came too late.
+    fn late(&self, index: usize, time: i64) -> Rejected {
+        let watermark = self.windows.watermark().unwrap_or(i64::MIN);
+        match self.windows.lateness(time) {
+            Lateness::Late => Rejected {
+                index,
+                reason: DeadLetterReason::Late,
+                why: format!(
+                    "late record: event time {time} ms is past its windows' allowed lateness \
+                     (watermark {watermark} ms)"
+                ),
+            },
+            Lateness::ClosedAtCap => Rejected {
+                index,
+                reason: DeadLetterReason::WindowClosedAtCap,
+                why: format!(
+                    "window closed at the unacked cap: event time {time} ms, its window closed \
+                     early (watermark {watermark} ms) because the open windows held the \
+                     partition's max_unacked_per_partition records"
+                ),
+            },
+        }
+    }
+
+    /// Tells the windows whether they hold the partition's cap of unacknowledged records
+    /// (`unacked_cap`: the source's cap and batch size), so that a close they make meanwhile
+    /// is known as a close at the cap.
+    pub(crate) fn note_cap(&mut self, (max_unacked, batch_size): (usize, usize)) {
+        let at_cap = windows_fill_the_cap(self.held(), max_unacked, batch_size);
+        self.windows.at_cap(at_cap);
     }
 
     /// Reads the key (into `self.key`), event time and value of `record`.
@@ -324,6 +351,7 @@ impl WindowLogic {
         stage.dead_letter(&batch)?;
         let chunk = stage.emission_chunk();
         self.windowed.remember_input(&batch);
+        self.windowed.note_cap(stage.recipe.unacked_cap);
         let mut emitted = self
             .windowed
             .emit(batch.topic(), batch.partition(), now, chunk);
@@ -369,6 +397,7 @@ impl StageLogic for WindowLogic {
             if !stage.outputs_idle() || source_holds_back() {
                 self.windowed.held_back(now);
             }
+            self.windowed.note_cap(stage.recipe.unacked_cap);
             for emitted in self.windowed.emit(&topic, partition, now, chunk) {
                 stage.push(emitted, 0);
             }

@@ -40,6 +40,46 @@ fn a_tumbling_window_emits_at_the_watermark_and_releases_its_offsets() {
     assert_eq!(windows.held(), 1);
 }
 
+/// A window the idle timeout closed while the windows held the partition's cap is told from
+/// one closed by event time: a record for the first is `ClosedAtCap`, for the second `Late`.
+#[test]
+fn a_window_closed_at_the_cap_is_told_from_a_late_one() {
+    for at_cap in [true, false] {
+        let mut windows = KeyedWindows::new(WindowSettings {
+            kind: WindowKind::Tumbling {
+                size: Duration::from_secs(10),
+            },
+            out_of_orderness: Duration::ZERO,
+            allowed_lateness: Duration::ZERO,
+            idle_timeout: Some(Duration::from_secs(1)),
+        })
+        .expect("valid settings");
+        let start = Instant::now();
+        assert_eq!(windows.insert(b"s", 1_000, 1.0, 0, start), Insert::Accepted);
+        windows.at_cap(at_cap);
+        // Ten quiet seconds: the watermark goes to 11 000 and closes [0, 10 000).
+        let closed = windows.advance(start + Duration::from_secs(10));
+        assert_eq!(closed.len(), 1);
+        windows.at_cap(false);
+        let later = start + Duration::from_secs(11);
+        assert_eq!(windows.insert(b"s", 2_000, 1.0, 1, later), Insert::Late);
+        let expected = if at_cap {
+            Lateness::ClosedAtCap
+        } else {
+            Lateness::Late
+        };
+        assert_eq!(windows.lateness(2_000), expected, "at cap: {at_cap}");
+        // A window passed by event time is late either way.
+        assert_eq!(
+            windows.insert(b"s", 25_000, 1.0, 2, later),
+            Insert::Accepted
+        );
+        assert_eq!(windows.advance(later).len(), 0);
+        assert_eq!(windows.insert(b"s", 15_000, 1.0, 3, later), Insert::Late);
+        assert_eq!(windows.lateness(15_000), Lateness::Late);
+    }
+}
+
 fn settings(kind: WindowKind) -> WindowSettings {
     WindowSettings {
         kind,

@@ -52,10 +52,10 @@ fn tumbling_windows_emit_aggregates_covering_their_records() {
         .expect("absorbs");
     assert_eq!(
         rejected,
-        [Rejected {
-            index: 3,
-            why: "window: time field `ts` is missing or not an integer of milliseconds".into()
-        }]
+        [Rejected::refused(
+            3,
+            "window: time field `ts` is missing or not an integer of milliseconds".into()
+        )]
     );
     let topic: Arc<str> = Arc::from("sensors");
     let chunks = windowed.emit(&topic, 2, now, 1);
