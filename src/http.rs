@@ -9,7 +9,7 @@ pub mod client;
 mod ingest;
 mod routes;
 
-pub use auth::{AdminAuth, AuthError, Refusal, TOKEN_ENV};
+pub use auth::{AdminAuth, AuthError, Connection, Refusal, TOKEN_ENV};
 
 use std::net::{SocketAddr, TcpListener};
 

@@ -1,7 +1,9 @@
 //! The admin rule of DESIGN.md: with a token configured (`STREAMVISOR_ADMIN_TOKEN`, or
 //! `[admin] token_file`), admin routes need `Authorization: Bearer <token>` (compared in constant
-//! time); with none, they answer loopback clients only, judged by the socket's peer address,
-//! never by forwarded headers.
+//! time); with none, they answer loopback connections only: the connection's local and peer
+//! addresses both loopback, and no `Forwarded`, `X-Forwarded-*` or `Via` header (a proxy or
+//! sidecar on the same host would make every remote caller look local). Never judged by what a
+//! forwarded header claims.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -47,6 +49,30 @@ pub enum Refusal {
     WrongToken,
     /// No token is configured and the client is not on loopback (403).
     NotLoopback,
+    /// No token is configured and the request came through a proxy (403).
+    Forwarded,
+}
+
+/// What the admin rule reads of a request's connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connection {
+    /// The client's address, as the socket has it.
+    pub peer: Option<SocketAddr>,
+    /// The address the server took the connection on.
+    pub local: Option<SocketAddr>,
+    /// The request carries a `Forwarded`, `X-Forwarded-*` or `Via` header.
+    pub forwarded: bool,
+}
+
+impl Connection {
+    /// Whether `name` is a header a proxy adds (`Forwarded`, `X-Forwarded-*`, `Via`).
+    pub fn is_forwarding_header(name: &str) -> bool {
+        name.eq_ignore_ascii_case("forwarded")
+            || name.eq_ignore_ascii_case("via")
+            || name
+                .get(..12)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("x-forwarded-"))
+    }
 }
 
 impl Refusal {
@@ -57,6 +83,10 @@ impl Refusal {
             Refusal::WrongToken => "the bearer token is not the admin token",
             Refusal::NotLoopback => {
                 "no admin token is configured: admin routes answer loopback clients only"
+            }
+            Refusal::Forwarded => {
+                "no admin token is configured: a request through a proxy (Forwarded, \
+                 X-Forwarded-*, Via) needs the token"
             }
         }
     }
@@ -125,11 +155,11 @@ impl AdminAuth {
         self.token.is_some()
     }
 
-    /// Admits or refuses a request with this `Authorization` header from `peer`.
+    /// Admits or refuses a request with this `Authorization` header on `connection`.
     pub fn admit(
         &self,
         authorization: Option<&str>,
-        peer: Option<SocketAddr>,
+        connection: Connection,
     ) -> Result<(), Refusal> {
         match &self.token {
             Some(token) => {
@@ -144,8 +174,18 @@ impl AdminAuth {
                     Err(Refusal::WrongToken)
                 }
             }
-            None if peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback()) => Ok(()),
-            None => Err(Refusal::NotLoopback),
+            None => {
+                let loopback = |address: Option<SocketAddr>| {
+                    address.is_some_and(|a| a.ip().to_canonical().is_loopback())
+                };
+                if !loopback(connection.peer) || !loopback(connection.local) {
+                    Err(Refusal::NotLoopback)
+                } else if connection.forwarded {
+                    Err(Refusal::Forwarded)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 }
@@ -164,8 +204,40 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn peer(text: &str) -> Option<SocketAddr> {
-        text.parse().ok()
+    /// A direct connection from `text` to the loopback listener.
+    fn peer(text: &str) -> Connection {
+        Connection {
+            peer: text.parse().ok(),
+            local: "127.0.0.1:8080".parse().ok(),
+            forwarded: false,
+        }
+    }
+
+    #[test]
+    fn without_a_token_a_proxied_or_non_loopback_listener_is_refused() {
+        let auth = AdminAuth::loopback_only();
+        let proxied = Connection {
+            forwarded: true,
+            ..peer("127.0.0.1:1")
+        };
+        assert_eq!(auth.admit(None, proxied), Err(Refusal::Forwarded));
+        let on_every_interface = Connection {
+            local: "0.0.0.0:8080".parse().ok(),
+            ..peer("127.0.0.1:1")
+        };
+        assert_eq!(
+            auth.admit(None, on_every_interface),
+            Err(Refusal::NotLoopback)
+        );
+        // With the token, neither matters.
+        let guarded = AdminAuth::with_token("t");
+        assert_eq!(guarded.admit(Some("Bearer t"), proxied), Ok(()));
+        for name in ["Forwarded", "via", "X-Forwarded-For", "x-forwarded-host"] {
+            assert!(Connection::is_forwarding_header(name), "{name}");
+        }
+        for name in ["X-Real-Agent", "Authorization", "X-Forwarded"] {
+            assert!(!Connection::is_forwarding_header(name), "{name}");
+        }
     }
 
     #[test]
@@ -218,7 +290,10 @@ mod tests {
             auth.admit(Some("Bearer x"), peer("192.168.0.7:1")),
             Err(Refusal::NotLoopback)
         );
-        assert_eq!(auth.admit(None, None), Err(Refusal::NotLoopback));
+        assert_eq!(
+            auth.admit(None, Connection::default()),
+            Err(Refusal::NotLoopback)
+        );
     }
 
     #[test]

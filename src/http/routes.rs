@@ -56,13 +56,23 @@ fn refusal(api: &HttpApi, request: &HttpRequest) -> Option<HttpResponse> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
+    let connection = super::Connection {
+        peer: request.peer_addr(),
+        local: Some(request.app_config().local_addr()),
+        forwarded: request
+            .headers()
+            .keys()
+            .any(|name| super::Connection::is_forwarding_header(name.as_str())),
+    };
     api.auth
-        .admit(authorization, request.peer_addr())
+        .admit(authorization, connection)
         .err()
         .map(|refusal| {
             let body = json!({ "error": refusal.message() });
             match refusal {
-                super::Refusal::NotLoopback => HttpResponse::Forbidden().json(body),
+                super::Refusal::NotLoopback | super::Refusal::Forwarded => {
+                    HttpResponse::Forbidden().json(body)
+                }
                 super::Refusal::MissingToken | super::Refusal::WrongToken => {
                     HttpResponse::Unauthorized()
                         .insert_header((header::WWW_AUTHENTICATE, "Bearer"))

@@ -113,6 +113,25 @@ async fn admin_routes_follow_the_token_or_loopback_rule_and_kills_answer_as_desi
         .send_request(&app)
         .await;
     assert_eq!(forwarded.status(), StatusCode::FORBIDDEN);
+    // Nor is a loopback peer local when a proxy on this host forwarded the request.
+    for (name, value) in [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("Via", "1.1 sidecar"),
+    ] {
+        let proxied = test::TestRequest::get()
+            .uri("/api/actors")
+            .peer_addr(peer(LOOPBACK))
+            .insert_header((name, value))
+            .send_request(&app)
+            .await;
+        assert_eq!(proxied.status(), StatusCode::FORBIDDEN, "{name}");
+        let body: Value = test::read_body_json(proxied).await;
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains("proxy")),
+            "{body}"
+        );
+    }
     // Open routes answer anyone.
     for uri in ["/health/live", "/health/ready"] {
         let answer = test::TestRequest::get()
