@@ -14,6 +14,7 @@
 
 pub(crate) mod buffer;
 mod core;
+mod dead_letter;
 mod filter;
 pub(crate) mod flat_map;
 pub(crate) mod grouped_within;
@@ -306,8 +307,14 @@ impl Worker for StageWorker {
                 if let Some(out) = core.out.as_mut() {
                     out.retry_scheduled = false;
                 }
+                core.dead_letter_retry_scheduled = false;
+                core.retry_dead_letters()?;
             }
             StageMessage::Wake => {}
+        }
+        if core.dead_letters_wait() && !core.dead_letter_retry_scheduled {
+            core.dead_letter_retry_scheduled = true;
+            ctx.send_later(StageMessage::Retry, crate::flow::forwarder::RETRY_AFTER);
         }
         self.pump(ctx);
         Ok(())

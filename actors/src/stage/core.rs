@@ -2,17 +2,18 @@
 //! outputs and metrics, the incarnation it serves, and the records its operator refused (sent
 //! to the dead letters). Operators ([`StageLogic`](super::StageLogic)) act through it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use streamvisor_supervision::{ActorPath, Failure, WorkerContext};
+use streamvisor_supervision::{ActorPath, WorkerContext};
 
 use super::{StageMessage, StageRecipe, StageWorker};
 use crate::flow::forwarder::{Waiting, RETRY_AFTER};
 use crate::flow::inlet::Inlet;
 use crate::flow::outputs::Outputs;
 use crate::metrics::{Settled, StageMetrics};
-use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterReason};
+use crate::pipeline::dead_letters::DeadLetterReason;
 use crate::record::Batch;
 use metrics::Counter;
 
@@ -47,6 +48,10 @@ pub(super) struct StageCore {
     pub(super) metrics: Option<StageMetrics>,
     /// Records of the batch at hand that go to the dead letters.
     pub(super) rejected: Vec<Rejected>,
+    /// Dead letters the producer's full queue did not take yet (sent again on a timer).
+    pub(super) waiting_dead_letters: VecDeque<(Batch, Vec<Rejected>)>,
+    /// A retry of the waiting dead letters is scheduled.
+    pub(super) dead_letter_retry_scheduled: bool,
     /// The newest partition incarnation seen: batches of older ones are dropped (replayed).
     pub(super) incarnation: u64,
     /// Its path as text (dead letters name it).
@@ -62,6 +67,8 @@ impl StageCore {
             out: None,
             metrics: None,
             rejected: Vec::new(),
+            waiting_dead_letters: VecDeque::new(),
+            dead_letter_retry_scheduled: false,
             incarnation: 0,
             actor: String::new(),
         }
@@ -109,54 +116,6 @@ impl StageCore {
     /// smallest inlet downstream), so that every batch fits the next actor's credit.
     pub(super) fn emission_chunk(&self) -> usize {
         (self.recipe.capacity / 4).max(1) as usize
-    }
-
-    /// Sends the records of `batch` in [`StageCore::rejected`] to the dead letters
-    /// (acknowledged on delivery). A full producer queue fails the actor: the partition
-    /// rewinds and they come again.
-    pub(super) fn dead_letter(&self, batch: &Batch) -> Result<(), Failure> {
-        if self.rejected.is_empty() {
-            return Ok(());
-        }
-        let Some(source) = self.recipe.acks.source(batch.topic()) else {
-            return Ok(()); // the source stopped: replayed by the partition's next reader
-        };
-        let producer = self
-            .recipe
-            .dead_letters
-            .producer()
-            .map_err(|error| Failure::new(format!("dead-letter producer: {error}")))?;
-        let mut rejected = self.rejected.iter().peekable();
-        for (index, record) in batch.iter().enumerate() {
-            let Some(refused) = rejected.next_if(|refused| refused.index == index) else {
-                continue;
-            };
-            tracing::debug!(partition = batch.partition(), offset = record.offset, why = %refused.why, "record to the dead letters");
-            let origin = DeadLetterOrigin {
-                source: source.clone(),
-                partition: batch.partition(),
-                incarnation: batch.incarnation(),
-                offset: record.offset,
-                paths: self.recipe.paths_to_sinks,
-            };
-            producer
-                .send(
-                    batch.topic(),
-                    &record,
-                    origin,
-                    refused.reason,
-                    &refused.why,
-                    &self.actor,
-                )
-                .map_err(|why| {
-                    Failure::new(why.unwrap_or_else(|| "the dead-letter queue is full".to_owned()))
-                })?;
-            if let Some(metrics) = &self.metrics {
-                metrics.dead_letters.sent(refused.reason);
-                metrics.settled.dead_letter.increment(1);
-            }
-        }
-        Ok(())
     }
 
     /// Sends on what the outputs can take, giving the input credit back as batches leave;
