@@ -313,8 +313,12 @@ fn kafka_sink(brokers: &str, inlets: &Inlets) -> ChildSpec {
         topic: "sink-out".to_owned(),
         properties: Default::default(),
     };
+    let dead_letters = DeadLetterTarget::new(brokers, &Default::default(), "sink-out.dead-letters");
     ChildSpec::worker("out", move || {
-        SinkActor::new(shared.clone(), KafkaWriter::new(settings.clone()))
+        SinkActor::new(
+            shared.clone(),
+            KafkaWriter::new(settings.clone(), dead_letters.clone()),
+        )
     })
     .mailbox_capacity(CAPACITY as usize)
 }

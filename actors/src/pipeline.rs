@@ -220,7 +220,14 @@ impl PipelineRecipe {
                     topic: kafka.topic.clone(),
                     properties: producer_properties(&kafka.properties),
                 };
-                sink_child(name, shared, move || KafkaWriter::new(kafka.clone()))
+                let dead_letters = DeadLetterTarget::new(
+                    &settings.brokers,
+                    &settings.properties,
+                    &self.dead_letter_topic,
+                );
+                sink_child(name, shared, move || {
+                    KafkaWriter::new(kafka.clone(), dead_letters.clone())
+                })
             }
             SinkTarget::KafkaExactlyOnce {
                 settings: kafka,

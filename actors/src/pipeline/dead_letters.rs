@@ -151,7 +151,17 @@ impl DeadLetterTarget {
 pub struct DeadLetters {
     producer: Arc<ThreadedProducer<DeadLetterContext>>,
     topic: Arc<str>,
+    /// The most payload bytes a dead letter carries: what the producer's `message.max.bytes`
+    /// leaves after room for the key and headers.
+    max_payload: usize,
 }
+
+/// The producer's default `message.max.bytes`.
+const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+/// Room kept in a dead letter for its key, headers and the record batch's overhead.
+const ENVELOPE_ROOM: usize = 16 * 1024;
+/// The longest error text a dead letter carries.
+const MAX_ERROR_BYTES: usize = 1024;
 
 impl std::fmt::Debug for DeadLetters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,7 +182,12 @@ impl DeadLetters {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .create_with_context(DeadLetterContext)?;
+        let message_max_bytes = properties
+            .get("message.max.bytes")
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
         Ok(DeadLetters {
+            max_payload: message_max_bytes.saturating_sub(ENVELOPE_ROOM),
             producer: Arc::new(producer),
             topic: Arc::from(topic),
         })
@@ -183,7 +198,10 @@ impl DeadLetters {
         &self.topic
     }
 
-    /// Sends `record` of `topic` to the dead letters with its origin, `reason` and `error`.
+    /// Sends `record` of `topic` to the dead letters with its origin, `reason` and `error`. A
+    /// payload too large for the producer is cut to what fits, and the dead letter says so
+    /// (`streamvisor.truncated`: the payload's whole length); a key too large is dropped the same
+    /// way (`streamvisor.key_truncated`).
     /// `Err(None)`: the producer's queue is full (wait and retry in place); `Err(Some(why))`: the
     /// producer refused it for good (the caller fails).
     pub fn send(
@@ -198,7 +216,16 @@ impl DeadLetters {
         let partition = origin.partition.to_string();
         let mut digits = itoa::Buffer::new();
         let offset = digits.format(record.offset);
-        let headers = with_index(origin_headers(topic, &partition, offset, 3), record.index)
+        let error = cut(error, MAX_ERROR_BYTES);
+        let key = record.key.filter(|key| key.len() <= ENVELOPE_ROOM / 2);
+        let mut lengths = itoa::Buffer::new();
+        let mut key_lengths = itoa::Buffer::new();
+        let truncated =
+            (record.value.len() > self.max_payload).then(|| lengths.format(record.value.len()));
+        let key_truncated = (key.is_none() && record.key.is_some())
+            .then(|| key_lengths.format(record.key.map_or(0, <[u8]>::len)));
+        let payload = &record.value[..record.value.len().min(self.max_payload)];
+        let mut headers = with_index(origin_headers(topic, &partition, offset, 5), record.index)
             .insert(Header {
                 key: "streamvisor.reason",
                 value: Some(reason.as_str()),
@@ -211,11 +238,23 @@ impl DeadLetters {
                 key: "streamvisor.actor",
                 value: Some(actor),
             });
+        if let Some(length) = truncated {
+            headers = headers.insert(Header {
+                key: "streamvisor.truncated",
+                value: Some(length),
+            });
+        }
+        if let Some(length) = key_truncated {
+            headers = headers.insert(Header {
+                key: "streamvisor.key_truncated",
+                value: Some(length),
+            });
+        }
         let mut message: BaseRecord<'_, [u8], [u8], Box<DeadLetterOrigin>> =
             BaseRecord::with_opaque_to(&self.topic, Box::new(origin))
-                .payload(record.value)
+                .payload(payload)
                 .headers(headers);
-        if let Some(key) = record.key {
+        if let Some(key) = key {
             message = message.key(key);
         }
         self.producer
@@ -225,4 +264,16 @@ impl DeadLetters {
                 _ => Some(format!("dead letter refused: {error}")),
             })
     }
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

@@ -5,27 +5,30 @@
 //! in headers (`streamvisor.origin.topic`, `.partition`, `.offset`, and `.index` for a piece
 //! of a flat_map's output).
 //!
-//! Delivery is at-least-once: a record whose delivery fails for good (past librdkafka's
-//! `delivery.timeout.ms`) rewinds its partition, and a replay after any rewind writes the
-//! replayed records again (downstream readers dedupe on the origin headers). A full producer
+//! Delivery is at-least-once: a record the producer or the broker refuses for good (too large,
+//! invalid, a null key on a compacted topic) goes to the dead letters and the rest of its batch
+//! is written once; an innocent record of a refused message set is sent again; a record whose
+//! delivery fails otherwise (past librdkafka's `delivery.timeout.ms`) rewinds its partition, and
+//! a replay after any rewind writes the replayed records again (downstream readers dedupe on the
+//! origin headers). See [`deliveries`]. A full producer
 //! queue holds the rest of the batch and retries in 10 ms, on the actor, never blocking its
 //! arbiter. When the actor stops, its producer is flushed (at most 10 s) on a thread of its own.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod deliveries;
 
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use streamvisor_supervision::Failure;
 
+use crate::pipeline::dead_letters::DeadLetterTarget;
 use crate::record::Batch;
 use crate::sink::actor::{SinkContext, SinkWriter};
-use crate::sink::produce::{origin_headers, producer_config, with_index};
-use crate::sink::writer::Settler;
-use crate::source::kafka::SourceInput;
+use crate::sink::produce::{origin_headers, producer_config, with_index, ProduceError};
+use deliveries::{Deliveries, InFlight};
 
 /// Where and how the Kafka sink writes.
 #[derive(Clone, Debug)]
@@ -39,78 +42,85 @@ pub struct KafkaSinkSettings {
     pub properties: BTreeMap<String, String>,
 }
 
-/// A batch waiting for its delivery reports.
-struct InFlight {
-    batch: Batch,
-    remaining: AtomicUsize,
-    failed: AtomicBool,
-    sent_at: Instant,
-}
-
-/// Settles batches from the producer's delivery reports.
-struct Deliveries {
-    settler: Settler,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Arc<InFlight>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Arc<InFlight>) {
-        if let Err((error, _)) = result {
-            tracing::error!(%error, partition = in_flight.batch.partition(), "Kafka sink: a record was not delivered; rewinding its partition");
-            in_flight.failed.store(true, Ordering::Release);
-        }
-        if in_flight.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        let batch = &in_flight.batch;
-        if in_flight.failed.load(Ordering::Acquire) {
-            if let Some(source) = self.settler.acks().source(batch.topic()) {
-                source.send(SourceInput::Rewind {
-                    partition: batch.partition(),
-                });
-            }
-            self.settler.give_back(batch.len() as u64);
-        } else {
-            self.settler.timed(in_flight.sent_at);
-            self.settler.durable([batch]);
-        }
-    }
-}
-
-/// A batch partly handed to the producer.
+/// A batch partly handed to a producer.
 struct Sending {
     in_flight: Arc<InFlight>,
     /// Records handed over so far.
     sent: usize,
+    /// Sent again one record a message set (through the singles producer).
+    singly: bool,
 }
 
 /// Hands records to the idempotent producer; its delivery reports settle them.
 pub struct KafkaWriter {
     settings: KafkaSinkSettings,
+    dead_letters: DeadLetterTarget,
     producer: Option<ThreadedProducer<Deliveries>>,
+    /// A producer of one record a message set, made on the first record sent again: a broker
+    /// that refuses a message set for one record's size refuses the whole set, so each of its
+    /// records is tried again alone, and only the one refused alone goes to the dead letters.
+    singles: Option<ThreadedProducer<Deliveries>>,
     queue: VecDeque<Sending>,
+    /// Where the delivery reports hand back records to be sent again.
+    resend: Option<(Sender<Batch>, Receiver<Batch>)>,
 }
 
 impl KafkaWriter {
-    /// A writer for `settings` (its producer is made when the actor starts).
-    pub fn new(settings: KafkaSinkSettings) -> Self {
+    /// A writer for `settings` whose refused records go to `dead_letters` (its producer is made
+    /// when the actor starts).
+    pub fn new(settings: KafkaSinkSettings, dead_letters: DeadLetterTarget) -> Self {
         KafkaWriter {
             settings,
+            dead_letters,
             producer: None,
+            singles: None,
             queue: VecDeque::new(),
+            resend: None,
         }
     }
 
-    /// Hands queued records to the producer until its queue is full.
+    /// A producer whose delivery reports settle through this sink; `singly`: one record a
+    /// message set.
+    fn producer(
+        &self,
+        sink: &SinkContext<'_, '_, Self>,
+        singly: bool,
+    ) -> Result<ThreadedProducer<Deliveries>, Failure> {
+        let settings = &self.settings;
+        let mut config = producer_config(&settings.brokers, &settings.properties);
+        config.set("enable.idempotence", "true").set("acks", "all");
+        if singly {
+            config.set("batch.num.messages", "1");
+        }
+        let resend = self
+            .resend
+            .as_ref()
+            .map(|(sender, _)| sender.clone())
+            .ok_or_else(|| Failure::new("Kafka sink: no resend channel"))?;
+        config
+            .create_with_context(Deliveries {
+                settler: sink.settler().clone(),
+                dead_letters: self.dead_letters.clone(),
+                component: sink.component().to_owned(),
+                resend,
+                myself: sink.myself(),
+                singly,
+            })
+            .map_err(|error| Failure::new(format!("Kafka sink producer: {error}")))
+    }
+
+    /// Hands queued records to their producer until its queue is full.
     fn send_queued(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
-        let Some(producer) = self.producer.as_ref() else {
-            return Ok(());
-        };
         let topic = self.settings.topic.as_str();
         while let Some(sending) = self.queue.front_mut() {
+            let chosen = if sending.singly {
+                self.singles.as_ref()
+            } else {
+                self.producer.as_ref()
+            };
+            let Some(producer) = chosen else {
+                return Ok(());
+            };
             let batch = &sending.in_flight.batch;
             let partition = batch.partition().to_string();
             for record in batch.iter().skip(sending.sent) {
@@ -130,19 +140,29 @@ impl KafkaWriter {
                 if let Some(timestamp) = record.timestamp_ms {
                     message = message.timestamp(timestamp);
                 }
+                let position = sending.sent;
                 match producer.send(message) {
                     Ok(()) => sending.sent += 1,
-                    Err((error, _))
-                        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) =>
-                    {
-                        sink.retry_in(Duration::from_millis(10));
-                        return Ok(());
-                    }
-                    Err((error, _)) => {
-                        return Err(Failure::new(format!(
-                            "Kafka sink could not send to {topic:?}: {error}"
-                        )))
-                    }
+                    Err((error, _)) => match ProduceError::of(error.rdkafka_error_code()) {
+                        ProduceError::QueueFull => {
+                            sink.retry_in(Duration::from_millis(10));
+                            return Ok(());
+                        }
+                        // Refused before it left: the record alone is at fault.
+                        ProduceError::RecordLevel => {
+                            sending.sent += 1;
+                            producer.context().refused_at_send(
+                                &sending.in_flight,
+                                position,
+                                error.to_string(),
+                            );
+                        }
+                        ProduceError::Resend | ProduceError::Other => {
+                            return Err(Failure::new(format!(
+                                "Kafka sink could not send to {topic:?}: {error}"
+                            )))
+                        }
+                    },
                 }
             }
             self.queue.pop_front();
@@ -153,15 +173,8 @@ impl KafkaWriter {
 
 impl SinkWriter for KafkaWriter {
     fn open(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
-        let settings = &self.settings;
-        let producer = producer_config(&settings.brokers, &settings.properties)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create_with_context(Deliveries {
-                settler: sink.settler().clone(),
-            })
-            .map_err(|error| Failure::new(format!("Kafka sink producer: {error}")))?;
-        self.producer = Some(producer);
+        self.resend = Some(channel());
+        self.producer = Some(self.producer(sink, false)?);
         Ok(())
     }
 
@@ -173,24 +186,38 @@ impl SinkWriter for KafkaWriter {
             return Ok(());
         }
         self.queue.push_back(Sending {
-            in_flight: Arc::new(InFlight {
-                remaining: AtomicUsize::new(batch.len()),
-                failed: AtomicBool::new(false),
-                sent_at: Instant::now(),
-                batch,
-            }),
+            in_flight: Arc::new(InFlight::new(batch)),
             sent: 0,
+            singly: false,
         });
         self.send_queued(sink)
     }
 
     fn resume(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        let again: Vec<Batch> = self
+            .resend
+            .as_ref()
+            .map(|(_, resent)| resent.try_iter().collect())
+            .unwrap_or_default();
+        if !again.is_empty() && self.singles.is_none() {
+            self.singles = Some(self.producer(sink, true)?);
+        }
+        for batch in again {
+            self.queue.push_back(Sending {
+                in_flight: Arc::new(InFlight::new(batch)),
+                sent: 0,
+                singly: true,
+            });
+        }
         self.send_queued(sink)
     }
 
     fn close(&mut self) {
         // The producer must not end on the arbiter: flushing and dropping it block.
-        if let Some(producer) = self.producer.take() {
+        for producer in [self.producer.take(), self.singles.take()]
+            .into_iter()
+            .flatten()
+        {
             flush_elsewhere(producer);
         }
     }

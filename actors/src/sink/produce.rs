@@ -59,3 +59,40 @@ pub(crate) fn with_index(headers: OwnedHeaders, index: Option<u32>) -> OwnedHead
         None => headers,
     }
 }
+
+/// What a producer's error means for the record it is about (one classification for every
+/// sink and dead-letter path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProduceError {
+    /// The record itself is refused, and always will be (too large, invalid, a null key on a
+    /// compacted topic, a timestamp out of the topic's range): it goes to the dead letters.
+    RecordLevel,
+    /// An innocent record of a message set the broker refused for another record's sake
+    /// (`_INVALID_DIFFERENT_RECORD`): it is sent again.
+    Resend,
+    /// The producer's queue is full: wait and send again.
+    QueueFull,
+    /// Anything else (a timeout past `delivery.timeout.ms`, an authorization error, ...).
+    Other,
+}
+
+impl ProduceError {
+    /// The class of `code`.
+    pub(crate) fn of(code: Option<rdkafka::types::RDKafkaErrorCode>) -> Self {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        match code {
+            Some(
+                Code::MessageSizeTooLarge
+                | Code::InvalidMessageSize
+                | Code::InvalidMessage
+                | Code::InvalidRecord
+                | Code::InvalidTimestamp
+                | Code::MessageBatchTooLarge
+                | Code::BadMessage,
+            ) => ProduceError::RecordLevel,
+            Some(Code::InvalidDifferentRecord) => ProduceError::Resend,
+            Some(Code::QueueFull) => ProduceError::QueueFull,
+            _ => ProduceError::Other,
+        }
+    }
+}

@@ -418,13 +418,27 @@ fn two_free_ports() -> (u16, u16) {
 
 /// Creates `topic` with `partitions`, and waits until its metadata shows them.
 pub(crate) async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    create_topic_with(brokers, topic, partitions, &[]).await;
+}
+
+/// Creates `topic` with `partitions` and the topic `configs` (`max.message.bytes`, ...), and
+/// waits until its metadata shows them.
+pub(crate) async fn create_topic_with(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) {
     let client: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .expect("admin client");
     let results = client
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &[configs.iter().fold(
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+                |topic, (name, value)| topic.set(name, value),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await

@@ -1,0 +1,206 @@
+//! Record-level rejections go to the dead letters, and nothing restarts, through the real
+//! program against Apache Kafka. One input broadcast to three Kafka sinks, each refusing other
+//! records:
+//!
+//! - `plain`: only the record above the producer's `message.max.bytes` (1,000,000), refused
+//!   before it leaves; its dead letter carries the payload cut to what fits and says so;
+//! - `small`: a topic with `max.message.bytes = 2048`, whose broker refuses whole message sets
+//!   for the 4,000-byte records in them: the records are tried again alone, and only the large
+//!   ones are dead letters;
+//! - `compacted`: a compacted topic, whose broker refuses the records without a key
+//!   (INVALID_RECORD) and asks for the others of their message sets again.
+//!
+//! Every other record is written once, and each sink's dead letters are exactly its refusals.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+
+use crate::support::kafka;
+use crate::support::program::{self, Isolation, Program};
+use crate::support::wait;
+
+const SMALL: usize = 300;
+const MEDIUM: usize = 10;
+const KEYLESS: usize = 5;
+const HUGE_BYTES: usize = 1_000_500;
+const PARTITIONS: i32 = 2;
+
+/// The input: `SMALL` keyed records of about 60 bytes, one of `HUGE_BYTES`, `MEDIUM` of 4,000
+/// bytes and `KEYLESS` small ones without a key, interleaved.
+fn produce(brokers: &str, topic: &str) -> usize {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("message.max.bytes", "2000000")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let mut sent = 0;
+    let mut send = |key: Option<String>, value: String| {
+        let mut record = BaseRecord::to(topic)
+            .payload(&value)
+            .partition((sent % PARTITIONS as usize) as i32);
+        if let Some(key) = &key {
+            record = record.key(key);
+        }
+        producer
+            .send(record)
+            .map_err(|(error, _)| error)
+            .expect("queued");
+        sent += 1;
+    };
+    for i in 0..SMALL {
+        send(
+            Some(format!("k{i}")),
+            format!(r#"{{"seq":{i},"kind":"small"}}"#),
+        );
+        if i == 100 {
+            let huge = format!(
+                r#"{{"kind":"huge","pad":"{}"}}"#,
+                "x".repeat(HUGE_BYTES - 24)
+            );
+            assert_eq!(huge.len(), HUGE_BYTES);
+            send(Some("huge".into()), huge);
+        }
+        if i % 30 == 7 {
+            let pad = "m".repeat(4_000);
+            send(
+                Some(format!("m{i}")),
+                format!(r#"{{"kind":"medium","pad":"{pad}"}}"#),
+            );
+        }
+        if i % 60 == 11 {
+            send(None, format!(r#"{{"seq":{i},"kind":"keyless"}}"#));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flushed");
+    sent
+}
+
+fn header(message: &impl Message, name: &str) -> Option<String> {
+    message
+        .headers()?
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+#[test]
+fn records_a_topic_refuses_become_dead_letters_and_the_rest_is_written_once() {
+    crate::show_warnings();
+    let broker = kafka::broker();
+    let name = format!("refusals-{}", fastrand::u32(..));
+    let topics = ["in", "plain", "small", "compacted"].map(|topic| format!("{name}-{topic}"));
+    let runtime = actix_rt::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        kafka::create_topic(&broker.brokers, &topics[0], PARTITIONS).await;
+        kafka::create_topic(&broker.brokers, &topics[1], PARTITIONS).await;
+        kafka::create_topic_with(
+            &broker.brokers,
+            &topics[2],
+            PARTITIONS,
+            &[("max.message.bytes", "2048")],
+        )
+        .await;
+        kafka::create_topic_with(
+            &broker.brokers,
+            &topics[3],
+            PARTITIONS,
+            &[("cleanup.policy", "compact")],
+        )
+        .await;
+    });
+    let produced = produce(&broker.brokers, &topics[0]);
+    assert_eq!(produced, SMALL + 1 + MEDIUM + KEYLESS);
+
+    let dir = program::test_dir(&name);
+    let sink = |sink: &str, topic: &str| {
+        format!("[sinks.{sink}]\ninputs = [\"pass\"]\nkind = \"kafka\"\ntopic = \"{topic}\"\n")
+    };
+    let text = format!(
+        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
+         topic = \"{}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
+         inputs = [\"events\"]\nop = \"passthrough\"\n{}{}{}",
+        topics[0],
+        sink("plain", &topics[1]),
+        sink("small", &topics[2]),
+        sink("compacted", &topics[3]),
+    );
+    let pipeline = dir.join("refusals.toml");
+    std::fs::write(&pipeline, text).expect("pipeline file");
+    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &name);
+    program.wait_ready(Duration::from_secs(60));
+    wait::wait_until("every record committed", Duration::from_secs(120), || {
+        program.assert_alive();
+        program::lag(&broker.brokers, &name, &topics[0], PARTITIONS) == 0
+    });
+    let restarts = program.metric_sum("streamvisor_actor_restarts_total");
+    program.signal("INT");
+    program.wait_exit(Duration::from_secs(60));
+
+    let count = |topic: &str| {
+        program::read_to_end(
+            &broker.brokers,
+            topic,
+            PARTITIONS,
+            Isolation::ReadUncommitted,
+        )
+    };
+    let letters = program::read_to_end(
+        &broker.brokers,
+        &format!("{name}.dead-letters"),
+        1,
+        Isolation::ReadUncommitted,
+    );
+    let mut by_sink: BTreeMap<String, usize> = BTreeMap::new();
+    for letter in &letters {
+        let actor = header(letter, "streamvisor.actor").expect("the sink");
+        *by_sink
+            .entry(actor.rsplit('/').next().unwrap_or_default().to_owned())
+            .or_default() += 1;
+        assert_eq!(
+            header(letter, "streamvisor.reason").as_deref(),
+            Some("refused_by_sink")
+        );
+        let huge = header(letter, "streamvisor.truncated");
+        if let Some(length) = huge {
+            assert_eq!(length, format!("{}", HUGE_BYTES));
+            assert!(letter.payload().map_or(0, <[u8]>::len) < 1_000_000);
+        }
+    }
+    println!(
+        "refusals: dead letters by sink {by_sink:?}, restarts {restarts}, out {} {} {}",
+        count(&topics[1]).len(),
+        count(&topics[2]).len(),
+        count(&topics[3]).len()
+    );
+    assert_eq!(restarts, 0.0, "a refused record never restarts a sink");
+    let expected = BTreeMap::from([
+        ("compacted".to_owned(), 1 + KEYLESS),
+        ("plain".to_owned(), 1),
+        ("small".to_owned(), 1 + MEDIUM),
+    ]);
+    assert_eq!(by_sink, expected);
+    let distinct = |topic: &str| {
+        let records = count(topic);
+        let origins: std::collections::BTreeSet<(i32, i64)> =
+            records.iter().map(program::origin_of).collect();
+        assert_eq!(origins.len(), records.len(), "{topic}: each record once");
+        records.len()
+    };
+    assert_eq!(distinct(&topics[1]), produced - 1);
+    assert_eq!(distinct(&topics[2]), produced - 1 - MEDIUM);
+    assert_eq!(distinct(&topics[3]), produced - 1 - KEYLESS);
+    assert_eq!(
+        letters
+            .iter()
+            .filter(|letter| header(*letter, "streamvisor.truncated").is_some())
+            .count(),
+        3,
+        "the huge record's dead letter, once per sink, cut to fit"
+    );
+}
