@@ -2,9 +2,11 @@
 //! and TCP sockets ([`socket`]), landing in a Kafka topic through the actors' push source
 //! (DESIGN.md: ingest lands in Kafka first, and depends only on its own producer).
 //!
-//! A REST request is all-or-nothing from the client's view: 202 `{"accepted": n}` only once the
-//! broker acknowledged every record. After an error some records may have been written, so a
-//! retry may duplicate them: pipelines that must not count twice dedupe on a field of the record.
+//! A REST request is answered 202 once the broker acknowledged every record but those refused
+//! one by one for what they are (listed by index in the answer); after another error some
+//! records may have been written, so a retry may duplicate them: pipelines that must not count
+//! twice dedupe on a field of the record. A socket skips, counts and logs a refused record and
+//! goes on with the others.
 //! A socket has nobody to answer: its producer keeps trying while the broker is away (no
 //! delivery timeout) and the listener stops reading meanwhile; records are lost only if the
 //! process dies with them in flight.

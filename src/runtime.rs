@@ -351,6 +351,7 @@ impl Runtime {
             brokers: brokers.clone(),
             broker_contact,
             broker_silence_limit,
+            status: Default::default(),
         };
         streamvisor_actors::metrics::set_ready(&config.name, false);
         samplers::sample_readiness(config.name.clone(), view.clone(), sampling.flag());

@@ -235,7 +235,7 @@ async fn postgres_plain(url: &str, batches: &[Batch]) -> Duration {
             let mut buffers = RowBuffers::default();
             let began = Instant::now();
             for chunk in batches.chunks(5) {
-                buffers.fill(chunk, settings.dedupe);
+                buffers.fill(chunk, settings.dedupe, connection.key_column());
                 connection.write(&buffers.rows(chunk)).await.unwrap();
             }
             began.elapsed()

@@ -39,7 +39,8 @@ pub use source::kafka::{
     BROKER_SILENCE_LIMIT,
 };
 pub use source::push::{
-    PushFailed, PushRecord, PushRefused, PushSettings, PushSource, CLIENT_DELIVERY_TIMEOUT,
+    PushFailed, PushRecord, PushRefused, PushSettings, PushSource, Pushed, RecordRefused,
+    CLIENT_DELIVERY_TIMEOUT,
 };
 
 // Flow control.

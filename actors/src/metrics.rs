@@ -54,6 +54,8 @@ pub const INGEST_REQUESTS: &str = "streamvisor_ingest_requests_total";
 pub const INGEST_RECORDS: &str = "streamvisor_ingest_records_total";
 /// Bytes ingest read from request bodies and socket connections.
 pub const INGEST_BYTES: &str = "streamvisor_ingest_bytes_total";
+/// Records ingest refused one by one (too large, invalid), the others going on.
+pub const INGEST_REFUSED: &str = "streamvisor_ingest_records_refused_total";
 /// 1 while a pipeline is ready (DESIGN.md's readiness), 0 while not.
 pub const READY: &str = "streamvisor_ready";
 /// The capacity of actors' mailboxes, by actor kind (fill = messages / capacity).
@@ -84,6 +86,7 @@ pub const ALL: &[&str] = &[
     INGEST_REQUESTS,
     INGEST_RECORDS,
     INGEST_BYTES,
+    INGEST_REFUSED,
     READY,
     MAILBOX_CAPACITY,
     STAGE_RECORDS_IN,
@@ -193,6 +196,11 @@ pub fn describe() {
         INGEST_RECORDS,
         Unit::Count,
         "Records ingest wrote to Kafka, acknowledged by the broker."
+    );
+    describe_counter!(
+        INGEST_REFUSED,
+        Unit::Count,
+        "Records ingest refused one by one (too large, invalid, over max_record); the others went on."
     );
     describe_counter!(
         INGEST_BYTES,
@@ -449,11 +457,13 @@ pub enum IngestOutcome {
     Unready,
     /// The broker refused or lost records (503).
     Failed,
+    /// Some records were refused for what they are, the others written (202 with a list).
+    PartlyRefused,
 }
 
 impl IngestOutcome {
     /// Every outcome, in label order.
-    pub const ALL: [IngestOutcome; 7] = [
+    pub const ALL: [IngestOutcome; 8] = [
         IngestOutcome::Accepted,
         IngestOutcome::Busy,
         IngestOutcome::TooLarge,
@@ -461,6 +471,7 @@ impl IngestOutcome {
         IngestOutcome::UnsupportedType,
         IngestOutcome::Unready,
         IngestOutcome::Failed,
+        IngestOutcome::PartlyRefused,
     ];
 
     /// The label value.
@@ -473,6 +484,7 @@ impl IngestOutcome {
             IngestOutcome::UnsupportedType => "unsupported_type",
             IngestOutcome::Unready => "unready",
             IngestOutcome::Failed => "failed",
+            IngestOutcome::PartlyRefused => "partly_refused",
         }
     }
 }
@@ -480,9 +492,12 @@ impl IngestOutcome {
 /// An ingest source's handles.
 #[derive(Clone, Debug)]
 pub struct IngestMetrics {
-    requests: [Counter; 7],
+    requests: [Counter; 8],
     /// Records acknowledged by the broker.
     pub records: Counter,
+    /// Records the producer or the broker refused for what they are (too large, invalid), or
+    /// a socket read over `max_record`.
+    pub refused: Counter,
     /// Bytes read.
     pub bytes: Counter,
 }
@@ -497,11 +512,14 @@ impl IngestMetrics {
         });
         let records = counter!(INGEST_RECORDS, "source" => source.to_owned());
         let bytes = counter!(INGEST_BYTES, "source" => source.to_owned());
+        let refused = counter!(INGEST_REFUSED, "source" => source.to_owned());
         records.increment(0);
         bytes.increment(0);
+        refused.increment(0);
         IngestMetrics {
             requests,
             records,
+            refused,
             bytes,
         }
     }

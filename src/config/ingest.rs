@@ -8,6 +8,7 @@
 //! key = "card.id"               # the Kafka key: this JSON field (a string or a number)
 //! format = "json"               # what the topic holds: json (default) | msgpack
 //! max_body = 1048576            # bytes of a request body, at most (default 1 MiB)
+//! max_record = 999000           # bytes of a record (default: what the producer takes, below)
 //! max_in_flight = 10000         # records sent and not yet acknowledged (429 past it)
 //!
 //! [ingest.sensors]              # a TCP listener
@@ -83,7 +84,9 @@ pub struct IngestConfig {
     pub listen: Option<String>,
     /// How records are framed (`socket`).
     pub framing: Option<Framing>,
-    /// A record's bytes on a socket, at most (`socket`; default 1 MiB).
+    /// A record's bytes, at most (default: the producer's `message.max.bytes`, 1,000,000 unless
+    /// the ingest's properties say otherwise, less 1,000 bytes for the key and headers). Over
+    /// it, a record is refused alone: a REST answer lists it, a socket skips it (both count it).
     pub max_record: Option<usize>,
     /// Producer properties, added to `[kafka.properties]`.
     #[serde(default)]
@@ -92,8 +95,12 @@ pub struct IngestConfig {
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
-/// The default limit of a record on a socket: 1 MiB.
-pub const DEFAULT_MAX_RECORD: usize = 1024 * 1024;
+/// The producer's default `message.max.bytes`.
+const PRODUCER_MAX_BYTES: usize = 1_000_000;
+/// Room a record leaves in a message for its key and headers.
+const RECORD_ENVELOPE: usize = 1_000;
+/// The default limit of a record: what the producer takes by default, less its envelope.
+pub const DEFAULT_MAX_RECORD: usize = PRODUCER_MAX_BYTES - RECORD_ENVELOPE;
 
 fn default_partitions() -> i32 {
     8
@@ -121,7 +128,6 @@ impl IngestConfig {
                 for (key, set) in [
                     ("listen", self.listen.is_some()),
                     ("framing", self.framing.is_some()),
-                    ("max_record", self.max_record.is_some()),
                 ] {
                     if set {
                         return bad(key, "only a socket ingest (kind = \"socket\") takes it");
@@ -129,6 +135,9 @@ impl IngestConfig {
                 }
                 if self.max_body == Some(0) {
                     return bad("max_body", "must be at least 1");
+                }
+                if self.max_record == Some(0) {
+                    return bad("max_record", "must be at least 1");
                 }
             }
             IngestKind::Socket => {
@@ -155,8 +164,16 @@ impl IngestConfig {
         self.max_body.unwrap_or(DEFAULT_MAX_BODY)
     }
 
-    /// The socket record limit.
+    /// The record limit: `max_record`, else what the producer takes (its `message.max.bytes`
+    /// from the ingest's properties, else 1,000,000) less the envelope.
     pub fn record_limit(&self) -> usize {
-        self.max_record.unwrap_or(DEFAULT_MAX_RECORD)
+        self.max_record.unwrap_or_else(|| {
+            self.properties
+                .get("message.max.bytes")
+                .and_then(|bytes| bytes.parse::<usize>().ok())
+                .unwrap_or(PRODUCER_MAX_BYTES)
+                .saturating_sub(RECORD_ENVELOPE)
+                .max(1)
+        })
     }
 }

@@ -1,7 +1,9 @@
 //! `POST /api/ingest/{source}`: a JSON array, NDJSON or a MessagePack array of records into the
 //! source's Kafka topic. Answers, each with a JSON body:
 //!
-//! - 202 `{"accepted": n}` once the broker acknowledged every record;
+//! - 202 `{"accepted": n}` once the broker acknowledged every record; 202 `{"accepted": n,
+//!   "refused": [{"index": i, "error": "..."}]}` when some were refused for what they are (too
+//!   large, invalid): the others were written, and sending the refused ones again will not help;
 //! - 400 naming what is wrong (the body, or a record by its index or line);
 //! - 404 for an unknown source; 413 for a body over the limit (refused before buffering it)
 //!   or more records than the whole in-flight budget; 415 for another content type;
@@ -16,7 +18,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use streamvisor_actors::metrics::IngestOutcome;
-use streamvisor_actors::{PushFailed, PushRefused};
+use streamvisor_actors::{PushFailed, PushRefused, RecordRefused};
 
 use super::body::{read_body, refused_body, BodyRefused};
 use super::HttpApi;
@@ -115,16 +117,59 @@ pub(super) async fn ingest(
             )
         }
     };
-    match reservation.send(records.records()).acknowledged().await {
-        Ok(accepted) => {
+    // Records over the record limit are refused alone; the others go.
+    let limit = point.config.record_limit();
+    let mut over = Vec::new();
+    let mut sent = Vec::with_capacity(records.len());
+    let to_send: Vec<_> = records
+        .records()
+        .enumerate()
+        .filter_map(|(index, (key, value))| {
+            if value.len() > limit {
+                over.push(RecordRefused {
+                    index,
+                    why: format!(
+                        "a record of {} bytes is over max_record ({limit})",
+                        value.len()
+                    ),
+                });
+                None
+            } else {
+                sent.push(index);
+                Some((key, value))
+            }
+        })
+        .collect();
+    let pushed = reservation
+        .send(to_send)
+        .acknowledged()
+        .await
+        .map(|mut pushed| {
+            for refused in &mut pushed.refused {
+                refused.index = sent.get(refused.index).copied().unwrap_or(refused.index);
+            }
+            pushed.refused.append(&mut over);
+            pushed.refused.sort_by_key(|refused| refused.index);
+            pushed
+        });
+    match pushed {
+        Ok(pushed) if pushed.refused.is_empty() => {
             metrics.request(IngestOutcome::Accepted);
-            HttpResponse::Accepted().json(json!({ "accepted": accepted }))
+            HttpResponse::Accepted().json(json!({ "accepted": pushed.accepted }))
         }
-        Err(failed @ PushFailed::Rejected { .. }) => answer(
-            IngestOutcome::BadRequest,
-            HttpResponse::BadRequest(),
-            format!("{failed} (the records before it may have been written)"),
-        ),
+        Ok(pushed) => {
+            metrics.request(IngestOutcome::PartlyRefused);
+            metrics.refused.increment(pushed.refused.len() as u64);
+            let refused: Vec<serde_json::Value> = pushed
+                .refused
+                .iter()
+                .map(|refused| json!({ "index": refused.index, "error": refused.why }))
+                .collect();
+            HttpResponse::Accepted().json(json!({
+                "accepted": pushed.accepted,
+                "refused": refused,
+            }))
+        }
         Err(failed @ PushFailed::NotAcknowledged(_)) => answer(
             IngestOutcome::Failed,
             HttpResponse::ServiceUnavailable(),

@@ -69,6 +69,8 @@ async fn connection(
     let batch_limit = BATCH.min(point.config.max_in_flight).max(1);
     let mut batch = Encoded::default();
     let mut record = Vec::new();
+    // Records of this connection handed on so far (a refused one is named by its place).
+    let mut handed: u64 = 0;
     loop {
         if stopping.load(Ordering::Acquire) {
             return Ok(());
@@ -85,7 +87,7 @@ async fn connection(
                 Err(why) => {
                     // What was read before goes on first.
                     if !batch.is_empty() {
-                        push(point, &batch).await;
+                        push(point, &batch, handed).await;
                     }
                     return Err(why);
                 }
@@ -97,6 +99,7 @@ async fn connection(
                 }
                 Frame::TooLong => {
                     point.source.metrics().request(IngestOutcome::TooLarge);
+                    point.source.metrics().refused.increment(1);
                     tracing::warn!(
                         topic = point.source.topic(),
                         limit,
@@ -116,7 +119,8 @@ async fn connection(
             }
         }
         if !batch.is_empty() {
-            push(point, &batch).await;
+            push(point, &batch, handed).await;
+            handed += batch.len() as u64;
         }
         if !open {
             return Ok(());
@@ -124,8 +128,10 @@ async fn connection(
     }
 }
 
-/// Hands a batch to the push source, waiting (not reading) while it has no room.
-async fn push(point: &IngestPoint, batch: &Encoded) {
+/// Hands a batch to the push source, waiting (not reading) while it has no room; its first
+/// record is the connection's `first_record`th handed on (counted from 0), which names a
+/// record refused one by one in the log.
+async fn push(point: &IngestPoint, batch: &Encoded, first_record: u64) {
     let reservation = loop {
         match point.source.reserve(batch.len()).await {
             Ok(reservation) => break reservation,
@@ -145,7 +151,18 @@ async fn push(point: &IngestPoint, batch: &Encoded) {
     let metrics = point.source.metrics().clone();
     tokio::spawn(async move {
         match pending.acknowledged().await {
-            Ok(_) => metrics.request(IngestOutcome::Accepted),
+            Ok(pushed) if pushed.refused.is_empty() => metrics.request(IngestOutcome::Accepted),
+            Ok(pushed) => {
+                metrics.request(IngestOutcome::PartlyRefused);
+                metrics.refused.increment(pushed.refused.len() as u64);
+                for refused in &pushed.refused {
+                    tracing::error!(
+                        record = first_record + refused.index as u64,
+                        why = %refused.why,
+                        "socket ingest: a record was refused for what it is; the others went on"
+                    );
+                }
+            }
             Err(why) => {
                 metrics.request(IngestOutcome::Failed);
                 tracing::error!(%why, "socket ingest records not acknowledged by the broker");

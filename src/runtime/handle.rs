@@ -1,7 +1,8 @@
 //! [`RuntimeHandle`]: a cheap, cloneable view of a running pipeline for the HTTP handlers, the
 //! CLI's progress line and the tests: its actors, kills, readiness and partitions.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::ingest::Ingests;
 use streamvisor_actors::AckRouter;
@@ -35,6 +36,18 @@ pub struct RuntimeHandle {
     pub(super) broker_contact: BrokerContact,
     /// A longer silence makes the pipeline unready.
     pub(super) broker_silence_limit: Duration,
+    /// The source's last answer about its partitions, and the question still unanswered: one
+    /// status request in flight at most, whatever the number of callers.
+    pub(super) status: Arc<tokio::sync::Mutex<StatusRequests>>,
+}
+
+/// The partition status requests of a runtime (see [`RuntimeHandle::partitions`]).
+#[derive(Default)]
+pub(super) struct StatusRequests {
+    /// The last answer, and when it came.
+    last: Option<(Instant, Vec<PartitionStatus>)>,
+    /// A request the source has not answered yet (it timed out for its caller).
+    unanswered: Option<tokio::sync::oneshot::Receiver<Vec<PartitionStatus>>>,
 }
 
 impl RuntimeHandle {
@@ -122,16 +135,39 @@ impl RuntimeHandle {
     }
 
     /// The state of every partition the source has assigned; none when the source does not
-    /// answer (not started, restarting, or busy past the timeout).
+    /// answer (not started, restarting, or busy past the timeout). Requests coalesce: callers
+    /// take turns, a caller reuses an answer that came after it asked, and a request that timed
+    /// out is awaited again rather than asked twice, so a polling thread busy in a rebalance
+    /// never gets more than one question queued.
     async fn partition_states(&self) -> Option<Vec<PartitionStatus>> {
-        let source = self.acks.source(&self.topic)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if !source.send(SourceInput::Status(reply)) {
-            return None;
+        let asked = Instant::now();
+        let mut requests = self.status.lock().await;
+        if let Some((at, states)) = &requests.last {
+            if *at >= asked {
+                return Some(states.clone());
+            }
         }
-        tokio::time::timeout(STATUS_TIMEOUT, answer)
-            .await
-            .ok()
-            .and_then(Result::ok)
+        let mut answer = match requests.unanswered.take() {
+            Some(unanswered) => unanswered,
+            None => {
+                let source = self.acks.source(&self.topic)?;
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if !source.send(SourceInput::Status(reply)) {
+                    return None;
+                }
+                answer
+            }
+        };
+        match tokio::time::timeout(STATUS_TIMEOUT, &mut answer).await {
+            Ok(Ok(states)) => {
+                requests.last = Some((Instant::now(), states.clone()));
+                Some(states)
+            }
+            Ok(Err(_)) => None, // the source went away with the question
+            Err(_) => {
+                requests.unanswered = Some(answer);
+                None
+            }
+        }
     }
 }

@@ -321,6 +321,130 @@ max_body = {LIMIT}
     assert!(program.wait_exit(Duration::from_secs(60)).success());
 }
 
+/// A record the producer refuses (over its `message.max.bytes` of 5,000 here) or over
+/// `max_record` is refused alone: a REST answer lists it by index, a socket counts and logs it,
+/// and every other record of the request or the connection is written.
+#[test]
+fn a_refused_record_is_answered_alone_and_the_rest_goes_on() {
+    crate::show_warnings();
+    let broker = kafka::broker();
+    let dir = program::test_dir("ingest-refused");
+    let topic = format!("refused-{}", fastrand::u32(..));
+    let socket = format!("127.0.0.1:{}", program::free_port());
+    let ingest = format!(
+        r#"[ingest.rest]
+kind = "http"
+topic = "{topic}"
+partitions = 1
+max_record = 10000
+[ingest.rest.properties]
+"message.max.bytes" = "5000"
+[ingest.lines]
+kind = "socket"
+listen = "{socket}"
+topic = "{topic}-lines"
+partitions = 1
+max_record = 10000
+[ingest.lines.properties]
+"message.max.bytes" = "5000"
+"#
+    );
+    let file = pipeline(&dir, "ingest-refused", &topic, &ingest);
+    let mut program = Program::start(&dir, &file, Some(&broker.brokers), "ingest-refused");
+    program.wait_ready(Duration::from_secs(60));
+
+    let record = |id: u64, pad: usize| serde_json::json!({ "id": id, "pad": "p".repeat(pad) });
+    let body = serde_json::to_vec(&vec![
+        record(0, 10),
+        record(1, 7_000),
+        record(2, 10),
+        record(3, 20_000),
+        record(4, 10),
+    ])
+    .expect("JSON");
+    let answer = post(
+        &program.http,
+        "/api/ingest/rest",
+        "application/json",
+        &body,
+        false,
+    );
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    let answer: serde_json::Value = serde_json::from_str(&answer.body).expect("a JSON answer");
+    assert_eq!(answer["accepted"], 3, "{answer}");
+    let refused: Vec<u64> = answer["refused"]
+        .as_array()
+        .expect("a list of refused records")
+        .iter()
+        .map(|refused| refused["index"].as_u64().expect("an index"))
+        .collect();
+    assert_eq!(refused, [1, 3], "{answer}");
+    assert!(
+        answer["refused"][1]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("over max_record (10000)")),
+        "{answer}"
+    );
+    let written: Vec<u64> = program::read_topic(&broker.brokers, &topic, 1)
+        .iter()
+        .map(|(_, _, payload)| {
+            serde_json::from_slice::<serde_json::Value>(payload).expect("JSON")["id"]
+                .as_u64()
+                .expect("an id")
+        })
+        .collect();
+    assert_eq!(written, [0, 2, 4]);
+
+    // A socket: 1,000 lines, two the producer refuses and one over max_record.
+    let mut stream = TcpStream::connect(&socket).expect("connects to the socket ingest");
+    let mut lines = String::new();
+    for id in 0..1_000u64 {
+        let pad = match id {
+            300 | 700 => 7_000,
+            500 => 20_000,
+            _ => 10,
+        };
+        lines.push_str(&record(id, pad).to_string());
+        lines.push('\n');
+    }
+    stream
+        .write_all(lines.as_bytes())
+        .expect("the socket takes the lines");
+    drop(stream);
+    let lines_topic = format!("{topic}-lines");
+    wait::wait_until_or(
+        "997 lines in the topic",
+        Duration::from_secs(60),
+        || program::read_topic(&broker.brokers, &lines_topic, 1).len() >= 997,
+        || program.log_tail(),
+    );
+    let ids: BTreeSet<u64> = program::read_topic(&broker.brokers, &lines_topic, 1)
+        .iter()
+        .map(|(_, _, payload)| {
+            serde_json::from_slice::<serde_json::Value>(payload).expect("JSON")["id"]
+                .as_u64()
+                .expect("an id")
+        })
+        .collect();
+    let expected: BTreeSet<u64> = (0..1_000)
+        .filter(|id| ![300, 500, 700].contains(id))
+        .collect();
+    assert_eq!(ids, expected, "every line but the three refused, once");
+    assert_eq!(
+        program.metric_sum("streamvisor_ingest_records_refused_total"),
+        5.0,
+        "two REST records and three socket lines refused"
+    );
+    let log = program.log();
+    assert!(
+        log.contains("a record was refused for what it is"),
+        "the socket's refusals are logged: {}",
+        program.log_tail()
+    );
+    program.signal("TERM");
+    assert!(program.wait_exit(Duration::from_secs(60)).success());
+}
+
 #[test]
 fn socket_ingest_stops_reading_while_the_broker_is_stalled() {
     crate::show_warnings();

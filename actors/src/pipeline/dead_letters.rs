@@ -96,6 +96,7 @@ impl ProducerContext for DeadLetterContext {
                 tracing::error!(%error, partition = origin.partition, offset = origin.offset, "dead letter not delivered; rewinding");
                 origin.source.send(SourceInput::Rewind {
                     partition: origin.partition,
+                    incarnation: Some(origin.incarnation),
                 });
             }
         }

@@ -93,7 +93,10 @@ pub(crate) fn watch_failures(
                 return;
             }
             let sent = match rewinds {
-                Rewinds::Partition(partition) => source.send(SourceInput::Rewind { partition }),
+                Rewinds::Partition(partition) => source.send(SourceInput::Rewind {
+                    partition,
+                    incarnation: None,
+                }),
                 Rewinds::All => source.send(SourceInput::RewindAll),
                 Rewinds::None => true,
             };

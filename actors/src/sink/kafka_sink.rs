@@ -57,8 +57,9 @@ pub struct KafkaWriter {
     dead_letters: DeadLetterTarget,
     producer: Option<ThreadedProducer<Deliveries>>,
     /// A producer of one record a message set, made on the first record sent again: a broker
-    /// that refuses a message set for one record's size refuses the whole set, so each of its
-    /// records is tried again alone, and only the one refused alone goes to the dead letters.
+    /// may refuse a whole message set for one record (its size, or INVALID_RECORD for every
+    /// record when its answer names none), so each record of a refused set is tried again
+    /// alone, and only one refused alone goes to the dead letters.
     singles: Option<ThreadedProducer<Deliveries>>,
     queue: VecDeque<Sending>,
     /// Where the delivery reports hand back records to be sent again.

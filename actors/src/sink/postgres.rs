@@ -16,6 +16,7 @@
 mod rows;
 
 pub use rows::RowBuffers;
+
 pub(crate) use rows::Rows;
 
 use std::str::FromStr;
@@ -210,12 +211,17 @@ impl PostgresSettings {
         };
         Ok(format!(
             "CREATE TABLE IF NOT EXISTS {table} (topic text NOT NULL, partition integer NOT NULL, \
-             \"offset\" bigint NOT NULL, key text{key_null}, value jsonb, timestamp_ms bigint{primary})"
+             \"offset\" bigint NOT NULL, key bytea{key_null}, value jsonb, timestamp_ms bigint{primary})"
         ))
     }
 
-    /// The statement that writes rows given as six arrays (see [`Rows`]).
-    pub fn insert_sql(&self) -> Result<String, PostgresError> {
+    /// The statement that writes rows given as six arrays (see [`Rows`]), its keys typed as the
+    /// table's `key_column`.
+    pub fn insert_sql(&self, key_column: KeyColumn) -> Result<String, PostgresError> {
+        let key_type = match key_column {
+            KeyColumn::Text => "text",
+            KeyColumn::Bytea => "bytea",
+        };
         let table = self.quoted_table()?;
         let conflict = match self.dedupe {
             Dedupe::Origin => " ON CONFLICT (topic, partition, \"offset\") DO NOTHING".to_owned(),
@@ -230,7 +236,7 @@ impl PostgresSettings {
         Ok(format!(
             "INSERT INTO {table} AS target (topic, partition, \"offset\", key, value, timestamp_ms) \
              SELECT r.topic, r.partition, r.\"offset\", r.key, r.value::jsonb, r.timestamp_ms \
-             FROM unnest($1::text[], $2::int4[], $3::int8[], $4::text[], $5::text[], $6::int8[]) \
+             FROM unnest($1::text[], $2::int4[], $3::int8[], $4::{key_type}[], $5::text[], $6::int8[]) \
              AS r(topic, partition, \"offset\", key, value, timestamp_ms){conflict}"
         ))
     }
@@ -322,6 +328,7 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
 pub struct Connection {
     client: Client,
     insert: Statement,
+    key_column: KeyColumn,
     /// Resolves when the connection ends (the server went away, or the client was dropped).
     pub closed: tokio::sync::oneshot::Receiver<()>,
 }
@@ -355,8 +362,9 @@ impl Connection {
                 .await
                 .map_err(|source| PostgresError::statement("create the table", source))?;
         }
+        let key_column = key_column(&client, &settings.quoted_table()?).await?;
         let insert = client
-            .prepare(&settings.insert_sql()?)
+            .prepare(&settings.insert_sql(key_column)?)
             .await
             .map_err(|source| {
                 PostgresError::statement("prepare the insert into the table", source)
@@ -369,7 +377,7 @@ impl Connection {
             .await
             .map_err(|source| PostgresError::statement("begin a transaction", source))?;
         transaction
-            .execute(&insert, &Rows::default().params())
+            .execute(&insert, &Rows::empty(key_column).params())
             .await
             .map_err(|source| PostgresError::statement("plan the insert into the table", source))?;
         transaction
@@ -379,8 +387,14 @@ impl Connection {
         Ok(Connection {
             client,
             insert,
+            key_column,
             closed,
         })
+    }
+
+    /// How the table holds keys.
+    pub fn key_column(&self) -> KeyColumn {
+        self.key_column
     }
 
     /// Writes `rows` in one transaction: `Ok` once COMMIT returned (durable).
@@ -432,6 +446,37 @@ impl Connection {
     }
 }
 
+/// How a table's `key` column holds keys: `bytea` takes any key as it is (what
+/// `create_table` makes); `text` (or `varchar`) takes keys that are UTF-8 without NUL bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum KeyColumn {
+    /// `text` or `character varying`.
+    Text,
+    /// `bytea`.
+    #[default]
+    Bytea,
+}
+
+/// The type of `table`'s `key` column (a table without one fails at the insert's prepare).
+async fn key_column(
+    client: &tokio_postgres::Client,
+    table: &str,
+) -> Result<KeyColumn, PostgresError> {
+    let row = client
+        .query_opt(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attname = 'key' AND NOT attisdropped",
+            &[&table],
+        )
+        .await
+        .map_err(|source| PostgresError::statement("read the key column's type", source))?;
+    let type_name: Option<String> = row.map(|row| row.get(0));
+    Ok(match type_name.as_deref() {
+        Some("bytea") | None => KeyColumn::Bytea,
+        Some(_) => KeyColumn::Text,
+    })
+}
+
 /// Checks `settings` against the database (connect, create when asked, prepare the insert):
 /// what `streamvisor check` and the runtime's start report.
 pub async fn check(settings: &PostgresSettings) -> Result<(), PostgresError> {
@@ -468,14 +513,17 @@ mod tests {
     #[test]
     fn the_dedupe_key_decides_the_conflict_clause_and_primary_key() {
         let mut settings = PostgresSettings::new("host=x", "t");
-        assert!(settings.insert_sql().expect("sql").ends_with("DO NOTHING"));
+        assert!(settings
+            .insert_sql(KeyColumn::Bytea)
+            .expect("sql")
+            .ends_with("DO NOTHING"));
         assert!(settings
             .create_sql()
             .expect("sql")
             .contains("PRIMARY KEY (topic, partition, \"offset\")"));
         settings.dedupe = Dedupe::Key;
         assert!(settings
-            .insert_sql()
+            .insert_sql(KeyColumn::Text)
             .expect("sql")
             .contains("ON CONFLICT (key) DO UPDATE"));
         assert!(settings
@@ -483,7 +531,20 @@ mod tests {
             .expect("sql")
             .contains("PRIMARY KEY (key)"));
         settings.dedupe = Dedupe::None;
-        assert!(!settings.insert_sql().expect("sql").contains("ON CONFLICT"));
+        assert!(!settings
+            .insert_sql(KeyColumn::Bytea)
+            .expect("sql")
+            .contains("ON CONFLICT"));
         assert!(!settings.create_sql().expect("sql").contains("PRIMARY KEY"));
+        // Keys as bytes in a table made here; typed as the column says in the insert.
+        assert!(settings.create_sql().expect("sql").contains("key bytea"));
+        assert!(settings
+            .insert_sql(KeyColumn::Text)
+            .expect("sql")
+            .contains("$4::text[]"));
+        assert!(settings
+            .insert_sql(KeyColumn::Bytea)
+            .expect("sql")
+            .contains("$4::bytea[]"));
     }
 }

@@ -28,7 +28,7 @@ use crate::pipeline::dead_letters::{
 use crate::record::Batch;
 use crate::sink::actor::{SinkContext, SinkMessage, SinkWriter};
 use crate::sink::postgres::{
-    classify, describe, Connection, ErrorClass, PostgresSettings, RowBuffers,
+    classify, describe, Connection, ErrorClass, KeyColumn, PostgresSettings, RowBuffers,
 };
 use crate::sink::writer::{RetryInPlace, Settler, WriterFailure};
 
@@ -201,7 +201,12 @@ impl Writer {
     async fn write_held(&mut self) -> Result<(), Failure> {
         loop {
             self.connect().await?;
-            self.buffers.fill(&self.held, self.settings.dedupe);
+            let key_column = self
+                .connection
+                .as_ref()
+                .map_or(KeyColumn::default(), Connection::key_column);
+            self.buffers
+                .fill(&self.held, self.settings.dedupe, key_column);
             let rows = self.buffers.rows(&self.held);
             let Some(connection) = self.connection.as_mut() else {
                 continue;

@@ -93,6 +93,10 @@ pub enum SourceInput {
     Rewind {
         /// The partition.
         partition: i32,
+        /// The incarnation whose records the failure is about: a partition that rewound since
+        /// (a newer incarnation) is not rewound again for it. `None`: whatever is current (an
+        /// actor of the partition failed).
+        incarnation: Option<u64>,
     },
     /// An actor holding records of every partition (a sink) failed: replay them all.
     RewindAll,
@@ -485,11 +489,14 @@ impl DriverState {
                     flow.held_in_windows(incarnation, records);
                 }
             }
-            SourceInput::Rewind { partition } => self.rewind(partition),
+            SourceInput::Rewind {
+                partition,
+                incarnation,
+            } => self.rewind(partition, incarnation),
             SourceInput::RewindAll => {
                 let partitions: Vec<i32> = self.flows.keys().copied().collect();
                 for partition in partitions {
-                    self.rewind(partition);
+                    self.rewind(partition, None);
                 }
             }
             SourceInput::Status(reply) => {
@@ -511,7 +518,17 @@ impl DriverState {
         }
     }
 
-    fn rewind(&mut self, partition: i32) {
+    fn rewind(&mut self, partition: i32, about: Option<u64>) {
+        let current = self.flows.get(&partition).map(PartitionFlow::incarnation);
+        if about.is_some_and(|about| current.is_some_and(|current| about < current)) {
+            tracing::debug!(
+                partition,
+                ?about,
+                ?current,
+                "a failure of an older incarnation: no rewind"
+            );
+            return;
+        }
         // Under the fence, after the acks already sent: records a transaction committed are
         // in the acknowledged prefix before the partition seeks back to it.
         let fence = self.settings.fence.clone();
@@ -619,7 +636,7 @@ impl DriverState {
                 records = batch.len(),
                 "partition actor cannot take a batch; rewinding"
             );
-            self.rewind(partition);
+            self.rewind(partition, None);
             false
         } else {
             self.metrics.records_in.increment(records);

@@ -21,7 +21,7 @@ use thiserror::Error;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::IngestMetrics;
-use crate::sink::produce::producer_config;
+use crate::sink::produce::{producer_config, ProduceError};
 use probe::BrokerProbe;
 
 /// How long the broker may take to acknowledge a record pushed by a client that waits for the
@@ -86,17 +86,28 @@ pub enum PushRefused {
 /// duplicate them.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PushFailed {
-    /// The broker refused a record for what it is (too large, ...): retrying will not help.
-    #[error("record {index}: {why}")]
-    Rejected {
-        /// The record's index in what was sent.
-        index: usize,
-        /// The broker's or the producer's reason.
-        why: String,
-    },
     /// The broker did not acknowledge in time, or is away.
     #[error("the broker did not acknowledge every record: {0}")]
     NotAcknowledged(String),
+}
+
+/// A record the producer or the broker refused for what it is (too large, invalid, keyless on
+/// a compacted topic): sending it again will not help. The others went on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRefused {
+    /// The record's index in what was sent.
+    pub index: usize,
+    /// The producer's or the broker's reason.
+    pub why: String,
+}
+
+/// What the broker acknowledged of what was sent, and the records refused one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pushed {
+    /// Records the broker acknowledged.
+    pub accepted: usize,
+    /// Records refused for what they are, by index.
+    pub refused: Vec<RecordRefused>,
 }
 
 struct Shared {
@@ -254,29 +265,37 @@ pub type PushRecord<'a> = (Option<&'a [u8]>, &'a [u8]);
 
 impl Reservation {
     /// Hands `records` (at most as many as reserved) to the producer; the returned future
-    /// resolves when the broker acknowledged all of them, or with the first failure. Must be
-    /// called inside a tokio runtime: the wait for the deliveries is a task of its own, which returns
-    /// the budget as they complete even if the caller stops waiting.
+    /// resolves when the broker acknowledged all of them but those refused one by one, or with
+    /// the first other failure. A record refused for what it is does not stop the others. Must
+    /// be called inside a tokio runtime: the wait for the deliveries is a task of its own, which
+    /// returns the budget as they complete even if the caller stops waiting.
     pub fn send<'a>(self, records: impl IntoIterator<Item = PushRecord<'a>>) -> Pending {
         let shared = Arc::clone(&self.source.shared);
-        let mut deliveries: Vec<DeliveryFuture> = Vec::new();
-        let mut refused = None;
+        let mut deliveries: Vec<(usize, DeliveryFuture)> = Vec::new();
+        let mut refused = Vec::new();
+        let mut failed = None;
         for (index, (key, value)) in records.into_iter().enumerate() {
             if deliveries.len() >= self.permit.num_permits() {
-                refused = Some(PushFailed::Rejected {
+                refused.push(RecordRefused {
                     index,
                     why: "more records than reserved".to_owned(),
                 });
-                break;
+                continue;
             }
             let mut record = FutureRecord::<[u8], [u8]>::to(&shared.topic).payload(value);
             if let Some(key) = key {
                 record = record.key(key);
             }
             match shared.producer.send_result(record) {
-                Ok(delivery) => deliveries.push(delivery),
+                Ok(delivery) => deliveries.push((index, delivery)),
+                Err((error, _)) if refused_for_what_it_is(&error) => {
+                    refused.push(RecordRefused {
+                        index,
+                        why: error.to_string(),
+                    });
+                }
                 Err((error, _)) => {
-                    refused = Some(send_refused(index, error));
+                    failed = Some(PushFailed::NotAcknowledged(error.to_string()));
                     break;
                 }
             }
@@ -284,9 +303,9 @@ impl Reservation {
         let (done, result) = oneshot::channel();
         let permit = self.permit;
         tokio::spawn(async move {
-            let outcome = acknowledged(deliveries, refused).await;
-            if let Ok(records) = outcome {
-                shared.metrics.records.increment(records as u64);
+            let outcome = acknowledged(deliveries, refused, failed).await;
+            if let Ok(pushed) = &outcome {
+                shared.metrics.records.increment(pushed.accepted as u64);
             }
             drop(permit);
             let _ = done.send(outcome);
@@ -298,61 +317,58 @@ impl Reservation {
 /// Records handed to the producer, waiting for the broker's acknowledgements.
 #[derive(Debug)]
 pub struct Pending {
-    result: oneshot::Receiver<Result<usize, PushFailed>>,
+    result: oneshot::Receiver<Result<Pushed, PushFailed>>,
 }
 
 impl Pending {
-    /// How many records the broker acknowledged (all that were sent), or the first failure.
-    pub async fn acknowledged(self) -> Result<usize, PushFailed> {
+    /// What the broker acknowledged and what was refused one by one, or the first failure.
+    pub async fn acknowledged(self) -> Result<Pushed, PushFailed> {
         self.result
             .await
             .unwrap_or_else(|_| Err(PushFailed::NotAcknowledged("the wait was cut".into())))
     }
 }
 
-/// Waits for every delivery; the first failure wins (`refused` if the producer refused one).
+/// Waits for every delivery: the records refused for what they are join `refused`; any other
+/// failure (`failed`, or the first in a delivery report) wins.
 async fn acknowledged(
-    deliveries: Vec<DeliveryFuture>,
-    refused: Option<PushFailed>,
-) -> Result<usize, PushFailed> {
-    let count = deliveries.len();
-    let mut failure = refused;
-    for (index, delivery) in deliveries.into_iter().enumerate() {
-        let outcome = match delivery.await {
-            Ok(Ok(_)) => continue,
-            Ok(Err((error, _))) => delivery_failed(index, error),
-            Err(_) => PushFailed::NotAcknowledged("the producer stopped".to_owned()),
-        };
-        failure.get_or_insert(outcome);
-    }
-    match failure {
-        Some(failure) => Err(failure),
-        None => Ok(count),
-    }
-}
-
-/// A record the producer would not queue.
-fn send_refused(index: usize, error: KafkaError) -> PushFailed {
-    match error.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::MessageSizeTooLarge) | Some(RDKafkaErrorCode::InvalidArgument) => {
-            PushFailed::Rejected {
-                index,
-                why: error.to_string(),
+    deliveries: Vec<(usize, DeliveryFuture)>,
+    mut refused: Vec<RecordRefused>,
+    mut failed: Option<PushFailed>,
+) -> Result<Pushed, PushFailed> {
+    let mut accepted = 0;
+    for (index, delivery) in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => accepted += 1,
+            Ok(Err((error, _))) if refused_for_what_it_is(&error) => {
+                refused.push(RecordRefused {
+                    index,
+                    why: error.to_string(),
+                });
+            }
+            Ok(Err((error, _))) => {
+                failed.get_or_insert(PushFailed::NotAcknowledged(error.to_string()));
+            }
+            Err(_) => {
+                failed.get_or_insert(PushFailed::NotAcknowledged(
+                    "the producer stopped".to_owned(),
+                ));
             }
         }
-        _ => PushFailed::NotAcknowledged(error.to_string()),
+    }
+    refused.sort_by_key(|refused| refused.index);
+    match failed {
+        Some(failure) => Err(failure),
+        None => Ok(Pushed { accepted, refused }),
     }
 }
 
-/// A record the broker did not acknowledge.
-fn delivery_failed(index: usize, error: KafkaError) -> PushFailed {
-    match error.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::MessageSizeTooLarge)
-        | Some(RDKafkaErrorCode::InvalidRecord)
-        | Some(RDKafkaErrorCode::InvalidMessage) => PushFailed::Rejected {
-            index,
-            why: error.to_string(),
-        },
-        _ => PushFailed::NotAcknowledged(error.to_string()),
-    }
+/// Whether the producer or the broker refused a record for what it is (one classification
+/// with the sinks': [`ProduceError::RecordLevel`]; a message set refused for another
+/// record's sake counts too, since ingest has no one-record-a-set producer to try it alone).
+fn refused_for_what_it_is(error: &KafkaError) -> bool {
+    matches!(
+        ProduceError::of(error.rdkafka_error_code()),
+        ProduceError::RecordLevel | ProduceError::Resend
+    ) || error.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidArgument)
 }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use streamvisor_supervision::ActorRef;
 
@@ -90,12 +89,12 @@ impl ProducerContext for Deliveries {
     fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Arc<InFlight>) {
         if let Err((error, message)) = result {
             let position = position_of(&in_flight.batch, message);
-            let code = error.rdkafka_error_code();
-            // The broker names the one bad record with INVALID_RECORD; other refusals are of
-            // the whole message set, and its records are tried again alone first.
-            let alone = self.singly || code == Some(RDKafkaErrorCode::InvalidRecord);
-            let outcome = match (ProduceError::of(code), position) {
-                (ProduceError::RecordLevel, Some(_)) if alone => {
+            // A refusal from the batching producer may be of the whole message set (a set too
+            // large for the topic; INVALID_RECORD for every record of a set when the broker's
+            // answer names none): its records are tried again alone first, and only a record
+            // refused alone is at fault.
+            let outcome = match (ProduceError::of(error.rdkafka_error_code()), position) {
+                (ProduceError::RecordLevel, Some(_)) if self.singly => {
                     Outcome::Refused(error.to_string())
                 }
                 (ProduceError::RecordLevel | ProduceError::Resend, Some(_)) => Outcome::Resend,
@@ -236,6 +235,7 @@ impl Deliveries {
         if let Some(source) = self.settler.acks().source(batch.topic()) {
             source.send(SourceInput::Rewind {
                 partition: batch.partition(),
+                incarnation: Some(batch.incarnation()),
             });
         }
         self.settler.give_back(batch.len() as u64);

@@ -2,12 +2,11 @@
 //! encoded into buffers reused from write to write (no allocation per record), and [`Rows`]:
 //! the arrays borrowed from them as statement parameters.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tokio_postgres::types::ToSql;
 
-use super::Dedupe;
+use super::{Dedupe, KeyColumn};
 use crate::record::Batch;
 use crate::sink::json_lines::write_value;
 
@@ -16,7 +15,11 @@ use crate::sink::json_lines::write_value;
 pub struct RowBuffers {
     text: Vec<u8>,
     values: Vec<(usize, usize)>,
+    /// The keys' bytes, as the records have them.
+    key_bytes: Vec<u8>,
     keys: Vec<Option<(usize, usize)>>,
+    /// How the table holds keys.
+    key_column: KeyColumn,
     partitions: Vec<i32>,
     offsets: Vec<i64>,
     timestamps: Vec<Option<i64>>,
@@ -27,34 +30,53 @@ pub struct RowBuffers {
 }
 
 impl RowBuffers {
-    /// Encodes the records of `batches` as rows. With [`Dedupe::Key`], a record without a key is
-    /// refused, and of several records with one key only the last becomes a row (the others are
-    /// superseded: written, as far as a compacted table goes).
-    pub fn fill(&mut self, batches: &[Batch], dedupe: Dedupe) {
+    /// Encodes the records of `batches` as rows for a table whose key column is `key_column`.
+    /// With [`Dedupe::Key`], a record without a key is refused, and of several records with one
+    /// key (the same bytes) only the last becomes a row (the others are superseded: written, as
+    /// far as a compacted table goes). A `text` key column takes the keys that are UTF-8 without
+    /// a NUL byte; a record with any other key is refused naming the column's type (a `bytea`
+    /// column takes every key as it is).
+    pub fn fill(&mut self, batches: &[Batch], dedupe: Dedupe, key_column: KeyColumn) {
         self.text.clear();
         self.values.clear();
+        self.key_bytes.clear();
         self.keys.clear();
+        self.key_column = key_column;
         self.partitions.clear();
         self.offsets.clear();
         self.timestamps.clear();
         self.batches.clear();
         self.refused.clear();
-        // Keys as the table holds them (text: bytes that are not UTF-8 are replaced), so that
-        // two keys that become one row are one key here too.
-        let last_of_key: HashMap<Cow<'_, str>, (usize, i64)> = match dedupe {
+        let fits = |key: &[u8]| match key_column {
+            KeyColumn::Bytea => true,
+            KeyColumn::Text => !key.contains(&0) && std::str::from_utf8(key).is_ok(),
+        };
+        let last_of_key: HashMap<&[u8], (usize, i64)> = match dedupe {
             Dedupe::Key => batches
                 .iter()
                 .enumerate()
                 .flat_map(|(index, batch)| {
-                    batch.iter().filter_map(move |record| {
-                        Some((String::from_utf8_lossy(record.key?), (index, record.offset)))
-                    })
+                    batch
+                        .iter()
+                        .filter_map(move |record| Some((record.key?, (index, record.offset))))
                 })
                 .collect(),
             Dedupe::Origin | Dedupe::None => HashMap::new(),
         };
         for (index, batch) in batches.iter().enumerate() {
             for record in batch.iter() {
+                if let Some(key) = record.key.filter(|key| !fits(key)) {
+                    self.refused.push((
+                        index,
+                        record.offset,
+                        format!(
+                            "the key ({} bytes) is not UTF-8 text without NUL bytes, and the \
+                             table's key column is text (a bytea key column takes any key)",
+                            key.len()
+                        ),
+                    ));
+                    continue;
+                }
                 if dedupe == Dedupe::Key {
                     match record.key {
                         None => {
@@ -65,10 +87,7 @@ impl RowBuffers {
                             ));
                             continue;
                         }
-                        Some(key)
-                            if last_of_key.get(&String::from_utf8_lossy(key))
-                                != Some(&(index, record.offset)) =>
-                        {
+                        Some(key) if last_of_key.get(key) != Some(&(index, record.offset)) => {
                             continue;
                         }
                         Some(_) => {}
@@ -78,10 +97,9 @@ impl RowBuffers {
                 write_value(&mut self.text, record.value);
                 self.values.push((start, self.text.len()));
                 self.keys.push(record.key.map(|key| {
-                    let start = self.text.len();
-                    self.text
-                        .extend_from_slice(String::from_utf8_lossy(key).as_bytes());
-                    (start, self.text.len())
+                    let start = self.key_bytes.len();
+                    self.key_bytes.extend_from_slice(key);
+                    (start, self.key_bytes.len())
                 }));
                 self.partitions.push(batch.partition());
                 self.offsets.push(record.offset);
@@ -104,9 +122,10 @@ impl RowBuffers {
     /// The rows as statement parameters; `batches` are those [`RowBuffers::fill`] was given.
     pub fn rows<'a>(&'a self, batches: &'a [Batch]) -> Rows<'a> {
         let text = |(start, end): (usize, usize)| {
-            // Built from `&str`s and JSON text: always UTF-8.
+            // JSON text: always UTF-8.
             std::str::from_utf8(&self.text[start..end]).unwrap_or("")
         };
+        let key = |(start, end): (usize, usize)| &self.key_bytes[start..end];
         Rows {
             topics: self
                 .batches
@@ -115,9 +134,49 @@ impl RowBuffers {
                 .collect(),
             partitions: self.partitions.clone(),
             offsets: self.offsets.clone(),
-            keys: self.keys.iter().map(|key| key.map(text)).collect(),
+            keys: match self.key_column {
+                // Checked in `fill`: UTF-8 without NUL.
+                KeyColumn::Text => Keys::Text(
+                    self.keys
+                        .iter()
+                        .map(|span| span.map(|span| std::str::from_utf8(key(span)).unwrap_or("")))
+                        .collect(),
+                ),
+                KeyColumn::Bytea => {
+                    Keys::Bytes(self.keys.iter().map(|span| span.map(key)).collect())
+                }
+            },
             values: self.values.iter().map(|&span| text(span)).collect(),
             timestamps: self.timestamps.clone(),
+        }
+    }
+}
+
+/// The keys of some rows, as the table's key column takes them.
+#[derive(Debug)]
+enum Keys<'a> {
+    Text(Vec<Option<&'a str>>),
+    Bytes(Vec<Option<&'a [u8]>>),
+}
+
+impl Default for Keys<'_> {
+    fn default() -> Self {
+        Keys::Bytes(Vec::new())
+    }
+}
+
+impl<'a> Keys<'a> {
+    fn param(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Keys::Text(keys) => keys,
+            Keys::Bytes(keys) => keys,
+        }
+    }
+
+    fn single(&self, index: usize) -> Keys<'a> {
+        match self {
+            Keys::Text(keys) => Keys::Text(vec![keys[index]]),
+            Keys::Bytes(keys) => Keys::Bytes(vec![keys[index]]),
         }
     }
 }
@@ -128,12 +187,23 @@ pub struct Rows<'a> {
     topics: Vec<&'a str>,
     partitions: Vec<i32>,
     offsets: Vec<i64>,
-    keys: Vec<Option<&'a str>>,
+    keys: Keys<'a>,
     values: Vec<&'a str>,
     timestamps: Vec<Option<i64>>,
 }
 
 impl<'a> Rows<'a> {
+    /// No rows, their keys typed for `key_column`.
+    pub fn empty(key_column: KeyColumn) -> Rows<'a> {
+        Rows {
+            keys: match key_column {
+                KeyColumn::Text => Keys::Text(Vec::new()),
+                KeyColumn::Bytea => Keys::Bytes(Vec::new()),
+            },
+            ..Rows::default()
+        }
+    }
+
     /// How many rows.
     pub fn len(&self) -> usize {
         self.offsets.len()
@@ -150,7 +220,7 @@ impl<'a> Rows<'a> {
             &self.topics,
             &self.partitions,
             &self.offsets,
-            &self.keys,
+            self.keys.param(),
             &self.values,
             &self.timestamps,
         ]
@@ -162,7 +232,7 @@ impl<'a> Rows<'a> {
             topics: vec![self.topics[index]],
             partitions: vec![self.partitions[index]],
             offsets: vec![self.offsets[index]],
-            keys: vec![self.keys[index]],
+            keys: self.keys.single(index),
             values: vec![self.values[index]],
             timestamps: vec![self.timestamps[index]],
         }
@@ -190,12 +260,15 @@ mod tests {
             batch(3, &[(9, Some("b"), "2")]),
         ];
         let mut buffers = RowBuffers::default();
-        buffers.fill(&batches, Dedupe::Origin);
+        buffers.fill(&batches, Dedupe::Origin, KeyColumn::Text);
         let rows = buffers.rows(&batches);
         assert_eq!(rows.topics, vec!["t", "t", "t"]);
         assert_eq!(rows.partitions, vec![0, 0, 3]);
         assert_eq!(rows.offsets, vec![5, 6, 9]);
-        assert_eq!(rows.keys, vec![Some("a"), None, Some("b")]);
+        let Keys::Text(keys) = &rows.keys else {
+            panic!("text keys for a text column");
+        };
+        assert_eq!(keys, &vec![Some("a"), None, Some("b")]);
         assert_eq!(rows.values, vec!["{\"x\":1}", "\"plain\"", "2"]);
         assert_eq!(rows.timestamps, vec![Some(7); 3]);
         assert_eq!(buffers.origin(2), (1, 9));
@@ -212,9 +285,12 @@ mod tests {
             batch(1, &[(7, Some("a"), "4")]),
         ];
         let mut buffers = RowBuffers::default();
-        buffers.fill(&batches, Dedupe::Key);
+        buffers.fill(&batches, Dedupe::Key, KeyColumn::Bytea);
         let rows = buffers.rows(&batches);
-        assert_eq!(rows.keys, vec![Some("b"), Some("a")]);
+        let Keys::Bytes(keys) = &rows.keys else {
+            panic!("bytes for a bytea column");
+        };
+        assert_eq!(keys, &vec![Some(&b"b"[..]), Some(&b"a"[..])]);
         assert_eq!(rows.values, vec!["3", "4"]);
         assert_eq!(buffers.refused().len(), 1);
         assert_eq!(buffers.refused()[0].0, 0);
@@ -222,14 +298,27 @@ mod tests {
     }
 
     #[test]
-    fn keys_that_become_one_text_are_one_key() {
-        let mut batch = Batch::new(Arc::from("t"), 0, 1, 2);
+    fn keys_are_bytes_and_a_text_column_refuses_what_it_cannot_hold() {
+        let mut batch = Batch::new(Arc::from("t"), 0, 1, 4);
         batch.push(1, None, Some(&[0xff]), b"1");
         batch.push(2, None, Some(&[0xfe]), b"2");
+        batch.push(3, None, Some(b"a\0b"), b"3");
+        batch.push(4, None, Some("é".as_bytes()), b"4");
         let batches = vec![batch];
         let mut buffers = RowBuffers::default();
-        buffers.fill(&batches, Dedupe::Key);
-        let rows = buffers.rows(&batches);
-        assert_eq!(rows.values, vec!["2"], "one row for U+FFFD");
+        // Two keys that differ only in bytes that are not UTF-8 are two rows.
+        buffers.fill(&batches, Dedupe::Key, KeyColumn::Bytea);
+        assert_eq!(buffers.rows(&batches).values, vec!["1", "2", "3", "4"]);
+        assert!(buffers.refused().is_empty());
+        // A text column takes UTF-8 without NUL; the others are refused naming the column.
+        buffers.fill(&batches, Dedupe::Key, KeyColumn::Text);
+        assert_eq!(buffers.rows(&batches).values, vec!["4"]);
+        let refused: Vec<i64> = buffers
+            .refused()
+            .iter()
+            .map(|(_, offset, _)| *offset)
+            .collect();
+        assert_eq!(refused, [1, 2, 3]);
+        assert!(buffers.refused()[0].2.contains("key column is text"));
     }
 }

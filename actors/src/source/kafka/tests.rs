@@ -257,7 +257,10 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    handle.send(SourceInput::Rewind { partition: 0 });
+    handle.send(SourceInput::Rewind {
+        partition: 0,
+        incarnation: Some(1),
+    });
     let Seen::Rewound(0, 2) = next(&seen, "the rewind") else {
         panic!("expected partition 0 rewound to incarnation 2");
     };
@@ -278,9 +281,14 @@ fn nothing_arrives_without_demand_and_a_rewind_replays_from_the_committed_offset
     let Seen::Rewound(0, 2) = next(&seen, "the rewind told again") else {
         panic!("expected partition 0's incarnation 2 told again");
     };
+    // A failure reported late about incarnation 1 does not rewind incarnation 2.
+    handle.send(SourceInput::Rewind {
+        partition: 0,
+        incarnation: Some(1),
+    });
     assert!(
         seen.recv_timeout(Duration::from_millis(300)).is_err(),
-        "stale grants give no demand"
+        "stale grants give no demand, and a stale failure no rewind"
     );
     handle.send(SourceInput::Grant {
         partition: 0,
