@@ -56,8 +56,11 @@ const NO_KEY: u32 = u32::MAX;
 /// An entry without a timestamp (a record cannot carry `i64::MIN` as its timestamp).
 const NO_TIMESTAMP: i64 = i64::MIN;
 
-/// A position in a batch's buffer (batches stay far below 4 GiB: a source batch is at most
-/// `batch_size` records of at most the broker's message size).
+/// The most bytes a batch's buffer holds: every position in it fits a `u32`. Whoever fills a
+/// batch closes it (hands it on, starts another) before a record would take it past this.
+pub(crate) const MAX_BATCH_BYTES: usize = u32::MAX as usize - 1;
+
+/// A position in a batch's buffer (below [`MAX_BATCH_BYTES`]).
 #[inline]
 fn span_start(at: usize) -> u32 {
     u32::try_from(at).unwrap_or(u32::MAX)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::flow::Demand;
 use crate::offsets::{AckOutcome, OffsetTracker};
-use crate::record::Batch;
+use crate::record::{Batch, MAX_BATCH_BYTES};
 
 /// How long after a resume a partition still counts as held back while its refetch brings no
 /// record on (see [`PartitionFlow::is_held_back`]).
@@ -62,6 +62,10 @@ pub(crate) struct PartitionFlow {
     paused: bool,
     /// A new record had to be dropped: fetch again from `expected` before going on.
     must_seek: bool,
+    /// The pending batch's bytes, at most ([`MAX_BATCH_BYTES`]).
+    max_batch_bytes: usize,
+    /// A record did not fit the pending batch's bytes: it leaves as it is, not yet whole.
+    bytes_full: bool,
     /// After a failed resume (its seek failed), no new attempt before this.
     resume_not_before: Option<std::time::Instant>,
     /// Since when the oldest unacknowledged record has waited (the head of the in-flight
@@ -116,6 +120,8 @@ impl PartitionFlow {
             expected: committed,
             paused: false,
             must_seek: false,
+            max_batch_bytes: MAX_BATCH_BYTES,
+            bytes_full: false,
             head_since: None,
             resume_not_before: None,
             held_in_windows: 0,
@@ -160,9 +166,22 @@ impl PartitionFlow {
             self.must_seek = true;
             return Polled::Dropped;
         }
+        let bytes = key.map_or(0, <[u8]>::len) + value.len();
+        if !self.pending.is_empty() && self.pending.data_len() + bytes > self.max_batch_bytes {
+            // The batch is closed: it leaves as it is, and this record starts the next one.
+            self.bytes_full = true;
+            self.must_seek = true;
+            return Polled::Dropped;
+        }
         self.pending.push(offset, timestamp_ms, key, value);
         self.expected = offset + 1;
         Polled::Accepted
+    }
+
+    /// Caps the pending batch's bytes lower than [`MAX_BATCH_BYTES`] (tests of the cap).
+    #[cfg(test)]
+    pub(crate) fn cap_batch_bytes(&mut self, bytes: usize) {
+        self.max_batch_bytes = bytes;
     }
 
     /// Records read and not yet handed on (the read-ahead).
@@ -185,7 +204,7 @@ impl PartitionFlow {
     /// offsets count as dispatched. Call it until it answers `None`.
     pub(crate) fn take_batch(&mut self, flush: bool) -> Option<Batch> {
         let len = self.pending.len();
-        if len == 0 || (len < self.batch_size && !flush) {
+        if len == 0 || (len < self.batch_size && !flush && !self.bytes_full) {
             return None;
         }
         let room = self.max_unacked.saturating_sub(self.tracker.unacked());
@@ -196,6 +215,7 @@ impl PartitionFlow {
         }
         // Records flow again after a resume: the refetch is over.
         self.resumed_at = None;
+        self.bytes_full = false;
         let batch = if count == len {
             // Room for as many bytes as this one holds: no regrowth while the next fills.
             let fresh = Batch::with_capacity(

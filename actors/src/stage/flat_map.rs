@@ -17,7 +17,7 @@ use streamvisor_supervision::Failure;
 
 use super::core::{Rejected, StageCore};
 use super::StageLogic;
-use crate::record::{Batch, RecordRef};
+use crate::record::{Batch, RecordRef, MAX_BATCH_BYTES};
 
 /// A flat map: emits the pieces of `record` through `pieces`, or says why it cannot (the record
 /// goes to the dead letters, and none of its pieces goes on).
@@ -110,8 +110,9 @@ impl StageLogic for FlatMapLogic {
         stage.rejected.clear();
         for (index, record) in batch.iter().enumerate() {
             // Chunks close between records (a refused record's pieces are taken back from the
-            // open one), each about the emission chunk: no inlet sees a batch over its credit.
-            if pieces.len() >= chunk {
+            // open one), each about the emission chunk: no inlet sees a batch over its credit;
+            // and at half the byte cap, so that one more record's pieces cannot pass it.
+            if pieces.len() >= chunk || pieces.data_len() >= MAX_BATCH_BYTES / 2 {
                 chunks.push(std::mem::replace(&mut pieces, new_batch(chunk)));
             }
             let before = pieces.len();
@@ -141,7 +142,10 @@ impl StageLogic for FlatMapLogic {
                 // inlet would ever have the credit for them.
                 let whole = std::mem::replace(&mut pieces, new_batch(chunk));
                 for piece in whole.iter() {
-                    if pieces.len() == chunk {
+                    let bytes = piece.key.map_or(0, <[u8]>::len) + piece.value.len();
+                    if pieces.len() == chunk
+                        || (!pieces.is_empty() && pieces.data_len() + bytes > MAX_BATCH_BYTES)
+                    {
                         chunks.push(std::mem::replace(&mut pieces, new_batch(chunk)));
                     }
                     pieces.push_copy(&piece);

@@ -352,6 +352,38 @@ fn a_record_that_cannot_be_taken_is_fetched_again_never_skipped() {
     assert_eq!(flow.polled(8, None, None, b"x"), Polled::Accepted);
 }
 
+/// A batch never passes its byte cap (`u32` positions): the record that would take it past
+/// closes it, leaves as it is, and starts the next one (fetched again, never skipped).
+#[test]
+fn a_batch_closes_before_a_record_would_pass_its_byte_cap() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    flow.cap_batch_bytes(25);
+    flow.grant(1, 100);
+    for offset in 0..2 {
+        assert_eq!(
+            flow.polled(offset, None, None, &[b'x'; 10]),
+            Polled::Accepted
+        );
+    }
+    assert_eq!(
+        flow.polled(2, None, None, &[b'x'; 10]),
+        Polled::Dropped,
+        "30 bytes would pass the cap of 25"
+    );
+    let closed = flow
+        .take_batch(false)
+        .expect("the closed batch leaves though not whole");
+    assert_eq!(closed.offsets().collect::<Vec<_>>(), [0, 1]);
+    assert!(closed.data_len() <= 25);
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    assert_eq!(flow.action(), Some(FlowAction::Resume { from: 2 }));
+    assert_eq!(flow.polled(2, None, None, &[b'x'; 10]), Polled::Accepted);
+    assert!(
+        flow.take_batch(false).is_none(),
+        "not full: it waits for more"
+    );
+}
+
 #[test]
 fn a_failed_resume_waits_before_the_next_attempt() {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
