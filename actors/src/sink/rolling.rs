@@ -98,6 +98,9 @@ struct OpenFile {
 /// to again.
 const MAX_OPEN_FILES: usize = 64;
 
+/// The most bytes a file's buffer keeps between writes.
+const KEPT_BUFFER_BYTES: usize = 1 << 20;
+
 /// Rolling files of one sink.
 pub(crate) struct RollingFiles {
     settings: RollingSettings,
@@ -132,8 +135,13 @@ impl RollingFiles {
     /// Appends every record of `batches` to its file and fsyncs each file touched: durable
     /// when this returns `Ok`. A failed write is cut back off every file it touched.
     pub(crate) fn write_batches(&mut self, batches: &[&Batch]) -> Result<(), SinkError> {
+        // A file's buffer lives from one write to the next while the file is written to: those
+        // the last write left empty are dropped (a day that passed, a partition that moved),
+        // and a large one gives back what it grew to.
+        self.buffers.retain(|_, buffer| !buffer.is_empty());
         for buffer in self.buffers.values_mut() {
             buffer.clear();
+            buffer.shrink_to(KEPT_BUFFER_BYTES);
         }
         let now_ms = now_ms();
         for batch in batches {

@@ -104,6 +104,13 @@ fn the_date_partition_layout_puts_records_in_hive_folders() {
     assert_eq!(count("date=2025-11-27/partition=0"), 3);
     assert_eq!(count("date=2025-11-28/partition=1"), 2);
     assert_eq!(files(&dir, "jsonl").len(), 2);
+    // Buffers follow the files written to: a day that passed gives its buffer back.
+    assert_eq!(sink.buffers.len(), 2);
+    sink.write_batches(&[&batch(1, 2, 1, 1_764_230_400_000 + day)])
+        .expect("write");
+    sink.write_batches(&[&batch(1, 3, 1, 1_764_230_400_000 + day)])
+        .expect("write");
+    assert_eq!(sink.buffers.len(), 1, "only the file still written to keeps a buffer");
 }
 
 #[test]
