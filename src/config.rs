@@ -27,7 +27,9 @@ mod stage;
 
 pub use duration::parse_duration;
 pub use field::parse_fan_out;
-pub use ingest::{Framing, IngestKind, ValueFormat, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD};
+pub use ingest::{
+    Framing, IngestKind, ValueFormat, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_RECORD,
+};
 pub use model::{
     AdminConfig, CommitConfig, FlowConfig, GeneratorConfig, IngestConfig, KafkaConfig,
     PipelineConfig, RuntimeConfig, SinkConfig, SourceConfig, StageConfig, SupervisionConfig,

@@ -31,6 +31,8 @@ pub struct IngestPoint {
     pub source: PushSource,
     /// How its records are encoded.
     pub encoder: RecordEncoder,
+    /// Requests (REST) or connections (socket) served now: at most the configured cap.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The running ingest sources, by name; clones share them.
@@ -70,6 +72,10 @@ impl Ingests {
             points.insert(
                 name.clone(),
                 IngestPoint {
+                    slots: Arc::new(tokio::sync::Semaphore::new(match config.kind {
+                        IngestKind::Http => config.request_limit(),
+                        IngestKind::Socket => config.connection_limit(),
+                    })),
                     config: config.clone(),
                     source,
                     encoder,

@@ -10,22 +10,27 @@
 //! max_body = 1048576            # bytes of a request body, at most (default 1 MiB)
 //! max_record = 999000           # bytes of a record (default: what the producer takes, below)
 //! max_in_flight = 10000         # records sent and not yet acknowledged (429 past it)
+//! body_timeout = "30s"          # a body slower than this is answered 408
+//! max_requests = 256            # requests served at once (503 past it; health is not counted)
 //!
 //! [ingest.sensors]              # a TCP listener
 //! kind = "socket"
 //! listen = "127.0.0.1:7070"
 //! framing = "ndjson"            # ndjson (default) | msgpack (4-byte big-endian length, then the record)
 //! topic = "sensors"
+//! max_connections = 1024        # connections at once (a new one past it is closed)
+//! idle_timeout = "60s"          # a connection silent this long is closed
 //! [ingest.sensors.properties]   # producer properties, added to [kafka.properties]
 //! "linger.ms" = "5"
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::Deserialize;
 use streamvisor_actors::FieldPath;
 
-use super::field::Invalid;
+use super::field::{optional_duration, Invalid};
 
 /// Where ingest reads records from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -88,10 +93,32 @@ pub struct IngestConfig {
     /// the ingest's properties say otherwise, less 1,000 bytes for the key and headers). Over
     /// it, a record is refused alone: a REST answer lists it, a socket skips it (both count it).
     pub max_record: Option<usize>,
+    /// How long a request body may take to arrive (`http`; default 30 s): a slower one is
+    /// answered 408 and its connection closed.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub body_timeout: Option<Duration>,
+    /// Requests served at once, at most (`http`; default 256): past it, 503 with
+    /// `Retry-After`, so that ingest never takes the room health and admin need.
+    pub max_requests: Option<usize>,
+    /// Connections served at once, at most (`socket`; default 1,024): past it, a new
+    /// connection is closed at once (counted as busy).
+    pub max_connections: Option<usize>,
+    /// How long a connection may send nothing (`socket`; default 60 s) before it is closed.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub idle_timeout: Option<Duration>,
     /// Producer properties, added to `[kafka.properties]`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
 }
+
+/// The default deadline of a request body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default cap of ingest requests served at once.
+pub(super) const DEFAULT_MAX_REQUESTS: usize = 256;
+/// The default cap of socket connections served at once.
+pub(super) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// The default idle timeout of a socket connection.
+pub(super) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -128,6 +155,8 @@ impl IngestConfig {
                 for (key, set) in [
                     ("listen", self.listen.is_some()),
                     ("framing", self.framing.is_some()),
+                    ("max_connections", self.max_connections.is_some()),
+                    ("idle_timeout", self.idle_timeout.is_some()),
                 ] {
                     if set {
                         return bad(key, "only a socket ingest (kind = \"socket\") takes it");
@@ -136,13 +165,31 @@ impl IngestConfig {
                 if self.max_body == Some(0) {
                     return bad("max_body", "must be at least 1");
                 }
+                if self.max_requests == Some(0) {
+                    return bad("max_requests", "must be at least 1");
+                }
+                if self.body_timeout.is_some_and(|timeout| timeout.is_zero()) {
+                    return bad("body_timeout", "must be greater than zero");
+                }
                 if self.max_record == Some(0) {
                     return bad("max_record", "must be at least 1");
                 }
             }
             IngestKind::Socket => {
-                if self.max_body.is_some() {
-                    return bad("max_body", "only an http ingest (kind = \"http\") takes it");
+                for (key, set) in [
+                    ("max_body", self.max_body.is_some()),
+                    ("body_timeout", self.body_timeout.is_some()),
+                    ("max_requests", self.max_requests.is_some()),
+                ] {
+                    if set {
+                        return bad(key, "only an http ingest (kind = \"http\") takes it");
+                    }
+                }
+                if self.max_connections == Some(0) {
+                    return bad("max_connections", "must be at least 1");
+                }
+                if self.idle_timeout.is_some_and(|timeout| timeout.is_zero()) {
+                    return bad("idle_timeout", "must be greater than zero");
                 }
                 match self.listen.as_deref() {
                     None => return bad("listen", "a socket ingest needs an address to listen on"),
@@ -157,6 +204,26 @@ impl IngestConfig {
             }
         }
         Ok(())
+    }
+
+    /// The request body deadline.
+    pub fn body_deadline(&self) -> Duration {
+        self.body_timeout.unwrap_or(DEFAULT_BODY_TIMEOUT)
+    }
+
+    /// Requests served at once, at most.
+    pub fn request_limit(&self) -> usize {
+        self.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)
+    }
+
+    /// Socket connections served at once, at most.
+    pub fn connection_limit(&self) -> usize {
+        self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// How long a socket connection may be idle.
+    pub fn idle_deadline(&self) -> Duration {
+        self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)
     }
 
     /// The request body limit.

@@ -17,6 +17,11 @@ pub(super) enum BodyRefused {
     },
     /// The stream broke (400).
     Broken(String),
+    /// It did not arrive within its deadline (408).
+    TooSlow {
+        /// The deadline.
+        deadline: std::time::Duration,
+    },
 }
 
 impl BodyRefused {
@@ -25,13 +30,28 @@ impl BodyRefused {
         match self {
             BodyRefused::TooLarge { limit } => format!("the body is over {limit} bytes"),
             BodyRefused::Broken(why) => format!("bad request body: {why}"),
+            BodyRefused::TooSlow { deadline } => {
+                format!("the body did not arrive within {deadline:?}")
+            }
         }
     }
 }
 
-/// Reads the body of `request` from `payload`, at most `limit` bytes; `read` counts the bytes
-/// taken from the connection, whatever the outcome.
+/// Reads the body of `request` from `payload`, at most `limit` bytes within `deadline`; `read`
+/// counts the bytes taken from the connection, whatever the outcome.
 pub(super) async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: std::time::Duration,
+    read: &mut usize,
+) -> Result<Vec<u8>, BodyRefused> {
+    tokio::time::timeout(deadline, read_all(request, payload, limit, read))
+        .await
+        .unwrap_or(Err(BodyRefused::TooSlow { deadline }))
+}
+
+async fn read_all(
     request: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -63,5 +83,9 @@ pub(super) fn refused_body(refused: &BodyRefused) -> HttpResponse {
     match refused {
         BodyRefused::TooLarge { .. } => HttpResponse::PayloadTooLarge().json(body),
         BodyRefused::Broken(_) => HttpResponse::BadRequest().json(body),
+        // The connection is closed after the answer: the rest of the body never comes.
+        BodyRefused::TooSlow { .. } => HttpResponse::RequestTimeout()
+            .insert_header((actix_web::http::header::CONNECTION, "close"))
+            .json(body),
     }
 }

@@ -7,12 +7,16 @@
 //! - 400 naming what is wrong (the body, or a record by its index or line);
 //! - 404 for an unknown source; 413 for a body over the limit (refused before buffering it)
 //!   or more records than the whole in-flight budget; 415 for another content type;
-//! - 429 with `Retry-After` while the producer's in-flight budget is full;
+//! - 429 with `Retry-After` while the producer's in-flight budget is full; 503 with
+//!   `Retry-After` while `max_requests` requests are being served; 408 for a body slower than
+//!   `body_timeout`;
 //! - 503 while the broker is away, or when it did not acknowledge every record (some may have
 //!   been written: a retry may duplicate them).
 //!
 //! Open like `/metrics`: ingest is a data route, not an admin one; put it behind the host's
 //! own authentication when embedding, or keep the listener on loopback.
+
+use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -73,15 +77,28 @@ pub(super) async fn ingest(
             .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
             .json(json!({ "error": PushRefused::Busy.to_string() }));
     }
+    let Ok(_slot) = Arc::clone(&point.slots).try_acquire_owned() else {
+        metrics.request(IngestOutcome::Busy);
+        return HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS))
+            .json(json!({ "error": "too many ingest requests at once: try again shortly" }));
+    };
     let mut read = 0;
-    let body = read_body(&request, payload, point.config.body_limit(), &mut read).await;
+    let body = read_body(
+        &request,
+        payload,
+        point.config.body_limit(),
+        point.config.body_deadline(),
+        &mut read,
+    )
+    .await;
     metrics.bytes.increment(read as u64);
     let body = match body {
         Ok(body) => body,
         Err(refused) => {
             metrics.request(match refused {
                 BodyRefused::TooLarge { .. } => IngestOutcome::TooLarge,
-                BodyRefused::Broken(_) => IngestOutcome::BadRequest,
+                BodyRefused::Broken(_) | BodyRefused::TooSlow { .. } => IngestOutcome::BadRequest,
             });
             return refused_body(&refused);
         }

@@ -156,7 +156,15 @@ async fn kill(
     if let Some(refused) = not_json(&request) {
         return refused;
     }
-    let body = match read_body(&request, payload, ADMIN_BODY_LIMIT, &mut 0).await {
+    let body = match read_body(
+        &request,
+        payload,
+        ADMIN_BODY_LIMIT,
+        crate::config::DEFAULT_BODY_TIMEOUT,
+        &mut 0,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(refused) => return refused_body(&refused),
     };

@@ -7,7 +7,8 @@
 //! There is no answer on the connection: a record that is not valid JSON (or MessagePack) is
 //! logged and counted (`streamvisor_ingest_requests_total{reason="bad_request"}`) and skipped;
 //! an NDJSON line over `max_record` is skipped to its end; a MessagePack frame over it ends the
-//! connection (the stream cannot be resynchronised).
+//! connection (the stream cannot be resynchronised). At most `max_connections` are served at
+//! once (a new one past the cap is closed at once), and one silent for `idle_timeout` is closed.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -38,6 +39,13 @@ pub async fn serve(
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = Arc::clone(&point.slots).try_acquire_owned() else {
+                    // At the cap: closed at once, so that the served ones keep their room.
+                    point.source.metrics().request(IngestOutcome::Busy);
+                    tracing::debug!(ingest = %name, %peer, "socket ingest at its connection cap: closed");
+                    drop(stream);
+                    continue;
+                };
                 tracing::debug!(ingest = %name, %peer, "socket ingest connection");
                 let point = point.clone();
                 let name = name.clone();
@@ -46,6 +54,7 @@ pub async fn serve(
                     if let Err(why) = connection(stream, &point, &stopping).await {
                         tracing::warn!(ingest = %name, %peer, %why, "socket ingest connection ended");
                     }
+                    drop(slot);
                 });
             }
             Err(error) => {
@@ -65,6 +74,7 @@ async fn connection(
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let framing = point.config.framing.unwrap_or_default();
     let limit = point.config.record_limit();
+    let idle = point.config.idle_deadline();
     // A batch never asks for more than the whole budget.
     let batch_limit = BATCH.min(point.config.max_in_flight).max(1);
     let mut batch = Encoded::default();
@@ -82,7 +92,24 @@ async fn connection(
             if !batch.is_empty() && !complete_record_buffered(&reader, framing) {
                 break;
             }
-            let next = match next_record(&mut reader, framing, limit, &mut record).await {
+            // Only the batch's first record is waited for: that wait is the idle timeout's.
+            let read = next_record(&mut reader, framing, limit, &mut record);
+            let next = if batch.is_empty() {
+                match tokio::time::timeout(idle, read).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        tracing::debug!(
+                            topic = point.source.topic(),
+                            ?idle,
+                            "socket ingest connection idle: closed"
+                        );
+                        return Ok(());
+                    }
+                }
+            } else {
+                read.await
+            };
+            let next = match next {
                 Ok(next) => next,
                 Err(why) => {
                     // What was read before goes on first.

@@ -445,6 +445,120 @@ max_record = 10000
     assert!(program.wait_exit(Duration::from_secs(60)).success());
 }
 
+/// Slow and many clients: 1,000 connections holding half-sent REST bodies and 1,000 idle
+/// socket connections. `/health/live` answers in under 100 ms throughout; a body slower than
+/// `body_timeout` is answered 408, requests past `max_requests` 503, sockets past
+/// `max_connections` are closed at once and the others once idle for `idle_timeout`.
+#[test]
+fn slow_and_many_clients_never_keep_health_waiting_and_are_closed() {
+    crate::show_warnings();
+    let broker = kafka::broker();
+    let dir = program::test_dir("ingest-slow");
+    let topic = format!("slow-{}", fastrand::u32(..));
+    let socket = format!("127.0.0.1:{}", program::free_port());
+    let ingest = format!(
+        r#"[ingest.rest]
+kind = "http"
+topic = "{topic}"
+partitions = 1
+body_timeout = "5s"
+max_requests = 64
+[ingest.lines]
+kind = "socket"
+listen = "{socket}"
+topic = "{topic}-lines"
+partitions = 1
+max_connections = 100
+idle_timeout = "2s"
+"#
+    );
+    let file = pipeline(&dir, "ingest-slow", &topic, &ingest);
+    let mut program = Program::start(&dir, &file, Some(&broker.brokers), "ingest-slow");
+    program.wait_ready(Duration::from_secs(60));
+    let opened = Instant::now();
+    let mut bodies = Vec::new();
+    for _ in 0..1_000 {
+        let mut stream = TcpStream::connect(&program.http).expect("connects to the HTTP listener");
+        stream
+            .write_all(
+                b"POST /api/ingest/rest HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+                  Content-Length: 1000\r\n\r\n[{\"id\": 1",
+            )
+            .expect("half a request");
+        bodies.push(stream);
+    }
+    let sockets: Vec<TcpStream> = (0..1_000)
+        .map(|_| TcpStream::connect(&socket).expect("connects to the socket ingest"))
+        .collect();
+    // Health answers at once throughout, the slow clients notwithstanding.
+    let mut slowest = Duration::ZERO;
+    while opened.elapsed() < Duration::from_secs(3) {
+        let asked = Instant::now();
+        let answer = program.get("/health/live").expect("health answers");
+        assert_eq!(answer.status, 200);
+        slowest = slowest.max(asked.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("ingest slow clients: slowest /health/live {slowest:?} with 2,000 connections held");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "health took {slowest:?}"
+    );
+    // Every held connection is answered or closed within its deadline and a margin.
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for mut stream in bodies {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        let mut head = [0u8; 12];
+        let status = match stream.read(&mut head) {
+            Ok(0) => "closed".to_owned(),
+            Ok(read) => String::from_utf8_lossy(&head[..read]).into_owned(),
+            Err(error) => panic!("a slow body's connection still open after its deadline: {error}"),
+        };
+        *statuses.entry(status).or_default() += 1;
+    }
+    println!("ingest slow clients: REST answers {statuses:?}");
+    assert_eq!(
+        statuses.get("HTTP/1.1 408").copied(),
+        Some(64),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.get("HTTP/1.1 503").copied(),
+        Some(936),
+        "{statuses:?}"
+    );
+    let mut closed = 0;
+    for mut stream in sockets {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a read timeout");
+        match stream.read(&mut [0u8; 1]) {
+            Ok(0) => closed += 1,
+            Ok(_) => panic!("the socket ingest wrote to its client"),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => closed += 1,
+            Err(error) => panic!("an idle socket still open after its idle timeout: {error}"),
+        }
+    }
+    assert_eq!(closed, 1_000);
+    let busy: f64 = program
+        .get("/metrics")
+        .map(|answer| answer.body)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| {
+            line.starts_with("streamvisor_ingest_requests_total{")
+                && line.contains("source=\"lines\"")
+                && line.contains("reason=\"busy\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(busy, 900.0, "the connections past the cap of 100");
+    program.signal("TERM");
+    assert!(program.wait_exit(Duration::from_secs(60)).success());
+}
+
 #[test]
 fn socket_ingest_stops_reading_while_the_broker_is_stalled() {
     crate::show_warnings();

@@ -110,7 +110,11 @@ fn the_date_partition_layout_puts_records_in_hive_folders() {
         .expect("write");
     sink.write_batches(&[&batch(1, 3, 1, 1_764_230_400_000 + day)])
         .expect("write");
-    assert_eq!(sink.buffers.len(), 1, "only the file still written to keeps a buffer");
+    assert_eq!(
+        sink.buffers.len(),
+        1,
+        "only the file still written to keeps a buffer"
+    );
 }
 
 #[test]
