@@ -11,7 +11,9 @@ mod routes;
 
 pub use auth::{AdminAuth, AuthError, Connection, Refusal, TOKEN_ENV};
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+
+use socket2::{Domain, Socket, Type};
 
 use actix_web::{web, App, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -61,6 +63,9 @@ impl HttpApi {
     }
 }
 
+/// Connections waiting to be accepted, at most, on the HTTP listener.
+pub const BACKLOG: i32 = 1024;
+
 /// A listener bound before the runtime starts (so a taken port fails early and nothing runs),
 /// served once the runtime is up.
 pub struct HttpServerBinding {
@@ -68,13 +73,32 @@ pub struct HttpServerBinding {
 }
 
 impl HttpServerBinding {
-    /// Binds `address` (`host:port`).
+    /// Binds `address` (`host:port`), with a backlog of [`BACKLOG`] connections waiting to be
+    /// accepted (the system's default of 128 makes a burst of clients wait a second for a
+    /// SYN retransmit).
     pub fn bind(address: &str) -> Result<Self, HttpError> {
-        let listener = TcpListener::bind(address).map_err(|source| HttpError::Bind {
+        let failed = |source: std::io::Error| HttpError::Bind {
             address: address.to_owned(),
             source,
-        })?;
-        Ok(HttpServerBinding { listener })
+        };
+        let resolved = address
+            .to_socket_addrs()
+            .map_err(failed)?
+            .next()
+            .ok_or_else(|| {
+                failed(std::io::Error::new(
+                    std::io::ErrorKind::AddrNotAvailable,
+                    "the address resolves to nothing",
+                ))
+            })?;
+        let socket =
+            Socket::new(Domain::for_address(resolved), Type::STREAM, None).map_err(failed)?;
+        socket.set_reuse_address(true).map_err(failed)?;
+        socket.bind(&resolved.into()).map_err(failed)?;
+        socket.listen(BACKLOG).map_err(failed)?;
+        Ok(HttpServerBinding {
+            listener: socket.into(),
+        })
     }
 
     /// The address bound (the real port when 0 was asked for).

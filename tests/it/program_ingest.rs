@@ -461,7 +461,7 @@ fn slow_and_many_clients_never_keep_health_waiting_and_are_closed() {
 kind = "http"
 topic = "{topic}"
 partitions = 1
-body_timeout = "5s"
+body_timeout = "8s"
 max_requests = 64
 [ingest.lines]
 kind = "socket"
@@ -469,7 +469,7 @@ listen = "{socket}"
 topic = "{topic}-lines"
 partitions = 1
 max_connections = 100
-idle_timeout = "2s"
+idle_timeout = "10s"
 "#
     );
     let file = pipeline(&dir, "ingest-slow", &topic, &ingest);
@@ -487,9 +487,15 @@ idle_timeout = "2s"
             .expect("half a request");
         bodies.push(stream);
     }
+    let bodies_sent = opened.elapsed();
     let sockets: Vec<TcpStream> = (0..1_000)
         .map(|_| TcpStream::connect(&socket).expect("connects to the socket ingest"))
         .collect();
+    println!(
+        "ingest slow clients: 1,000 half-sent bodies in {bodies_sent:?}, 2,000 connections in {:?}",
+        opened.elapsed()
+    );
+    let opened = Instant::now();
     // Health answers at once throughout, the slow clients notwithstanding.
     let mut slowest = Duration::ZERO;
     while opened.elapsed() < Duration::from_secs(3) {
@@ -532,7 +538,7 @@ idle_timeout = "2s"
     let mut closed = 0;
     for mut stream in sockets {
         stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("a read timeout");
         match stream.read(&mut [0u8; 1]) {
             Ok(0) => closed += 1,
