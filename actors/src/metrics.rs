@@ -23,6 +23,8 @@ pub const RECORDS_OUT: &str = "streamvisor_records_out_total";
 pub const DEAD_LETTERS: &str = "streamvisor_dead_letters_total";
 /// Records read and settled (acknowledged), by how.
 pub const RECORDS_SETTLED: &str = "streamvisor_records_settled_total";
+/// Records never read because the broker deleted them first, by partition.
+pub const RECORDS_LOST: &str = "streamvisor_records_lost_total";
 /// Time a sink took to make a batch durable.
 pub const SINK_WRITE_SECONDS: &str = "streamvisor_sink_write_seconds";
 /// Sink writes retried in place.
@@ -71,6 +73,7 @@ pub const ALL: &[&str] = &[
     RECORDS_OUT,
     DEAD_LETTERS,
     RECORDS_SETTLED,
+    RECORDS_LOST,
     SINK_WRITE_SECONDS,
     SINK_RETRIES,
     COMMITTED_OFFSET,
@@ -150,6 +153,12 @@ pub fn describe() {
         DEAD_LETTERS,
         Unit::Count,
         "Records sent to the dead-letter topic, by the component that sent them and reason."
+    );
+    describe_counter!(
+        RECORDS_LOST,
+        Unit::Count,
+        "Records of a partition never read because the broker deleted them first (retention), \
+         skipped as auto.offset.reset says."
     );
     describe_counter!(
         RECORDS_SETTLED,
@@ -320,6 +329,17 @@ impl SourceMetrics {
             lag: gauge!(CONSUMER_LAG, &labels),
             demand: gauge!(DEMAND_OUTSTANDING, &labels),
             oldest_unacked_age: gauge!(OLDEST_UNACKED_AGE, &labels),
+            records_lost: {
+                let lost = counter!(
+                    RECORDS_LOST,
+                    "pipeline" => self.pipeline.clone(),
+                    "topic" => self.topic.clone(),
+                    "partition" => partition.to_string(),
+                    "reason" => "retention"
+                );
+                lost.increment(0);
+                lost
+            },
         }
     }
 }
@@ -337,6 +357,8 @@ pub struct PartitionMetrics {
     pub demand: Gauge,
     /// Age of the oldest unacknowledged record.
     pub oldest_unacked_age: Gauge,
+    /// Records never read: the broker deleted them first.
+    pub records_lost: Counter,
 }
 
 /// A sink's handles.

@@ -165,6 +165,21 @@ impl OffsetTracker {
             .ok()
     }
 
+    /// The records before `offset` that were never dispatched are gone (the broker deleted
+    /// them before they were read): the acknowledged prefix passes over them once everything
+    /// dispatched before is acknowledged. Nothing is dispatched below `offset` after this.
+    pub(crate) fn skip_to(&mut self, offset: i64) {
+        if offset <= self.next_offset() {
+            return;
+        }
+        if self.in_flight.is_empty() {
+            self.position = offset;
+        } else {
+            // A marker needing no ack: the prefix moves through it after those before it.
+            self.in_flight.push_back((offset - 1, 0));
+        }
+    }
+
     /// The position to commit, when it moved since the last commit.
     pub(crate) fn take_commit(&mut self) -> Option<i64> {
         if self.position > self.committed {

@@ -22,6 +22,7 @@ mod program_kafka_sink;
 mod program_pacing;
 mod program_postgres;
 mod program_rejections;
+mod program_retention;
 mod program_scale;
 mod program_windows;
 mod runtime_embedded;

@@ -180,3 +180,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_range_the_broker_deleted_is_passed_over_once_what_came_before_is_acknowledged() {
+    let mut tracker = OffsetTracker::new(0);
+    assert!(tracker.dispatched(0));
+    assert!(tracker.dispatched(1));
+    tracker.skip_to(10);
+    assert!(!tracker.dispatched(5), "nothing below the skip");
+    assert!(tracker.dispatched(10));
+    assert_eq!(tracker.ack(1, 1), AckOutcome::Accepted);
+    assert_eq!(tracker.take_commit(), None, "offset 0 still in flight");
+    assert_eq!(tracker.ack(1, 0), AckOutcome::Accepted);
+    assert_eq!(tracker.take_commit(), Some(10), "through the deleted range");
+    assert_eq!(tracker.ack(1, 10), AckOutcome::Accepted);
+    assert_eq!(tracker.take_commit(), Some(11));
+    // With nothing in flight the prefix jumps at once.
+    tracker.skip_to(20);
+    assert_eq!(tracker.take_commit(), Some(20));
+    assert_eq!(tracker.unacked(), 0);
+}

@@ -20,6 +20,7 @@ mod commits;
 mod context;
 mod gauges;
 mod held_back;
+mod retention;
 mod settings;
 
 pub use broker_contact::{silence_limit, BrokerContact, BROKER_SILENCE_LIMIT};
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::SourceError;
@@ -323,6 +325,11 @@ fn run(
                     message.key(),
                     message.payload(),
                 );
+            }
+            Some(Err(error))
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) =>
+            {
+                context.lock().reposition_out_of_range(consumer);
             }
             Some(Err(error)) => {
                 tracing::warn!(%error, topic = %settings.topic, "Kafka poll error; retrying")

@@ -184,6 +184,30 @@ impl PartitionFlow {
         self.max_batch_bytes = bytes;
     }
 
+    /// The broker could not serve the partition's position (librdkafka resets nothing: the
+    /// runtime decides). Given the partition's log now spans `low..high`: a position below
+    /// `low` was deleted before it was read, and the flow goes on from `low` (what it skipped
+    /// is [`Reposition::Lost`]); a position past `high` (a log truncated or recreated) goes on
+    /// from `high`. The source then fetches from [`PartitionFlow::next_offset`].
+    pub(crate) fn reposition(&mut self, low: i64, high: i64, reset: OffsetReset) -> Reposition {
+        let from = self.expected;
+        if from < low {
+            let to = match reset {
+                OffsetReset::Earliest => low,
+                OffsetReset::Latest => high.max(low),
+            };
+            self.tracker.skip_to(to);
+            self.expected = to;
+            Reposition::Lost { from, to }
+        } else if from > high {
+            self.tracker.skip_to(high);
+            self.expected = high;
+            Reposition::PastEnd { from, to: high }
+        } else {
+            Reposition::InRange
+        }
+    }
+
     /// Records read and not yet handed on (the read-ahead).
     #[cfg(test)]
     pub(crate) fn read_ahead(&self) -> usize {
@@ -435,6 +459,50 @@ impl PartitionFlow {
     pub(crate) fn demand(&self) -> u64 {
         self.demand.outstanding()
     }
+}
+
+/// Where a partition without a usable position goes on from: the log's start (`earliest`, the
+/// default) or its end (`latest`), as `auto.offset.reset` says in the pipeline's properties
+/// (librdkafka itself is told `error`: the runtime decides, and counts what it skips).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum OffsetReset {
+    /// The log's start.
+    #[default]
+    Earliest,
+    /// The log's end.
+    Latest,
+}
+
+impl OffsetReset {
+    /// The policy `auto.offset.reset` names (librdkafka's spellings); `earliest` otherwise.
+    pub(crate) fn named(value: Option<&str>) -> Self {
+        match value {
+            Some("latest" | "largest" | "end") => OffsetReset::Latest,
+            _ => OffsetReset::Earliest,
+        }
+    }
+}
+
+/// Where a partition whose position the broker could not serve goes on from (see
+/// [`PartitionFlow::reposition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reposition {
+    /// The records `from..to` were deleted before they were read: lost, counted, and skipped.
+    Lost {
+        /// The first offset lost.
+        from: i64,
+        /// The log's start now: the flow goes on from here.
+        to: i64,
+    },
+    /// The position was past the log's end: the flow goes on from the end.
+    PastEnd {
+        /// The position.
+        from: i64,
+        /// The log's end.
+        to: i64,
+    },
+    /// The position is in the log: fetched again.
+    InRange,
 }
 
 /// The room a paused partition needs before it resumes, with `held` records in open windows:

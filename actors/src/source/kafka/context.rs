@@ -13,13 +13,13 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{DriverState, HeldBack, KafkaSourceSettings, PartitionOutlet, SourceInput};
 use crate::metrics::SourceMetrics;
-use crate::source::partition_flow::PartitionFlow;
+use crate::source::partition_flow::{OffsetReset, PartitionFlow};
 
 /// How soon a failed commit is tried again.
 const COMMIT_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// How long the assign callback waits for the broker's committed offsets and watermarks.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct DriverContext {
     state: Mutex<DriverState>,
@@ -128,7 +128,8 @@ impl ConsumerContext for DriverContext {
                 let fence = self.lock().settings.fence.clone();
                 let mut fence = fence.lock();
                 fence.set_metadata(consumer.group_metadata());
-                let starts = start_offsets(consumer, list);
+                let reset = self.lock().settings.offset_reset();
+                let starts = start_offsets(consumer, list, reset);
                 let mut state = self.lock();
                 for (partition, looked_up) in starts {
                     let start = fence.start(partition, looked_up);
@@ -187,6 +188,7 @@ impl ConsumerContext for DriverContext {
 fn start_offsets<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     list: &TopicPartitionList,
+    reset: OffsetReset,
 ) -> Vec<(i32, i64)> {
     // A failed lookup is tried again before falling back to the low watermark (which replays
     // the partition): an exactly-once sink's open transaction can hold it for a while.
@@ -212,7 +214,10 @@ fn start_offsets<C: ConsumerContext>(
                 Some(Offset::Offset(offset)) => offset,
                 _ => consumer
                     .fetch_watermarks(element.topic(), partition, LOOKUP_TIMEOUT)
-                    .map(|(low, _)| low)
+                    .map(|(low, high)| match reset {
+                        OffsetReset::Earliest => low,
+                        OffsetReset::Latest => high,
+                    })
                     .unwrap_or(0),
             };
             (partition, start)

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use crate::source::partition_flow::OffsetReset;
+
 use super::BrokerContact;
 use crate::sink::fence::TransactionFence;
 
@@ -127,18 +129,26 @@ impl KafkaSourceSettings {
             .map_err(|error| error.to_string())
     }
 
-    /// The consumer's configuration: defaults (cooperative-sticky under the classic protocol,
-    /// earliest for new groups), then the pass-through properties, then the group protocol and
+    /// Where a partition without a usable position goes on from (`auto.offset.reset` of the
+    /// properties; `earliest` by default).
+    pub(crate) fn offset_reset(&self) -> OffsetReset {
+        OffsetReset::named(self.properties.get("auto.offset.reset").map(String::as_str))
+    }
+
+    /// The consumer's configuration: defaults (cooperative-sticky under the classic protocol),
+    /// then the pass-through properties, `auto.offset.reset = error`, then the group protocol and
     /// what the delivery contract needs (explicit commits only).
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         if self.group_protocol == GroupProtocol::Classic {
             config.set("partition.assignment.strategy", "cooperative-sticky");
         }
-        config.set("auto.offset.reset", "earliest");
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        // librdkafka resets nothing on its own (it would skip unread records with a warning in
+        // its log): the runtime chooses where a partition goes on, and counts what it skips.
+        config.set("auto.offset.reset", "error");
         // For the consumer-lag gauges (high watermarks) and the broker contact (readiness): at
         // least once a second (a longer or no interval from the properties is shortened).
         let statistics_ms = self

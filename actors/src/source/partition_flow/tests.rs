@@ -384,6 +384,40 @@ fn a_batch_closes_before_a_record_would_pass_its_byte_cap() {
     );
 }
 
+/// A position the broker deleted before it was read: the flow counts the range lost, goes on
+/// from the log's start, and the acknowledged prefix passes over the gap.
+#[test]
+fn a_position_deleted_before_it_was_read_is_skipped_and_reported() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    flow.grant(1, 100);
+    for offset in 0..4 {
+        assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
+    }
+    let batch = flow.take_batch(false).expect("a batch");
+    assert_eq!(
+        flow.reposition(50, 80, OffsetReset::Earliest),
+        Reposition::Lost { from: 4, to: 50 }
+    );
+    assert_eq!(flow.next_offset(), 50, "fetched again from the log's start");
+    assert_eq!(flow.polled(50, None, None, b"x"), Polled::Accepted);
+    assert_eq!(flow.ack(1, batch.offsets()), 4);
+    assert_eq!(flow.take_commit(), Some(50), "past the deleted range");
+    assert_eq!(
+        flow.reposition(50, 80, OffsetReset::Earliest),
+        Reposition::InRange
+    );
+    assert_eq!(
+        flow.reposition(0, 20, OffsetReset::Earliest),
+        Reposition::PastEnd { from: 51, to: 20 }
+    );
+    // `latest` skips to the log's end, and counts what it skips.
+    let mut latest = PartitionFlow::new(Arc::from("t"), 0, 10, BATCH, 100);
+    assert_eq!(
+        latest.reposition(30, 90, OffsetReset::Latest),
+        Reposition::Lost { from: 10, to: 90 }
+    );
+}
+
 #[test]
 fn a_failed_resume_waits_before_the_next_attempt() {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
