@@ -97,6 +97,9 @@ path = "out/windows.jsonl"
     program.wait_ready(Duration::from_secs(60));
     let mut stream = TcpStream::connect(&socket).expect("connects to the socket ingest");
     stream
+        .set_write_timeout(Some(Duration::from_secs(120)))
+        .expect("a write timeout");
+    stream
         .write_all(readings().as_bytes())
         .expect("the socket takes the readings");
     drop(stream);

@@ -63,7 +63,7 @@ fn records_deleted_before_they_were_read_are_counted_lost_and_nothing_else_is() 
          [kafka]\ngroup = \"{topic}\"\n[sources.events]\nkind = \"kafka\"\ntopic = \"{topic}\"\n\
          partitions = {PARTITIONS}\n[stages.pass]\ninputs = [\"events\"]\nop = \"passthrough\"\n\
          [sinks.out]\ninputs = [\"pass\"]\nkind = \"file\"\npath = \"{}\"\n\
-         delay_per_batch = \"100ms\"\ndelay_for = \"4s\"\n",
+         delay_per_batch = \"100ms\"\n",
         out.display()
     );
     let pipeline = dir.join("retention.toml");

@@ -110,8 +110,33 @@ impl KafkaWriter {
             .map_err(|error| Failure::new(format!("Kafka sink producer: {error}")))
     }
 
+    /// Queues the records the delivery reports handed back to be sent again (whatever woke the
+    /// actor: their wake may have found the mailbox full).
+    fn take_resent(&mut self, sink: &SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        let again: Vec<Batch> = self
+            .resend
+            .as_ref()
+            .map(|(_, resent)| resent.try_iter().collect())
+            .unwrap_or_default();
+        if again.is_empty() {
+            return Ok(());
+        }
+        if self.singles.is_none() {
+            self.singles = Some(self.producer(sink, true)?);
+        }
+        for batch in again {
+            self.queue.push_back(Sending {
+                in_flight: Arc::new(InFlight::new(batch)),
+                sent: 0,
+                singly: true,
+            });
+        }
+        Ok(())
+    }
+
     /// Hands queued records to their producer until its queue is full.
     fn send_queued(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
+        self.take_resent(sink)?;
         let topic = self.settings.topic.as_str();
         while let Some(sending) = self.queue.front_mut() {
             let chosen = if sending.singly {
@@ -195,21 +220,6 @@ impl SinkWriter for KafkaWriter {
     }
 
     fn resume(&mut self, sink: &mut SinkContext<'_, '_, Self>) -> Result<(), Failure> {
-        let again: Vec<Batch> = self
-            .resend
-            .as_ref()
-            .map(|(_, resent)| resent.try_iter().collect())
-            .unwrap_or_default();
-        if !again.is_empty() && self.singles.is_none() {
-            self.singles = Some(self.producer(sink, true)?);
-        }
-        for batch in again {
-            self.queue.push_back(Sending {
-                in_flight: Arc::new(InFlight::new(batch)),
-                sent: 0,
-                singly: true,
-            });
-        }
         self.send_queued(sink)
     }
 

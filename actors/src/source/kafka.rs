@@ -292,6 +292,9 @@ fn run(
             if last_flush.elapsed() >= settings.poll_timeout {
                 state.retell();
                 state.flush();
+                if state.reposition_due {
+                    state.reposition_out_of_range(consumer);
+                }
                 last_flush = Instant::now();
             }
             if last_gauges.elapsed() >= GAUGES_EVERY {
@@ -424,6 +427,8 @@ struct DriverState {
     /// Inputs taken out of turn (a rewind takes the acks first), handled next.
     deferred: std::collections::VecDeque<SourceInput>,
     shutdown_requested: bool,
+    /// A partition out of its log's bounds could not be repositioned yet: try again.
+    reposition_due: bool,
 }
 
 impl DriverState {

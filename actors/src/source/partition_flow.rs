@@ -66,6 +66,10 @@ pub(crate) struct PartitionFlow {
     max_batch_bytes: usize,
     /// A record did not fit the pending batch's bytes: it leaves as it is, not yet whole.
     bytes_full: bool,
+    /// A skip over records the broker deleted, waiting for the read-ahead to be dispatched.
+    skip_after_pending: Option<i64>,
+    /// Everything below it was counted lost already.
+    lost_through: i64,
     /// After a failed resume (its seek failed), no new attempt before this.
     resume_not_before: Option<std::time::Instant>,
     /// Since when the oldest unacknowledged record has waited (the head of the in-flight
@@ -122,6 +126,8 @@ impl PartitionFlow {
             must_seek: false,
             max_batch_bytes: MAX_BATCH_BYTES,
             bytes_full: false,
+            skip_after_pending: None,
+            lost_through: i64::MIN,
             head_since: None,
             resume_not_before: None,
             held_in_windows: 0,
@@ -196,15 +202,35 @@ impl PartitionFlow {
                 OffsetReset::Earliest => low,
                 OffsetReset::Latest => high.max(low),
             };
-            self.tracker.skip_to(to);
+            self.skip_to(to);
             self.expected = to;
-            Reposition::Lost { from, to }
+            // A range already counted (a rewind went back below it) is not lost twice.
+            let first_lost = from.max(self.lost_through);
+            self.lost_through = self.lost_through.max(to);
+            if first_lost >= to {
+                return Reposition::InRange;
+            }
+            Reposition::Lost {
+                from: first_lost,
+                to,
+            }
         } else if from > high {
-            self.tracker.skip_to(high);
+            self.skip_to(high);
             self.expected = high;
             Reposition::PastEnd { from, to: high }
         } else {
             Reposition::InRange
+        }
+    }
+
+    /// The offset tracker passes over what lies before `to` and was never read, once the
+    /// records read before it (pending in the read-ahead) are dispatched: a skip never jumps
+    /// over a record still to be handed on.
+    fn skip_to(&mut self, to: i64) {
+        if self.pending.is_empty() {
+            self.tracker.skip_to(to);
+        } else {
+            self.skip_after_pending = Some(self.skip_after_pending.map_or(to, |at| at.max(to)));
         }
     }
 
@@ -257,7 +283,16 @@ impl PartitionFlow {
             self.head_since = Some(std::time::Instant::now());
         }
         for offset in batch.offsets() {
-            self.tracker.dispatched(offset);
+            let tracked = self.tracker.dispatched(offset);
+            debug_assert!(
+                tracked,
+                "offset {offset} dispatched below the tracker's next offset"
+            );
+        }
+        if self.pending.is_empty() {
+            if let Some(to) = self.skip_after_pending.take() {
+                self.tracker.skip_to(to);
+            }
         }
         Some(batch)
     }
@@ -362,6 +397,7 @@ impl PartitionFlow {
     /// [`crate::offsets::OffsetTracker::rewind_past`]).
     pub(crate) fn rewind_past(&mut self, at_least: i64) -> i64 {
         let from = self.tracker.rewind_past(at_least);
+        self.skip_after_pending = None;
         self.head_since = None;
         self.held_in_windows = 0;
         self.resumed_at = None;

@@ -364,11 +364,10 @@ async fn acknowledged(
 }
 
 /// Whether the producer or the broker refused a record for what it is (one classification
-/// with the sinks': [`ProduceError::RecordLevel`]; a message set refused for another
-/// record's sake counts too, since ingest has no one-record-a-set producer to try it alone).
+/// with the sinks': [`ProduceError::RecordLevel`]). A record refused for another record's sake
+/// (`_INVALID_DIFFERENT_RECORD`) is not: it fails the send as not acknowledged, so that a REST
+/// client sends it again.
 fn refused_for_what_it_is(error: &KafkaError) -> bool {
-    matches!(
-        ProduceError::of(error.rdkafka_error_code()),
-        ProduceError::RecordLevel | ProduceError::Resend
-    ) || error.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidArgument)
+    ProduceError::of(error.rdkafka_error_code()) == ProduceError::RecordLevel
+        || error.rdkafka_error_code() == Some(RDKafkaErrorCode::InvalidArgument)
 }

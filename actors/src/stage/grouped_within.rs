@@ -12,7 +12,7 @@ use super::core::{set_timer, StageCore};
 use super::throttle::Release;
 use super::{StageLogic, StageWorker};
 use crate::operators::error::OperatorError;
-use crate::record::Batch;
+use crate::record::{Batch, MAX_BATCH_BYTES};
 
 /// Records gathered into groups.
 #[derive(Debug)]
@@ -58,6 +58,17 @@ impl Grouping {
         let mut full = Vec::new();
         let last = batch.len().saturating_sub(1);
         for (index, record) in batch.iter().enumerate() {
+            // A group closes before a record would take it past a batch's byte cap.
+            let bytes = record.key.map_or(0, <[u8]>::len) + record.value.len();
+            if self.pending.as_ref().is_some_and(|(group, _, _)| {
+                !group.is_empty() && group.data_len() + bytes > MAX_BATCH_BYTES
+            }) {
+                full.extend(
+                    self.pending
+                        .take()
+                        .map(|(group, credit, _)| (group, credit)),
+                );
+            }
             let (group, group_credit, _) = self.pending.get_or_insert_with(|| {
                 (
                     Batch::new(

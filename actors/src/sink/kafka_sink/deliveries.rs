@@ -175,8 +175,27 @@ impl Deliveries {
         self.settler.timed(in_flight.sent_at);
         // The records sent again give their credit back when they are settled.
         self.settler.give_back((batch.len() - again.len()) as u64);
-        if !again.is_empty() && self.resend.send(again).is_ok() {
-            let _ = self.myself.try_send(SinkMessage::Wake);
+        if again.is_empty() {
+            return;
+        }
+        let partition = again.partition();
+        let records = again.len();
+        match self.resend.send(again) {
+            Ok(()) => {
+                // Taken at the actor's next message of any kind, if this wake finds no room.
+                let _ = self.myself.try_send(SinkMessage::Wake);
+            }
+            Err(_) => {
+                // The writer is gone: its partition replays them (their credit comes back now).
+                tracing::warn!(sink = %self.component, partition, records, "records to send again outlived their sink; rewinding");
+                if let Some(source) = self.settler.acks().source(batch.topic()) {
+                    source.send(SourceInput::Rewind {
+                        partition,
+                        incarnation: Some(batch.incarnation()),
+                    });
+                }
+                self.settler.give_back(records as u64);
+            }
         }
     }
 

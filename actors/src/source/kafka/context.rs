@@ -49,6 +49,7 @@ impl DriverContext {
                 held_back,
                 deferred: std::collections::VecDeque::new(),
                 shutdown_requested: false,
+                reposition_due: false,
             }),
         }
     }

@@ -18,13 +18,16 @@ use crate::source::partition_flow::Reposition;
 impl DriverState {
     /// Repositions the partitions whose position fell out of their log (see the module's
     /// doc), counting what was lost: those whose position is unknown (a new group: librdkafka
-    /// had no offset to start from) or outside the log's bounds now. Each goes on from where
-    /// its flow says, assigned again at that offset (librdkafka does not seek a partition it
-    /// stopped for an offset error).
+    /// had no offset to start from) or whose next offset lies outside the log's bounds now.
+    /// Each goes on from where its flow says, assigned again at that offset (librdkafka does
+    /// not seek a partition it stopped for an offset error), and paused again when its flow is.
+    /// A partition that could not be looked at or assigned is tried again on the poll loop's
+    /// next round ([`DriverState::reposition_due`]): librdkafka reports nothing more for it.
     pub(super) fn reposition_out_of_range<C: ConsumerContext>(
         &mut self,
         consumer: &BaseConsumer<C>,
     ) {
+        self.reposition_due = false;
         let reset = self.settings.offset_reset();
         let positions = consumer.position().ok();
         for (partition, flow) in &mut self.flows {
@@ -42,11 +45,13 @@ impl DriverState {
             ) {
                 Ok(watermarks) => watermarks,
                 Err(error) => {
-                    tracing::warn!(partition, %error, "out of range: the log's bounds are unknown; trying again at the next error");
+                    tracing::warn!(partition, %error, "out of range: the log's bounds are unknown; trying again");
+                    self.reposition_due = true;
                     continue;
                 }
             };
-            if position.is_some_and(|at| (low..=high).contains(&at)) {
+            let next = flow.next_offset();
+            if position.is_some() && (low..=high).contains(&next) {
                 continue;
             }
             match flow.reposition(low, high, reset) {
@@ -79,9 +84,18 @@ impl DriverState {
             let assigned = list
                 .add_partition_offset(&self.topic, *partition, at)
                 .and_then(|()| consumer.incremental_unassign(&list))
-                .and_then(|()| consumer.incremental_assign(&list));
+                .and_then(|()| consumer.incremental_assign(&list))
+                .and_then(|()| {
+                    // An assignment fetches: a partition its flow holds paused stays paused.
+                    if flow.is_paused() {
+                        consumer.pause(&list)
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(error) = assigned {
-                tracing::warn!(partition, %error, "could not assign the partition again at its position; trying again at the next error");
+                tracing::warn!(partition, %error, "could not assign the partition again at its position; trying again");
+                self.reposition_due = true;
             }
         }
     }

@@ -418,6 +418,33 @@ fn a_position_deleted_before_it_was_read_is_skipped_and_reported() {
     );
 }
 
+/// Records read before the deleted range and still in the read-ahead are dispatched and
+/// tracked before the skip applies; a rewind back below the range does not count it twice.
+#[test]
+fn a_skip_waits_for_the_read_ahead_and_a_range_is_lost_once() {
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
+    for offset in 0..3 {
+        assert_eq!(flow.polled(offset, None, None, b"x"), Polled::Accepted);
+    }
+    assert_eq!(
+        flow.reposition(40, 60, OffsetReset::Earliest),
+        Reposition::Lost { from: 3, to: 40 }
+    );
+    flow.grant(1, 100);
+    let batch = flow.take_batch(true).expect("the read-ahead leaves");
+    assert_eq!(batch.offsets().collect::<Vec<_>>(), [0, 1, 2], "tracked, not skipped");
+    assert_eq!(flow.take_commit(), None, "nothing acknowledged yet");
+    assert_eq!(flow.ack(1, [0, 1]), 2);
+    assert_eq!(flow.take_commit(), Some(2), "offset 2 still holds the prefix");
+    flow.rewind();
+    assert_eq!(
+        flow.reposition(40, 60, OffsetReset::Earliest),
+        Reposition::InRange,
+        "counted once"
+    );
+    assert_eq!(flow.next_offset(), 40);
+}
+
 #[test]
 fn a_failed_resume_waits_before_the_next_attempt() {
     let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
