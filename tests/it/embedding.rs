@@ -109,6 +109,14 @@ fn the_example_serves_its_routes_and_streamvisors_and_a_kill_loses_nothing() {
             )
         },
     );
+    // The kill may land after the last record was written: the restart is awaited, not
+    // assumed to have been counted already.
+    wait_until_or(
+        "the killed sink's restart counted",
+        Duration::from_secs(30),
+        || app.metric_sum("streamvisor_actor_restarts_total") >= 1.0,
+        || app.log_tail(),
+    );
     assert_eq!(app.metric_sum("streamvisor_actor_restarts_total"), 1.0);
 
     app.signal("INT");

@@ -432,10 +432,18 @@ fn a_skip_waits_for_the_read_ahead_and_a_range_is_lost_once() {
     );
     flow.grant(1, 100);
     let batch = flow.take_batch(true).expect("the read-ahead leaves");
-    assert_eq!(batch.offsets().collect::<Vec<_>>(), [0, 1, 2], "tracked, not skipped");
+    assert_eq!(
+        batch.offsets().collect::<Vec<_>>(),
+        [0, 1, 2],
+        "tracked, not skipped"
+    );
     assert_eq!(flow.take_commit(), None, "nothing acknowledged yet");
     assert_eq!(flow.ack(1, [0, 1]), 2);
-    assert_eq!(flow.take_commit(), Some(2), "offset 2 still holds the prefix");
+    assert_eq!(
+        flow.take_commit(),
+        Some(2),
+        "offset 2 still holds the prefix"
+    );
     flow.rewind();
     assert_eq!(
         flow.reposition(40, 60, OffsetReset::Earliest),
