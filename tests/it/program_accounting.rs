@@ -43,15 +43,7 @@ fn readings() -> String {
 
 /// The value of `metric` with `label="value"` on the program's `/metrics` (0 when absent).
 fn metric(program: &Program, metric: &str, label: &str, value: &str) -> u64 {
-    let body = program
-        .get("/metrics")
-        .map(|answer| answer.body)
-        .unwrap_or_default();
-    let wanted = format!("{label}=\"{value}\"");
-    body.lines()
-        .filter(|line| line.split(['{', ' ']).next() == Some(metric) && line.contains(&wanted))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    program.metric_where(metric, &[(label, value)]) as u64
 }
 
 #[test]

@@ -549,18 +549,10 @@ idle_timeout = "10s"
         }
     }
     assert_eq!(closed, 1_000);
-    let busy: f64 = program
-        .get("/metrics")
-        .map(|answer| answer.body)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| {
-            line.starts_with("streamvisor_ingest_requests_total{")
-                && line.contains("source=\"lines\"")
-                && line.contains("reason=\"busy\"")
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let busy = program.metric_where(
+        "streamvisor_ingest_requests_total",
+        &[("source", "lines"), ("reason", "busy")],
+    );
     assert_eq!(busy, 900.0, "the connections past the cap of 100");
     program.signal("TERM");
     assert!(program.wait_exit(Duration::from_secs(60)).success());

@@ -72,6 +72,8 @@ pub struct DeadLetterCounters {
     /// By [`DeadLetterReason::index`]: the reasons the component sends for.
     by_reason: Vec<Option<Counter>>,
     labels: [(&'static str, String); 2],
+    /// The pipeline's records settled as dead letters (each sent one counts there too).
+    settled: Counter,
 }
 
 impl DeadLetterCounters {
@@ -94,7 +96,13 @@ impl DeadLetterCounters {
                 })
             })
             .collect();
-        DeadLetterCounters { by_reason, labels }
+        let settled =
+            counter!(RECORDS_SETTLED, "pipeline" => pipeline.to_owned(), "reason" => "dead_letter");
+        DeadLetterCounters {
+            by_reason,
+            labels,
+            settled,
+        }
     }
 
     fn handle(labels: &[(&'static str, String); 2], reason: DeadLetterReason) -> Counter {
@@ -106,11 +114,12 @@ impl DeadLetterCounters {
         )
     }
 
-    /// Counts one dead letter sent for `reason`.
+    /// Counts one dead letter sent for `reason` (and its record settled as a dead letter).
     pub fn sent(&self, reason: DeadLetterReason) {
         match &self.by_reason[reason.index()] {
             Some(handle) => handle.increment(1),
             None => Self::handle(&self.labels, reason).increment(1),
         }
+        self.settled.increment(1);
     }
 }

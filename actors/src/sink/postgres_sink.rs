@@ -320,9 +320,10 @@ impl Writer {
                 &self.component,
             ) {
                 Ok(()) => {
-                    let metrics = self.settler.metrics();
-                    metrics.dead_letters.sent(DeadLetterReason::RefusedBySink);
-                    metrics.settled.dead_letter.increment(1);
+                    self.settler
+                        .metrics()
+                        .dead_letters
+                        .sent(DeadLetterReason::RefusedBySink);
                     return Ok(());
                 }
                 Err(None) => tokio::time::sleep(Duration::from_millis(20)).await,

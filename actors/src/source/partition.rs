@@ -189,9 +189,10 @@ impl PartitionWorker {
             actor,
         ) {
             Ok(()) => {
-                let metrics = &self.recipe.metrics;
-                metrics.dead_letters.sent(DeadLetterReason::Undecodable);
-                metrics.settled.dead_letter.increment(1);
+                self.recipe
+                    .metrics
+                    .dead_letters
+                    .sent(DeadLetterReason::Undecodable);
                 Ok(true)
             }
             Err(None) => {

@@ -105,7 +105,6 @@ impl StageCore {
             }
             if let Some(metrics) = &self.metrics {
                 metrics.dead_letters.sent(refused.reason);
-                metrics.settled.dead_letter.increment(1);
             }
             next += 1;
         }

@@ -377,6 +377,25 @@ impl Program {
             .sum()
     }
 
+    /// The sum of the series of `metric` on `/metrics` whose labels include every one of
+    /// `labels` (`("reason", "busy")`).
+    pub(crate) fn metric_where(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        let body = self
+            .get("/metrics")
+            .filter(|answer| answer.status == 200)
+            .map(|answer| answer.body)
+            .unwrap_or_default();
+        body.lines()
+            .filter(|line| line.split(['{', ' ']).next() == Some(metric))
+            .filter(|line| {
+                labels
+                    .iter()
+                    .all(|(label, value)| line.contains(&format!("{label}=\"{value}\"")))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     /// Sends `signal` (`TERM`, `KILL`, ...).
     pub(crate) fn signal(&self, signal: &str) {
         send_signal(self.pid(), signal);

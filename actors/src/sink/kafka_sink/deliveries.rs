@@ -242,9 +242,10 @@ impl Deliveries {
                     }
                 }
             }
-            let metrics = self.settler.metrics();
-            metrics.dead_letters.sent(DeadLetterReason::RefusedBySink);
-            metrics.settled.dead_letter.increment(1);
+            self.settler
+                .metrics()
+                .dead_letters
+                .sent(DeadLetterReason::RefusedBySink);
         }
         true
     }
