@@ -60,6 +60,18 @@ impl DriverContext {
 }
 
 impl ClientContext for DriverContext {
+    /// librdkafka's errors, logged as errors, but for `_AUTO_OFFSET_RESET`: with
+    /// `auto.offset.reset = error` that is how a partition without a usable position is
+    /// reported (every partition of a new group, too), and the polling thread repositions it
+    /// (`retention.rs`), logging a loss as an error there.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AutoOffsetReset) {
+            tracing::debug!(%error, reason, "a partition without a usable position: the runtime repositions it");
+        } else {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+
     /// librdkafka's statistics (every `statistics.interval.ms`, inside `poll`): the lag gauges
     /// and when a broker last answered.
     fn stats(&self, statistics: rdkafka::Statistics) {
