@@ -366,15 +366,7 @@ impl Program {
 
     /// The sum of every series of `metric` on `/metrics`.
     pub(crate) fn metric_sum(&self, metric: &str) -> f64 {
-        let body = self
-            .get("/metrics")
-            .filter(|answer| answer.status == 200)
-            .map(|answer| answer.body)
-            .unwrap_or_default();
-        body.lines()
-            .filter(|line| line.split(['{', ' ']).next() == Some(metric))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        self.metric_where(metric, &[])
     }
 
     /// The sum of the series of `metric` on `/metrics` whose labels include every one of
