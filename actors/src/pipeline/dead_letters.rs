@@ -10,7 +10,7 @@ use rdkafka::message::Header;
 use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
-use crate::record::RecordRef;
+use crate::record::{Batch, RecordRef};
 use crate::sink::produce::{origin_headers, producer_config, with_index};
 use crate::source::kafka::{SourceHandle, SourceInput};
 
@@ -72,6 +72,20 @@ pub struct DeadLetterOrigin {
     pub offset: i64,
     /// The paths to a sink its delivery acknowledges (every path after the actor that sent it).
     pub paths: u32,
+}
+
+impl DeadLetterOrigin {
+    /// The origin of the record at `offset` of `batch`, read by `source`, whose delivery
+    /// acknowledges `paths` paths to a sink.
+    pub(crate) fn of(source: &SourceHandle, batch: &Batch, offset: i64, paths: u32) -> Self {
+        DeadLetterOrigin {
+            source: source.clone(),
+            partition: batch.partition(),
+            incarnation: batch.incarnation(),
+            offset,
+            paths,
+        }
+    }
 }
 
 /// Acknowledges dead letters when the broker has them.

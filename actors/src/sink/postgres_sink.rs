@@ -304,13 +304,7 @@ impl Writer {
         };
         tracing::warn!(sink = %self.component, partition = batch.partition(), offset, %why, "record refused by PostgreSQL; sent to the dead letters");
         loop {
-            let origin = DeadLetterOrigin {
-                source: source.clone(),
-                partition: batch.partition(),
-                incarnation: batch.incarnation(),
-                offset,
-                paths: 1,
-            };
+            let origin = DeadLetterOrigin::of(&source, batch, offset, 1);
             match self.dead_letters.send(
                 batch.topic(),
                 &record,

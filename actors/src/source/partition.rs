@@ -173,13 +173,12 @@ impl PartitionWorker {
         error: &str,
         actor: &str,
     ) -> Result<bool, Failure> {
-        let origin = DeadLetterOrigin {
-            source: self.recipe.source.clone(),
-            partition: batch.partition(),
-            incarnation: batch.incarnation(),
-            offset: record.offset,
-            paths: self.recipe.paths_to_sinks,
-        };
+        let origin = DeadLetterOrigin::of(
+            &self.recipe.source,
+            batch,
+            record.offset,
+            self.recipe.paths_to_sinks,
+        );
         match self.recipe.dead_letters.send(
             batch.topic(),
             record,

@@ -77,13 +77,8 @@ impl StageCore {
                 continue;
             };
             tracing::debug!(partition = batch.partition(), offset = record.offset, why = %refused.why, "record to the dead letters");
-            let origin = DeadLetterOrigin {
-                source: source.clone(),
-                partition: batch.partition(),
-                incarnation: batch.incarnation(),
-                offset: record.offset,
-                paths: self.recipe.paths_to_sinks,
-            };
+            let origin =
+                DeadLetterOrigin::of(&source, batch, record.offset, self.recipe.paths_to_sinks);
             match producer.send(
                 batch.topic(),
                 &record,

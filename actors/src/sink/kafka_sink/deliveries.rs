@@ -217,13 +217,7 @@ impl Deliveries {
             };
             tracing::warn!(sink = %self.component, partition = batch.partition(), offset = record.offset, %why, "record refused by Kafka; sent to the dead letters");
             loop {
-                let origin = DeadLetterOrigin {
-                    source: source.clone(),
-                    partition: batch.partition(),
-                    incarnation: batch.incarnation(),
-                    offset: record.offset,
-                    paths: 1,
-                };
+                let origin = DeadLetterOrigin::of(&source, batch, record.offset, 1);
                 match producer.send(
                     batch.topic(),
                     &record,
