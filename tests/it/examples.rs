@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::kafka;
+use crate::support::lines::json_lines;
 use crate::support::program::{self, Program};
 use crate::support::wait;
 
@@ -56,13 +57,9 @@ fn run_example(
     feed(&program);
     let out = dir.join(output);
     let written = || -> BTreeSet<String> {
-        std::fs::read_to_string(&out)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| {
-                let record: Value = serde_json::from_str(line).expect("a JSON line");
-                record["value"].to_string()
-            })
+        json_lines(&out)
+            .iter()
+            .map(|record| record["value"].to_string())
             .collect()
     };
     wait::wait_until_or(

@@ -97,10 +97,8 @@ fn expected(records: u64) -> BTreeMap<(String, u64), (u64, f64, f64, f64)> {
 
 /// The latest start of a window written to `path` (none before the first).
 fn latest_window_start(path: &std::path::Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|line| line.ends_with('}'))
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+    crate::support::lines::json_lines(path)
+        .iter()
         .filter_map(|record| record["value"]["start_ms"].as_u64())
         .max()
 }
@@ -184,13 +182,11 @@ path = "out/{name}.jsonl"
         || {
             written.clear();
             lines = 0;
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            for line in text.lines() {
-                let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            for record in crate::support::lines::json_lines(&out) {
                 let value = &record["value"];
                 assert_eq!(
                     value["update"], false,
-                    "no late records, no updates: {line}"
+                    "no late records, no updates: {record}"
                 );
                 let key = (
                     value["key"].as_str().expect("key").to_owned(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use streamvisor::config::PipelineConfig;
 use streamvisor::runtime::{Overrides, Runtime};
 
+use crate::support::lines::json_lines;
 use crate::support::wait::wait_for;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -57,13 +58,9 @@ path = "{}"
         );
     }
     let seqs = wait_for("5000 records in the file", WAIT, async || {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let seqs: Vec<i64> = text
-            .lines()
-            .map(|line| {
-                let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-                record["value"]["seq"].as_i64().expect("seq")
-            })
+        let seqs: Vec<i64> = json_lines(&file)
+            .iter()
+            .map(|record| record["value"]["seq"].as_i64().expect("seq"))
             .collect();
         match seqs.len() {
             written if written >= 5000 => Ok(seqs),

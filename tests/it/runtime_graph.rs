@@ -142,15 +142,8 @@ topic = "{topic}"
         },
     )
     .await;
-    let read = |path: &std::path::Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(path)
-            .expect("a sink file")
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("a JSON line"))
-            .collect()
-    };
-    let all = read(&all);
-    let even = read(&even);
+    let all = crate::support::lines::json_lines(&all);
+    let even = crate::support::lines::json_lines(&even);
     assert_eq!(
         all.len(),
         RECORDS,
@@ -365,12 +358,9 @@ type PieceMap = std::collections::BTreeMap<(i64, i64, i64), (i64, i64)>;
 
 /// The pieces in a sink's file (repeats collapse), and its lines.
 fn pieces_in(path: &std::path::Path) -> (PieceMap, usize) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let records = crate::support::lines::json_lines(path);
     let mut pieces = std::collections::BTreeMap::new();
-    let mut lines = 0;
-    for line in text.lines() {
-        lines += 1;
-        let record: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    for record in &records {
         let identity = (
             record["partition"].as_i64().expect("partition"),
             record["offset"].as_i64().expect("offset"),
@@ -386,7 +376,7 @@ fn pieces_in(path: &std::path::Path) -> (PieceMap, usize) {
             "a replay changed {identity:?}"
         );
     }
-    (pieces, lines)
+    (pieces, records.len())
 }
 
 #[actix_rt::test]

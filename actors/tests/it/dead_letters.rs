@@ -154,11 +154,9 @@ async fn undecodable_records_go_to_the_dead_letters_once_each_and_are_acknowledg
     );
 
     let good = crate::wait::wait_for("every record written or dead-lettered", WAIT, async || {
-        let text = std::fs::read_to_string(&file).unwrap_or_default();
-        let seen: BTreeSet<(i64, i64)> = text
-            .lines()
-            .map(|line| {
-                let record: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let seen: BTreeSet<(i64, i64)> = crate::lines::json_lines(&file)
+            .iter()
+            .map(|record| {
                 (
                     record["partition"].as_i64().expect("partition"),
                     record["offset"].as_i64().expect("offset"),

@@ -59,19 +59,16 @@ fn produce(brokers: &str, topic: &str) {
 
 /// (partition, offset) -> seq, from the sink's file (duplicates collapse).
 fn distinct_lines(path: &Path) -> (BTreeMap<(i64, i64), i64>, usize) {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let records = crate::lines::json_lines(path);
     let mut distinct = BTreeMap::new();
-    let mut lines = 0;
-    for line in text.lines() {
-        lines += 1;
-        let record: serde_json::Value = serde_json::from_str(line).expect("every line is JSON");
+    for record in &records {
         let key = (
             record["partition"].as_i64().expect("partition"),
             record["offset"].as_i64().expect("offset"),
         );
         distinct.insert(key, record["value"]["seq"].as_i64().expect("seq"));
     }
-    (distinct, lines)
+    (distinct, records.len())
 }
 
 fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {

@@ -5,6 +5,9 @@
 mod dead_letters;
 mod embedded_pipeline;
 mod embedded_transactions;
+/// The root crate's tests' reader of sink files being written, shared rather than copied.
+#[path = "../../../tests/it/support/lines.rs"]
+mod lines;
 /// The root crate's tests' one way to wait, shared rather than copied.
 #[path = "../../../tests/it/support/wait.rs"]
 #[allow(dead_code)]
