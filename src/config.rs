@@ -17,6 +17,7 @@
 //! path = "out/quickstart.jsonl"
 //! ```
 
+mod bytes;
 mod duration;
 mod field;
 mod ingest;
@@ -25,6 +26,7 @@ mod plan;
 mod sink;
 mod stage;
 
+pub use bytes::parse_bytes;
 pub use duration::parse_duration;
 pub use field::parse_fan_out;
 pub use ingest::{

@@ -5,7 +5,7 @@
 mod embedded;
 mod generator;
 mod handle;
-
+mod memory;
 mod samplers;
 mod topics;
 
@@ -213,6 +213,16 @@ impl Runtime {
         settings.group_protocol = config.kafka.group_protocol;
         settings.batch_size = config.flow.batch_size;
         settings.max_unacked = config.flow.max_unacked_per_partition;
+        settings.max_unacked_bytes = config.flow.max_unacked_bytes_per_partition;
+        let budget = match config.runtime.memory_budget {
+            Some(budget) => budget,
+            None => {
+                let (budget, from) = memory::default_budget();
+                tracing::info!(budget, from, "memory budget for records in flight");
+                budget
+            }
+        };
+        settings.memory_budget = streamvisor_actors::MemoryBudget::new(budget);
         settings.commit_interval = config.commit.interval;
         settings.commit_max_records = config.commit.max_records;
         // A shutdown drains for as long as the runtime's deadline allows: a drain cut short

@@ -36,7 +36,7 @@ pub use record::{Batch, Origin, RecordRef, NO_OFFSET};
 pub use source::decode::{Format, MAX_MSGPACK_DEPTH};
 pub use source::kafka::{
     silence_limit, BrokerContact, GroupProtocol, KafkaSourceSettings, PartitionStatus, SourceInput,
-    BROKER_SILENCE_LIMIT,
+    BROKER_SILENCE_LIMIT, DEFAULT_MAX_UNACKED_BYTES,
 };
 pub use source::push::{
     PushFailed, PushRecord, PushRefused, PushSettings, PushSource, Pushed, RecordRefused,
@@ -45,6 +45,7 @@ pub use source::push::{
 
 // Flow control.
 pub use flow::inlet::{Inlet, Inlets, SendRefused, Waker};
+pub use flow::memory::MemoryBudget;
 pub use flow::outputs::{key_route, FanOut};
 
 // Operators and stages.

@@ -67,6 +67,14 @@ pub const STAGE_RECORDS_IN: &str = "streamvisor_stage_records_in_total";
 /// Records a stage actor handed on.
 pub const STAGE_RECORDS_OUT: &str = "streamvisor_stage_records_out_total";
 
+/// Bytes (keys and payloads) of records in flight: read and not yet written, absorbed or
+/// dropped.
+pub const INFLIGHT_BYTES: &str = "streamvisor_inflight_bytes";
+/// The most bytes of records ever in flight at once since the start.
+pub const INFLIGHT_BYTES_PEAK: &str = "streamvisor_inflight_bytes_peak";
+/// The memory budget for records in flight (`[runtime] memory_budget`).
+pub const MEMORY_BUDGET: &str = "streamvisor_memory_budget_bytes";
+
 /// Every metric name, for the tests that check each is described and exported.
 pub const ALL: &[&str] = &[
     RECORDS_IN,
@@ -94,6 +102,9 @@ pub const ALL: &[&str] = &[
     MAILBOX_CAPACITY,
     STAGE_RECORDS_IN,
     STAGE_RECORDS_OUT,
+    INFLIGHT_BYTES,
+    INFLIGHT_BYTES_PEAK,
+    MEMORY_BUDGET,
 ];
 
 /// The actor kinds of a pipeline's tree (the `kind` label): restart and escalation counters
@@ -232,6 +243,21 @@ pub fn describe() {
         "Time partitions spent paused: no demand, or at their cap of unacknowledged records."
     );
     describe_gauge!(
+        INFLIGHT_BYTES,
+        Unit::Bytes,
+        "Bytes of records in flight: read, and not yet written, absorbed into state or dropped."
+    );
+    describe_gauge!(
+        INFLIGHT_BYTES_PEAK,
+        Unit::Bytes,
+        "The most bytes of records in flight at once since the start."
+    );
+    describe_gauge!(
+        MEMORY_BUDGET,
+        Unit::Bytes,
+        "The budget for bytes in flight: partitions pause while it is spent."
+    );
+    describe_gauge!(
         OLDEST_UNACKED_AGE,
         Unit::Seconds,
         "Age of the oldest record of a partition not acknowledged yet."
@@ -292,8 +318,21 @@ pub struct SourceMetrics {
     pub settled: Settled,
     /// Whole seconds of pause (fractions carried by the caller).
     pub backpressure_seconds: Counter,
+    /// Bytes in flight now, the most ever, and the budget.
+    pub memory: MemoryGauges,
     pipeline: String,
     topic: String,
+}
+
+/// The memory budget's gauges.
+#[derive(Clone, Debug)]
+pub struct MemoryGauges {
+    /// Bytes in flight.
+    pub inflight: Gauge,
+    /// The most bytes in flight at once.
+    pub peak: Gauge,
+    /// The budget.
+    pub budget: Gauge,
 }
 
 impl SourceMetrics {
@@ -311,6 +350,11 @@ impl SourceMetrics {
             dead_letters,
             settled: Settled::new(pipeline),
             backpressure_seconds,
+            memory: MemoryGauges {
+                inflight: gauge!(INFLIGHT_BYTES, "pipeline" => pipeline.to_owned()),
+                peak: gauge!(INFLIGHT_BYTES_PEAK, "pipeline" => pipeline.to_owned()),
+                budget: gauge!(MEMORY_BUDGET, "pipeline" => pipeline.to_owned()),
+            },
             pipeline: pipeline.to_owned(),
             topic: topic.to_owned(),
         }

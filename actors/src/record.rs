@@ -18,6 +18,8 @@ mod buffer;
 
 use buffer::Buffer;
 
+use crate::flow::memory::Lease;
+
 /// Where a record's bytes are in its batch's buffer: its key (when it has one), then its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -102,6 +104,10 @@ pub struct Batch {
     /// Offsets acknowledged with the batch that have no record of their own (records a window
     /// absorbed into the aggregates of this batch).
     covered: Vec<i64>,
+    /// The source's counts of its bytes in flight (see [`crate::flow::memory`]), shared with
+    /// the batches made of it, given back when the last of them is dropped (one, but for a
+    /// batch gathered from several).
+    leases: Vec<Arc<Lease>>,
 }
 
 /// The offset of a record that stands for no single source record (an aggregate): acknowledging
@@ -118,7 +124,42 @@ impl Batch {
             entries: Vec::with_capacity(records),
             data: Buffer::default(),
             covered: Vec::new(),
+            leases: Vec::new(),
         }
+    }
+
+    /// An empty batch of the same partition incarnation, with room for `records`, that keeps
+    /// this one's bytes counted in flight for as long as it lives: what an operator makes of
+    /// a batch.
+    pub fn successor(&self, records: usize) -> Batch {
+        let mut batch = Batch::new(
+            Arc::clone(&self.topic),
+            self.partition,
+            self.incarnation,
+            records,
+        );
+        batch.leases.clone_from(&self.leases);
+        batch
+    }
+
+    /// Keeps `other`'s bytes counted in flight as long as this batch lives too (records of
+    /// `other` gathered into this one).
+    pub fn keep_counted(&mut self, other: &Batch) {
+        for lease in &other.leases {
+            if !self.leases.iter().any(|held| Arc::ptr_eq(held, lease)) {
+                self.leases.push(Arc::clone(lease));
+            }
+        }
+    }
+
+    /// Counts its bytes in flight until it and every batch made of it are dropped.
+    pub(crate) fn hold(&mut self, lease: Lease) {
+        self.leases.push(Arc::new(lease));
+    }
+
+    /// Its records' key and payload bytes (not the bytes it shares with other batches).
+    pub fn record_bytes(&self) -> usize {
+        self.entries.iter().map(Entry::bytes_len).sum()
     }
 
     /// An empty batch for `topic`/`partition` read by `incarnation`, with room for `records`
@@ -324,6 +365,7 @@ impl Batch {
             entries,
             data: self.data.clone(),
             covered: Vec::new(),
+            leases: self.leases.clone(),
         }
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use streamvisor_supervision::{Backoff, OnEscalation, SupervisorSettings};
 
+use super::bytes::serde_bytes;
 use super::duration::serde_duration;
 use super::field::Invalid;
 pub use super::ingest::IngestConfig;
@@ -68,6 +69,10 @@ pub struct RuntimeConfig {
     /// How long a shutdown may take.
     #[serde(deserialize_with = "serde_duration::deserialize")]
     pub shutdown_timeout: Duration,
+    /// Bytes of records in flight in the whole runtime before partitions pause (none: a
+    /// quarter of the memory limit of the process's cgroup, else of the machine's memory).
+    #[serde(deserialize_with = "serde_bytes::deserialize_some")]
+    pub memory_budget: Option<usize>,
 }
 
 impl Default for RuntimeConfig {
@@ -76,6 +81,7 @@ impl Default for RuntimeConfig {
             http: DEFAULT_HTTP.to_owned(),
             on_escalation: OnEscalation::Exit,
             shutdown_timeout: Duration::from_secs(30),
+            memory_budget: None,
         }
     }
 }
@@ -161,6 +167,9 @@ pub struct FlowConfig {
     pub batch_size: usize,
     /// Unacknowledged records per partition before it pauses.
     pub max_unacked_per_partition: usize,
+    /// Bytes (keys and payloads) in flight per partition before it pauses.
+    #[serde(deserialize_with = "serde_bytes::deserialize")]
+    pub max_unacked_bytes_per_partition: usize,
 }
 
 impl Default for FlowConfig {
@@ -168,6 +177,7 @@ impl Default for FlowConfig {
         FlowConfig {
             batch_size: 1024,
             max_unacked_per_partition: 10_000,
+            max_unacked_bytes_per_partition: streamvisor_actors::DEFAULT_MAX_UNACKED_BYTES,
         }
     }
 }

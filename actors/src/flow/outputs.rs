@@ -9,7 +9,6 @@
 //! paths (checked when the pipeline is built).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 pub use key_route::key_route;
 
@@ -219,12 +218,7 @@ fn split_by_key(batch: &mut Batch, count: usize, cover_all: bool) -> Vec<Option<
         let first = parts.iter().position(Option::is_some).unwrap_or(0);
         parts[first]
             .get_or_insert_with(|| {
-                Batch::new(
-                    Arc::clone(batch.topic()),
-                    batch.partition(),
-                    batch.incarnation(),
-                    0,
-                )
+                batch.successor(0,)
             })
             .cover(batch.covered().iter().copied());
     }

@@ -26,7 +26,7 @@ mod settings;
 pub use broker_contact::{silence_limit, BrokerContact, BROKER_SILENCE_LIMIT};
 pub(crate) use held_back::HeldBack;
 
-pub use settings::{GroupProtocol, KafkaSourceSettings};
+pub use settings::{GroupProtocol, KafkaSourceSettings, DEFAULT_MAX_UNACKED_BYTES};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

@@ -131,12 +131,7 @@ impl PartitionWorker {
         {
             return Ok((batch, 0));
         }
-        let mut good = Batch::new(
-            Arc::clone(batch.topic()),
-            batch.partition(),
-            batch.incarnation(),
-            batch.len(),
-        );
+        let mut good = batch.successor(batch.len());
         let mut dead = 0;
         for record in batch.iter() {
             match format.check(record.value) {
@@ -147,12 +142,7 @@ impl PartitionWorker {
                     } else {
                         let (waiting, errors) = self.dead_waiting.get_or_insert_with(|| {
                             (
-                                Batch::new(
-                                    Arc::clone(batch.topic()),
-                                    batch.partition(),
-                                    batch.incarnation(),
-                                    1,
-                                ),
+                                batch.successor(1,),
                                 Vec::new(),
                             )
                         });
@@ -215,12 +205,7 @@ impl PartitionWorker {
         if waiting.incarnation() < self.incarnation {
             return Ok(0); // read before a rewind: replayed anyway
         }
-        let mut still = Batch::new(
-            Arc::clone(waiting.topic()),
-            waiting.partition(),
-            waiting.incarnation(),
-            1,
-        );
+        let mut still = waiting.successor(1,);
         let mut still_errors = Vec::new();
         let mut sent = 0;
         for (record, error) in waiting.iter().zip(errors) {

@@ -4,8 +4,10 @@
 //! downstream and under the cap. When the read-ahead is full and there is no demand, or the cap
 //! is reached, the partition is paused, and resumed (from exactly the next offset) when there is
 //! room. (Pausing at the first moment of zero demand instead would make every gap in demand
-//! cost a seek and a fetch round trip: with small batches, a hundredfold slowdown.) Acks feed
-//! the offset tracker; a rewind (the partition's subtree failed) bumps the incarnation and seeks
+//! cost a seek and a fetch round trip: with small batches, a hundredfold slowdown.) Bytes count
+//! too: a batch leaves only while the partition's bytes in flight are under its cap and the
+//! runtime's under its budget, and takes a lease on its own (see [`crate::flow::memory`]); a
+//! batch closes at a small share of them. Acks feed the offset tracker; a rewind (the partition's subtree failed) bumps the incarnation and seeks
 //! back to the committed offset.
 //!
 //! The flow never touches Kafka: it answers with [`FlowAction`]s that the polling thread carries
@@ -13,6 +15,7 @@
 
 use std::sync::Arc;
 
+use crate::flow::memory::PartitionMemory;
 use crate::flow::Demand;
 use crate::offsets::{AckOutcome, OffsetTracker};
 use crate::record::{Batch, MAX_BATCH_BYTES};
@@ -62,7 +65,10 @@ pub(crate) struct PartitionFlow {
     paused: bool,
     /// A new record had to be dropped: fetch again from `expected` before going on.
     must_seek: bool,
-    /// The pending batch's bytes, at most ([`MAX_BATCH_BYTES`]).
+    /// Its bytes in flight, against its cap and the runtime's budget.
+    memory: PartitionMemory,
+    /// The pending batch's bytes, at most (a share of the memory limits, below
+    /// [`MAX_BATCH_BYTES`]).
     max_batch_bytes: usize,
     /// A record did not fit the pending batch's bytes: it leaves as it is, not yet whole.
     bytes_full: bool,
@@ -124,6 +130,7 @@ impl PartitionFlow {
             expected: committed,
             paused: false,
             must_seek: false,
+            memory: PartitionMemory::unlimited(),
             max_batch_bytes: MAX_BATCH_BYTES,
             bytes_full: false,
             skip_after_pending: None,
@@ -134,6 +141,14 @@ impl PartitionFlow {
             published_held_back: false,
             resumed_at: None,
         }
+    }
+
+    /// Counts its bytes in flight in `memory` (none are counted otherwise), and closes batches
+    /// at a small share of its limits.
+    pub(crate) fn with_memory(mut self, memory: PartitionMemory) -> Self {
+        self.max_batch_bytes = memory.batch_bytes(MAX_BATCH_BYTES);
+        self.memory = memory;
+        self
     }
 
     /// Records dispatched from now on need `acks` acknowledgements: one per path from the
@@ -260,13 +275,13 @@ impl PartitionFlow {
         let room = self.max_unacked.saturating_sub(self.tracker.unacked());
         let demand = usize::try_from(self.demand.outstanding()).unwrap_or(usize::MAX);
         let count = len.min(room).min(demand).min(self.batch_size);
-        if count == 0 || !self.demand.try_take(count as u64) {
+        if count == 0 || self.memory.is_full() || !self.demand.try_take(count as u64) {
             return None;
         }
         // Records flow again after a resume: the refetch is over.
         self.resumed_at = None;
         self.bytes_full = false;
-        let batch = if count == len {
+        let mut batch = if count == len {
             // Room for as many bytes as this one holds: no regrowth while the next fills.
             let fresh = Batch::with_capacity(
                 Arc::clone(&self.topic),
@@ -294,6 +309,7 @@ impl PartitionFlow {
                 self.tracker.skip_to(to);
             }
         }
+        batch.hold(self.memory.lease(batch.record_bytes()));
         Some(batch)
     }
 
@@ -302,6 +318,7 @@ impl PartitionFlow {
     /// taken). Call it after each poll and each grant or ack, and carry out what it says.
     pub(crate) fn action(&mut self) -> Option<FlowAction> {
         let starved = self.tracker.unacked() >= self.max_unacked
+            || self.memory.is_full()
             || (self.demand.outstanding() == 0 && self.read_ahead_full());
         if !self.paused && (starved || self.must_seek) {
             self.paused = true;
@@ -312,7 +329,7 @@ impl PartitionFlow {
             .is_some_and(|at| std::time::Instant::now() < at);
         let room = self.room_to_resume();
         let room_to_resume = self.pending.len() + self.tracker.unacked() + room <= self.max_unacked;
-        if self.paused && room_to_resume && !waiting {
+        if self.paused && room_to_resume && !waiting && !self.memory.is_full() {
             self.paused = false;
             self.must_seek = false;
             self.resumed_at = Some(std::time::Instant::now());

@@ -48,12 +48,7 @@ impl StageLogic for FilterLogic {
             self.verdicts = verdicts;
             return Ok(Some(batch));
         }
-        let mut kept = Batch::new(
-            Arc::clone(batch.topic()),
-            batch.partition(),
-            batch.incarnation(),
-            batch.len(),
-        );
+        let mut kept = batch.successor(batch.len());
         let mut dropped = Vec::new();
         let mut rejected = stage.rejected.iter().map(|r| r.index).peekable();
         for ((index, record), keep) in batch.iter().enumerate().zip(verdicts.iter().copied()) {

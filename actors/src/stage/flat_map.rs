@@ -93,12 +93,7 @@ impl StageLogic for FlatMapLogic {
     fn apply(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
         let function = &self.function;
         let new_batch = |records: usize| {
-            Batch::new(
-                Arc::clone(batch.topic()),
-                batch.partition(),
-                batch.incarnation(),
-                records,
-            )
+            batch.successor(records,)
         };
         let chunk = stage.emission_chunk();
         let mut chunks = Vec::new();

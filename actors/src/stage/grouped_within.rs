@@ -3,7 +3,6 @@
 //! under the stage's input credit: a held record's credit comes back when it leaves, so
 //! upstream slows down with it. Offsets a batch covers leave with its last record.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamvisor_supervision::{Failure, WorkerContext};
@@ -71,16 +70,15 @@ impl Grouping {
             }
             let (group, group_credit, _) = self.pending.get_or_insert_with(|| {
                 (
-                    Batch::new(
-                        Arc::clone(batch.topic()),
-                        batch.partition(),
-                        batch.incarnation(),
-                        self.max_records.min(batch.len().max(1024)),
-                    ),
+                    batch.successor(self.max_records.min(batch.len().max(1024))),
                     0,
                     now,
                 )
             });
+            if index == 0 {
+                // A group begun by earlier batches keeps this one's bytes counted too.
+                group.keep_counted(&batch);
+            }
             group.push_copy(&record);
             if index == last {
                 *group_credit += credit;

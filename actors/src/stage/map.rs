@@ -38,12 +38,7 @@ impl MapLogic {
 
 impl StageLogic for MapLogic {
     fn apply(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
-        let mut rewritten = Batch::new(
-            Arc::clone(batch.topic()),
-            batch.partition(),
-            batch.incarnation(),
-            batch.len(),
-        );
+        let mut rewritten = batch.successor(batch.len());
         stage.rejected.clear();
         let partition = batch.partition();
         let function = &self.function;

@@ -143,12 +143,7 @@ impl Deliveries {
             self.rewind(batch);
             return;
         }
-        let mut again = Batch::new(
-            Arc::clone(batch.topic()),
-            batch.partition(),
-            batch.incarnation(),
-            outcomes.len(),
-        );
+        let mut again = batch.successor(outcomes.len());
         for (position, record) in batch.iter().enumerate() {
             if outcomes
                 .iter()

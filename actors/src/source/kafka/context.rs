@@ -13,6 +13,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{DriverState, HeldBack, KafkaSourceSettings, PartitionOutlet, SourceInput};
 use crate::metrics::SourceMetrics;
+use crate::flow::memory::PartitionMemory;
 use crate::source::partition_flow::{OffsetReset, PartitionFlow};
 
 /// How soon a failed commit is tried again.
@@ -162,7 +163,11 @@ impl ConsumerContext for DriverContext {
                         state.settings.batch_size,
                         state.settings.max_unacked,
                         first,
-                    );
+                    )
+                    .with_memory(PartitionMemory::new(
+                        state.settings.max_unacked_bytes,
+                        Arc::clone(&state.settings.memory_budget),
+                    ));
                     flow.set_required_acks(state.settings.paths_to_sinks);
                     tracing::info!(partition, start, looked_up, "partition assigned");
                     let incarnation = flow.incarnation();

@@ -20,6 +20,13 @@ impl DriverState {
                 paused += elapsed.as_secs_f64();
             }
         }
+        let budget = &self.settings.memory_budget;
+        self.metrics.memory.inflight.set(budget.used() as f64);
+        self.metrics.memory.peak.set(budget.peak() as f64);
+        // An unlimited budget shows as none (absent rather than 1.8e19).
+        if budget.limit() != usize::MAX {
+            self.metrics.memory.budget.set(budget.limit() as f64);
+        }
         // The counter counts whole seconds; the fractions wait for the next update.
         self.paused_seconds += paused;
         let whole = self.paused_seconds.floor();

@@ -2,11 +2,16 @@
 //! properties, and the flow and commit settings.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
+use crate::flow::memory::MemoryBudget;
 use crate::source::partition_flow::OffsetReset;
+
+/// Bytes in flight per partition before it pauses, unless set: 64 MiB.
+pub const DEFAULT_MAX_UNACKED_BYTES: usize = 64 << 20;
 
 use super::BrokerContact;
 use crate::sink::fence::TransactionFence;
@@ -70,6 +75,11 @@ pub struct KafkaSourceSettings {
     pub batch_size: usize,
     /// Unacknowledged records per partition before it pauses.
     pub max_unacked: usize,
+    /// Bytes (keys and payloads) in flight per partition before it pauses.
+    pub max_unacked_bytes: usize,
+    /// The runtime's budget for bytes in flight, shared by every partition of every source:
+    /// a partition pauses while it is spent.
+    pub memory_budget: Arc<MemoryBudget>,
     /// Acks a record needs: one per path from the source to a sink (1 for a line).
     pub paths_to_sinks: u32,
     /// Commit at least this often.
@@ -107,6 +117,8 @@ impl KafkaSourceSettings {
             properties: BTreeMap::new(),
             batch_size: 1024,
             max_unacked: 10_000,
+            max_unacked_bytes: DEFAULT_MAX_UNACKED_BYTES,
+            memory_budget: MemoryBudget::unlimited(),
             paths_to_sinks: 1,
             commit_interval: Duration::from_secs(1),
             commit_max_records: 5_000,

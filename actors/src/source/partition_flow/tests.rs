@@ -463,3 +463,59 @@ fn a_failed_resume_waits_before_the_next_attempt() {
     std::thread::sleep(RESUME_RETRY_AFTER + std::time::Duration::from_millis(20));
     assert_eq!(flow.action(), Some(FlowAction::Resume { from: 0 }));
 }
+
+/// Bytes in flight pause a partition though its record cap has room: at its own byte cap, or
+/// at the runtime's budget that another partition spent; dropping the batches (written, or
+/// absorbed into state with their acks still waiting) resumes it.
+#[test]
+fn bytes_in_flight_pause_at_the_cap_or_the_budget_until_batches_are_dropped() {
+    use crate::flow::memory::{MemoryBudget, PartitionMemory};
+    let budget = MemoryBudget::new(1_000);
+    let memory = PartitionMemory::new(800, std::sync::Arc::clone(&budget));
+    assert_eq!(memory.batch_bytes(usize::MAX), 31, "a 32nd of the budget");
+    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 1_000).with_memory(memory);
+    flow.grant(1, 1_000);
+    let mut broker = Broker {
+        position: 0,
+        paused: false,
+    };
+    let mut out = Vec::new();
+    while !(broker.paused && budget.used() >= 800) {
+        if !broker.paused && flow.polled(broker.position, None, None, &[b'x'; 10]) == Polled::Accepted
+        {
+            broker.position += 1;
+        }
+        out.extend(flow.take_batch(false));
+        apply(&mut flow, &mut broker);
+    }
+    // Batches of 3 records (30 bytes, under 31) leave until 810 bytes are in flight.
+    assert_eq!(budget.used(), 810, "the first batch at or past the cap of 800");
+    assert!(out.iter().all(|batch| batch.len() == 3));
+    assert!(flow.take_batch(true).is_none(), "nothing leaves at the cap");
+    out.truncate(20);
+    assert_eq!(budget.used(), 600);
+    assert_eq!(
+        flow.action(),
+        Some(FlowAction::Resume { from: 81 }),
+        "resumes below the cap, after the 81 records sent"
+    );
+    let from = 81;
+    // Another partition spends the budget: this one pauses again, unacked records or not.
+    let other = PartitionMemory::new(800, std::sync::Arc::clone(&budget)).lease(400);
+    for offset in from..from + 3 {
+        flow.polled(offset, None, None, &[b'x'; 10]);
+    }
+    assert!(flow.take_batch(true).is_none(), "the budget is spent");
+    assert_eq!(flow.action(), Some(FlowAction::Pause));
+    drop(other);
+    assert!(matches!(flow.action(), Some(FlowAction::Resume { .. })));
+    let last = flow.take_batch(true).expect("room in the budget again");
+    assert_eq!(last.len(), 3);
+    assert_eq!((budget.used(), budget.peak()), (630, 1_000));
+    let made_of_it = last.successor(3);
+    drop(last);
+    assert_eq!(budget.used(), 630, "what an operator made of a batch keeps it counted");
+    drop(made_of_it);
+    assert_eq!(budget.used(), 600);
+    assert_eq!(flow.unacked(), 84, "no ack came: bytes alone paused and resumed it");
+}
