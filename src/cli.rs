@@ -1,6 +1,7 @@
 //! The commands of the `streamvisor` binary, one module each, and their exit codes.
 
 pub(crate) mod admin;
+pub(crate) mod allocator;
 pub(crate) mod produce;
 pub(crate) mod progress;
 pub(crate) mod run;

@@ -82,6 +82,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cli::allocator::map_large_blocks();
     let cli = Cli::parse();
     init_logs(&cli.log_format);
     streamvisor::supervision::log_panics_to_tracing();

@@ -104,10 +104,9 @@ pub struct Batch {
     /// Offsets acknowledged with the batch that have no record of their own (records a window
     /// absorbed into the aggregates of this batch).
     covered: Vec<i64>,
-    /// The source's counts of its bytes in flight (see [`crate::flow::memory`]), shared with
-    /// the batches made of it, given back when the last of them is dropped (one, but for a
-    /// batch gathered from several).
-    leases: Vec<Arc<Lease>>,
+    /// The source's count of its bytes in flight (see [`crate::flow::memory`]), shared with
+    /// the batches made of it, given back when the last of them is dropped.
+    lease: Option<Arc<Lease>>,
 }
 
 /// The offset of a record that stands for no single source record (an aggregate): acknowledging
@@ -124,7 +123,7 @@ impl Batch {
             entries: Vec::with_capacity(records),
             data: Buffer::default(),
             covered: Vec::new(),
-            leases: Vec::new(),
+            lease: None,
         }
     }
 
@@ -138,23 +137,25 @@ impl Batch {
             self.incarnation,
             records,
         );
-        batch.leases.clone_from(&self.leases);
+        batch.lease.clone_from(&self.lease);
         batch
     }
 
     /// Keeps `other`'s bytes counted in flight as long as this batch lives too (records of
     /// `other` gathered into this one).
     pub fn keep_counted(&mut self, other: &Batch) {
-        for lease in &other.leases {
-            if !self.leases.iter().any(|held| Arc::ptr_eq(held, lease)) {
-                self.leases.push(Arc::clone(lease));
-            }
-        }
+        let Some(more) = &other.lease else {
+            return;
+        };
+        self.lease = Some(match &self.lease {
+            Some(held) => Lease::join(held, more),
+            None => Arc::clone(more),
+        });
     }
 
     /// Counts its bytes in flight until it and every batch made of it are dropped.
     pub(crate) fn hold(&mut self, lease: Lease) {
-        self.leases.push(Arc::new(lease));
+        self.lease = Some(Arc::new(lease));
     }
 
     /// Its records' key and payload bytes (not the bytes it shares with other batches).
@@ -365,7 +366,7 @@ impl Batch {
             entries,
             data: self.data.clone(),
             covered: Vec::new(),
-            leases: self.leases.clone(),
+            lease: self.lease.clone(),
         }
     }
 

@@ -9,9 +9,10 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.trim().parse().map_err(|_| {
-        format!("{text:?} is not a size like \"800KB\", \"64MiB\" or \"2GiB\"")
-    })?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like \"800KB\", \"64MiB\" or \"2GiB\""))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -44,7 +45,9 @@ pub(crate) mod serde_bytes {
         Text(String),
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<usize, D::Error> {
         match Size::deserialize(deserializer)? {
             Size::Bytes(0) => Err(serde::de::Error::custom("a size of 0 bytes")),
             Size::Bytes(bytes) => usize::try_from(bytes).map_err(serde::de::Error::custom),
@@ -73,6 +76,6 @@ mod tests {
         assert_eq!(parse_bytes("2gb"), Ok(2_000_000_000));
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("ten MB").is_err());
-        assert!(parse_bytes("5TB").unwrap_err().contains("the unit must be"));
+        assert!(parse_bytes("5TB").is_err_and(|error| error.contains("the unit must be")));
     }
 }

@@ -479,3 +479,29 @@ fn one_check_names_the_field_of_each_shape_the_actors_do_not_run() {
     PipelineConfig::parse(&fan_out_on_one, "ok.toml")
         .expect("a fan-out on one consumer is ignored");
 }
+
+#[test]
+fn memory_sizes_take_units_and_name_the_field_when_wrong() {
+    let config = PipelineConfig::parse(GOOD, "demo.toml").expect("valid");
+    assert_eq!(config.runtime.memory_budget, None, "none: from the machine");
+    assert_eq!(config.flow.max_unacked_bytes_per_partition, 64 << 20);
+    let sized = GOOD.replace(
+        "[flow]\n",
+        "[runtime]\nmemory_budget = \"64MiB\"\n[flow]\nmax_unacked_bytes_per_partition = 8000000\n",
+    );
+    let config = PipelineConfig::parse(&sized, "demo.toml").expect("valid");
+    assert_eq!(config.runtime.memory_budget, Some(64 << 20));
+    assert_eq!(config.flow.max_unacked_bytes_per_partition, 8_000_000);
+    let error = error_of(&GOOD.replace(
+        "[flow]\n",
+        "[runtime]\nmemory_budget = \"64 parsecs\"\n[flow]\n",
+    ));
+    assert!(error.contains("the unit must be"), "{error}");
+    assert!(
+        error.contains("memory_budget") || error.contains("line 9"),
+        "{error}"
+    );
+    let error =
+        error_of(&GOOD.replace("[flow]\n", "[flow]\nmax_unacked_bytes_per_partition = 0\n"));
+    assert!(error.contains("a size of 0 bytes"), "{error}");
+}

@@ -19,7 +19,8 @@ fn cgroup_limit() -> Option<usize> {
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     for line in cgroups.lines() {
         let mut fields = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next())
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -49,7 +50,9 @@ fn cgroup_limit() -> Option<usize> {
 fn read_limit(file: &Path) -> Option<usize> {
     let text = std::fs::read_to_string(file).ok()?;
     let limit: u64 = text.trim().parse().ok()?;
-    (limit < 1 << 60).then(|| usize::try_from(limit).ok()).flatten()
+    (limit < 1 << 60)
+        .then(|| usize::try_from(limit).ok())
+        .flatten()
 }
 
 /// `MemTotal` of `/proc/meminfo`.
@@ -67,22 +70,24 @@ mod tests {
     #[test]
     fn the_default_is_a_quarter_of_what_the_process_may_use() {
         let (budget, from) = default_budget();
-        let memory = cgroup_limit().or_else(machine_memory).expect("a Linux machine");
+        let memory = cgroup_limit()
+            .or_else(machine_memory)
+            .expect("a Linux machine");
         assert_eq!(budget, memory / 4, "from {from}");
     }
 
     #[test]
     fn unlimited_cgroups_set_no_limit() {
         let dir = std::env::temp_dir().join(format!("streamvisor-cgroup-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("a temp folder");
         for (text, limit) in [
             ("max\n", None),
             ("9223372036854771712\n", None),
             ("536870912\n", Some(512 << 20)),
         ] {
-            std::fs::write(dir.join("memory.max"), text).unwrap();
+            std::fs::write(dir.join("memory.max"), text).expect("a limit file");
             assert_eq!(read_limit(&dir.join("memory.max")), limit, "{text:?}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("the temp folder removed");
     }
 }

@@ -20,6 +20,7 @@ mod program_crash;
 mod program_ingest;
 mod program_ingest_limits;
 mod program_kafka_sink;
+mod program_memory;
 mod program_pacing;
 mod program_postgres;
 mod program_rejections;

@@ -117,7 +117,7 @@ impl PartitionMemory {
     pub(crate) fn lease(&self, bytes: usize) -> Lease {
         self.used.fetch_add(bytes, Ordering::Relaxed);
         self.budget.take(bytes);
-        Lease {
+        Lease::Bytes {
             bytes,
             partition: Arc::clone(&self.used),
             budget: Arc::clone(&self.budget),
@@ -127,16 +127,47 @@ impl PartitionMemory {
 
 /// Bytes counted in flight, given back when dropped.
 #[derive(Debug)]
-pub(crate) struct Lease {
-    bytes: usize,
-    partition: Arc<AtomicUsize>,
-    budget: Arc<MemoryBudget>,
+pub(crate) enum Lease {
+    /// Bytes of one batch of a partition.
+    Bytes {
+        bytes: usize,
+        partition: Arc<AtomicUsize>,
+        budget: Arc<MemoryBudget>,
+    },
+    /// The leases of several batches (records gathered from them into one).
+    Several(Vec<Arc<Lease>>),
+}
+
+impl Lease {
+    /// One lease holding both `held` and `more` (`held` itself when it already holds `more`).
+    pub(crate) fn join(held: &Arc<Lease>, more: &Arc<Lease>) -> Arc<Lease> {
+        let holds = |lease: &Arc<Lease>| {
+            Arc::ptr_eq(lease, more)
+                || matches!(&**lease, Lease::Several(all) if all.iter().any(|one| Arc::ptr_eq(one, more)))
+        };
+        if holds(held) {
+            return Arc::clone(held);
+        }
+        let mut all = match &**held {
+            Lease::Several(all) => all.clone(),
+            Lease::Bytes { .. } => vec![Arc::clone(held)],
+        };
+        all.push(Arc::clone(more));
+        Arc::new(Lease::Several(all))
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.partition.fetch_sub(self.bytes, Ordering::Relaxed);
-        self.budget.give_back(self.bytes);
+        if let Lease::Bytes {
+            bytes,
+            partition,
+            budget,
+        } = self
+        {
+            partition.fetch_sub(*bytes, Ordering::Relaxed);
+            budget.give_back(*bytes);
+        }
     }
 }
 
@@ -160,6 +191,19 @@ mod tests {
         assert_eq!((first.used(), second.used(), budget.used()), (0, 400, 400));
         drop(b);
         assert_eq!((budget.used(), budget.peak()), (0, 1_000));
+    }
+
+    #[test]
+    fn joined_leases_give_back_when_the_last_holder_drops() {
+        let budget = MemoryBudget::new(1_000);
+        let memory = PartitionMemory::new(1_000, Arc::clone(&budget));
+        let (a, b) = (Arc::new(memory.lease(100)), Arc::new(memory.lease(50)));
+        let both = Lease::join(&a, &b);
+        assert!(Arc::ptr_eq(&Lease::join(&both, &b), &both), "held once");
+        drop((a, b));
+        assert_eq!(budget.used(), 150, "the joined lease still holds both");
+        drop(both);
+        assert_eq!(budget.used(), 0);
     }
 
     #[test]

@@ -217,9 +217,7 @@ fn split_by_key(batch: &mut Batch, count: usize, cover_all: bool) -> Vec<Option<
     } else if !batch.covered().is_empty() {
         let first = parts.iter().position(Option::is_some).unwrap_or(0);
         parts[first]
-            .get_or_insert_with(|| {
-                batch.successor(0,)
-            })
+            .get_or_insert_with(|| batch.successor(0))
             .cover(batch.covered().iter().copied());
     }
     parts

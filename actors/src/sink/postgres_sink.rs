@@ -32,6 +32,10 @@ use crate::sink::postgres::{
 };
 use crate::sink::writer::{RetryInPlace, Settler, WriterFailure};
 
+/// The most key and payload bytes one write gathers (besides `max_rows`): a write copies its
+/// rows twice (encoded, then on the wire), so its size is memory the budget does not see.
+const MAX_WRITE_BYTES: usize = 8 << 20;
+
 /// Hands batches to a task on the actor's arbiter that owns the connection and writes.
 pub struct PostgresWriter {
     settings: PostgresSettings,
@@ -151,11 +155,13 @@ impl Writer {
         }
     }
 
-    /// Takes what else is waiting, up to `max_rows` records, waiting `linger` for more.
+    /// Takes what else is waiting, up to `max_rows` records and [`MAX_WRITE_BYTES`], waiting
+    /// `linger` for more.
     async fn gather(&mut self) {
         let deadline = tokio::time::Instant::now() + self.settings.linger;
         let mut records: usize = self.held.iter().map(Batch::len).sum();
-        while records < self.settings.max_rows {
+        let mut bytes: usize = self.held.iter().map(Batch::record_bytes).sum();
+        while records < self.settings.max_rows && bytes < MAX_WRITE_BYTES {
             let batch = match self.inbox.try_recv() {
                 Ok(batch) => batch,
                 Err(_) if self.settings.linger.is_zero() => break,
@@ -165,6 +171,7 @@ impl Writer {
                 },
             };
             records += batch.len();
+            bytes += batch.record_bytes();
             self.held.push(batch);
         }
     }

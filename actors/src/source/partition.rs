@@ -140,12 +140,9 @@ impl PartitionWorker {
                     if self.send_dead(&batch, &record, &error, actor)? {
                         dead += 1;
                     } else {
-                        let (waiting, errors) = self.dead_waiting.get_or_insert_with(|| {
-                            (
-                                batch.successor(1,),
-                                Vec::new(),
-                            )
-                        });
+                        let (waiting, errors) = self
+                            .dead_waiting
+                            .get_or_insert_with(|| (batch.successor(1), Vec::new()));
                         waiting.push(record.offset, record.timestamp_ms, record.key, record.value);
                         errors.push(error);
                     }
@@ -205,7 +202,7 @@ impl PartitionWorker {
         if waiting.incarnation() < self.incarnation {
             return Ok(0); // read before a rewind: replayed anyway
         }
-        let mut still = waiting.successor(1,);
+        let mut still = waiting.successor(1);
         let mut still_errors = Vec::new();
         let mut sent = 0;
         for (record, error) in waiting.iter().zip(errors) {

@@ -92,9 +92,7 @@ impl StageLogic for FlatMapLogic {
     /// comes back with it), the others already pushed.
     fn apply(&mut self, batch: Batch, stage: &mut StageCore) -> Result<Option<Batch>, Failure> {
         let function = &self.function;
-        let new_batch = |records: usize| {
-            batch.successor(records,)
-        };
+        let new_batch = |records: usize| batch.successor(records);
         let chunk = stage.emission_chunk();
         let mut chunks = Vec::new();
         let mut pieces = new_batch(batch.len());

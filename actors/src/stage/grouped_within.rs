@@ -77,7 +77,7 @@ impl Grouping {
             });
             if index == 0 {
                 // A group begun by earlier batches keeps this one's bytes counted too.
-                group.keep_counted(&batch);
+                group.keep_counted(batch);
             }
             group.push_copy(&record);
             if index == last {

@@ -609,15 +609,25 @@ pub(crate) fn read_to_end(
     records
 }
 
-/// The resident set of `pid` in KiB.
-pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+/// The peak resident set of `pid` in KiB (`VmHWM`).
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A figure in KiB of `/proc/<pid>/status`.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .find_map(|line| line.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
         .ok()
+}
+
+/// The resident set of `pid` in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
 }

@@ -12,8 +12,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::{DriverState, HeldBack, KafkaSourceSettings, PartitionOutlet, SourceInput};
-use crate::metrics::SourceMetrics;
 use crate::flow::memory::PartitionMemory;
+use crate::metrics::SourceMetrics;
 use crate::source::partition_flow::{OffsetReset, PartitionFlow};
 
 /// How soon a failed commit is tried again.

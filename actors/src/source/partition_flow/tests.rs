@@ -481,7 +481,8 @@ fn bytes_in_flight_pause_at_the_cap_or_the_budget_until_batches_are_dropped() {
     };
     let mut out = Vec::new();
     while !(broker.paused && budget.used() >= 800) {
-        if !broker.paused && flow.polled(broker.position, None, None, &[b'x'; 10]) == Polled::Accepted
+        if !broker.paused
+            && flow.polled(broker.position, None, None, &[b'x'; 10]) == Polled::Accepted
         {
             broker.position += 1;
         }
@@ -489,7 +490,11 @@ fn bytes_in_flight_pause_at_the_cap_or_the_budget_until_batches_are_dropped() {
         apply(&mut flow, &mut broker);
     }
     // Batches of 3 records (30 bytes, under 31) leave until 810 bytes are in flight.
-    assert_eq!(budget.used(), 810, "the first batch at or past the cap of 800");
+    assert_eq!(
+        budget.used(),
+        810,
+        "the first batch at or past the cap of 800"
+    );
     assert!(out.iter().all(|batch| batch.len() == 3));
     assert!(flow.take_batch(true).is_none(), "nothing leaves at the cap");
     out.truncate(20);
@@ -514,8 +519,16 @@ fn bytes_in_flight_pause_at_the_cap_or_the_budget_until_batches_are_dropped() {
     assert_eq!((budget.used(), budget.peak()), (630, 1_000));
     let made_of_it = last.successor(3);
     drop(last);
-    assert_eq!(budget.used(), 630, "what an operator made of a batch keeps it counted");
+    assert_eq!(
+        budget.used(),
+        630,
+        "what an operator made of a batch keeps it counted"
+    );
     drop(made_of_it);
     assert_eq!(budget.used(), 600);
-    assert_eq!(flow.unacked(), 84, "no ack came: bytes alone paused and resumed it");
+    assert_eq!(
+        flow.unacked(),
+        84,
+        "no ack came: bytes alone paused and resumed it"
+    );
 }
