@@ -8,6 +8,8 @@ mod body;
 pub mod client;
 mod ingest;
 mod routes;
+#[cfg(feature = "fuzzing")]
+pub(crate) use routes::KillRequest;
 
 pub use auth::{AdminAuth, AuthError, Connection, Refusal, TOKEN_ENV};
 

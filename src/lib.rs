@@ -10,6 +10,8 @@
 pub mod config;
 pub mod embed;
 pub mod exporter;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod graph;
 pub mod http;
 pub mod ingest;

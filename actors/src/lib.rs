@@ -17,6 +17,8 @@
 
 mod error;
 mod flow;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 mod offsets;
 mod operators;

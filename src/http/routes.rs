@@ -137,10 +137,25 @@ async fn actors(api: web::Data<HttpApi>, request: HttpRequest) -> HttpResponse {
 /// The body of `POST /api/actors/kill`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KillRequest {
+pub(crate) struct KillRequest {
     path: String,
     #[serde(default)]
     mode: Option<String>,
+}
+
+impl KillRequest {
+    /// The actor's path and the kill mode (`stop` when none is given) of a kill request's
+    /// body; the error is the message of the 400 answer.
+    pub(crate) fn parse(body: &[u8]) -> Result<(String, KillMode), String> {
+        let KillRequest { path, mode } =
+            serde_json::from_slice(body).map_err(|error| format!("bad request body: {error}"))?;
+        let mode = mode
+            .as_deref()
+            .unwrap_or("stop")
+            .parse::<KillMode>()
+            .map_err(|error| error.to_string())?;
+        Ok((path, mode))
+    }
 }
 
 async fn kill(
@@ -168,18 +183,9 @@ async fn kill(
         Ok(body) => body,
         Err(refused) => return refused_body(&refused),
     };
-    let KillRequest { path, mode } = match serde_json::from_slice(&body) {
-        Ok(kill) => kill,
-        Err(error) => {
-            return HttpResponse::BadRequest()
-                .json(json!({ "error": format!("bad request body: {error}") }));
-        }
-    };
-    let mode = match mode.as_deref().unwrap_or("stop").parse::<KillMode>() {
-        Ok(mode) => mode,
-        Err(error) => {
-            return HttpResponse::BadRequest().json(json!({ "error": error.to_string() }));
-        }
+    let (path, mode) = match KillRequest::parse(&body) {
+        Ok(request) => request,
+        Err(error) => return HttpResponse::BadRequest().json(json!({ "error": error })),
     };
     let caller = request
         .peer_addr()

@@ -198,20 +198,25 @@ async fn push(point: &IngestPoint, batch: &Encoded, first_record: u64) {
     });
 }
 
-enum Frame {
+pub(crate) enum Frame {
     Record,
     TooLong,
     End,
 }
 
 /// Whether a whole record is in the read buffer (so reading it will not wait).
-fn complete_record_buffered<R: tokio::io::AsyncRead>(
+pub(crate) fn complete_record_buffered<R: tokio::io::AsyncRead>(
     reader: &BufReader<R>,
     framing: Framing,
 ) -> bool {
     let buffered = reader.buffer();
     match framing {
-        Framing::Ndjson => buffered.contains(&b'\n'),
+        Framing::Ndjson => {
+            // A blank line is no record (reading skips it): a record ends at a newline.
+            let mut lines = buffered.split(|byte| *byte == b'\n');
+            lines.next_back(); // the line not ended yet
+            lines.any(|line| !line.iter().all(u8::is_ascii_whitespace))
+        }
         Framing::Msgpack => {
             buffered.len() >= 4
                 && buffered.len() - 4
@@ -222,7 +227,7 @@ fn complete_record_buffered<R: tokio::io::AsyncRead>(
 }
 
 /// Reads the next record into `record`.
-async fn next_record<R>(
+pub(crate) async fn next_record<R>(
     reader: &mut BufReader<R>,
     framing: Framing,
     limit: usize,
@@ -236,10 +241,11 @@ where
         Framing::Ndjson => loop {
             let available = reader.fill_buf().await.map_err(|e| e.to_string())?;
             if available.is_empty() {
-                return Ok(if record.iter().all(u8::is_ascii_whitespace) {
-                    Frame::End
-                } else if record.len() > limit {
+                // Too long first: a record cut at the limit may hold only blanks so far.
+                return Ok(if record.len() > limit {
                     Frame::TooLong
+                } else if record.iter().all(u8::is_ascii_whitespace) {
+                    Frame::End
                 } else {
                     Frame::Record
                 });
@@ -287,5 +293,51 @@ where
                 .map_err(|error| format!("a frame cut short: {error}"))?;
             Ok(Frame::Record)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// Found by the socket_ndjson fuzz target: a blank line after a record counted as a whole
+    /// record buffered, so the connection read on and the record waited for the client's next
+    /// bytes (for ever, with a quiet client).
+    #[tokio::test]
+    async fn a_blank_line_is_no_record_buffered() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(b"{\"a\":1}\n\n").await.expect("sent");
+        let mut reader = BufReader::new(server);
+        let mut record = Vec::new();
+        let frame = next_record(&mut reader, Framing::Ndjson, 100, &mut record).await;
+        assert!(matches!(frame, Ok(Frame::Record)));
+        assert_eq!(record, b"{\"a\":1}");
+        assert!(
+            !complete_record_buffered(&reader, Framing::Ndjson),
+            "only a blank line is left"
+        );
+        let next = next_record(&mut reader, Framing::Ndjson, 100, &mut record);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), next)
+                .await
+                .is_err(),
+            "reading on waits for the client"
+        );
+        drop(client);
+    }
+
+    /// Found by the socket_ndjson fuzz target: a last line past the limit whose first bytes are
+    /// blanks ended the stream instead of being refused (and counted) as too long.
+    #[test]
+    fn a_long_last_line_starting_with_blanks_is_too_long() {
+        let mut reader = BufReader::new(&b"   {\"a\":1}"[..]);
+        let mut record = Vec::new();
+        let frame = next_record(&mut reader, Framing::Ndjson, 2, &mut record).now_or_never();
+        assert!(matches!(frame, Some(Ok(Frame::TooLong))));
     }
 }

@@ -111,7 +111,7 @@ impl JsonLinesFile {
 }
 
 /// Truncates `file` after its last `\n`; returns how many bytes were cut.
-fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
+pub(crate) fn cut_torn_line(file: &mut File) -> std::io::Result<u64> {
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(0);

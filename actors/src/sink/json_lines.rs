@@ -5,9 +5,9 @@
 //! buffer: no allocation per record.
 
 use base64::Engine as _;
-use serde::de::IgnoredAny;
 
 use crate::record::RecordRef;
+use crate::source::decode::Format;
 
 /// Appends one line (with its `\n`) for `record` of `topic`/`partition` to `out`.
 pub fn encode_line(
@@ -45,7 +45,7 @@ pub fn encode_line(
 
 /// The payload as JSON when it parses as JSON, else a string, else base64.
 pub(crate) fn write_value(out: &mut Vec<u8>, payload: &[u8]) {
-    if !payload.is_empty() && serde_json::from_slice::<IgnoredAny>(payload).is_ok() {
+    if !payload.is_empty() && Format::Json.check(payload).is_ok() {
         write_compact_json(out, payload);
     } else if let Ok(text) = std::str::from_utf8(payload) {
         write_json_string(out, text);
@@ -143,6 +143,10 @@ mod tests {
         assert_eq!(text["index"], json!(2));
         let binary = line(record(None, &[0xff, 0x00, 0xfe]), None);
         assert_eq!(binary["value"], json!({"base64": "/wD+"}));
+        // Found by the record_json fuzz target: a JSON string holding bytes that are no
+        // UTF-8 is no JSON, and the line stays UTF-8.
+        let torn = line(record(None, b"\"\xff\""), None);
+        assert_eq!(torn["value"], json!({"base64": "Iv8i"}));
         let empty = line(record(None, b""), None);
         assert_eq!(empty["value"], json!(""));
         let bare = line(record(None, b"17"), None);

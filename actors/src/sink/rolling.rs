@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -434,18 +434,9 @@ fn repair_file(path: &Path, format: FileFormat) -> std::io::Result<u64> {
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
     let len = file.metadata()?.len();
     let keep = match format {
-        FileFormat::JsonLines => {
-            // JSON Lines: keep up to the last newline.
-            let mut bytes = Vec::new();
-            let start = len.saturating_sub(1 << 20);
-            file.seek(SeekFrom::Start(start))?;
-            file.read_to_end(&mut bytes)?;
-            match bytes.iter().rposition(|byte| *byte == b'\n') {
-                Some(newline) => start + newline as u64 + 1,
-                None if start == 0 => 0,
-                None => len,
-            }
-        }
+        // JSON Lines: keep up to the last newline, as the file sink does (however long the
+        // torn line).
+        FileFormat::JsonLines => return crate::sink::file::cut_torn_line(&mut file),
         FileFormat::MessagePack => {
             // MessagePack: keep the records that decode whole.
             let mut bytes = Vec::new();

@@ -33,9 +33,14 @@ impl Format {
     pub fn check(self, payload: &[u8]) -> Result<(), String> {
         match self {
             Format::Bytes => Ok(()),
-            Format::Json => serde_json::from_slice::<IgnoredAny>(payload)
-                .map(drop)
-                .map_err(|error| format!("not JSON: {error}")),
+            // UTF-8 first: serde_json skips over a string's bytes without checking them.
+            Format::Json => std::str::from_utf8(payload)
+                .map_err(|error| format!("not JSON: not UTF-8: {error}"))
+                .and_then(|text| {
+                    serde_json::from_str::<IgnoredAny>(text)
+                        .map(drop)
+                        .map_err(|error| format!("not JSON: {error}"))
+                }),
             Format::Msgpack => {
                 let mut decoder = rmp_serde::Deserializer::new(payload);
                 decoder.set_max_depth(MAX_MSGPACK_DEPTH);
@@ -55,6 +60,10 @@ mod tests {
     fn formats() {
         assert!(Format::Json.check(br#"{"a": [1, 2]}"#).is_ok());
         assert!(Format::Json.check(b"{\"a\": ").is_err());
+        // Found by the record_json fuzz target: bytes that are no UTF-8 inside a string.
+        assert!(Format::Json
+            .check(b"\"\xff\"")
+            .is_err_and(|error| error.contains("UTF-8")));
         assert!(Format::Bytes.check(&[0xff, 0x00]).is_ok());
         let packed = rmp_serde::to_vec(&("x", 1, [true])).expect("encodes");
         assert!(Format::Msgpack.check(&packed).is_ok());

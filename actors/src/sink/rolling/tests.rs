@@ -208,3 +208,26 @@ fn files_the_sink_did_not_name_are_left_alone() {
     );
     assert_eq!(std::fs::read(&torn_own).expect("read"), b"{\"a\":1}\n");
 }
+
+/// Found by the file_torn_tail fuzz target: a torn line longer than 1 MiB was kept whole (the
+/// repair looked at the last 1 MiB only).
+#[test]
+fn a_torn_line_longer_than_a_mebibyte_is_cut() {
+    let dir = temp_dir("long-torn");
+    std::fs::create_dir_all(&dir).expect("the folder");
+    let file = dir.join("part-1-0.jsonl");
+    let mut contents = b"{\"a\":1}\n".to_vec();
+    contents.resize(contents.len() + (1 << 20) + 1, b'x');
+    std::fs::write(&file, &contents).expect("the torn file");
+    drop(
+        RollingFiles::open(RollingSettings {
+            path: dir.join("part.jsonl"),
+            format: FileFormat::JsonLines,
+            layout: FileLayout::Single,
+            max_bytes: None,
+            max_age: None,
+        })
+        .expect("open"),
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), b"{\"a\":1}\n");
+}
