@@ -165,6 +165,30 @@ impl OffsetTracker {
             .ok()
     }
 
+    /// Where the acknowledged prefix of `incarnation` would end if `acks` (offsets, one path
+    /// each, in any order, repeats counting twice) were acknowledged too: the offset an
+    /// exactly-once transaction holding them may commit up to. `None` for another incarnation.
+    pub(crate) fn position_if_acked(&self, incarnation: u64, acks: &mut [i64]) -> Option<i64> {
+        if incarnation != self.incarnation {
+            return None;
+        }
+        acks.sort_unstable();
+        let mut acks = acks.iter().copied().peekable();
+        let mut position = self.position;
+        for (offset, waiting) in &self.in_flight {
+            while acks.next_if(|ack| ack < offset).is_some() {}
+            let mut more = 0;
+            while acks.next_if_eq(offset).is_some() {
+                more += 1;
+            }
+            if more < *waiting {
+                break;
+            }
+            position = offset + 1;
+        }
+        Some(position)
+    }
+
     /// The records before `offset` that were never dispatched are gone (the broker deleted
     /// them before they were read): the acknowledged prefix passes over them once everything
     /// dispatched before is acknowledged. Nothing is dispatched below `offset` after this.

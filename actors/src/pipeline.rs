@@ -251,6 +251,11 @@ impl PipelineRecipe {
                     interval: *interval,
                     send_early: !self.embedded_broker,
                     fence: settings.fence.clone(),
+                    dead_letters: DeadLetterTarget::new(
+                        &settings.brokers,
+                        &settings.properties,
+                        &self.dead_letter_topic,
+                    ),
                 };
                 sink_child(name, shared, move || {
                     TransactionalWriter::new(transactional.clone())

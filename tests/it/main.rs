@@ -8,6 +8,7 @@ mod cli;
 mod embedding;
 mod exactly_once;
 mod exactly_once_embedded;
+mod exactly_once_gap;
 mod examples;
 mod http_routes;
 mod isolation;

@@ -204,3 +204,89 @@ fn records_a_topic_refuses_become_dead_letters_and_the_rest_is_written_once() {
         "the huge record's dead letter, once per sink, cut to fit"
     );
 }
+
+/// The exactly-once sink: the same input into the `small` topic. The record above the
+/// producer's limit is refused before it leaves; the 4,000-byte ones make the broker refuse
+/// their message sets, so they go again alone and are then refused for good. Each refusal aborts
+/// its transaction, the next carries the rest: a `read_committed` reader sees every other record
+/// once, the dead letters are exactly the refusals, and nothing restarts.
+#[test]
+fn the_exactly_once_sink_dead_letters_refused_records_and_commits_the_rest_once() {
+    crate::show_warnings();
+    let broker = kafka::broker();
+    let name = format!("eos-refusals-{}", fastrand::u32(..));
+    let (input, output) = (format!("{name}-in"), format!("{name}-small"));
+    let runtime = actix_rt::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        kafka::create_topic(&broker.brokers, &input, PARTITIONS).await;
+        kafka::create_topic_with(
+            &broker.brokers,
+            &output,
+            PARTITIONS,
+            &[("max.message.bytes", "2048")],
+        )
+        .await;
+    });
+    let produced = produce(&broker.brokers, &input);
+    let dir = program::test_dir(&name);
+    let text = format!(
+        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
+         topic = \"{input}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
+         inputs = [\"events\"]\nop = \"passthrough\"\n[sinks.out]\ninputs = [\"pass\"]\n\
+         kind = \"kafka\"\ntopic = \"{output}\"\nexactly_once = true\n"
+    );
+    let pipeline = dir.join("eos-refusals.toml");
+    std::fs::write(&pipeline, text).expect("pipeline file");
+    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &name);
+    program.wait_ready(Duration::from_secs(60));
+    let log = program.log_file();
+    wait::wait_until_or(
+        "every record committed",
+        Duration::from_secs(120),
+        || {
+            program.assert_alive();
+            program::lag(&broker.brokers, &name, &input, PARTITIONS) == 0
+        },
+        || program::tail_of(&log),
+    );
+    let restarts = program.metric_sum("streamvisor_actor_restarts_total");
+    program.signal("INT");
+    program.wait_exit(Duration::from_secs(60));
+
+    let letters = program::read_to_end(
+        &broker.brokers,
+        &format!("{name}.dead-letters"),
+        1,
+        Isolation::ReadUncommitted,
+    );
+    let written = program::read_to_end(
+        &broker.brokers,
+        &output,
+        PARTITIONS,
+        Isolation::ReadCommitted,
+    );
+    let origins: std::collections::BTreeSet<(i32, i64)> =
+        written.iter().map(program::origin_of).collect();
+    let refused: std::collections::BTreeSet<(i32, i64)> =
+        letters.iter().map(program::origin_of).collect();
+    println!(
+        "exactly-once refusals: produced={produced} written={} distinct={} dead_letters={} restarts={restarts}",
+        written.len(),
+        origins.len(),
+        letters.len()
+    );
+    assert_eq!(restarts, 0.0, "a refused record never restarts the sink");
+    assert_eq!(
+        letters.len(),
+        1 + MEDIUM,
+        "the huge record and the medium ones"
+    );
+    assert_eq!(refused.len(), letters.len(), "one dead letter each");
+    assert_eq!(
+        written.len(),
+        produced - 1 - MEDIUM,
+        "every other record once"
+    );
+    assert_eq!(origins.len(), written.len());
+    assert!(origins.is_disjoint(&refused));
+}

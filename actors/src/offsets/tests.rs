@@ -200,3 +200,45 @@ fn a_range_the_broker_deleted_is_passed_over_once_what_came_before_is_acknowledg
     assert_eq!(tracker.take_commit(), Some(20));
     assert_eq!(tracker.unacked(), 0);
 }
+
+/// The case: offset 5 still in flight while 6 to 99 are in a transaction: it may commit
+/// up to 5; with 5 acknowledged (a dead letter delivered), up to 100.
+#[test]
+fn a_transaction_commits_no_further_than_the_prefix_its_records_would_close() {
+    let mut tracker = OffsetTracker::new(0);
+    for offset in 0..100 {
+        assert!(tracker.dispatched(offset));
+    }
+    for offset in 0..5 {
+        tracker.ack(1, offset);
+    }
+    let mut transaction: Vec<i64> = (6..100).rev().collect();
+    assert_eq!(tracker.position_if_acked(1, &mut transaction), Some(5));
+    assert_eq!(tracker.position(), 5, "asking acknowledges nothing");
+    tracker.ack(1, 5);
+    assert_eq!(tracker.position_if_acked(1, &mut transaction), Some(100));
+    assert_eq!(
+        tracker.position_if_acked(2, &mut transaction),
+        None,
+        "stale"
+    );
+
+    // Two paths: a record needs both acks, from one transaction or with one already in.
+    let mut paths = OffsetTracker::new(0);
+    paths.set_required_acks(2);
+    for offset in 0..3 {
+        paths.dispatched(offset);
+    }
+    paths.ack(1, 1);
+    assert_eq!(
+        paths.position_if_acked(1, &mut [0, 1, 2]),
+        Some(0),
+        "0 waits for a path"
+    );
+    assert_eq!(
+        paths.position_if_acked(1, &mut [0, 0, 1, 2]),
+        Some(2),
+        "1 has one already"
+    );
+    assert_eq!(paths.position_if_acked(1, &mut [0, 0, 1, 2, 2]), Some(3));
+}

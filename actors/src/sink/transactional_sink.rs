@@ -8,7 +8,9 @@
 //! (the broker keeps the aborted records, which `read_committed` readers skip) and sends the
 //! current records again in the next transaction; otherwise it flushes, sends the partitions'
 //! next offsets with the consumer's group metadata, commits, acknowledges, and lets the fence
-//! go. A `read_committed` reader sees each input record once. The source commits no offsets of
+//! go. The offsets it commits never pass a partition's acknowledged prefix ([`prefix`]): records
+//! past a gap wait for a later transaction (one that sent them early aborts, and the next one
+//! sends only what lies below the prefix). A `read_committed` reader sees each input record once. The source commits no offsets of
 //! its own in this mode, and a new sink makes every incarnation stale and rewinds every
 //! partition (its predecessor may have died holding records of any of them).
 //!
@@ -17,30 +19,47 @@
 //! transaction holds the committed offsets until the broker aborts it
 //! (`transaction.timeout.ms`, 10 s by default here).
 //!
+//! A record the target refuses for what it is aborts its transaction; it goes to the dead
+//! letters, and the next transaction carries the rest ([`refusals`]).
+//!
 //! Limits: both topics on one cluster; dead letters are written outside the transactions
 //! (at-least-once); an abortable transaction error is retried, a fatal one fails the actor
 //! (its restart makes a new producer with the same `transactional.id`, fencing the old one).
 //! The embedded broker shows aborted records to `read_committed` readers: exactly-once holds
 //! there only while nothing fails.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use streamvisor_supervision::{ActorRef, Failure};
 
+use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterReason, DeadLetterTarget};
 use crate::record::Batch;
 use crate::sink::actor::{SinkContext, SinkMessage, SinkWriter};
 use crate::sink::fence::{FenceState, TransactionFence};
 use crate::sink::kafka_sink::KafkaSinkSettings;
-use crate::sink::produce::{origin_headers, producer_config};
+use crate::sink::produce::producer_config;
 use crate::sink::writer::{Settler, WriterFailure};
+use crate::source::kafka::SourceInput;
+
+mod prefix;
+mod refusals;
+
+mod send;
+
+use refusals::{RefusalContext, Reported};
+use send::Sends;
+
+/// The transactional producer (its context keeps the broker's refusals).
+type TxnProducer = ThreadedProducer<RefusalContext>;
+
+/// librdkafka's default `batch.size`: the most bytes of a message set.
+const DEFAULT_BATCH_BYTES: usize = 1_000_000;
 
 /// How long one transaction call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +78,8 @@ pub(crate) struct TransactionalSettings {
     pub interval: Duration,
     /// Shared with the source.
     pub fence: TransactionFence,
+    /// Where records the target refuses go.
+    pub dead_letters: DeadLetterTarget,
     /// Send records as they arrive within an open transaction (a real broker); false on the
     /// embedded broker, whose `read_committed` readers see aborted records: there the whole
     /// transaction runs under the fence and never aborts for its own reasons.
@@ -91,7 +112,15 @@ impl SinkWriter for TransactionalWriter {
             recipe: self.settings.clone(),
             inbox,
             settler: sink.settler().clone(),
+            component: sink.component().to_owned(),
+            reported: Reported::default(),
+            sends: Sends::default(),
+            next_suspects: Vec::new(),
+            topic_limit: None,
             pending: Vec::new(),
+            held: Vec::new(),
+            prepaid: 0,
+            past_gap: false,
             alive: Arc::clone(&self.alive),
         };
         let failure = sink.failure();
@@ -119,7 +148,7 @@ impl SinkWriter for TransactionalWriter {
 
 /// Commits the open transaction, retrying a commit librdkafka says may be retried (it may have
 /// reached the broker already: aborting it instead could write its records twice).
-fn commit(producer: &ThreadedProducer<DefaultProducerContext>) -> Result<(), KafkaError> {
+fn commit(producer: &TxnProducer) -> Result<(), KafkaError> {
     let mut attempts = 0;
     loop {
         match producer.commit_transaction(CALL_TIMEOUT) {
@@ -138,8 +167,27 @@ struct Writer {
     recipe: TransactionalSettings,
     inbox: Receiver<Batch>,
     settler: Settler,
+    /// The sink's actor path (for dead letters).
+    component: String,
+    /// Records the broker refused, from the producer's delivery reports.
+    reported: Reported,
+    /// What the open transaction sent, and what was refused.
+    sends: Sends,
+    /// Records refused in a message set with others in the open transaction.
+    next_suspects: Vec<refusals::RecordId>,
+    /// The output topic's `max.message.bytes`, once asked (`Some(None)`: not known).
+    topic_limit: Option<Option<usize>>,
     /// Batches taken and not yet committed.
     pending: Vec<Batch>,
+    /// Batches past a gap in their partition's acknowledged prefix, left out of the transaction
+    /// being committed: pending again (first) for the next one.
+    held: Vec<Batch>,
+    /// Credit given back ahead for held records (so that the record closing a gap can still
+    /// come in through the inlet they would otherwise fill): at least the held records' count.
+    prepaid: u64,
+    /// The last transaction found records past a gap in the acknowledged prefix: the next one
+    /// sends nothing early, only what lies below the prefix at its commit.
+    past_gap: bool,
     alive: Arc<AtomicBool>,
 }
 
@@ -162,24 +210,39 @@ impl Writer {
         }
     }
 
-    fn producer(&self) -> Result<ThreadedProducer<DefaultProducerContext>, String> {
+    fn producer(&mut self) -> Result<TxnProducer, String> {
+        let context = RefusalContext {
+            reported: Arc::clone(&self.reported),
+        };
+        let mut config = producer_config(
+            &self.recipe.settings.brokers,
+            &self.recipe.settings.properties,
+        );
+        // The broker counts a topic's `max.message.bytes` against a whole message set: sets
+        // no larger than that, so that only a record too large alone is ever refused.
+        if let Some(limit) = self.topic_limit() {
+            if limit < DEFAULT_BATCH_BYTES
+                && !self.recipe.settings.properties.contains_key("batch.size")
+            {
+                config.set("batch.size", limit.to_string());
+            }
+        }
         let settings = &self.recipe.settings;
-        let producer: ThreadedProducer<DefaultProducerContext> =
-            producer_config(&settings.brokers, &settings.properties)
-                .set("transactional.id", &self.recipe.transactional_id)
-                // A crashed process's open transaction blocks its partitions' committed offsets
-                // until the broker aborts it: keep that short (overridable in `properties`).
-                .set(
-                    "transaction.timeout.ms",
-                    settings
-                        .properties
-                        .get("transaction.timeout.ms")
-                        .map_or("10000", String::as_str),
-                )
-                .set("enable.idempotence", "true")
-                .set("acks", "all")
-                .create()
-                .map_err(|error| format!("transactional producer: {error}"))?;
+        let producer: TxnProducer = config
+            .set("transactional.id", &self.recipe.transactional_id)
+            // A crashed process's open transaction blocks its partitions' committed offsets
+            // until the broker aborts it: keep that short (overridable in `properties`).
+            .set(
+                "transaction.timeout.ms",
+                settings
+                    .properties
+                    .get("transaction.timeout.ms")
+                    .map_or("10000", String::as_str),
+            )
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create_with_context(context)
+            .map_err(|error| format!("transactional producer: {error}"))?;
         // Under the fence: a predecessor's transaction in progress ends first (this call would
         // abort it, and aborted records show on the embedded broker).
         let fence = self.recipe.fence.clone();
@@ -197,10 +260,11 @@ impl Writer {
     fn serve(&mut self) -> Result<(), String> {
         let producer = self.producer()?;
         loop {
-            if !self.gather() && self.pending.is_empty() {
+            let waiting = |writer: &Self| writer.pending.is_empty() && writer.held.is_empty();
+            if !self.gather() && waiting(self) {
                 return Ok(());
             }
-            if self.pending.is_empty() {
+            if waiting(self) {
                 continue;
             }
             match self.transaction(&producer) {
@@ -247,8 +311,18 @@ impl Writer {
             .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
         self.pending = current;
         let records: usize = stale.iter().map(Batch::len).sum();
-        self.settler.give_back(records as u64);
+        self.settle_credit(records as u64);
         records
+    }
+
+    /// Gives back the credit of `settled` records (committed, or dropped as stale) and of the
+    /// records held now, less what was given back ahead: the inlet's credit never counts held
+    /// records.
+    fn settle_credit(&mut self, settled: u64) {
+        let held: u64 = self.held.iter().map(|batch| batch.len() as u64).sum();
+        let grant = (settled + held).saturating_sub(self.prepaid);
+        self.prepaid = (self.prepaid + grant).saturating_sub(settled);
+        self.settler.give_back(grant);
     }
 
     /// One transaction. On a real broker ([`TransactionalSinkRecipe::send_early`]) it begins,
@@ -261,12 +335,13 @@ impl Writer {
     /// it gathers first and begins, sends and commits all under the fence, after dropping what
     /// is stale, so that it never aborts for its own reasons. No partition can rewind or be
     /// assigned while the commit runs.
-    fn transaction(
-        &mut self,
-        producer: &ThreadedProducer<DefaultProducerContext>,
-    ) -> Result<Outcome, KafkaError> {
+    fn transaction(&mut self, producer: &TxnProducer) -> Result<Outcome, KafkaError> {
         let began = Instant::now();
-        let early = self.recipe.send_early;
+        // What the last transaction's producer refused leaves before this one: its delivery
+        // reports served first (an abort returns before they are).
+        let _ = send::wait_delivered(producer, None);
+        self.settle_refused();
+        let early = self.recipe.send_early && !self.past_gap;
         if early {
             {
                 let fence = self.recipe.fence.clone();
@@ -282,12 +357,13 @@ impl Writer {
             if !self.alive.load(Ordering::Acquire) {
                 // The actor is gone: its successor (or the rewind its death causes) takes over.
                 self.pending.clear();
+                self.held.clear();
                 return Ok(Outcome::Gone);
             }
             if self.pending.is_empty() {
                 return Ok(Outcome::Stale);
             }
-            producer.begin_transaction()?;
+            self.begin(producer)?;
             if let Err(error) = self.send_all(producer) {
                 return self.abandon(producer, &error.to_string());
             }
@@ -302,7 +378,12 @@ impl Writer {
                     self.pending.push(batch);
                     if early {
                         let last = self.pending.len() - 1;
-                        if let Err(error) = self.send(producer, &self.pending[last]) {
+                        let topic = self.recipe.settings.topic.as_str();
+                        let batch = &self.pending[last];
+                        if let Err(error) =
+                            self.sends
+                                .send(producer, &self.reported, topic, &self.alive, batch)
+                        {
                             return self.abandon(producer, &error.to_string());
                         }
                     }
@@ -313,6 +394,35 @@ impl Writer {
                     break;
                 }
             }
+        }
+        // Before the fence: the source answers between polls, and may wait for the fence.
+        let mut candidates = std::mem::take(&mut self.held);
+        candidates.append(&mut self.pending);
+        self.pending = candidates;
+        match prefix::ask(self.settler.acks(), &self.pending) {
+            Ok(prefixes) => {
+                self.held = prefix::hold_past(&mut self.pending, &prefixes);
+                self.settle_credit(0);
+            }
+            Err(why) if early => return self.abandon(producer, &why),
+            Err(why) => {
+                tracing::warn!(%why, "the transaction waits");
+                return Ok(Outcome::Stale);
+            }
+        }
+        self.past_gap = !self.held.is_empty();
+        if self.past_gap && early {
+            tracing::info!(
+                "records past a gap in the acknowledged prefix were sent: the transaction is \
+                 aborted, and the next one sends only what lies below the prefix"
+            );
+            producer.abort_transaction(CALL_TIMEOUT)?;
+            return Ok(Outcome::Stale);
+        }
+        if self.pending.is_empty() {
+            // Nothing lies below the prefix yet: wait for the gap to close.
+            std::thread::sleep(Duration::from_millis(10));
+            return Ok(Outcome::Stale);
         }
         let fence = self.recipe.fence.clone();
         let mut fence = fence.lock();
@@ -343,20 +453,20 @@ impl Writer {
             return Ok(Outcome::Stale);
         }
         if !early {
-            producer.begin_transaction()?;
+            self.begin(producer)?;
             self.send_all(producer)?;
         }
-        producer.flush(CALL_TIMEOUT)?;
-        let current = std::mem::take(&mut self.pending);
-        let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
-        for batch in &current {
-            if let Some(last) = batch.offsets().last() {
-                let entry = next
-                    .entry((Arc::clone(batch.topic()), batch.partition()))
-                    .or_default();
-                *entry = (*entry).max(last + 1);
-            }
+        send::wait_delivered(producer, Some(&self.reported))?;
+        if self.refusals_waiting() {
+            drop(fence);
+            tracing::info!("a record of the transaction was refused: it is aborted, and the next one goes without it");
+            producer.abort_transaction(CALL_TIMEOUT)?;
+            // The producer bumps its epoch after the abort: a transaction begun at once fails.
+            std::thread::sleep(Duration::from_millis(300));
+            return Ok(Outcome::Stale);
         }
+        let current = std::mem::take(&mut self.pending);
+        let next = prefix::next_offsets(&current);
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in &next {
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
@@ -372,73 +482,150 @@ impl Writer {
         for ((_, partition), offset) in &next {
             fence.committed(*partition, *offset);
         }
+        // Each suspect went alone in it, and was not refused.
+        self.sends.suspects.clear();
         // Acknowledged before the fence goes: no partition rewinds past a committed record.
-        self.settler.durable(&current);
+        let settled = self.settler.durable_uncredited(&current);
+        self.settle_credit(settled);
         drop(fence);
         self.settler.timed(began);
         Ok(Outcome::Committed)
     }
 
-    /// Sends the records of `batch` in the open transaction (origin headers as in the
-    /// at-least-once sink), waiting while the producer's queue is full.
-    fn send(
-        &self,
-        producer: &ThreadedProducer<DefaultProducerContext>,
-        batch: &Batch,
-    ) -> Result<(), KafkaError> {
+    /// Sends every pending batch in the open transaction.
+    fn send_all(&mut self, producer: &TxnProducer) -> Result<(), KafkaError> {
         let topic = self.recipe.settings.topic.as_str();
-        let partition = batch.partition().to_string();
-        for record in batch.iter() {
-            let mut digits = itoa::Buffer::new();
-            let offset = digits.format(record.offset);
-            let headers = origin_headers(batch.topic(), &partition, offset, 0);
-            let mut message: BaseRecord<'_, [u8], [u8]> =
-                BaseRecord::to(topic).payload(record.value).headers(headers);
-            if let Some(key) = record.key {
-                message = message.key(key);
-            }
-            if let Some(timestamp) = record.timestamp_ms {
-                message = message.timestamp(timestamp);
-            }
-            loop {
-                match producer.send(message) {
-                    Ok(()) => break,
-                    Err((error, returned))
-                        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
-                            && self.alive.load(Ordering::Acquire) =>
-                    {
-                        message = returned;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err((error, _)) => return Err(error),
-                }
-            }
+        for batch in &self.pending {
+            self.sends
+                .send(producer, &self.reported, topic, &self.alive, batch)?;
         }
         Ok(())
     }
 
-    /// Sends every pending batch in the open transaction.
-    fn send_all(
-        &self,
-        producer: &ThreadedProducer<DefaultProducerContext>,
-    ) -> Result<(), KafkaError> {
-        self.pending
-            .iter()
-            .try_for_each(|batch| self.send(producer, batch))
+    /// Begins a transaction: the tags of the last one name nothing any more.
+    fn begin(&mut self, producer: &TxnProducer) -> Result<(), KafkaError> {
+        self.sends.sent.begin();
+        producer.begin_transaction()
+    }
+
+    /// Whether a record of the open transaction was refused, or is a suspect (it must abort).
+    fn refusals_waiting(&mut self) -> bool {
+        self.collect_reported();
+        !self.sends.refused.is_empty() || !self.next_suspects.is_empty()
+    }
+
+    /// Sorts the refusals of the open transaction's delivery reports: a record sent alone is
+    /// refused; one refused in a set with others is a suspect for the next transaction.
+    fn collect_reported(&mut self) {
+        let reported =
+            std::mem::take(&mut *self.reported.lock().unwrap_or_else(PoisonError::into_inner));
+        for (tag, refusal) in reported {
+            let Some((id, alone, bytes)) = self.sends.sent.record(tag) else {
+                continue;
+            };
+            match refusal {
+                Some((_, error)) if alone => self.sends.refused.push((id, error)),
+                Some((true, error)) => match self.topic_limit() {
+                    Some(limit) if bytes > limit => self.sends.refused.push((
+                        id,
+                        format!("{error}: {bytes} bytes alone, over the topic's max.message.bytes of {limit}"),
+                    )),
+                    Some(_) => {} // it fits alone: sent again
+                    None => self.next_suspects.push(id),
+                },
+                Some((false, _)) => self.next_suspects.push(id),
+                // Delivered alone: no suspect any more, whatever becomes of its transaction.
+                None => self.sends.suspects.retain(|suspect| *suspect != id),
+            }
+        }
+    }
+
+    /// The output topic's `max.message.bytes`, asked of the brokers once.
+    fn topic_limit(&mut self) -> Option<usize> {
+        if self.topic_limit.is_none() {
+            self.topic_limit = Some(refusals::topic_limit(&self.recipe.settings));
+            if let Some(None) = self.topic_limit {
+                tracing::warn!(topic = %self.recipe.settings.topic, "max.message.bytes of the topic unknown: the records of a set refused for its size go again alone");
+            }
+        }
+        self.topic_limit.flatten()
+    }
+
+    /// Takes the refused records out of the pending and held batches and sends them to the
+    /// dead letters (acknowledged when the broker has them); their credit comes back. The
+    /// suspects go alone in every transaction until one commits (one that failed for another
+    /// reason tells nothing of them).
+    fn settle_refused(&mut self) {
+        self.collect_reported();
+        for suspect in std::mem::take(&mut self.next_suspects) {
+            if !self.sends.suspects.contains(&suspect) {
+                self.sends.suspects.push(suspect);
+            }
+        }
+        if self.sends.refused.is_empty() {
+            return;
+        }
+        let refused = std::mem::take(&mut self.sends.refused);
+        let mut taken = refusals::take_out(&mut self.pending, &refused);
+        taken.extend(refusals::take_out(&mut self.held, &refused));
+        let mut settled = 0;
+        for (batch, errors) in &taken {
+            settled += batch.len() as u64;
+            self.dead_letter(batch, errors);
+        }
+        self.settle_credit(settled);
+    }
+
+    /// Sends the records of `batch` to the dead letters with `errors`; a dead letter refused
+    /// for good rewinds the partition instead (it replays).
+    fn dead_letter(&self, batch: &Batch, errors: &[String]) {
+        let Some(source) = self.settler.acks().source(batch.topic()) else {
+            return; // the source stopped: replayed by the partition's next reader
+        };
+        let rewind = |why: &str| {
+            tracing::error!(%why, partition = batch.partition(), "exactly-once sink: a dead letter could not be sent; rewinding its partition");
+            source.send(SourceInput::Rewind {
+                partition: batch.partition(),
+                incarnation: Some(batch.incarnation()),
+            });
+        };
+        let producer = match self.recipe.dead_letters.producer() {
+            Ok(producer) => producer,
+            Err(error) => return rewind(&error.to_string()),
+        };
+        for (record, why) in batch.iter().zip(errors) {
+            tracing::warn!(sink = %self.component, partition = batch.partition(), offset = record.offset, %why, "record refused by Kafka; sent to the dead letters, the transaction goes on without it");
+            loop {
+                let origin = DeadLetterOrigin::of(&source, batch, record.offset, 1);
+                match producer.send(
+                    batch.topic(),
+                    &record,
+                    origin,
+                    DeadLetterReason::RefusedBySink,
+                    why,
+                    &self.component,
+                ) {
+                    Ok(()) => break,
+                    Err(None) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(Some(error)) => return rewind(&error),
+                }
+            }
+            self.settler
+                .metrics()
+                .dead_letters
+                .sent(DeadLetterReason::RefusedBySink);
+        }
     }
 
     /// Gives up the open transaction (`why`): aborts it, keeping the pending batches for the
     /// next one (a send refused because the transaction must abort, records that timed out while
     /// a broker was away), or drops them when the actor is gone (its successor replays them).
     /// Only an abort that fails ends the writer (a fenced producer: a successor took over).
-    fn abandon(
-        &mut self,
-        producer: &ThreadedProducer<DefaultProducerContext>,
-        why: &str,
-    ) -> Result<Outcome, KafkaError> {
+    fn abandon(&mut self, producer: &TxnProducer, why: &str) -> Result<Outcome, KafkaError> {
         let gone = !self.alive.load(Ordering::Acquire);
         if gone {
             self.pending.clear();
+            self.held.clear();
         } else {
             tracing::warn!(%why, "transaction aborted; its records go again in the next one");
         }

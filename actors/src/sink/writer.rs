@@ -37,6 +37,14 @@ impl Settler {
     /// `batches` are durable: acknowledges each, counts their records out, and gives their
     /// credit back; returns how many records they held.
     pub fn durable<'a>(&self, batches: impl IntoIterator<Item = &'a Batch>) -> u64 {
+        let records = self.durable_uncredited(batches);
+        self.inlet.grant(records);
+        records
+    }
+
+    /// Like [`Settler::durable`], leaving the credit to the caller (a writer that gave some of
+    /// it back before: records it held long).
+    pub fn durable_uncredited<'a>(&self, batches: impl IntoIterator<Item = &'a Batch>) -> u64 {
         let mut records = 0u64;
         for batch in batches {
             self.acks.ack(batch);
@@ -44,7 +52,6 @@ impl Settler {
             records += batch.len() as u64;
         }
         self.metrics.records_out.increment(records);
-        self.inlet.grant(records);
         records
     }
 

@@ -104,6 +104,15 @@ pub enum SourceInput {
     RewindAll,
     /// Reports the state of every assigned partition.
     Status(tokio::sync::oneshot::Sender<Vec<PartitionStatus>>),
+    /// Where the acknowledged prefix of each listed (partition, incarnation) would end if the
+    /// offsets listed with it were acknowledged too (an exactly-once transaction holding those
+    /// records asks before it commits); `None` for a partition not read here or rewound since.
+    AckedPrefix {
+        /// (partition, incarnation, offsets the transaction would acknowledge).
+        asked: Vec<(i32, u64, Vec<i64>)>,
+        /// Where the answers go: (partition, end of the prefix).
+        reply: std::sync::mpsc::Sender<Vec<(i32, Option<i64>)>>,
+    },
     /// Stop intake, wait for what is in flight (the drain timeout at most), commit, close.
     Shutdown,
 }
@@ -525,6 +534,19 @@ impl DriverState {
                     })
                     .collect();
                 let _ = reply.send(status);
+            }
+            SourceInput::AckedPrefix { asked, reply } => {
+                let answers = asked
+                    .into_iter()
+                    .map(|(partition, incarnation, mut offsets)| {
+                        let end = self
+                            .flows
+                            .get(&partition)
+                            .and_then(|flow| flow.position_if_acked(incarnation, &mut offsets));
+                        (partition, end)
+                    })
+                    .collect();
+                let _ = reply.send(answers);
             }
             SourceInput::Shutdown => self.shutdown_requested = true,
         }

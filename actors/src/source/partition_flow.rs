@@ -395,6 +395,12 @@ impl PartitionFlow {
         }
     }
 
+    /// Where the acknowledged prefix of `incarnation` would end with `acks` acknowledged too
+    /// (see [`OffsetTracker::position_if_acked`]).
+    pub(crate) fn position_if_acked(&self, incarnation: u64, acks: &mut [i64]) -> Option<i64> {
+        self.tracker.position_if_acked(incarnation, acks)
+    }
+
     /// How long the oldest unacknowledged record has waited (zero when none is in flight).
     pub(crate) fn oldest_unacked_age(&self) -> std::time::Duration {
         self.head_since
