@@ -48,6 +48,7 @@ impl Ingests {
         configs: &BTreeMap<String, IngestConfig>,
         brokers: &str,
         properties: &BTreeMap<String, String>,
+        backlog: Option<(String, Arc<streamvisor_actors::Backlog>)>,
     ) -> Result<Self, String> {
         let mut points = BTreeMap::new();
         for (name, config) in configs {
@@ -66,6 +67,10 @@ impl Ingests {
                     IngestKind::Http => CLIENT_DELIVERY_TIMEOUT,
                     IngestKind::Socket => std::time::Duration::ZERO,
                 },
+                backlog: backlog
+                    .as_ref()
+                    .filter(|(topic, _)| *topic == config.topic)
+                    .map(|(_, backlog)| Arc::clone(backlog)),
             })
             .map_err(|error| error.to_string())?;
             let encoder = RecordEncoder::new(config.key.clone(), config.format);

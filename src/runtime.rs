@@ -289,9 +289,16 @@ impl Runtime {
                 (Some(broker), brokers)
             }
         };
+        // On the embedded broker, whose partitions keep 5 MiB at most, producers of this process
+        // into the source's topic hold back while the pipeline is behind.
+        let backlog = broker
+            .is_some()
+            .then(|| Arc::new(streamvisor_actors::Backlog::default()));
+        settings.backlog.clone_from(&backlog);
         let generator = match &source.generator {
             Some(load) => Some(
-                Generator::start(&brokers, &source.topic, load).map_err(RuntimeError::Broker)?,
+                Generator::start(&brokers, &source.topic, load, backlog.clone())
+                    .map_err(RuntimeError::Broker)?,
             ),
             None => None,
         };
@@ -302,10 +309,13 @@ impl Runtime {
                 brokers.clone(),
                 config.kafka.properties.clone(),
             );
-            tokio::task::spawn_blocking(move || Ingests::start(&configs, &brokers, &properties))
-                .await
-                .map_err(|error| RuntimeError::Ingest(error.to_string()))?
-                .map_err(RuntimeError::Ingest)?
+            let held_back = backlog.map(|backlog| (source.topic.clone(), backlog));
+            tokio::task::spawn_blocking(move || {
+                Ingests::start(&configs, &brokers, &properties, held_back)
+            })
+            .await
+            .map_err(|error| RuntimeError::Ingest(error.to_string()))?
+            .map_err(RuntimeError::Ingest)?
         };
         let ingest_stopping = Arc::new(AtomicBool::new(false));
         let listeners = socket_listeners(&ingests, &ingest_stopping).await?;

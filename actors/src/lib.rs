@@ -35,6 +35,7 @@ pub use error::{PostgresError, SinkError, SourceError};
 pub use record::{Batch, Origin, RecordRef, NO_OFFSET};
 
 // Sources.
+pub use source::backlog::{Backlog, HOLD_BACK_BYTES, HOLD_BACK_RECORDS};
 pub use source::decode::{Format, MAX_MSGPACK_DEPTH};
 pub use source::kafka::{
     silence_limit, BrokerContact, GroupProtocol, KafkaSourceSettings, PartitionStatus, SourceInput,

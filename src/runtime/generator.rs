@@ -1,13 +1,16 @@
 //! The load generator: writes `{"key": "k<i % 1000>", "seq": i}` records (keyed by `key`) into a
-//! topic, at a rate or as fast as the broker takes them, on a thread of its own.
+//! topic, at a rate or as fast as the broker takes them, on a thread of its own. On the embedded
+//! broker it holds back while the pipeline is behind (see [`Backlog`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+use streamvisor_actors::Backlog;
 
 use crate::config::GeneratorConfig;
 
@@ -18,12 +21,23 @@ pub struct Generator {
 }
 
 impl Generator {
-    /// Starts writing `load` into `topic`.
-    pub fn start(brokers: &str, topic: &str, load: &GeneratorConfig) -> Result<Self, String> {
-        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+    /// Starts writing `load` into `topic`, holding back while `backlog` (if any) is full.
+    pub fn start(
+        brokers: &str,
+        topic: &str,
+        load: &GeneratorConfig,
+        backlog: Option<Arc<Backlog>>,
+    ) -> Result<Self, String> {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .create()
+            .set("enable.idempotence", "true");
+        if backlog.is_some() {
+            // What is queued is not counted until delivered: keep that small.
+            config.set("queue.buffering.max.messages", QUEUED_WHEN_HELD.to_string());
+        }
+        let producer: ThreadedProducer<Deliveries> = config
+            .create_with_context(Deliveries { backlog })
             .map_err(|error| format!("generator: {error}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (topic, records, rate) = (topic.to_owned(), load.records, load.rate_per_second);
@@ -54,8 +68,29 @@ impl Drop for Generator {
     }
 }
 
+/// The most records queued in the producer while a backlog can hold it back.
+const QUEUED_WHEN_HELD: usize = 10_000;
+
+/// Counts deliveries in the backlog, if any.
+struct Deliveries {
+    backlog: Option<Arc<Backlog>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let (Some(backlog), Ok(message)) = (&self.backlog, result) {
+            let bytes = message.key_len() + message.payload_len();
+            backlog.delivered(message.partition(), message.offset(), bytes);
+        }
+    }
+}
+
 fn generate(
-    producer: &ThreadedProducer<DefaultProducerContext>,
+    producer: &ThreadedProducer<Deliveries>,
     topic: &str,
     records: u64,
     rate: Option<u64>,
@@ -73,6 +108,15 @@ fn generate(
                 std::thread::sleep((due - now).min(Duration::from_millis(100)));
                 continue;
             }
+        }
+        if producer
+            .context()
+            .backlog
+            .as_ref()
+            .is_some_and(|backlog| backlog.is_full())
+        {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
         }
         key.clear();
         value.clear();

@@ -18,6 +18,7 @@ mod program_backpressure;
 mod program_broadcast;
 mod program_chaos;
 mod program_crash;
+mod program_embedded_backlog;
 mod program_ingest;
 mod program_ingest_limits;
 mod program_kafka_sink;

@@ -22,11 +22,15 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::IngestMetrics;
 use crate::sink::produce::{producer_config, ProduceError};
+use crate::source::backlog::Backlog;
 use probe::BrokerProbe;
 
 /// How long the broker may take to acknowledge a record pushed by a client that waits for the
 /// answer (REST); past it the request fails (503).
 pub const CLIENT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a push held back looks again.
+const HELD_BACK_POLL: Duration = Duration::from_millis(10);
 
 /// A push source's settings.
 #[derive(Debug, Clone)]
@@ -45,6 +49,9 @@ pub struct PushSettings {
     /// unless the properties set it); zero: it keeps trying while the process lives (a socket
     /// has nobody to tell about a failure).
     pub delivery_timeout: Duration,
+    /// On the embedded broker, when a pipeline of the process reads the topic: its backlog,
+    /// which records wait for while it is full (see [`Backlog`]).
+    pub backlog: Option<Arc<Backlog>>,
 }
 
 /// The push source could not start.
@@ -117,6 +124,7 @@ struct Shared {
     max_in_flight: usize,
     probe: BrokerProbe,
     metrics: IngestMetrics,
+    backlog: Option<Arc<Backlog>>,
 }
 
 /// A running push source; clones share it.
@@ -173,6 +181,7 @@ impl PushSource {
                 max_in_flight: settings.max_in_flight,
                 probe,
                 metrics: IngestMetrics::new(&settings.name),
+                backlog: settings.backlog,
             }),
         })
     }
@@ -226,9 +235,21 @@ impl PushSource {
         })
     }
 
+    /// Whether records must wait: the pipeline reading the topic on the embedded broker is too
+    /// far behind (see [`Backlog`]).
+    pub fn held_back(&self) -> bool {
+        self.shared
+            .backlog
+            .as_ref()
+            .is_some_and(|backlog| backlog.is_full())
+    }
+
     /// Room for `records` now, or why not.
     pub fn try_reserve(&self, records: usize) -> Result<Reservation, PushRefused> {
         let count = self.check(records)?;
+        if self.held_back() {
+            return Err(PushRefused::Busy);
+        }
         let permit = Arc::clone(&self.shared.budget)
             .try_acquire_many_owned(count)
             .map_err(|_| PushRefused::Busy)?;
@@ -238,6 +259,9 @@ impl PushSource {
     /// Room for `records`, waiting for the budget while it is full.
     pub async fn reserve(&self, records: usize) -> Result<Reservation, PushRefused> {
         let count = self.check(records)?;
+        while self.held_back() {
+            tokio::time::sleep(HELD_BACK_POLL).await;
+        }
         let permit = Arc::clone(&self.shared.budget)
             .acquire_many_owned(count)
             .await
@@ -271,7 +295,7 @@ impl Reservation {
     /// returns the budget as they complete even if the caller stops waiting.
     pub fn send<'a>(self, records: impl IntoIterator<Item = PushRecord<'a>>) -> Pending {
         let shared = Arc::clone(&self.source.shared);
-        let mut deliveries: Vec<(usize, DeliveryFuture)> = Vec::new();
+        let mut deliveries: Vec<(usize, usize, DeliveryFuture)> = Vec::new();
         let mut refused = Vec::new();
         let mut failed = None;
         for (index, (key, value)) in records.into_iter().enumerate() {
@@ -286,8 +310,9 @@ impl Reservation {
             if let Some(key) = key {
                 record = record.key(key);
             }
+            let bytes = key.map_or(0, <[u8]>::len) + value.len();
             match shared.producer.send_result(record) {
-                Ok(delivery) => deliveries.push((index, delivery)),
+                Ok(delivery) => deliveries.push((index, bytes, delivery)),
                 Err((error, _)) if refused_for_what_it_is(&error) => {
                     refused.push(RecordRefused {
                         index,
@@ -303,7 +328,8 @@ impl Reservation {
         let (done, result) = oneshot::channel();
         let permit = self.permit;
         tokio::spawn(async move {
-            let outcome = acknowledged(deliveries, refused, failed).await;
+            let backlog = shared.backlog.as_deref();
+            let outcome = acknowledged(deliveries, refused, failed, backlog).await;
             if let Ok(pushed) = &outcome {
                 shared.metrics.records.increment(pushed.accepted as u64);
             }
@@ -332,14 +358,20 @@ impl Pending {
 /// Waits for every delivery: the records refused for what they are join `refused`; any other
 /// failure (`failed`, or the first in a delivery report) wins.
 async fn acknowledged(
-    deliveries: Vec<(usize, DeliveryFuture)>,
+    deliveries: Vec<(usize, usize, DeliveryFuture)>,
     mut refused: Vec<RecordRefused>,
     mut failed: Option<PushFailed>,
+    backlog: Option<&Backlog>,
 ) -> Result<Pushed, PushFailed> {
     let mut accepted = 0;
-    for (index, delivery) in deliveries {
+    for (index, bytes, delivery) in deliveries {
         match delivery.await {
-            Ok(Ok(_)) => accepted += 1,
+            Ok(Ok(delivery)) => {
+                accepted += 1;
+                if let Some(backlog) = backlog {
+                    backlog.delivered(delivery.partition, delivery.offset, bytes);
+                }
+            }
             Ok(Err((error, _))) if refused_for_what_it_is(&error) => {
                 refused.push(RecordRefused {
                     index,

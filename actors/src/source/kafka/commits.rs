@@ -42,6 +42,9 @@ impl DriverState {
                 gauges.uncommitted.set(flow.uncommitted() as f64);
             }
             if let Some(position) = position {
+                if let Some(backlog) = &self.settings.backlog {
+                    backlog.committed(*partition, position);
+                }
                 if let Err(error) =
                     offsets.add_partition_offset(&self.topic, *partition, Offset::Offset(position))
                 {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rdkafka::ClientConfig;
 
 use crate::flow::memory::MemoryBudget;
+use crate::source::backlog::Backlog;
 use crate::source::partition_flow::OffsetReset;
 
 /// Bytes in flight per partition before it pauses, unless set: 64 MiB.
@@ -98,6 +99,9 @@ pub struct KafkaSourceSettings {
     pub fence: TransactionFence,
     /// When the consumer last heard from a broker (for readiness; from its statistics).
     pub broker_contact: BrokerContact,
+    /// On the embedded broker: where the source tells its commits, for the producers of the
+    /// same process that hold back while the pipeline is behind.
+    pub backlog: Option<Arc<Backlog>>,
 }
 
 impl KafkaSourceSettings {
@@ -127,6 +131,7 @@ impl KafkaSourceSettings {
             commit_offsets: true,
             fence: TransactionFence::default(),
             broker_contact: BrokerContact::default(),
+            backlog: None,
         }
     }
 
