@@ -39,6 +39,8 @@
 //! dedupe = "origin"            # origin (default) | key | none
 //! max_rows = 5000              # records per transaction
 //! linger = "5ms"               # wait for more before writing fewer
+//! write_timeout = "60s"        # a write taking longer is retried (a refused write's
+//!                              # row-by-row pass gets 50 ms a row, at least this)
 //! retry = { min = "100ms", max = "5s", factor = 2.0 }
 //! ```
 
@@ -112,6 +114,9 @@ pub struct SinkConfig {
     /// postgres: how long to wait for more records before writing fewer than `max_rows`.
     #[serde(default, deserialize_with = "optional_duration")]
     pub linger: Option<Duration>,
+    /// postgres: how long one write may take before it is retried.
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub write_timeout: Option<Duration>,
     /// postgres: backoff between retries while the database is away.
     pub retry: Option<RetryConfig>,
     /// kafka: the output topic (created when missing, with the source's partition count).
@@ -172,6 +177,7 @@ impl SinkConfig {
             ("dedupe", self.dedupe.is_some()),
             ("max_rows", self.max_rows.is_some()),
             ("linger", self.linger.is_some()),
+            ("write_timeout", self.write_timeout.is_some()),
             ("retry", self.retry.is_some()),
         ];
         type Fields<'a> = &'a [(&'a str, bool)];
@@ -249,6 +255,9 @@ impl SinkConfig {
             if settings.max_rows == 0 {
                 return bad("max_rows", "must be at least 1".to_owned());
             }
+            if settings.write_timeout.is_zero() {
+                return bad("write_timeout", "must be longer than 0".to_owned());
+            }
             let retry = settings.retry;
             if retry.min.is_zero()
                 || retry.max < retry.min
@@ -276,6 +285,7 @@ impl SinkConfig {
             .unwrap_or_default();
         settings.max_rows = self.max_rows.unwrap_or(settings.max_rows);
         settings.linger = self.linger.unwrap_or(settings.linger);
+        settings.write_timeout = self.write_timeout.unwrap_or(settings.write_timeout);
         if let Some(retry) = &self.retry {
             settings.retry = retry.backoff();
         }

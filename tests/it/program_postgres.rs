@@ -332,3 +332,56 @@ fn a_refused_record_goes_to_the_dead_letters_and_bad_settings_fail_at_start() {
         serde_json::from_slice(letter.payload().unwrap_or_default()).expect("JSON payload");
     assert_eq!(payload["seq"], 4);
 }
+
+/// A refused write's row-by-row pass over 5,000 rows outlasts the write timeout (200 ms): it
+/// gets 50 ms a row instead of being retried whole for ever, and a write that still cannot
+/// finish is halved. The refused record goes to the dead letters, the 4,999 others are written
+/// once, and nothing restarts.
+#[test]
+fn a_row_by_row_pass_longer_than_the_write_timeout_finishes() {
+    const RECORDS: usize = 5_000;
+    let broker = kafka::broker();
+    let pg = Postgres::start("isolation");
+    let dir = program::test_dir("pg-isolation");
+    let topic = format!("pg-isolation-{}", fastrand::u32(..));
+    program::produce_count(&broker.brokers, &topic, 0, 1);
+    let file = pipeline(
+        &dir,
+        "pgisolation",
+        &topic,
+        &pg,
+        "max_rows = 5000\nlinger = \"2s\"\nwrite_timeout = \"200ms\"",
+    );
+    let mut lines = String::new();
+    for seq in 0..RECORDS {
+        let note = if seq == 2_500 { "\\u0000" } else { "fine" };
+        lines.push_str(&format!(
+            "{{\"key\":\"k{seq}\",\"seq\":{seq},\"note\":\"{note}\"}}\n"
+        ));
+    }
+    let produced = program::output_within(
+        program::streamvisor().args(["produce", "--brokers", &broker.brokers, "--topic", &topic]),
+        Some(lines.into_bytes()),
+        program::COMMAND_TIMEOUT,
+    );
+    assert!(produced.status.success());
+    let mut program = Program::start(&dir, &file, Some(&broker.brokers), "pgisolation");
+    program.wait_ready(Duration::from_secs(60));
+    let log = program.log_file();
+    wait::wait_until_or(
+        "every offset committed",
+        WAIT,
+        || program::lag(&broker.brokers, "pgisolation", &topic, 1) == 0,
+        || program::tail_of(&log),
+    );
+    let (count, distinct) = rows(&pg);
+    let dead = program.metric_sum("streamvisor_dead_letters_total");
+    let restarts = program.metric_sum("streamvisor_actor_restarts_total");
+    let retries = program.metric_sum("streamvisor_sink_retries_total");
+    program.signal("TERM");
+    assert_eq!(program.wait_exit(Duration::from_secs(60)).code(), Some(0));
+    println!("pg-isolation: rows={count} distinct={distinct} dead_letters={dead} retries={retries} restarts={restarts}");
+    assert_eq!((count, distinct), (RECORDS as i64 - 1, RECORDS as i64 - 1));
+    assert_eq!(dead, 1.0, "the refused record");
+    assert_eq!(restarts, 0.0);
+}

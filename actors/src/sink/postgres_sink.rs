@@ -36,6 +36,10 @@ use crate::sink::writer::{RetryInPlace, Settler, WriterFailure};
 /// rows twice (encoded, then on the wire), so its size is memory the budget does not see.
 const MAX_WRITE_BYTES: usize = 8 << 20;
 
+/// How long the row-by-row pass over a refused write may take per row (at least the write
+/// timeout in all).
+const ISOLATION_PER_ROW: Duration = Duration::from_millis(50);
+
 /// Hands batches to a task on the actor's arbiter that owns the connection and writes.
 pub struct PostgresWriter {
     settings: PostgresSettings,
@@ -70,6 +74,7 @@ impl SinkWriter for PostgresWriter {
             settings: self.settings.clone(),
             inbox,
             held: Vec::new(),
+            deferred: Vec::new(),
             buffers: RowBuffers::default(),
             connection: None,
             component: sink.component().to_owned(),
@@ -111,6 +116,9 @@ struct Writer {
     inbox: mpsc::UnboundedReceiver<Batch>,
     /// Records taken and not yet durable.
     held: Vec<Batch>,
+    /// Records split off `held` when a write could not finish in its time: written next,
+    /// before anything new.
+    deferred: Vec<Batch>,
     buffers: RowBuffers,
     connection: Option<Connection>,
     component: String,
@@ -204,6 +212,24 @@ impl Writer {
         tokio::time::sleep(delay).await;
     }
 
+    /// Splits the held records in two: the first half stays held, the second waits in
+    /// `deferred`. False when a single record is held.
+    fn split_held(&mut self) -> bool {
+        let held = std::mem::take(&mut self.held);
+        match halve(held) {
+            Ok((first, mut later)) => {
+                later.append(&mut self.deferred);
+                self.held = first;
+                self.deferred = later;
+                true
+            }
+            Err(held) => {
+                self.held = held;
+                false
+            }
+        }
+    }
+
     /// Writes the held records until they are durable (retrying in place), then settles them.
     async fn write_held(&mut self) -> Result<(), Failure> {
         loop {
@@ -227,7 +253,9 @@ impl Writer {
                     Some(Ok(())) => Some(Ok(Vec::new())),
                     Some(Err(error)) if classify(&error) == ErrorClass::Record => {
                         tracing::warn!(sink = %self.component, error = %describe(&error), "PostgreSQL refused a record; writing the batch row by row");
-                        tokio::time::timeout(limit, connection.write_isolating(&rows))
+                        // A row at a time takes longer than the whole: a budget per row.
+                        let budget = limit.max(ISOLATION_PER_ROW * rows.len() as u32);
+                        tokio::time::timeout(budget, connection.write_isolating(&rows))
                             .await
                             .ok()
                     }
@@ -237,6 +265,10 @@ impl Writer {
             };
             drop(rows);
             let Some(written) = written else {
+                // Written again whole it would take as long: half of it first, then the rest.
+                if self.split_held() {
+                    tracing::warn!(sink = %self.component, records = self.held.iter().map(Batch::len).sum::<usize>(), "a PostgreSQL write did not finish in its time; writing half of its records first");
+                }
                 self.lost(format!("a write took over {limit:?}")).await;
                 continue;
             };
@@ -244,7 +276,13 @@ impl Writer {
                 Ok(rejected) => {
                     self.settler.timed(began);
                     self.retry.succeeded();
-                    return self.settle(rejected).await;
+                    self.settle(rejected).await?;
+                    if self.deferred.is_empty() {
+                        return Ok(());
+                    }
+                    // What a write that ran out of time left for later, before anything new.
+                    self.held = std::mem::take(&mut self.deferred);
+                    continue;
                 }
                 Err(error) if classify(&error) == ErrorClass::Transient => {
                     self.lost(describe(&error)).await;
@@ -331,5 +369,59 @@ impl Writer {
                 Err(Some(why)) => return Err(Failure::new(why)),
             }
         }
+    }
+}
+
+/// `batches` in two halves by records (a batch split if need be; the offsets a batch covers
+/// stay with its later records), or back as they are when they hold a single record.
+fn halve(batches: Vec<Batch>) -> Result<(Vec<Batch>, Vec<Batch>), Vec<Batch>> {
+    let records: usize = batches.iter().map(Batch::len).sum();
+    if records < 2 {
+        return Err(batches);
+    }
+    let mut keep = records / 2;
+    let (mut first, mut later) = (Vec::new(), Vec::new());
+    for mut batch in batches {
+        if keep == 0 {
+            later.push(batch);
+        } else if batch.len() <= keep {
+            keep -= batch.len();
+            first.push(batch);
+        } else {
+            first.push(batch.split_front(keep));
+            keep = 0;
+            later.push(batch);
+        }
+    }
+    Ok((first, later))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn a_write_that_ran_out_of_time_is_halved_by_records() {
+        let batch = |first: i64, count: i64| {
+            let mut batch = Batch::new(Arc::from("t"), 0, 1, count as usize);
+            for offset in first..first + count {
+                batch.push(offset, None, None, b"{}");
+            }
+            batch
+        };
+        let (first, later) = halve(vec![batch(0, 3), batch(3, 4)]).expect("7 records");
+        let offsets = |batches: &[Batch]| -> Vec<i64> {
+            batches.iter().flat_map(|batch| batch.offsets()).collect()
+        };
+        assert_eq!(offsets(&first), [0, 1, 2]);
+        assert_eq!(offsets(&later), [3, 4, 5, 6]);
+        let (first, later) = halve(vec![batch(0, 5)]).expect("5 records");
+        assert_eq!(
+            (offsets(&first), offsets(&later)),
+            (vec![0, 1], vec![2, 3, 4])
+        );
+        assert!(halve(vec![batch(9, 1)]).is_err(), "one record stays whole");
     }
 }
