@@ -166,3 +166,86 @@ fn records_deleted_before_they_were_read_are_counted_lost_and_nothing_else_is() 
         "the loss is an error in the log"
     );
 }
+
+/// Gaps that are not loss never count: an input topic written in transactions (each commit
+/// marker takes an offset, and an aborted transaction's records are skipped by the source's
+/// `read_committed` consumer) gives `streamvisor_records_lost_total == 0`, every committed
+/// record written once, and the commits at the partitions' ends.
+#[test]
+fn a_transactional_input_topic_loses_nothing() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+    crate::show_warnings();
+    const TRANSACTIONS: i64 = 10;
+    const PER_TRANSACTION: i64 = 100;
+    let broker = kafka::broker();
+    let topic = format!("txn-input-{}", fastrand::u32(..));
+    actix_rt::Runtime::new()
+        .expect("a runtime")
+        .block_on(kafka::create_topic(&broker.brokers, &topic, PARTITIONS));
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker.brokers)
+        .set("transactional.id", format!("{topic}-writer"))
+        .create()
+        .expect("a transactional producer");
+    let timeout = Duration::from_secs(30);
+    producer.init_transactions(timeout).expect("init");
+    let mut committed = BTreeSet::new();
+    for transaction in 0..TRANSACTIONS {
+        producer.begin_transaction().expect("begin");
+        for i in 0..PER_TRANSACTION {
+            let seq = transaction * PER_TRANSACTION + i;
+            let value = format!("{{\"seq\":{seq}}}");
+            let key = format!("k{seq}");
+            producer
+                .send(
+                    BaseRecord::to(&topic)
+                        .key(&key)
+                        .payload(&value)
+                        .partition((seq % 2) as i32),
+                )
+                .map_err(|(error, _)| error)
+                .expect("queued");
+            if transaction != 3 {
+                committed.insert(seq);
+            }
+        }
+        if transaction == 3 {
+            producer.abort_transaction(timeout).expect("abort");
+        } else {
+            producer.commit_transaction(timeout).expect("commit");
+        }
+    }
+    let dir = program::test_dir(&topic);
+    let out = dir.join(format!("out/{topic}.jsonl"));
+    let pipeline = program::Passthrough {
+        name: &topic,
+        group: &topic,
+        topic: &topic,
+        ..program::Passthrough::default()
+    }
+    .write(&dir);
+    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &topic);
+    program.wait_ready(Duration::from_secs(60));
+    wait::wait_until(
+        "the commits at the partitions' ends",
+        Duration::from_secs(120),
+        || program::lag(&broker.brokers, &topic, &topic, PARTITIONS) == 0,
+    );
+    let lost = program.metric_sum("streamvisor_records_lost_total");
+    program.signal("INT");
+    program.wait_exit(Duration::from_secs(60));
+    let written = SinkFile::read(&out);
+    let seqs: BTreeSet<i64> = written.records.values().copied().collect();
+    println!(
+        "transactional input: committed={} written={} lost={lost}",
+        committed.len(),
+        written.lines
+    );
+    assert_eq!(lost, 0.0, "markers and aborted records are no loss");
+    assert_eq!(
+        seqs, committed,
+        "every committed record, and no aborted one"
+    );
+    assert_eq!(written.lines, committed.len(), "each once");
+}

@@ -20,6 +20,7 @@ mod commits;
 mod context;
 mod gauges;
 mod held_back;
+mod markers;
 mod retention;
 mod settings;
 
@@ -310,6 +311,7 @@ fn run(
                 let elapsed = last_gauges.elapsed();
                 last_gauges = Instant::now();
                 state.update_gauges(elapsed);
+                state.pass_markers(consumer);
             }
             let retry_due = state.retry_commit_at.is_some_and(|at| at <= Instant::now());
             if retry_due {
