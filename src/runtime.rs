@@ -2,6 +2,7 @@
 //! starts the load generator if asked, and runs the pipeline's actor tree. A library API that
 //! returns a [`Runtime`] to drive (actors, kill, shutdown) — what the CLI and the tests use.
 
+mod coalesce;
 mod embedded;
 mod generator;
 mod handle;
@@ -371,7 +372,7 @@ impl Runtime {
             brokers: brokers.clone(),
             broker_contact,
             broker_silence_limit,
-            status: Default::default(),
+            status: Arc::new(handle::Coalesced::new(handle::STATUS_TIMEOUT)),
         };
         streamvisor_actors::metrics::set_ready(&config.name, false);
         samplers::sample_readiness(config.name.clone(), view.clone(), sampling.flag());

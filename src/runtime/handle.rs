@@ -2,8 +2,9 @@
 //! CLI's progress line and the tests: its actors, kills, readiness and partitions.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub(super) use super::coalesce::Coalesced;
 use crate::ingest::Ingests;
 use streamvisor_actors::AckRouter;
 use streamvisor_actors::Readiness;
@@ -12,7 +13,7 @@ use streamvisor_supervision::{ActorInfo, ActorState, KillMode, SupervisionError,
 
 /// How long a partition status query may take before it counts as no answer (a readiness probe
 /// must answer within a probe's timeout).
-const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A view of a running pipeline; clones share it. It never keeps the runtime alive.
 #[derive(Clone)]
@@ -38,16 +39,7 @@ pub struct RuntimeHandle {
     pub(super) broker_silence_limit: Duration,
     /// The source's last answer about its partitions, and the question still unanswered: one
     /// status request in flight at most, whatever the number of callers.
-    pub(super) status: Arc<tokio::sync::Mutex<StatusRequests>>,
-}
-
-/// The partition status requests of a runtime (see [`RuntimeHandle::partitions`]).
-#[derive(Default)]
-pub(super) struct StatusRequests {
-    /// The last answer, and when it came.
-    last: Option<(Instant, Vec<PartitionStatus>)>,
-    /// A request the source has not answered yet (it timed out for its caller).
-    unanswered: Option<tokio::sync::oneshot::Receiver<Vec<PartitionStatus>>>,
+    pub(super) status: Arc<Coalesced<Vec<PartitionStatus>>>,
 }
 
 impl RuntimeHandle {
@@ -140,34 +132,12 @@ impl RuntimeHandle {
     /// out is awaited again rather than asked twice, so a polling thread busy in a rebalance
     /// never gets more than one question queued.
     async fn partition_states(&self) -> Option<Vec<PartitionStatus>> {
-        let asked = Instant::now();
-        let mut requests = self.status.lock().await;
-        if let Some((at, states)) = &requests.last {
-            if *at >= asked {
-                return Some(states.clone());
-            }
-        }
-        let mut answer = match requests.unanswered.take() {
-            Some(unanswered) => unanswered,
-            None => {
+        self.status
+            .get(|| {
                 let source = self.acks.source(&self.topic)?;
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                if !source.send(SourceInput::Status(reply)) {
-                    return None;
-                }
-                answer
-            }
-        };
-        match tokio::time::timeout(STATUS_TIMEOUT, &mut answer).await {
-            Ok(Ok(states)) => {
-                requests.last = Some((Instant::now(), states.clone()));
-                Some(states)
-            }
-            Ok(Err(_)) => None, // the source went away with the question
-            Err(_) => {
-                requests.unanswered = Some(answer);
-                None
-            }
-        }
+                source.send(SourceInput::Status(reply)).then_some(answer)
+            })
+            .await
     }
 }
