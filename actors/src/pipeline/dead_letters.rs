@@ -281,6 +281,37 @@ impl DeadLetters {
     }
 }
 
+impl DeadLetters {
+    /// Sends `record` of `batch`, refused by a sink's target for `why`, to the dead letters
+    /// (acknowledged to `source` when the broker has it), waiting in place (blocking the thread)
+    /// while the producer's queue is full; the error when the producer refused it for good.
+    pub(crate) fn send_refused_waiting(
+        &self,
+        source: &SourceHandle,
+        batch: &Batch,
+        record: &RecordRef<'_>,
+        why: &str,
+        actor: &str,
+    ) -> Result<(), String> {
+        loop {
+            let origin = DeadLetterOrigin::of(source, batch, record.offset, 1);
+            match self.send(
+                batch.topic(),
+                record,
+                origin,
+                DeadLetterReason::RefusedBySink,
+                why,
+                actor,
+            ) {
+                Ok(()) => return Ok(()),
+                // The producer drains on its own thread.
+                Err(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+                Err(Some(error)) => return Err(error),
+            }
+        }
+    }
+}
+
 /// `text` cut to at most `max` bytes, on a character boundary.
 fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {

@@ -9,14 +9,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 use streamvisor_supervision::ActorRef;
 
-use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterReason, DeadLetterTarget};
+use crate::pipeline::dead_letters::{DeadLetterReason, DeadLetterTarget};
 use crate::record::Batch;
 use crate::sink::actor::SinkMessage;
 use crate::sink::produce::ProduceError;
@@ -211,25 +211,12 @@ impl Deliveries {
                 continue;
             };
             tracing::warn!(sink = %self.component, partition = batch.partition(), offset = record.offset, %why, "record refused by Kafka; sent to the dead letters");
-            loop {
-                let origin = DeadLetterOrigin::of(&source, batch, record.offset, 1);
-                match producer.send(
-                    batch.topic(),
-                    &record,
-                    origin,
-                    DeadLetterReason::RefusedBySink,
-                    why,
-                    &self.component,
-                ) {
-                    Ok(()) => break,
-                    // The dead letters' own producer drains on its thread: wait here (this
-                    // holds only the sink's delivery reports back).
-                    Err(None) => std::thread::sleep(Duration::from_millis(5)),
-                    Err(Some(error)) => {
-                        tracing::error!(%error, "Kafka sink: a dead letter was refused; rewinding its partition");
-                        return false;
-                    }
-                }
+            // A full queue is waited out here: this holds only the sink's delivery reports back.
+            if let Err(error) =
+                producer.send_refused_waiting(&source, batch, &record, why, &self.component)
+            {
+                tracing::error!(%error, "Kafka sink: a dead letter was refused; rewinding its partition");
+                return false;
             }
             self.settler
                 .metrics()

@@ -2,10 +2,9 @@
 //! refusals, taking refused records out of the batches and sending them to the dead letters.
 
 use std::sync::PoisonError;
-use std::time::Duration;
 
 use super::{refusals, Writer};
-use crate::pipeline::dead_letters::{DeadLetterOrigin, DeadLetterReason};
+use crate::pipeline::dead_letters::DeadLetterReason;
 use crate::record::Batch;
 use crate::source::kafka::SourceInput;
 
@@ -97,20 +96,10 @@ impl Writer {
         };
         for (record, why) in batch.iter().zip(errors) {
             tracing::warn!(sink = %self.component, partition = batch.partition(), offset = record.offset, %why, "record refused by Kafka; sent to the dead letters, the transaction goes on without it");
-            loop {
-                let origin = DeadLetterOrigin::of(&source, batch, record.offset, 1);
-                match producer.send(
-                    batch.topic(),
-                    &record,
-                    origin,
-                    DeadLetterReason::RefusedBySink,
-                    why,
-                    &self.component,
-                ) {
-                    Ok(()) => break,
-                    Err(None) => std::thread::sleep(Duration::from_millis(5)),
-                    Err(Some(error)) => return rewind(&error),
-                }
+            if let Err(error) =
+                producer.send_refused_waiting(&source, batch, &record, why, &self.component)
+            {
+                return rewind(&error);
             }
             self.settler
                 .metrics()
