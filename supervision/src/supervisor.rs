@@ -224,8 +224,16 @@ impl Supervisor {
         match command {
             Command::StartChild { spec, reply } => {
                 let outcome = self.add_child(spec).await;
-                if let Err(error) = &outcome {
-                    tracing::warn!(supervisor = %self.path, %error, "could not add a child");
+                match &outcome {
+                    Ok(_) => {}
+                    // A caller that starts a child it has not seen listed yet (its start still
+                    // on the way) learns it from the answer: no cause for a warning.
+                    Err(error @ SupervisionError::DuplicateChild { .. }) => {
+                        tracing::debug!(supervisor = %self.path, %error, "the child runs already")
+                    }
+                    Err(error) => {
+                        tracing::warn!(supervisor = %self.path, %error, "could not add a child")
+                    }
                 }
                 let _ = reply.send(outcome);
             }
