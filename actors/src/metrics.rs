@@ -5,8 +5,10 @@
 //! Handles are made once per actor or thread, so that emitting allocates nothing.
 #![allow(clippy::disallowed_macros)]
 
+mod memory;
 mod settled;
 
+pub use memory::MemoryGauges;
 pub use settled::{DeadLetterCounters, Settled, SETTLED_REASONS};
 
 use crate::pipeline::dead_letters::DeadLetterReason;
@@ -324,17 +326,6 @@ pub struct SourceMetrics {
     topic: String,
 }
 
-/// The memory budget's gauges.
-#[derive(Clone, Debug)]
-pub struct MemoryGauges {
-    /// Bytes in flight.
-    pub inflight: Gauge,
-    /// The most bytes in flight at once.
-    pub peak: Gauge,
-    /// The budget.
-    pub budget: Gauge,
-}
-
 impl SourceMetrics {
     /// Handles for `source` of `pipeline` reading `topic` (counters appear at zero).
     pub fn new(pipeline: &str, source: &str, topic: &str) -> Self {
@@ -350,11 +341,7 @@ impl SourceMetrics {
             dead_letters,
             settled: Settled::new(pipeline),
             backpressure_seconds,
-            memory: MemoryGauges {
-                inflight: gauge!(INFLIGHT_BYTES, "pipeline" => pipeline.to_owned()),
-                peak: gauge!(INFLIGHT_BYTES_PEAK, "pipeline" => pipeline.to_owned()),
-                budget: gauge!(MEMORY_BUDGET, "pipeline" => pipeline.to_owned()),
-            },
+            memory: MemoryGauges::new(pipeline),
             pipeline: pipeline.to_owned(),
             topic: topic.to_owned(),
         }

@@ -82,8 +82,13 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let (Some(backlog), Ok(message)) = (&self.backlog, result) {
-            let bytes = message.key_len() + message.payload_len();
+        let Some(backlog) = &self.backlog else {
+            return;
+        };
+        let (Ok(message) | Err((_, message))) = result;
+        let bytes = message.key_len() + message.payload_len();
+        backlog.sent(bytes);
+        if result.is_ok() {
             backlog.delivered(message.partition(), message.offset(), bytes);
         }
     }
@@ -123,9 +128,19 @@ fn generate(
         use std::fmt::Write as _;
         let _ = write!(key, "k{}", sent % 1000);
         let _ = write!(value, "{{\"key\":\"{key}\",\"seq\":{sent}}}");
+        // Counted before it goes: its report may come at once.
+        let backlog = producer.context().backlog.as_deref();
+        if let Some(backlog) = backlog {
+            backlog.sending(key.len() + value.len());
+        }
         match producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
             Ok(()) => sent += 1,
-            Err(_) => std::thread::sleep(Duration::from_millis(5)), // queue full: let it drain
+            Err(_) => {
+                if let Some(backlog) = backlog {
+                    backlog.sent(key.len() + value.len());
+                }
+                std::thread::sleep(Duration::from_millis(5)); // queue full: let it drain
+            }
         }
     }
     if let Err(error) = producer.flush(Duration::from_secs(30)) {

@@ -17,6 +17,12 @@ pub(crate) fn default_budget() -> (usize, &'static str) {
 /// `memory.limit_in_bytes` (none when unlimited).
 fn cgroup_limit() -> Option<usize> {
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroup_limit_in(Path::new("/sys/fs/cgroup"), &cgroups)
+}
+
+/// [`cgroup_limit`] for the cgroup file system at `root` and the lines of
+/// `/proc/self/cgroup`.
+fn cgroup_limit_in(root: &Path, cgroups: &str) -> Option<usize> {
     for line in cgroups.lines() {
         let mut fields = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) =
@@ -26,17 +32,17 @@ fn cgroup_limit() -> Option<usize> {
         };
         let path = path.trim_start_matches('/');
         let file = if controllers.is_empty() {
-            Path::new("/sys/fs/cgroup").join(path).join("memory.max")
+            root.join(path).join("memory.max")
         } else if controllers.split(',').any(|name| name == "memory") {
-            Path::new("/sys/fs/cgroup/memory")
-                .join(path)
-                .join("memory.limit_in_bytes")
+            root.join("memory").join(path).join("memory.limit_in_bytes")
         } else {
             continue;
         };
-        // Inside a container the cgroup's own files are often at the root instead.
+        // Inside a container the cgroup's own files are often at the root instead (the
+        // file's ancestors: its folder for each component of `path`, then the root).
         let limit = read_limit(&file).or_else(|| {
-            let root = file.ancestors().nth(path.split('/').count())?;
+            let components = path.split('/').filter(|part| !part.is_empty()).count();
+            let root = file.ancestors().nth(components + 1)?;
             read_limit(&root.join(file.file_name()?))
         });
         if limit.is_some() {
@@ -88,6 +94,20 @@ mod tests {
             std::fs::write(dir.join("memory.max"), text).expect("a limit file");
             assert_eq!(read_limit(&dir.join("memory.max")), limit, "{text:?}");
         }
+        // A container on cgroup v1: its own cgroup's files at the memory controller's root.
+        let memory = dir.join("memory");
+        std::fs::create_dir_all(&memory).expect("a controller folder");
+        std::fs::write(memory.join("memory.limit_in_bytes"), "2147483648\n").expect("a limit");
+        let cgroups = "5:cpu:/docker/abc\n4:memory:/docker/abc\n";
+        assert_eq!(cgroup_limit_in(&dir, cgroups), Some(2 << 30));
+        // cgroup v2: the process's own cgroup folder.
+        let own = dir.join("system.slice/app.service");
+        std::fs::create_dir_all(&own).expect("a cgroup folder");
+        std::fs::write(own.join("memory.max"), "1073741824\n").expect("a limit");
+        assert_eq!(
+            cgroup_limit_in(&dir, "0::/system.slice/app.service\n"),
+            Some(1 << 30)
+        );
         std::fs::remove_dir_all(&dir).expect("the temp folder removed");
     }
 }

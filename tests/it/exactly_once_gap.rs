@@ -109,6 +109,15 @@ async fn a_transaction_commits_no_further_than_a_record_still_in_flight() {
     .await;
     // Twenty transaction intervals with 6 to 99 at the sink: none passes the gap.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let status = runtime.partitions().await;
+    assert_eq!(
+        status
+            .iter()
+            .map(|partition| (partition.next_offset, partition.unacked))
+            .collect::<Vec<_>>(),
+        [(100, 95)],
+        "every record went on; 5 to 99 wait for their acks"
+    );
     assert_eq!(committed(), GAP, "no commit past the record in flight");
     let seen = committed_seqs(&broker.brokers, &output);
     assert_eq!(

@@ -81,7 +81,7 @@ pub(crate) struct TransactionalSettings {
     pub dead_letters: DeadLetterTarget,
     /// Send records as they arrive within an open transaction (a real broker); false on the
     /// embedded broker, whose `read_committed` readers see aborted records: there the whole
-    /// transaction runs under the fence and never aborts for its own reasons.
+    /// transaction runs under the fence and aborts only for a record the topic refuses.
     pub send_early: bool,
 }
 
@@ -304,13 +304,20 @@ impl Writer {
 
     /// Drops the pending batches of partitions that rewound or moved (the rewind replays them),
     /// giving their credit back; returns how many records were dropped.
+    /// Held batches that went stale are dropped too (they were sent in no transaction).
     fn drop_stale(&mut self, fence: &FenceState) -> usize {
-        let (current, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
+        let current = |batch: &Batch| fence.is_current(batch.partition(), batch.incarnation());
+        let (pending, stale): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.pending)
             .into_iter()
-            .partition(|batch| fence.is_current(batch.partition(), batch.incarnation()));
-        self.pending = current;
+            .partition(current);
+        let (held, stale_held): (Vec<Batch>, Vec<Batch>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(current);
+        self.pending = pending;
+        self.held = held;
         let records: usize = stale.iter().map(Batch::len).sum();
-        self.settle_credit(records as u64);
+        let held_records: usize = stale_held.iter().map(Batch::len).sum();
+        self.settle_credit((records + held_records) as u64);
         records
     }
 
@@ -332,7 +339,7 @@ impl Writer {
     /// partition that rewound or moved meanwhile is aborted, its current records sent again in
     /// the next one. On the embedded broker (whose `read_committed` readers see aborted records)
     /// it gathers first and begins, sends and commits all under the fence, after dropping what
-    /// is stale, so that it never aborts for its own reasons. No partition can rewind or be
+    /// is stale, so that it aborts only for a refused record. No partition can rewind or be
     /// assigned while the commit runs.
     fn transaction(&mut self, producer: &TxnProducer) -> Result<Outcome, KafkaError> {
         let began = Instant::now();
@@ -398,17 +405,16 @@ impl Writer {
         let mut candidates = std::mem::take(&mut self.held);
         candidates.append(&mut self.pending);
         self.pending = candidates;
-        match prefix::ask(self.settler.acks(), &self.pending) {
-            Ok(prefixes) => {
-                self.held = prefix::hold_past(&mut self.pending, &prefixes);
-                self.settle_credit(0);
-            }
+        let prefixes = match prefix::ask(self.settler.acks(), &self.pending) {
+            Ok(prefixes) => prefixes,
             Err(why) if early => return self.abandon(producer, &why),
             Err(why) => {
                 tracing::warn!(%why, "the transaction waits");
                 return Ok(Outcome::Stale);
             }
-        }
+        };
+        self.held = prefix::hold_past(&mut self.pending, &prefixes);
+        self.settle_credit(0);
         self.past_gap = !self.held.is_empty();
         if self.past_gap && early {
             tracing::info!(
@@ -419,7 +425,10 @@ impl Writer {
             return Ok(Outcome::Stale);
         }
         if self.pending.is_empty() {
-            // Nothing lies below the prefix yet: wait for the gap to close.
+            // Nothing lies below the prefix yet: wait for the gap to close (held records that
+            // went stale meanwhile, their partition rewound or gone, are dropped).
+            let fence = self.recipe.fence.clone();
+            self.drop_stale(&fence.lock());
             std::thread::sleep(Duration::from_millis(10));
             return Ok(Outcome::Stale);
         }
@@ -453,7 +462,10 @@ impl Writer {
         }
         if !early {
             self.begin(producer)?;
-            self.send_all(producer)?;
+            if let Err(error) = self.send_all(producer) {
+                drop(fence);
+                return self.abandon(producer, &error.to_string());
+            }
         }
         send::wait_delivered(producer, Some(&self.reported))?;
         if self.refusals_waiting() {
@@ -465,7 +477,7 @@ impl Writer {
             return Ok(Outcome::Stale);
         }
         let current = std::mem::take(&mut self.pending);
-        let next = prefix::next_offsets(&current);
+        let next = prefix::next_offsets(&current, &prefixes);
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), offset) in &next {
             offsets.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;

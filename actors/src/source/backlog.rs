@@ -20,6 +20,9 @@ pub const HOLD_BACK_BYTES: u64 = 4 << 20;
 #[derive(Debug, Default)]
 pub struct Backlog {
     partitions: DashMap<i32, Counters>,
+    /// Bytes handed to producers and not delivered yet (their partition unknown yet: counted
+    /// against every partition).
+    sending: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,21 @@ impl PartialEq for Backlog {
 impl Eq for Backlog {}
 
 impl Backlog {
+    /// A record of `bytes` was handed to a producer.
+    pub fn sending(&self, bytes: usize) {
+        self.sending.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// A record of `bytes` handed to a producer got its delivery report (delivered or not).
+    pub fn sent(&self, bytes: usize) {
+        let bytes = bytes as u64;
+        let _ = self
+            .sending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_sub(bytes))
+            });
+    }
+
     /// A record of `bytes` was delivered to `partition` at `offset`.
     pub fn delivered(&self, partition: i32, offset: i64, bytes: usize) {
         let count = |counters: &Counters| {
@@ -85,10 +103,12 @@ impl Backlog {
             })
     }
 
-    /// Whether producers must hold back now.
+    /// Whether producers must hold back now: a partition's records, or its bytes with every
+    /// byte still on its way to the broker, past the limits.
     pub fn is_full(&self) -> bool {
         let (records, bytes) = self.uncommitted();
-        records > HOLD_BACK_RECORDS || bytes > HOLD_BACK_BYTES
+        let sending = self.sending.load(Ordering::Relaxed);
+        records > HOLD_BACK_RECORDS || bytes + sending > HOLD_BACK_BYTES
     }
 }
 
@@ -117,6 +137,11 @@ mod tests {
         }
         assert!(large.is_full(), "5 MiB not committed");
         large.committed(3, 1);
+        assert!(!large.is_full());
+        // Bytes on their way count before they are delivered.
+        large.sending(1 << 20);
+        assert!(large.is_full(), "4 MiB not committed and 1 MiB on its way");
+        large.sent(1 << 20);
         assert!(!large.is_full());
     }
 }

@@ -311,7 +311,15 @@ impl Reservation {
                 record = record.key(key);
             }
             let bytes = key.map_or(0, <[u8]>::len) + value.len();
-            match shared.producer.send_result(record) {
+            // Counted before it goes: its report may come at once.
+            if let Some(backlog) = &shared.backlog {
+                backlog.sending(bytes);
+            }
+            let sent = shared.producer.send_result(record);
+            if let (Some(backlog), Err(_)) = (&shared.backlog, &sent) {
+                backlog.sent(bytes);
+            }
+            match sent {
                 Ok(delivery) => deliveries.push((index, bytes, delivery)),
                 Err((error, _)) if refused_for_what_it_is(&error) => {
                     refused.push(RecordRefused {
@@ -365,7 +373,11 @@ async fn acknowledged(
 ) -> Result<Pushed, PushFailed> {
     let mut accepted = 0;
     for (index, bytes, delivery) in deliveries {
-        match delivery.await {
+        let delivery = delivery.await;
+        if let Some(backlog) = backlog {
+            backlog.sent(bytes);
+        }
+        match delivery {
             Ok(Ok(delivery)) => {
                 accepted += 1;
                 if let Some(backlog) = backlog {

@@ -98,6 +98,7 @@ impl Buffered {
                     waiting.push_copy(&record);
                 }
                 waiting.cover(batch.covered().iter().copied());
+                waiting.keep_counted(&batch);
                 *waiting_credit += credit;
             }
             _ => self.refused = Some((batch, credit)),

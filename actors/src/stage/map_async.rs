@@ -67,9 +67,9 @@ pub struct Completion {
 /// A record in flight and what became of it.
 #[derive(Debug)]
 struct Slot {
-    topic: Arc<str>,
-    partition: i32,
-    incarnation: u64,
+    /// The empty one-record batch its result goes into: of the input's partition incarnation,
+    /// keeping the input's bytes counted in flight (see [`Batch::successor`]).
+    output: Batch,
     record: AsyncRecord,
     /// Offsets the input batch covers, carried by its last record.
     covered: Vec<i64>,
@@ -143,9 +143,7 @@ impl AsyncMapping {
             *next += 1;
             let last = *next == batch.len();
             let slot = Slot {
-                topic: Arc::clone(batch.topic()),
-                partition: batch.partition(),
-                incarnation: batch.incarnation(),
+                output: batch.successor(1),
                 record: record.clone(),
                 covered: if last {
                     batch.covered().to_vec()
@@ -168,7 +166,7 @@ impl AsyncMapping {
             .complete(completion.ticket, completion.slot)
             .into_iter()
             .map(|slot| {
-                let mut batch = Batch::new(slot.topic, slot.partition, slot.incarnation, 1);
+                let mut batch = slot.output;
                 let record = &slot.record;
                 let failed = match slot.result {
                     Some(Ok(value)) => {

@@ -85,16 +85,20 @@ pub(super) fn hold_past(batches: &mut Vec<Batch>, prefixes: &Prefixes) -> Vec<Ba
     held
 }
 
-/// The offset to commit for each partition of `batches`: past the last record of it in the
-/// transaction (all of them lie below the prefix's end, see [`hold_past`]).
-pub(super) fn next_offsets(batches: &[Batch]) -> BTreeMap<(Arc<str>, i32), i64> {
+/// The offset to commit for each partition of `batches`: the end of its acknowledged prefix
+/// with them (past the last record of it in the transaction, since all of them lie below it,
+/// see [`hold_past`]; and past offsets no record stands for, such as transaction markers).
+pub(super) fn next_offsets(
+    batches: &[Batch],
+    prefixes: &Prefixes,
+) -> BTreeMap<(Arc<str>, i32), i64> {
     let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
     for batch in batches {
         if let Some(last) = batch.ack_offsets().max() {
-            let entry = next
-                .entry((Arc::clone(batch.topic()), batch.partition()))
-                .or_default();
-            *entry = (*entry).max(last + 1);
+            let at = (Arc::clone(batch.topic()), batch.partition());
+            let end = prefixes.get(&at).copied().unwrap_or(last + 1).max(last + 1);
+            let entry = next.entry(at).or_default();
+            *entry = (*entry).max(end);
         }
     }
     next
@@ -125,13 +129,19 @@ mod tests {
             held[0].offsets().collect::<Vec<_>>(),
             (6..100).collect::<Vec<_>>()
         );
-        let next = next_offsets(&batches);
+        let next = next_offsets(&batches, &prefixes);
         assert_eq!(
             next[&(Arc::from("in"), 0)],
             5,
             "at most 5 while 5 is in flight"
         );
         assert_eq!(next[&(Arc::from("in"), 1)], 10);
+        let past_a_marker = Prefixes::from([((Arc::from("in"), 0), 6)]);
+        assert_eq!(
+            next_offsets(&[batch(0, 0..5)], &past_a_marker)[&(Arc::from("in"), 0)],
+            6,
+            "the prefix's end, past a marker at 5"
+        );
 
         // A batch across the gap splits; a partition the source did not answer for is held.
         let mut across = vec![batch(0, 3..8), batch(2, 0..4)];
