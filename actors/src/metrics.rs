@@ -170,8 +170,9 @@ pub fn describe() {
     describe_counter!(
         RECORDS_LOST,
         Unit::Count,
-        "Records of a partition never read because the broker deleted them first (retention), \
-         skipped as auto.offset.reset says."
+        "Records lost, by reason: never read because the broker deleted them first \
+         (retention, skipped as auto.offset.reset says), or refused by the dead-letter topic \
+         itself (dead_letter_refused)."
     );
     describe_counter!(
         RECORDS_SETTLED,

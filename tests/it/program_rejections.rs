@@ -290,3 +290,83 @@ fn the_exactly_once_sink_dead_letters_refused_records_and_commits_the_rest_once(
     assert_eq!(origins.len(), written.len());
     assert!(origins.is_disjoint(&refused));
 }
+
+/// A dead letter the dead-letter topic itself refuses (a topic configured smaller than the
+/// producer's limit) cannot go anywhere: replaying its record would only be refused again. It
+/// is lost, and said so: counted in `streamvisor_records_lost_total{reason="dead_letter_refused"}`
+/// (whose alert fires), its offset acknowledged, the partition going on; nothing restarts and
+/// nothing loops.
+#[test]
+fn a_dead_letter_its_own_topic_refuses_is_counted_lost_and_nothing_loops() {
+    crate::show_warnings();
+    let broker = kafka::broker();
+    let name = format!("dl-refused-{}", fastrand::u32(..));
+    let (input, output) = (format!("{name}-in"), format!("{name}-small"));
+    let runtime = actix_rt::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        kafka::create_topic(&broker.brokers, &input, PARTITIONS).await;
+        for topic in [output.clone(), format!("{name}.dead-letters")] {
+            kafka::create_topic_with(
+                &broker.brokers,
+                &topic,
+                PARTITIONS,
+                &[("max.message.bytes", "2048")],
+            )
+            .await;
+        }
+    });
+    let produced = produce(&broker.brokers, &input);
+    let dir = program::test_dir(&name);
+    let text = format!(
+        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
+         topic = \"{input}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
+         inputs = [\"events\"]\nop = \"passthrough\"\n[sinks.out]\ninputs = [\"pass\"]\n\
+         kind = \"kafka\"\ntopic = \"{output}\"\n"
+    );
+    let pipeline = dir.join("dl-refused.toml");
+    std::fs::write(&pipeline, text).expect("pipeline file");
+    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &name);
+    program.wait_ready(Duration::from_secs(60));
+    let log = program.log_file();
+    wait::wait_until_or(
+        "every record committed",
+        Duration::from_secs(120),
+        || {
+            program.assert_alive();
+            program::lag(&broker.brokers, &name, &input, PARTITIONS) == 0
+        },
+        || program::tail_of(&log),
+    );
+    let lost = program.metric_where(
+        "streamvisor_records_lost_total",
+        &[("reason", "dead_letter_refused")],
+    );
+    let restarts = program.metric_sum("streamvisor_actor_restarts_total");
+    program.signal("INT");
+    program.wait_exit(Duration::from_secs(60));
+    let written = program::read_to_end(
+        &broker.brokers,
+        &output,
+        PARTITIONS,
+        Isolation::ReadUncommitted,
+    );
+    let letters = program::read_to_end(
+        &broker.brokers,
+        &format!("{name}.dead-letters"),
+        PARTITIONS,
+        Isolation::ReadUncommitted,
+    );
+    println!(
+        "dead letters refused: produced={produced} written={} dead_letters={} lost={lost} restarts={restarts}",
+        written.len(),
+        letters.len()
+    );
+    assert_eq!(
+        lost,
+        (1 + MEDIUM) as f64,
+        "the huge and the medium records, counted lost"
+    );
+    assert_eq!(letters.len(), 0, "none fit the dead-letter topic");
+    assert_eq!(written.len(), produced - 1 - MEDIUM, "every other record");
+    assert_eq!(restarts, 0.0);
+}

@@ -89,7 +89,21 @@ impl DeadLetterOrigin {
 }
 
 /// Acknowledges dead letters when the broker has them.
-pub(crate) struct DeadLetterContext;
+pub(crate) struct DeadLetterContext {
+    /// The pipeline's name (a metric label).
+    pipeline: Arc<str>,
+}
+
+/// The `streamvisor.origin.topic` header of a dead letter.
+fn origin_topic(message: &impl rdkafka::message::Message) -> Option<String> {
+    use rdkafka::message::Headers;
+    message
+        .headers()?
+        .iter()
+        .find(|header| header.key == "streamvisor.origin.topic")
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
 
 impl ClientContext for DeadLetterContext {}
 
@@ -97,8 +111,33 @@ impl ProducerContext for DeadLetterContext {
     type DeliveryOpaque = Box<DeadLetterOrigin>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, origin: Box<DeadLetterOrigin>) {
+        use crate::sink::produce::ProduceError;
         match result {
             Ok(_) => {
+                origin.source.send(SourceInput::Ack {
+                    partition: origin.partition,
+                    incarnation: origin.incarnation,
+                    offsets: vec![origin.offset],
+                    paths: origin.paths,
+                });
+            }
+            // The dead-letter topic refuses it for what it is (a topic configured smaller than
+            // the producer's limit): replaying would only be refused again. The record is lost,
+            // and said so: an error naming it, `streamvisor_records_lost_total` (whose alert
+            // fires), and its offset acknowledged so that the partition goes on.
+            Err((error, message))
+                if ProduceError::of(error.rdkafka_error_code()) == ProduceError::RecordLevel =>
+            {
+                let topic = origin_topic(message).unwrap_or_default();
+                tracing::error!(%error, %topic, partition = origin.partition, offset = origin.offset, "the dead-letter topic refused a dead letter: the record is lost (counted in streamvisor_records_lost_total)");
+                metrics::counter!(
+                    crate::metrics::RECORDS_LOST,
+                    "pipeline" => self.pipeline.to_string(),
+                    "topic" => topic,
+                    "partition" => origin.partition.to_string(),
+                    "reason" => "dead_letter_refused"
+                )
+                .increment(1);
                 origin.source.send(SourceInput::Ack {
                     partition: origin.partition,
                     incarnation: origin.incarnation,
@@ -196,7 +235,10 @@ impl DeadLetters {
         let producer = producer_config(brokers, properties)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .create_with_context(DeadLetterContext)?;
+            .create_with_context(DeadLetterContext {
+                // The topic is `<pipeline>.dead-letters`.
+                pipeline: Arc::from(topic.strip_suffix(".dead-letters").unwrap_or(topic)),
+            })?;
         let message_max_bytes = properties
             .get("message.max.bytes")
             .and_then(|value| value.parse().ok())
