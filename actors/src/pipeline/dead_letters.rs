@@ -130,14 +130,8 @@ impl ProducerContext for DeadLetterContext {
             {
                 let topic = origin_topic(message).unwrap_or_default();
                 tracing::error!(%error, %topic, partition = origin.partition, offset = origin.offset, "the dead-letter topic refused a dead letter: the record is lost (counted in streamvisor_records_lost_total)");
-                metrics::counter!(
-                    crate::metrics::RECORDS_LOST,
-                    "pipeline" => self.pipeline.to_string(),
-                    "topic" => topic,
-                    "partition" => origin.partition.to_string(),
-                    "reason" => "dead_letter_refused"
-                )
-                .increment(1);
+                crate::metrics::dead_letter_refused(&self.pipeline, topic, origin.partition)
+                    .increment(1);
                 origin.source.send(SourceInput::Ack {
                     partition: origin.partition,
                     incarnation: origin.incarnation,
