@@ -5,6 +5,7 @@
 //! Handles are made once per actor or thread, so that emitting allocates nothing.
 #![allow(clippy::disallowed_macros)]
 
+pub(crate) mod lost;
 mod memory;
 mod settled;
 
@@ -74,17 +75,6 @@ pub const STAGE_RECORDS_OUT: &str = "streamvisor_stage_records_out_total";
 pub const INFLIGHT_BYTES: &str = "streamvisor_inflight_bytes";
 /// The most bytes of records ever in flight at once since the start.
 pub const INFLIGHT_BYTES_PEAK: &str = "streamvisor_inflight_bytes_peak";
-/// The counter of records lost because the dead-letter topic refused their dead letters.
-pub(crate) fn dead_letter_refused(pipeline: &str, topic: String, partition: i32) -> Counter {
-    counter!(
-        RECORDS_LOST,
-        "pipeline" => pipeline.to_owned(),
-        "topic" => topic,
-        "partition" => partition.to_string(),
-        "reason" => "dead_letter_refused"
-    )
-}
-
 /// The memory budget for records in flight (`[runtime] memory_budget`).
 pub const MEMORY_BUDGET: &str = "streamvisor_memory_budget_bytes";
 

@@ -130,7 +130,7 @@ impl ProducerContext for DeadLetterContext {
             {
                 let topic = origin_topic(message).unwrap_or_default();
                 tracing::error!(%error, %topic, partition = origin.partition, offset = origin.offset, "the dead-letter topic refused a dead letter: the record is lost (counted in streamvisor_records_lost_total)");
-                crate::metrics::dead_letter_refused(&self.pipeline, topic, origin.partition)
+                crate::metrics::lost::dead_letter_refused(&self.pipeline, topic, origin.partition)
                     .increment(1);
                 origin.source.send(SourceInput::Ack {
                     partition: origin.partition,
