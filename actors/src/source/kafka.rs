@@ -21,7 +21,6 @@ mod context;
 mod gauges;
 mod held_back;
 mod inputs;
-mod markers;
 mod retention;
 mod settings;
 
@@ -226,7 +225,6 @@ fn run(
                 let elapsed = last_gauges.elapsed();
                 last_gauges = Instant::now();
                 state.update_gauges(elapsed);
-                state.pass_markers(consumer);
             }
             let retry_due = state.retry_commit_at.is_some_and(|at| at <= Instant::now());
             if retry_due {

@@ -238,18 +238,6 @@ impl PartitionFlow {
         }
     }
 
-    /// The consumer's position is `position` and every record before it was polled: offsets
-    /// from the next one expected up to it had no record (transaction markers, aborted records
-    /// skipped), and the acknowledged prefix passes over them once the records before are
-    /// acknowledged. Nothing while the flow is paused or must seek (its position is moving).
-    pub(crate) fn passed_to(&mut self, position: i64) {
-        if self.paused || self.must_seek || position <= self.expected {
-            return;
-        }
-        self.skip_to(position);
-        self.expected = position;
-    }
-
     /// The offset tracker passes over what lies before `to` and was never read, once the
     /// records read before it (pending in the read-ahead) are dispatched: a skip never jumps
     /// over a record still to be handed on.

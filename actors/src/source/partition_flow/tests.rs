@@ -532,22 +532,3 @@ fn bytes_in_flight_pause_at_the_cap_or_the_budget_until_batches_are_dropped() {
         "no ack came: bytes alone paused and resumed it"
     );
 }
-
-/// Transaction markers take offsets that no record stands for: once every record before the
-/// consumer's position was taken and acknowledged, the prefix passes over them (and not while
-/// the partition is paused, when its position is moving).
-#[test]
-fn the_prefix_passes_over_offsets_no_record_stood_for() {
-    let mut flow = PartitionFlow::new(Arc::from("t"), 0, 0, BATCH, 100);
-    flow.grant(1, 100);
-    for offset in 0..3 {
-        flow.polled(offset, None, None, b"x");
-    }
-    let batch = flow.take_batch(true).expect("the records");
-    flow.passed_to(4); // the marker at 3
-    assert_eq!(flow.ack(1, batch.offsets()), 3);
-    assert_eq!(flow.take_commit(), Some(4), "past the marker");
-    assert_eq!(flow.polled(4, None, None, b"x"), Polled::Accepted);
-    flow.passed_to(3);
-    assert_eq!(flow.next_offset(), 5, "a position behind changes nothing");
-}
