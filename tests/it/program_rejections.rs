@@ -80,6 +80,56 @@ fn produce(brokers: &str, topic: &str) -> usize {
     sent
 }
 
+/// A passthrough program from `<name>-in` (filled by [`produce`]) into a Kafka sink on
+/// `<name>-small`, a topic of `max.message.bytes = 2048` (as are the `also_small` topics, made
+/// first), with `sink` added to the sink's table. Returns it once every input record is
+/// committed (it must not restart on the way), and the records produced.
+fn into_a_small_topic(
+    broker: &kafka::Kafka,
+    name: &str,
+    also_small: &[String],
+    sink: &str,
+) -> (Program, usize) {
+    let (input, output) = (format!("{name}-in"), format!("{name}-small"));
+    actix_rt::Runtime::new()
+        .expect("a runtime")
+        .block_on(async {
+            kafka::create_topic(&broker.brokers, &input, PARTITIONS).await;
+            for topic in std::iter::once(&output).chain(also_small) {
+                kafka::create_topic_with(
+                    &broker.brokers,
+                    topic,
+                    PARTITIONS,
+                    &[("max.message.bytes", "2048")],
+                )
+                .await;
+            }
+        });
+    let produced = produce(&broker.brokers, &input);
+    let dir = program::test_dir(name);
+    let text = format!(
+        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
+         topic = \"{input}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
+         inputs = [\"events\"]\nop = \"passthrough\"\n[sinks.out]\ninputs = [\"pass\"]\n\
+         kind = \"kafka\"\ntopic = \"{output}\"\n{sink}\n"
+    );
+    let pipeline = dir.join(format!("{name}.toml"));
+    std::fs::write(&pipeline, text).expect("pipeline file");
+    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), name);
+    program.wait_ready(Duration::from_secs(60));
+    let log = program.log_file();
+    wait::wait_until_or(
+        "every record committed",
+        Duration::from_secs(120),
+        || {
+            program.assert_alive();
+            program::lag(&broker.brokers, name, &input, PARTITIONS) == 0
+        },
+        || program::tail_of(&log),
+    );
+    (program, produced)
+}
+
 fn header(message: &impl Message, name: &str) -> Option<String> {
     message
         .headers()?
@@ -215,40 +265,8 @@ fn the_exactly_once_sink_dead_letters_refused_records_and_commits_the_rest_once(
     crate::show_warnings();
     let broker = kafka::broker();
     let name = format!("eos-refusals-{}", fastrand::u32(..));
-    let (input, output) = (format!("{name}-in"), format!("{name}-small"));
-    let runtime = actix_rt::Runtime::new().expect("a runtime");
-    runtime.block_on(async {
-        kafka::create_topic(&broker.brokers, &input, PARTITIONS).await;
-        kafka::create_topic_with(
-            &broker.brokers,
-            &output,
-            PARTITIONS,
-            &[("max.message.bytes", "2048")],
-        )
-        .await;
-    });
-    let produced = produce(&broker.brokers, &input);
-    let dir = program::test_dir(&name);
-    let text = format!(
-        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
-         topic = \"{input}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
-         inputs = [\"events\"]\nop = \"passthrough\"\n[sinks.out]\ninputs = [\"pass\"]\n\
-         kind = \"kafka\"\ntopic = \"{output}\"\nexactly_once = true\n"
-    );
-    let pipeline = dir.join("eos-refusals.toml");
-    std::fs::write(&pipeline, text).expect("pipeline file");
-    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &name);
-    program.wait_ready(Duration::from_secs(60));
-    let log = program.log_file();
-    wait::wait_until_or(
-        "every record committed",
-        Duration::from_secs(120),
-        || {
-            program.assert_alive();
-            program::lag(&broker.brokers, &name, &input, PARTITIONS) == 0
-        },
-        || program::tail_of(&log),
-    );
+    let (mut program, produced) = into_a_small_topic(broker, &name, &[], "exactly_once = true");
+    let output = format!("{name}-small");
     let restarts = program.metric_sum("streamvisor_actor_restarts_total");
     program.signal("INT");
     program.wait_exit(Duration::from_secs(60));
@@ -301,42 +319,9 @@ fn a_dead_letter_its_own_topic_refuses_is_counted_lost_and_nothing_loops() {
     crate::show_warnings();
     let broker = kafka::broker();
     let name = format!("dl-refused-{}", fastrand::u32(..));
-    let (input, output) = (format!("{name}-in"), format!("{name}-small"));
-    let runtime = actix_rt::Runtime::new().expect("a runtime");
-    runtime.block_on(async {
-        kafka::create_topic(&broker.brokers, &input, PARTITIONS).await;
-        for topic in [output.clone(), format!("{name}.dead-letters")] {
-            kafka::create_topic_with(
-                &broker.brokers,
-                &topic,
-                PARTITIONS,
-                &[("max.message.bytes", "2048")],
-            )
-            .await;
-        }
-    });
-    let produced = produce(&broker.brokers, &input);
-    let dir = program::test_dir(&name);
-    let text = format!(
-        "name = \"{name}\"\n[kafka]\ngroup = \"{name}\"\n[sources.events]\nkind = \"kafka\"\n\
-         topic = \"{input}\"\npartitions = {PARTITIONS}\nformat = \"bytes\"\n[stages.pass]\n\
-         inputs = [\"events\"]\nop = \"passthrough\"\n[sinks.out]\ninputs = [\"pass\"]\n\
-         kind = \"kafka\"\ntopic = \"{output}\"\n"
-    );
-    let pipeline = dir.join("dl-refused.toml");
-    std::fs::write(&pipeline, text).expect("pipeline file");
-    let mut program = Program::start(&dir, &pipeline, Some(&broker.brokers), &name);
-    program.wait_ready(Duration::from_secs(60));
-    let log = program.log_file();
-    wait::wait_until_or(
-        "every record committed",
-        Duration::from_secs(120),
-        || {
-            program.assert_alive();
-            program::lag(&broker.brokers, &name, &input, PARTITIONS) == 0
-        },
-        || program::tail_of(&log),
-    );
+    let dead_letters = format!("{name}.dead-letters");
+    let (mut program, produced) = into_a_small_topic(broker, &name, &[dead_letters], "");
+    let output = format!("{name}-small");
     let lost = program.metric_where(
         "streamvisor_records_lost_total",
         &[("reason", "dead_letter_refused")],
